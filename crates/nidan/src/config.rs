@@ -1,0 +1,663 @@
+//! The typed configuration of the `nidan` binary, read once at start.
+//!
+//! Sources, lowest to highest precedence:
+//! 1. built-in defaults (chosen so that `nidan serve` works out of the box on one machine:
+//!    loopback listener, SQLite and key file under `./nidan-data`, codes to the outbox);
+//! 2. the TOML file given with `--config FILE` (optional; unknown keys are refused so that a
+//!    typo is never silently ignored);
+//! 3. environment variables `NIDAN_<SECTION>_<KEY>` (top-level keys: `NIDAN_<KEY>`), e.g.
+//!    `NIDAN_SERVER_LISTEN`. Lists are comma-separated; booleans accept true/false, 1/0, yes/no
+//!    in any case; an empty value of an optional setting means "none". `NIDAN_*` variables that
+//!    match no setting are reported by [`Config::unknown_env`] rather than refused, because other
+//!    tools (tests, for one) share the prefix.
+//!
+//! Defaults derived from other settings (`<data_dir>` in the database URL and key file,
+//! `<listen>` in the public URL) are resolved after all sources are merged, so
+//! `NIDAN_DATA_DIR=/x` moves the database and the key file unless those are set explicitly.
+//!
+//! Every value is checked here, and a bad one is a [`ConfigError`] that names the setting in
+//! TOML form and environment form. `Debug` of [`Config`] hides secrets (URL passwords, the SMS
+//! tokens). `docs/configuration.md` lists every setting; a test keeps it in step with this code.
+
+// wired into main by the serve command
+#![allow(dead_code)]
+
+mod check;
+mod cidr;
+mod error;
+mod redact;
+mod source;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use check::{check_database_url, check_http_url, check_issuer, check_smtp_url};
+pub use cidr::IpCidr;
+pub use error::ConfigError;
+use source::{Sources, invalid};
+
+/// Everything the server and the CLI commands read from configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Directory for the SQLite database, the outbox (`outbox.jsonl`) and the generated key
+    /// file. Default `./nidan-data`: relative to the working directory, so a first `nidan serve`
+    /// needs no setup and keeps everything in one visible place.
+    pub data_dir: PathBuf,
+    /// `[database]`: where accounts and challenges are stored.
+    pub database: DatabaseConfig,
+    /// `[server]`: the HTTP listener and how the server sees itself and its clients.
+    pub server: ServerConfig,
+    /// `[log]`: log output.
+    pub log: LogConfig,
+    /// `[totp]`: authenticator-app codes.
+    pub totp: TotpConfig,
+    /// `[signup]`: self-service account creation.
+    pub signup: SignupConfig,
+    /// `[password]`: password policy.
+    pub password: PasswordConfig,
+    /// `[session]`: signed-in sessions.
+    pub session: SessionConfig,
+    /// `[challenge]`: the second step of a sign-in.
+    pub challenge: ChallengeConfig,
+    /// `[device]`: "remember this device".
+    pub device: DeviceConfig,
+    /// `[throttle]`: slowing down repeated wrong codes and passwords per account.
+    pub throttle: ThrottleConfig,
+    /// `[hashing]`: the password-hashing worker pool.
+    pub hashing: HashingConfig,
+    /// `[api]`: the app-facing verify API.
+    pub api: ApiConfig,
+    /// `[email]`: delivery of email codes and notices.
+    pub email: EmailConfig,
+    /// `[sms]`: delivery of SMS codes.
+    pub sms: SmsConfig,
+    /// `[secrets]`: the key that encrypts stored TOTP secrets.
+    pub secrets: SecretsConfig,
+    unknown_env: Vec<String>,
+}
+
+/// `[database]` settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// Connection URL: `sqlite://…`, `postgres://…` or `postgresql://…`. Default
+    /// `sqlite://<data_dir>/nidan.db`, so a single instance needs no database server. Secret:
+    /// its password is hidden in `Debug` and in error messages.
+    pub url: String,
+    /// Most connections in the pool (1..=512). Default 8: enough for the hashing-bound request
+    /// rate of a small instance without exhausting a shared PostgreSQL server.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before failing (1..=300). Default 5: long enough for a
+    /// busy database, short enough that `/readyz` and requests fail fast when it is down.
+    pub connect_timeout_secs: u64,
+}
+
+/// `[server]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address and port to listen on. Default `127.0.0.1:8080`: loopback only, so nothing is
+    /// exposed until the operator means it (usually behind a TLS-terminating proxy).
+    pub listen: SocketAddr,
+    /// The URL users reach the server at, for links in emails and the cookie `Secure` flag
+    /// (set when it is `https://`). Default `http://<listen>`, right for local use. Stored
+    /// without a trailing `/`.
+    pub public_url: String,
+    /// Peers whose `X-Forwarded-For` is believed when finding the client address (for rate
+    /// limits and activity logs). Default empty: trust no one, so clients cannot forge their
+    /// address; list your reverse proxy here.
+    pub trusted_proxies: Vec<IpCidr>,
+    /// Sign-in attempts allowed per client address per minute; 0 turns the limit off. Default 60:
+    /// far above what a person does, low enough to blunt password spraying from one address.
+    pub login_requests_per_ip_per_minute: u32,
+}
+
+/// `[log]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `text` for people or `json` for log collectors. Default `text`: readable in a terminal.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `nidan=debug,sqlx=warn`. Default `info`: requests
+    /// and notable events without per-query noise.
+    pub level: String,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[totp]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TotpConfig {
+    /// Issuer name shown in authenticator apps and put in the `otpauth://` label (1..=64
+    /// characters, no `:` and no control characters, which would break the label). Default
+    /// `nidan`; set it to your service's name so users can tell entries apart.
+    pub issuer: String,
+    /// How many 30-second steps before and after now a code is accepted (0 or 1, never above
+    /// 1). Default 1: tolerates clock drift and slow typing; more would widen guessing.
+    pub window: u8,
+}
+
+/// `[signup]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignupConfig {
+    /// Whether `POST /api/v1/users` creates accounts; when false it answers 403 and accounts
+    /// are made with `nidan admin user add`. Default true, so a fresh install can be tried at
+    /// once.
+    pub open: bool,
+}
+
+/// `[password]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordConfig {
+    /// Fewest characters in a new password (8..=64). Default 15: NIST SP 800-63B's minimum for
+    /// passwords that are a single factor; never below NIST's floor of 8.
+    pub min_length: usize,
+}
+
+/// `[session]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Seconds of inactivity after which a session ends (60..=86400). Default 1800 (30
+    /// minutes): a common idle limit that still spares users constant sign-ins.
+    pub idle_timeout_secs: u64,
+    /// Seconds after sign-in when a session ends however active (at least the idle timeout,
+    /// at most 30 days). Default 43200 (12 hours): about a working day.
+    pub absolute_timeout_secs: u64,
+}
+
+/// `[challenge]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengeConfig {
+    /// Seconds a second-step challenge lives (60..=600). Default 600 (10 minutes), the lifetime
+    /// the public API promises, enough to fetch a phone or read an email.
+    pub ttl_secs: u64,
+    /// Wrong codes after which a challenge dies (1..=10). Default 5, as the public API promises:
+    /// a few typos are forgiven while guessing a 6-digit code stays hopeless.
+    pub max_attempts: u32,
+}
+
+/// `[device]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// Days a "remembered" device skips the second step; 0 turns the feature off (0..=90).
+    /// Default 30: a monthly second step on a user's own machine.
+    pub remember_days: u32,
+}
+
+/// `[throttle]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    /// Consecutive failures of an account allowed before delays start (1..=20). Default 5:
+    /// typos cost nothing, guessing soon does.
+    pub free_failures: u32,
+    /// First delay in seconds once the free failures are used up; it grows with each further
+    /// failure (1..=3600). Default 30.
+    pub base_delay_secs: u64,
+    /// Longest delay in seconds (at least the base delay, at most 86400). Default 3600: a
+    /// guesser gets about one try an hour, a locked-out user waits at most an hour.
+    pub max_delay_secs: u64,
+    /// Consecutive failures after which the account is locked until an admin resets it (above
+    /// `free_failures`, at most 100). Default 100: NIST SP 800-63B's cap on failed attempts.
+    pub lock_at: u32,
+}
+
+/// `[hashing]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashingConfig {
+    /// Password hashes computed at once; 0 means one per CPU (0..=64). Default 0: hashing is
+    /// CPU-bound, so more workers than CPUs only adds memory use.
+    pub max_concurrent: usize,
+    /// Requests that may wait for a hashing worker; beyond this they get 503 (1..=10000).
+    /// Default 64: absorbs a burst without letting a flood queue up unbounded memory and delay.
+    pub max_queue: usize,
+}
+
+/// `[api]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// `POST /api/v1/verify` calls allowed per API key per minute; 0 turns the limit off.
+    /// Default 0: the calling app has its own limits and per-account throttling still applies.
+    pub verify_per_key_per_minute: u32,
+}
+
+/// `[email]` settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailConfig {
+    /// SMTP server as `smtp://[user:password@]host[:port]` or `smtps://…`. Default none: email
+    /// goes to the outbox file, so nothing is sent until a server is configured. Secret: its
+    /// password is hidden in `Debug` and in error messages.
+    pub smtp_url: Option<String>,
+    /// The `From` header of every email (no control characters). Default
+    /// `nidan <nidan@localhost>`: valid but obviously local; set a real address for delivery.
+    pub from: String,
+    /// When true, email codes must go to an address other than the sign-in one (so a taken-over
+    /// mailbox is not both factors). Default false, the common expectation of users.
+    pub separate_address: bool,
+}
+
+/// `[sms]` settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmsConfig {
+    /// How SMS codes are sent. Default `outbox`: written to the outbox file, so development
+    /// needs no SMS account.
+    pub provider: SmsProvider,
+    /// Webhook endpoint that receives `{"to", "body"}` (required for `webhook`; `http(s)://`).
+    /// Default none. Query parameters that look like keys are hidden in `Debug`.
+    pub url: Option<String>,
+    /// `Authorization` header value sent to the webhook. Default none. Secret: hidden in `Debug`.
+    pub authorization: Option<String>,
+    /// Twilio account SID (required for `twilio`). Default none.
+    pub account_sid: Option<String>,
+    /// Twilio auth token (required for `twilio`). Default none. Secret: hidden in `Debug`.
+    pub auth_token: Option<String>,
+    /// Sender number or messaging service for Twilio (required for `twilio`). Default none.
+    pub from: Option<String>,
+    /// Base URL of the Twilio API (`http(s)://`). Default `https://api.twilio.com`; settable so
+    /// tests and compatible providers can stand in.
+    pub base_url: String,
+    /// Region for phone numbers typed in national form, as two uppercase letters (ISO 3166-1).
+    /// Default `JP`, the home market of this service.
+    pub default_region: String,
+}
+
+/// Where SMS messages go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsProvider {
+    /// Appended to `outbox.jsonl` in the data directory and logged.
+    Outbox,
+    /// POSTed as JSON to `sms.url`.
+    Webhook,
+    /// Sent with the Twilio Messages REST API.
+    Twilio,
+}
+
+/// `[secrets]` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretsConfig {
+    /// File holding the key that encrypts stored TOTP secrets; created with mode 0600 on first
+    /// start. Default `<data_dir>/secret.key`, next to the data it protects; point it elsewhere
+    /// to keep database backups useless without it.
+    pub key_file: PathBuf,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (TOML) when given, then `env`.
+    /// `env` is an iterator of (name, value) so tests never touch the process environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let Some(path) = file else {
+            return Self::from_toml_str("", env);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::build(Sources::new(&text, Some(path), env)?)
+    }
+
+    /// [`Config::load`] with the process environment. Variables whose names are not Unicode are
+    /// skipped; a `NIDAN_*` setting whose value is not Unicode is an error.
+    pub fn load_from_process_env(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut env = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            if !name.starts_with("NIDAN_") {
+                continue;
+            }
+            match value.into_string() {
+                Ok(value) => env.push((name, value)),
+                Err(value) => {
+                    if let Some(key) = source::SETTINGS
+                        .iter()
+                        .find(|key| source::env_name(key) == name)
+                    {
+                        return Err(invalid(key, "the value is not valid UTF-8"));
+                    }
+                    env.push((name, value.to_string_lossy().into_owned()));
+                }
+            }
+        }
+        Self::load(file, env)
+    }
+
+    /// Like [`Config::load`] with the file's text given directly (used by `load` and tests).
+    pub fn from_toml_str(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        Self::build(Sources::new(text, None, env)?)
+    }
+
+    /// Names of `NIDAN_*` variables that matched no setting, sorted (the caller logs a warning;
+    /// not an error, because e.g. `NIDAN_TEST_DATABASE_URL` lives in the same environment).
+    pub fn unknown_env(&self) -> &[String] {
+        &self.unknown_env
+    }
+
+    /// Types, defaults and checks every setting.
+    fn build(src: Sources) -> Result<Config, ConfigError> {
+        let data_dir = src
+            .path("data_dir")?
+            .unwrap_or_else(|| PathBuf::from("./nidan-data"));
+
+        let url = match src.string("database.url")? {
+            Some(url) => check_database_url(url)?,
+            None => format!("sqlite://{}", data_dir.join("nidan.db").display()),
+        };
+        let database = DatabaseConfig {
+            url,
+            max_connections: src.number("database.max_connections", 8, 1, 512, "")?,
+            connect_timeout_secs: src.number("database.connect_timeout_secs", 5, 1, 300, "")?,
+        };
+
+        let listen: SocketAddr = src
+            .parsed("server.listen", "a socket address like 127.0.0.1:8080")?
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = match src.string("server.public_url")? {
+            Some(url) => check_http_url("server.public_url", &url)?,
+            None => format!("http://{listen}"),
+        };
+        let trusted_proxies = src
+            .list("server.trusted_proxies")?
+            .unwrap_or_default()
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<IpCidr>()
+                    .map_err(|e| invalid("server.trusted_proxies", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let server = ServerConfig {
+            listen,
+            public_url,
+            trusted_proxies,
+            login_requests_per_ip_per_minute: src.number(
+                "server.login_requests_per_ip_per_minute",
+                60,
+                0,
+                u64::from(u32::MAX),
+                "",
+            )?,
+        };
+
+        let format = match src.string("log.format")? {
+            None => LogFormat::Text,
+            Some(s) => match s.to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(invalid(
+                        "log.format",
+                        format!("`{s}` is not `text` or `json`"),
+                    ));
+                }
+            },
+        };
+        let level = src
+            .string("log.level")?
+            .unwrap_or_else(|| "info".to_owned());
+        if level.trim().is_empty() {
+            return Err(invalid("log.level", "must not be empty (e.g. `info`)"));
+        }
+        let log = LogConfig { format, level };
+
+        let issuer = src
+            .string("totp.issuer")?
+            .unwrap_or_else(|| "nidan".to_owned());
+        check_issuer(&issuer)?;
+        let totp = TotpConfig {
+            issuer,
+            window: src.number(
+                "totp.window",
+                1,
+                0,
+                1,
+                "the TOTP window is never above 1 (each extra step accepts more codes, \
+                 making guessing easier)",
+            )?,
+        };
+
+        let signup = SignupConfig {
+            open: src.boolean("signup.open", true)?,
+        };
+        let password = PasswordConfig {
+            min_length: src.number("password.min_length", 15, 8, 64, "")?,
+        };
+
+        let idle_timeout_secs: u64 =
+            src.number("session.idle_timeout_secs", 1800, 60, 86400, "")?;
+        let session = SessionConfig {
+            idle_timeout_secs,
+            absolute_timeout_secs: src.number(
+                "session.absolute_timeout_secs",
+                43200,
+                idle_timeout_secs,
+                30 * 86400,
+                "it cannot be shorter than session.idle_timeout_secs nor longer than 30 days",
+            )?,
+        };
+
+        let challenge = ChallengeConfig {
+            ttl_secs: src.number("challenge.ttl_secs", 600, 60, 600, "")?,
+            max_attempts: src.number("challenge.max_attempts", 5, 1, 10, "")?,
+        };
+        let device = DeviceConfig {
+            remember_days: src.number("device.remember_days", 30, 0, 90, "0 turns it off")?,
+        };
+
+        let free_failures: u32 = src.number("throttle.free_failures", 5, 1, 20, "")?;
+        let base_delay_secs: u64 = src.number("throttle.base_delay_secs", 30, 1, 3600, "")?;
+        let throttle = ThrottleConfig {
+            free_failures,
+            base_delay_secs,
+            max_delay_secs: src.number(
+                "throttle.max_delay_secs",
+                3600,
+                base_delay_secs,
+                86400,
+                "it cannot be below throttle.base_delay_secs nor above a day",
+            )?,
+            lock_at: src.number(
+                "throttle.lock_at",
+                100,
+                u64::from(free_failures) + 1,
+                100,
+                "it must be above throttle.free_failures, and 100 is the NIST cap",
+            )?,
+        };
+
+        let hashing = HashingConfig {
+            max_concurrent: src.number(
+                "hashing.max_concurrent",
+                0,
+                0,
+                64,
+                "0 means one per CPU",
+            )?,
+            max_queue: src.number("hashing.max_queue", 64, 1, 10000, "")?,
+        };
+        let api = ApiConfig {
+            verify_per_key_per_minute: src.number(
+                "api.verify_per_key_per_minute",
+                0,
+                0,
+                u64::from(u32::MAX),
+                "",
+            )?,
+        };
+
+        let smtp_url = src
+            .optional_string("email.smtp_url")?
+            .map(check_smtp_url)
+            .transpose()?;
+        let from = src
+            .string("email.from")?
+            .unwrap_or_else(|| "nidan <nidan@localhost>".to_owned());
+        if from.trim().is_empty() || from.chars().any(char::is_control) {
+            return Err(invalid(
+                "email.from",
+                "must be a non-empty address without control characters, \
+                 like `nidan <nidan@example.com>`",
+            ));
+        }
+        let email = EmailConfig {
+            smtp_url,
+            from,
+            separate_address: src.boolean("email.separate_address", false)?,
+        };
+
+        let sms = build_sms(&src)?;
+
+        let secrets = SecretsConfig {
+            key_file: src
+                .path("secrets.key_file")?
+                .unwrap_or_else(|| data_dir.join("secret.key")),
+        };
+
+        Ok(Config {
+            data_dir,
+            database,
+            server,
+            log,
+            totp,
+            signup,
+            password,
+            session,
+            challenge,
+            device,
+            throttle,
+            hashing,
+            api,
+            email,
+            sms,
+            secrets,
+            unknown_env: src.unknown_env().to_vec(),
+        })
+    }
+}
+
+fn build_sms(src: &Sources) -> Result<SmsConfig, ConfigError> {
+    let provider = match src.string("sms.provider")? {
+        None => SmsProvider::Outbox,
+        Some(s) => match s.to_ascii_lowercase().as_str() {
+            "outbox" => SmsProvider::Outbox,
+            "webhook" => SmsProvider::Webhook,
+            "twilio" => SmsProvider::Twilio,
+            _ => {
+                return Err(invalid(
+                    "sms.provider",
+                    format!("`{s}` is not `outbox`, `webhook` or `twilio`"),
+                ));
+            }
+        },
+    };
+    let url = src
+        .optional_string("sms.url")?
+        .map(|u| check_http_url("sms.url", &u))
+        .transpose()?;
+    let sms = SmsConfig {
+        provider,
+        url,
+        authorization: src.optional_string("sms.authorization")?,
+        account_sid: src.optional_string("sms.account_sid")?,
+        auth_token: src.optional_string("sms.auth_token")?,
+        from: src.optional_string("sms.from")?,
+        base_url: match src.string("sms.base_url")? {
+            Some(u) => check_http_url("sms.base_url", &u)?,
+            None => "https://api.twilio.com".to_owned(),
+        },
+        default_region: src
+            .string("sms.default_region")?
+            .unwrap_or_else(|| "JP".to_owned()),
+    };
+    let region = &sms.default_region;
+    if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(invalid(
+            "sms.default_region",
+            format!("`{region}` is not two uppercase letters like JP or US"),
+        ));
+    }
+    let required = match sms.provider {
+        SmsProvider::Outbox => vec![],
+        SmsProvider::Webhook => vec![("sms.url", sms.url.is_some())],
+        SmsProvider::Twilio => vec![
+            ("sms.account_sid", sms.account_sid.is_some()),
+            ("sms.auth_token", sms.auth_token.is_some()),
+            ("sms.from", sms.from.is_some()),
+        ],
+    };
+    if let Some((key, _)) = required.into_iter().find(|(_, present)| !present) {
+        return Err(invalid(
+            key,
+            format!("is required when sms.provider is `{}`", sms.provider),
+        ));
+    }
+    Ok(sms)
+}
+
+impl ServerConfig {
+    /// Whether the public URL is `https://` (cookies then get the `Secure` flag).
+    pub fn is_https(&self) -> bool {
+        self.public_url.to_ascii_lowercase().starts_with("https://")
+    }
+
+    /// Whether a direct peer is one of the trusted proxies.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(peer))
+    }
+}
+
+impl HashingConfig {
+    /// The number of hashing workers: `max_concurrent`, or the number of CPUs when it is 0
+    /// (1 if that cannot be found out).
+    pub fn effective_max_concurrent(&self) -> usize {
+        match self.max_concurrent {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+}
+
+impl LogFormat {
+    /// The config spelling: `text` or `json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl SmsProvider {
+    /// The config spelling: `outbox`, `webhook` or `twilio`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outbox => "outbox",
+            Self::Webhook => "webhook",
+            Self::Twilio => "twilio",
+        }
+    }
+}
+
+impl fmt::Display for SmsProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
