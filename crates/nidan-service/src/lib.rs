@@ -1,1 +1,154 @@
-//! placeholder
+//! nidan's use cases: sign up, sign in, the second step, enrolment, recovery codes, the two-step
+//! lifecycle, remembered devices, sessions, activity, app verification and support tools.
+//!
+//! Every use case is a method on [`Service`], written against the ports in [`ports`]: storage,
+//! time and randomness come from outside, so the rules can be tested with a fake clock and any
+//! store that passes the [`conformance`] suite. Domain rules (OTP math, codes, throttle schedule)
+//! live in `nidan-domain`; this crate decides *when* they apply.
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod app;
+mod attempt;
+pub mod conformance;
+pub mod error;
+pub mod ids;
+pub mod password;
+pub mod ports;
+pub mod secrets;
+pub mod session;
+pub mod signin;
+pub mod system;
+pub mod two_step;
+
+use std::sync::Arc;
+
+use nidan_domain::{BearerToken, ThrottlePolicy, TotpWindow};
+
+pub use error::{ServiceError, ServiceResult};
+pub use ids::{ApiKeyId, CredentialId, DeviceId, SessionId, UserId};
+pub use password::{HashParams, PasswordHasher};
+pub use ports::{Clock, Rng, Store, StoreError, UnixTime};
+pub use secrets::Secrets;
+
+/// The operator's policy, read from config once at start.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Issuer shown in authenticator apps.
+    pub issuer: String,
+    /// TOTP steps accepted either side of now (0 or 1).
+    pub totp_window: TotpWindow,
+    /// Whether anyone may sign up.
+    pub signup_open: bool,
+    /// Minimum password length in characters.
+    pub password_min_chars: usize,
+    /// A session ends after this long without a request.
+    pub session_idle_secs: i64,
+    /// A session ends this long after sign-in, whatever happens.
+    pub session_absolute_secs: i64,
+    /// A sign-in challenge lives this long.
+    pub challenge_ttl_secs: i64,
+    /// A sign-in challenge dies after this many codes.
+    pub challenge_max_attempts: u32,
+    /// "Remember this device" lasts this many days (0 = the feature is off).
+    pub remember_days: u32,
+    /// Per-account guessing limits.
+    pub throttle: ThrottlePolicy,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            issuer: "nidan".into(),
+            totp_window: TotpWindow::DEFAULT,
+            signup_open: true,
+            password_min_chars: 15,
+            session_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 3600,
+            challenge_ttl_secs: 600,
+            challenge_max_attempts: 5,
+            remember_days: 30,
+            throttle: ThrottlePolicy::default(),
+        }
+    }
+}
+
+/// Who is calling: recorded in the activity history, never trusted for decisions.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    /// Client address (after trusted-proxy resolution).
+    pub ip: String,
+    /// User agent, cut to a sane length.
+    pub user_agent: String,
+}
+
+/// The use cases, with their ports. Cheap to share (`Arc` inside).
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    secrets: Secrets,
+    hasher: PasswordHasher,
+    policy: Policy,
+}
+
+impl Service {
+    /// Builds the service from its ports.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        secrets: Secrets,
+        hasher: PasswordHasher,
+        policy: Policy,
+    ) -> Self {
+        Self { inner: Arc::new(Inner { store, clock, rng, secrets, hasher, policy }) }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    fn store_ref(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    fn now(&self) -> UnixTime {
+        self.inner.clock.now()
+    }
+
+    fn random<const N: usize>(&self) -> [u8; N] {
+        let mut buf = [0u8; N];
+        self.inner.rng.fill(&mut buf);
+        buf
+    }
+
+    fn new_token(&self, prefix: &str) -> BearerToken {
+        let bytes: [u8; 32] = self.random();
+        BearerToken::from_random(prefix, &bytes)
+    }
+}
+
+/// Token prefixes: they make a leaked token recognisable (secret scanners, logs) and tell the
+/// kinds apart; they carry no secret.
+pub mod token_prefix {
+    /// Session tokens.
+    pub const SESSION: &str = "nds_";
+    /// Sign-in challenge tokens.
+    pub const CHALLENGE: &str = "ndc_";
+    /// Remembered-device tokens.
+    pub const DEVICE: &str = "ndd_";
+    /// API keys.
+    pub const API_KEY: &str = "ndk_";
+}

@@ -1,0 +1,153 @@
+//! Checking a submitted code: the one routine every path shares (sign-in, the app API, settings,
+//! enrolment), so replay state and failure counts can never diverge between paths.
+//!
+//! Order matters: the shape of the code is checked first (junk is a 400, not a guess); then the
+//! account throttle; then the code is evaluated locally; and finally the store settles the attempt
+//! in one transaction that reserves it against the failure count the throttle decision was based
+//! on. A burst of parallel guesses therefore gets exactly as many evaluations as the throttle
+//! allows, and a code is consumed at most once.
+
+use nidan_domain::{
+    Method, NumericCode, SubmittedCode, TotpCheck, check_totp, classify_code, keyed_hash, normalize_numeric_code,
+    normalize_recovery_code, seed_aad,
+};
+
+use crate::error::{ServiceError, ServiceResult};
+use crate::ports::{Attempt, Candidate, ChallengeAttempt, Settled, TotpCredential, UserRecord};
+use crate::{Service, UnixTime, UserId};
+
+/// Which kinds of code the caller accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Only this method.
+    Method(Method),
+    /// Any enrolled method, a recovery code included ("a current code").
+    AnyCurrent,
+}
+
+/// The result of a settled check.
+#[derive(Clone, Debug)]
+pub(crate) enum Verdict {
+    /// Right, and now consumed.
+    Accepted { method: Method, recovery_codes_left: Option<u32> },
+    /// Wrong (or replayed); the failure is counted.
+    Rejected { method: Method, replayed: bool, attempts_left: Option<u32> },
+}
+
+pub(crate) const RECOVERY_PURPOSE: &str = "recovery-code";
+
+/// Parses a code into the form the method needs. Junk is `InvalidRequest`, never a counted guess.
+fn parse_code(expect: Expect, code: &str) -> ServiceResult<SubmittedCode> {
+    let bad = |e: nidan_domain::CodeError| ServiceError::InvalidRequest(format!("code: {e}"));
+    match expect {
+        Expect::Method(Method::Recovery) => normalize_recovery_code(code).map(SubmittedCode::Recovery).map_err(bad),
+        Expect::Method(_) => normalize_numeric_code(code, 6).map(SubmittedCode::Numeric).map_err(bad),
+        Expect::AnyCurrent => classify_code(code).map_err(bad),
+    }
+}
+
+impl Service {
+    /// Refuses the attempt when the account is being throttled. A locked account still takes a
+    /// recovery code, at most one an hour (the capped delay), because that is how it unlocks.
+    pub(crate) fn throttle_gate(&self, user: &UserRecord, method: Method, now: UnixTime) -> ServiceResult<()> {
+        let policy = &self.inner.policy.throttle;
+        let last = user.last_failure_at.unwrap_or(0);
+        match policy.state(user.failed_attempts, last, now) {
+            nidan_domain::ThrottleState::Open => Ok(()),
+            nidan_domain::ThrottleState::Wait { retry_after_secs } => Err(ServiceError::RateLimited {
+                retry_after: retry_after_secs.max(1),
+                locked: false,
+                message: "too many wrong codes; wait, then try again",
+            }),
+            nidan_domain::ThrottleState::Locked => {
+                let wait = last.saturating_add(policy.max_delay_secs as i64).saturating_sub(now);
+                if method == Method::Recovery && wait <= 0 {
+                    Ok(())
+                } else {
+                    Err(ServiceError::RateLimited {
+                        retry_after: wait.max(1) as u64,
+                        locked: true,
+                        message: "too many wrong codes: the second step is locked; use a recovery code, or ask support to reset it",
+                    })
+                }
+            }
+        }
+    }
+
+    pub(crate) fn open_seed(&self, credential: &TotpCredential) -> ServiceResult<zeroize::Zeroizing<Vec<u8>>> {
+        let aad = seed_aad(credential.user_id.as_str(), credential.id.as_str());
+        self.inner.secrets.keyring.open(&credential.sealed_secret, &aad).map_err(|e| {
+            tracing::error!(credential = %credential.id, error = %e, "a TOTP seed could not be opened");
+            ServiceError::Internal("sealed seed".into())
+        })
+    }
+
+    pub(crate) fn recovery_digest(&self, user: &UserId, canonical: &str) -> [u8; 32] {
+        keyed_hash(&self.inner.secrets.hash_key, RECOVERY_PURPOSE, &[user.as_str().as_bytes(), canonical.as_bytes()])
+    }
+
+    fn totp_candidate(&self, credential: Option<&TotpCredential>, code: &NumericCode, now: UnixTime) -> ServiceResult<(Candidate, bool)> {
+        let Some(credential) = credential else { return Ok((Candidate::Wrong, false)) };
+        let seed = self.open_seed(credential)?;
+        Ok(match check_totp(&seed, code, now, self.inner.policy.totp_window, credential.last_used_step) {
+            TotpCheck::Accepted { step } => (Candidate::TotpStep { credential_id: credential.id.clone(), step }, false),
+            TotpCheck::Replayed => (Candidate::Wrong, true),
+            TotpCheck::Invalid => (Candidate::Wrong, false),
+        })
+    }
+
+    /// Checks `code` for `user` and settles the attempt. `totp` is the credential a numeric code is
+    /// checked against (the active one, or the pending one while confirming an enrolment).
+    pub(crate) async fn check_code(
+        &self,
+        mut user: UserRecord,
+        expect: Expect,
+        code: &str,
+        totp: Option<&TotpCredential>,
+        challenge: Option<ChallengeAttempt>,
+    ) -> ServiceResult<Verdict> {
+        let submitted = parse_code(expect, code)?;
+        let method = match &submitted {
+            SubmittedCode::Numeric(_) => match expect {
+                Expect::Method(m) => m,
+                Expect::AnyCurrent => Method::Totp,
+            },
+            SubmittedCode::Recovery(_) => Method::Recovery,
+        };
+        // A few rounds: `Raced` means another attempt on this account landed between our read
+        // and our write; decide again from fresh state rather than guess.
+        for _ in 0..5 {
+            let now = self.now();
+            self.throttle_gate(&user, method, now)?;
+            let (candidate, replay_seen) = match &submitted {
+                SubmittedCode::Numeric(code) => self.totp_candidate(totp, code, now)?,
+                SubmittedCode::Recovery(code) => {
+                    (Candidate::RecoveryDigest(self.recovery_digest(&user.id, code.canonical())), false)
+                }
+            };
+            let attempt = Attempt {
+                user_id: user.id.clone(),
+                seen_failures: user.failed_attempts,
+                now,
+                candidate,
+                challenge: challenge.clone(),
+            };
+            match self.store_ref().settle_attempt(attempt).await? {
+                Settled::Raced => {
+                    user = self.store_ref().user_by_id(&user.id).await?.ok_or(ServiceError::Unauthenticated)?;
+                }
+                Settled::ChallengeDead => return Err(ServiceError::ChallengeExpired),
+                Settled::Accepted { recovery_codes_left } => {
+                    return Ok(Verdict::Accepted { method, recovery_codes_left });
+                }
+                Settled::Rejected { challenge_attempts_left, replayed, .. } => {
+                    if replayed || replay_seen {
+                        tracing::warn!(user = %user.id, method = method.as_str(), "a used code was submitted again");
+                    }
+                    return Ok(Verdict::Rejected { method, replayed: replayed || replay_seen, attempts_left: challenge_attempts_left });
+                }
+            }
+        }
+        Err(ServiceError::RateLimited { retry_after: 1, locked: false, message: "too many attempts at once; try again" })
+    }
+}

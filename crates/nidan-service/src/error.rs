@@ -1,0 +1,74 @@
+//! The one error type of the use cases. The web layer maps each variant to a status code and an
+//! API error code in exactly one place; nothing else decides what a client sees.
+
+use crate::ports::StoreError;
+
+/// Why a use case did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input is malformed (a code of the wrong shape, a bad email, a weak password…).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Wrong email or password (the same answer for both, and for unknown emails).
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    /// A wrong, expired or already used code.
+    #[error("that code is not valid")]
+    InvalidCode {
+        /// Attempts the sign-in challenge still allows, when there is one.
+        attempts_left: Option<u32>,
+    },
+    /// No valid session (or API key).
+    #[error("sign in first")]
+    Unauthenticated,
+    /// A sensitive change needs the password (and a current code) again.
+    #[error("{0}")]
+    ReauthRequired(&'static str),
+    /// Not allowed (e.g. sign-up is closed).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such thing (for this user).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The request clashes with the current state.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The sign-in challenge is over: expired, used, or out of attempts.
+    #[error("this sign-in has expired; start again with your password")]
+    ChallengeExpired,
+    /// Too many failures for this account (or too many requests): wait, then try again.
+    #[error("{message}")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+        /// The second factor is locked until a recovery code or a support reset.
+        locked: bool,
+        /// What to tell the person.
+        message: &'static str,
+    },
+    /// The password-hashing queue is full: a sign-in storm; try again shortly.
+    #[error("the server is busy; try again shortly")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The database is unreachable.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ServiceError::Conflict(what),
+            StoreError::Unavailable(m) => ServiceError::Unavailable(m),
+            StoreError::Other(m) => ServiceError::Internal(m),
+        }
+    }
+}
+
+/// Shorthand for use-case results.
+pub type ServiceResult<T> = Result<T, ServiceError>;

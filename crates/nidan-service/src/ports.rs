@@ -1,0 +1,425 @@
+//! The ports the use cases are written against: storage, time and randomness.
+//!
+//! `Store` is deliberately narrow and speaks in domain operations, not tables. Everything that
+//! must be one-time or counted (TOTP steps, recovery codes, challenge attempts, the per-account
+//! failure count) is settled inside the store by conditional updates in one transaction, so two
+//! requests can never both win, on one node or on many.
+
+use async_trait::async_trait;
+use nidan_domain::Method;
+
+use crate::ids::{ApiKeyId, CredentialId, DeviceId, SessionId, UserId};
+
+/// Seconds since the Unix epoch, UTC. The only representation of time inside nidan; it is
+/// formatted as RFC 3339 at the HTTP edge.
+pub type UnixTime = i64;
+
+/// Where time comes from. Real code uses the system clock; tests move a fake one.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in Unix seconds.
+    fn now(&self) -> UnixTime;
+}
+
+/// Where random bytes come from. Real code uses the OS CSPRNG; nothing else may make secrets.
+pub trait Rng: Send + Sync + 'static {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// A storage failure. Details are logged by the caller; users only ever see a generic 500/503.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. the email is taken).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database could not be reached or timed out.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the backend reported.
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// An account as stored.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    /// Its id.
+    pub id: UserId,
+    /// Normalised sign-in email.
+    pub email: String,
+    /// Argon2id PHC string; `None` for app-only accounts created without a password.
+    pub password_hash: Option<String>,
+    /// Whether two-step is switched on (meaningful only when a method is enrolled).
+    pub two_step_enabled: bool,
+    /// The method offered first at sign-in.
+    pub default_method: Option<Method>,
+    /// Consecutive failed second-factor attempts (all paths, all nodes).
+    pub failed_attempts: u32,
+    /// When the last failed attempt was recorded.
+    pub last_failure_at: Option<UnixTime>,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// A new account.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    /// Its id.
+    pub id: UserId,
+    /// Normalised sign-in email.
+    pub email: String,
+    /// Argon2id PHC string, if the account has a password.
+    pub password_hash: Option<String>,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// An authenticator-app credential: the seed stays sealed (AEAD) at rest.
+#[derive(Clone, Debug)]
+pub struct TotpCredential {
+    /// Its id (also part of the seal's associated data).
+    pub id: CredentialId,
+    /// Its owner (also part of the seal's associated data).
+    pub user_id: UserId,
+    /// The sealed seed: key version, nonce, ciphertext and tag.
+    pub sealed_secret: Vec<u8>,
+    /// The newest time step ever accepted for it; a code for this step or an older one is a replay.
+    pub last_used_step: Option<u64>,
+    /// When it was confirmed; `None` while pending.
+    pub confirmed_at: Option<UnixTime>,
+    /// When the setup was started.
+    pub created_at: UnixTime,
+}
+
+/// A sign-in challenge: what stands between a right password and a session.
+#[derive(Clone, Debug)]
+pub struct ChallengeRecord {
+    /// SHA-256 of the challenge token the client holds.
+    pub digest: [u8; 32],
+    /// Whose sign-in it is; never taken from the client.
+    pub user_id: UserId,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// It answers `challenge_expired` from this moment.
+    pub expires_at: UnixTime,
+    /// Codes evaluated against it so far.
+    pub attempts: u32,
+    /// Set once it produced a session.
+    pub consumed_at: Option<UnixTime>,
+}
+
+/// A signed-in session (token stored only as a digest).
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    /// Public handle.
+    pub id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Creation time (absolute lifetime counts from here).
+    pub created_at: UnixTime,
+    /// Last request seen (idle lifetime counts from here).
+    pub last_seen_at: UnixTime,
+    /// Client address at creation.
+    pub ip: String,
+    /// Client user agent at creation.
+    pub user_agent: String,
+}
+
+/// A session to create, with its token digest.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// The record.
+    pub record: SessionRecord,
+    /// SHA-256 of the bearer token.
+    pub digest: [u8; 32],
+}
+
+/// A remembered device (token stored only as a digest).
+#[derive(Clone, Debug)]
+pub struct DeviceRecord {
+    /// Public handle.
+    pub id: DeviceId,
+    /// Owner: the token skips the second step for this user only.
+    pub user_id: UserId,
+    /// A label derived from the user agent.
+    pub name: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last time it skipped a second step.
+    pub last_used_at: Option<UnixTime>,
+    /// Address it was last used from.
+    pub last_ip: String,
+    /// It stops working at this time.
+    pub expires_at: UnixTime,
+}
+
+/// A device to remember, with its token digest.
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    /// The record.
+    pub record: DeviceRecord,
+    /// SHA-256 of the device token.
+    pub digest: [u8; 32],
+}
+
+/// One line of a user's security history. Holds no secrets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivityRecord {
+    /// Increasing id; also the pagination cursor.
+    pub id: i64,
+    /// Whose history.
+    pub user_id: UserId,
+    /// When.
+    pub at: UnixTime,
+    /// What happened (`sign_in`, `second_step`, `totp_added`, …).
+    pub kind: String,
+    /// Which method, where one was involved.
+    pub method: Option<String>,
+    /// `success`, `failure`, or a more precise word (`wrong_password`, `invalid_code`, …).
+    pub result: String,
+    /// Client address.
+    pub ip: String,
+    /// Client user agent.
+    pub user_agent: String,
+    /// Extra words: a support reset's reason, recovery codes left, the app's key name.
+    pub detail: Option<String>,
+}
+
+/// An activity line to append (the store assigns the id).
+#[derive(Clone, Debug)]
+pub struct NewActivity {
+    /// Whose history.
+    pub user_id: UserId,
+    /// When.
+    pub at: UnixTime,
+    /// What happened.
+    pub kind: &'static str,
+    /// Which method.
+    pub method: Option<Method>,
+    /// The outcome.
+    pub result: &'static str,
+    /// Client address.
+    pub ip: String,
+    /// Client user agent.
+    pub user_agent: String,
+    /// Extra words (never a secret).
+    pub detail: Option<String>,
+}
+
+/// An app's API key (stored only as a digest).
+#[derive(Clone, Debug)]
+pub struct ApiKeyRecord {
+    /// Public handle.
+    pub id: ApiKeyId,
+    /// The operator's name for the app.
+    pub name: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// What a code turned out to be, decided before the store settles the attempt.
+#[derive(Clone, Debug)]
+pub enum Candidate {
+    /// A TOTP code matched this step of this credential; the store accepts it only if the step is
+    /// newer than the credential's last used step.
+    TotpStep {
+        /// The credential.
+        credential_id: CredentialId,
+        /// The matched step.
+        step: u64,
+    },
+    /// A recovery code; the store accepts it only if an unused code of the user has this digest.
+    RecoveryDigest([u8; 32]),
+    /// Nothing matched (or only an old, replayed step did).
+    Wrong,
+}
+
+/// What a successful attempt at a challenge creates, in the same transaction.
+#[derive(Clone, Debug)]
+pub struct SignInGrant {
+    /// The new session.
+    pub session: NewSession,
+    /// A device to remember, when asked.
+    pub device: Option<NewDevice>,
+}
+
+/// One code attempt, settled atomically by [`Store::settle_attempt`].
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// Whose account.
+    pub user_id: UserId,
+    /// The failure count the caller saw when it decided the attempt may go ahead. The store
+    /// reserves the attempt with a compare-and-swap on it, so a burst of parallel guesses cannot
+    /// get more evaluations than the throttle allows.
+    pub seen_failures: u32,
+    /// Now.
+    pub now: UnixTime,
+    /// What the code matched.
+    pub candidate: Candidate,
+    /// The sign-in challenge it was submitted to, with its attempt cap.
+    pub challenge: Option<ChallengeAttempt>,
+}
+
+/// The challenge side of an attempt.
+#[derive(Clone, Debug)]
+pub struct ChallengeAttempt {
+    /// The challenge token digest.
+    pub digest: [u8; 32],
+    /// Codes a challenge may evaluate before it dies.
+    pub max_attempts: u32,
+    /// Created when the code is right.
+    pub grant: SignInGrant,
+}
+
+/// How the store settled an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// Another attempt for the same account was recorded in between: nothing was written; decide
+    /// again from fresh state.
+    Raced,
+    /// The challenge was expired, consumed or out of attempts: nothing was written.
+    ChallengeDead,
+    /// The code was right and has been consumed; the failure count is back to zero.
+    Accepted {
+        /// Recovery codes left, when a recovery code was used.
+        recovery_codes_left: Option<u32>,
+    },
+    /// The code was wrong, or already used; the failure has been counted.
+    Rejected {
+        /// Consecutive failures now recorded for the account.
+        failures: u32,
+        /// Attempts the challenge still allows, when there was one.
+        challenge_attempts_left: Option<u32>,
+        /// The candidate matched but had been consumed already (a replay or a lost race).
+        replayed: bool,
+    },
+}
+
+/// One row of a TOTP seed import, already validated and sealed by the service.
+#[derive(Clone, Debug)]
+pub struct ImportRow {
+    /// The account to create first (without a password) when it does not exist yet.
+    pub new_user: Option<NewUser>,
+    /// The confirmed credential; it replaces any authenticator app the account had, so running
+    /// the same import twice gives the same result. Two-step turns on for the account.
+    pub credential: TotpCredential,
+}
+
+/// Storage. Implemented for SQLite and PostgreSQL in `nidan-store`; every implementation must pass
+/// the conformance suite in [`crate::conformance`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- accounts
+    /// Creates an account; `Conflict` when the email is taken.
+    async fn create_user(&self, user: NewUser) -> Result<(), StoreError>;
+    /// Finds an account by normalised email.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Finds an account by id.
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError>;
+    /// Ids of existing accounts among these emails (for imports).
+    async fn user_ids_by_email(&self, emails: &[String]) -> Result<Vec<(String, UserId)>, StoreError>;
+    /// Sets or clears the password; revokes remembered devices (a credential change).
+    async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError>;
+    /// Switches two-step on or off (methods kept). Off revokes remembered devices.
+    async fn set_two_step_enabled(&self, id: &UserId, enabled: bool) -> Result<(), StoreError>;
+
+    // --- authenticator app
+    /// Stores a pending credential, replacing any earlier pending one of the user.
+    async fn put_pending_totp(&self, credential: TotpCredential) -> Result<(), StoreError>;
+    /// The user's pending credential.
+    async fn pending_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError>;
+    /// The user's confirmed credential.
+    async fn active_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError>;
+    /// Makes the pending credential the active one (replacing an older active one). When
+    /// `first_method` is given the account turns two-step on, gets these recovery-code digests,
+    /// and every other session (all but `keep_session`) ends.
+    async fn activate_totp(
+        &self,
+        user: &UserId,
+        credential: &CredentialId,
+        now: UnixTime,
+        first_method: Option<FirstMethod>,
+    ) -> Result<bool, StoreError>;
+    /// Removes the authenticator app. When it was the last method, two-step becomes `none`:
+    /// recovery codes and remembered devices go too.
+    async fn delete_totp(&self, user: &UserId) -> Result<(), StoreError>;
+    /// Imports seeds in one transaction: all rows or none.
+    async fn import_totp(&self, rows: Vec<ImportRow>) -> Result<(), StoreError>;
+    /// Every sealed seed (for key rotation), as (credential, user, blob).
+    async fn all_sealed_secrets(&self) -> Result<Vec<(CredentialId, UserId, Vec<u8>)>, StoreError>;
+    /// Replaces sealed seeds (key rotation), in one transaction.
+    async fn reseal_secrets(&self, rows: Vec<(CredentialId, Vec<u8>)>) -> Result<(), StoreError>;
+
+    // --- recovery codes
+    /// Replaces the user's recovery codes with these digests in one transaction.
+    async fn replace_recovery_codes(&self, user: &UserId, digests: Vec<[u8; 32]>, now: UnixTime) -> Result<(), StoreError>;
+    /// Unused recovery codes left.
+    async fn recovery_codes_left(&self, user: &UserId) -> Result<u32, StoreError>;
+
+    // --- attempts (the one place where codes are consumed and failures counted)
+    /// Settles one code attempt atomically; see [`Attempt`] and [`Settled`].
+    async fn settle_attempt(&self, attempt: Attempt) -> Result<Settled, StoreError>;
+
+    // --- two-step lifecycle
+    /// Removes every method, recovery code and remembered device; two-step becomes `none`. With
+    /// `end_sessions` (support reset) every session ends too.
+    async fn remove_two_step(&self, user: &UserId, end_sessions: bool) -> Result<(), StoreError>;
+
+    // --- challenges
+    /// Stores a new sign-in challenge.
+    async fn create_challenge(&self, challenge: ChallengeRecord) -> Result<(), StoreError>;
+    /// Finds a challenge by token digest.
+    async fn challenge_by_digest(&self, digest: &[u8; 32]) -> Result<Option<ChallengeRecord>, StoreError>;
+
+    // --- sessions
+    /// Creates a session (sign-in without a second step).
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
+    /// Finds a session by token digest.
+    async fn session_by_digest(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    /// Records activity on a session (idle timer).
+    async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError>;
+    /// The user's sessions, newest first.
+    async fn list_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Ends one of the user's sessions; false when there was none.
+    async fn delete_session(&self, user: &UserId, id: &SessionId) -> Result<bool, StoreError>;
+
+    // --- remembered devices
+    /// Finds a device by token digest.
+    async fn device_by_digest(&self, digest: &[u8; 32]) -> Result<Option<DeviceRecord>, StoreError>;
+    /// Records a use of a device and creates the session it allowed, in one transaction.
+    async fn sign_in_with_device(&self, device: &DeviceId, now: UnixTime, ip: &str, session: NewSession) -> Result<(), StoreError>;
+    /// The user's devices, newest first.
+    async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError>;
+    /// Forgets one device; false when there was none.
+    async fn delete_device(&self, user: &UserId, id: &DeviceId) -> Result<bool, StoreError>;
+    /// Forgets every device of the user.
+    async fn delete_devices(&self, user: &UserId) -> Result<u64, StoreError>;
+
+    // --- activity
+    /// Appends to the user's history.
+    async fn append_activity(&self, event: NewActivity) -> Result<(), StoreError>;
+    /// The user's history, newest first, `limit` lines older than the cursor `before`.
+    async fn list_activity(&self, user: &UserId, limit: u32, before: Option<i64>) -> Result<Vec<ActivityRecord>, StoreError>;
+
+    // --- API keys
+    /// Stores a new key's digest.
+    async fn create_api_key(&self, key: ApiKeyRecord, digest: [u8; 32]) -> Result<(), StoreError>;
+    /// Finds an unrevoked key by digest.
+    async fn api_key_by_digest(&self, digest: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Revokes a key by name; false when none was active.
+    async fn revoke_api_key(&self, name: &str, now: UnixTime) -> Result<bool, StoreError>;
+}
+
+/// What turning two-step on for the first time writes along with the credential.
+#[derive(Clone, Debug)]
+pub struct FirstMethod {
+    /// The method to offer first at sign-in.
+    pub default_method: Method,
+    /// Digests of the new recovery codes.
+    pub recovery_digests: Vec<[u8; 32]>,
+    /// The session that did it; every other session of the user ends.
+    pub keep_session: Option<SessionId>,
+}

@@ -1,0 +1,301 @@
+//! Sign-up and sign-in: the password step, the challenge, and the second step.
+//!
+//! Whether an account exists, or has two-step on, is revealed only after the right password:
+//! unknown emails run a dummy Argon2 check and get the same answer as a wrong password. The
+//! challenge token is never a session; a new session token is minted only when the second step
+//! succeeds, in the same transaction that consumes the code.
+
+use nidan_domain::{BearerToken, EmailAddress, Method, check_password_policy, token_digest};
+use zeroize::Zeroizing;
+
+use crate::attempt::{Expect, Verdict};
+use crate::error::{ServiceError, ServiceResult};
+use crate::ports::{
+    ChallengeAttempt, ChallengeRecord, DeviceRecord, NewActivity, NewDevice, NewSession, NewUser, SessionRecord,
+    SignInGrant, TotpCredential, UserRecord,
+};
+use crate::{ClientInfo, DeviceId, Service, SessionId, UserId, token_prefix};
+
+/// The account as a client may see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSummary {
+    /// Id.
+    pub id: UserId,
+    /// Sign-in email.
+    pub email: String,
+}
+
+/// The answer to a right password.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Signed in: two-step is not on, or a remembered device skipped it.
+    SignedIn {
+        /// The new session's bearer token.
+        session_token: BearerToken,
+        /// Who signed in.
+        user: UserSummary,
+    },
+    /// The second step is needed.
+    SecondFactorRequired {
+        /// The challenge token (not a session).
+        challenge_token: BearerToken,
+        /// Methods the account can use, in display order.
+        methods: Vec<Method>,
+        /// The method to offer first.
+        default_method: Method,
+        /// Seconds the challenge lives.
+        expires_in: i64,
+    },
+}
+
+/// The answer to a right second-step code.
+#[derive(Debug)]
+pub struct SecondStepOutcome {
+    /// The new session's bearer token.
+    pub session_token: BearerToken,
+    /// The remembered-device token, when asked for.
+    pub device_token: Option<BearerToken>,
+    /// Recovery codes left, when one was used.
+    pub recovery_codes_left: Option<u32>,
+}
+
+/// What an account has enrolled.
+#[derive(Clone, Debug)]
+pub(crate) struct Enrolment {
+    pub totp: Option<TotpCredential>,
+    pub recovery_codes_left: u32,
+}
+
+impl Enrolment {
+    /// Methods usable for a second step, in display order.
+    pub(crate) fn methods(&self) -> Vec<Method> {
+        let mut m = Vec::new();
+        if self.totp.is_some() {
+            m.push(Method::Totp);
+        }
+        if self.recovery_codes_left > 0 {
+            m.push(Method::Recovery);
+        }
+        m
+    }
+    /// Whether any real method (not just recovery codes) is enrolled.
+    pub(crate) fn has_method(&self) -> bool {
+        self.totp.is_some()
+    }
+}
+
+/// Cuts client-supplied text to a sane length for storage.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+impl Service {
+    pub(crate) async fn enrolment(&self, user: &UserId) -> ServiceResult<Enrolment> {
+        let totp = self.store_ref().active_totp(user).await?;
+        let recovery_codes_left = self.store_ref().recovery_codes_left(user).await?;
+        Ok(Enrolment { totp, recovery_codes_left })
+    }
+
+    pub(crate) async fn record(&self, user: &UserId, kind: &'static str, method: Option<Method>, result: &'static str, client: &ClientInfo, detail: Option<String>) {
+        let event = NewActivity {
+            user_id: user.clone(),
+            at: self.now(),
+            kind,
+            method,
+            result,
+            ip: clip(&client.ip, 64),
+            user_agent: clip(&client.user_agent, 256),
+            detail,
+        };
+        if let Err(e) = self.store_ref().append_activity(event).await {
+            tracing::error!(error = %e, kind, "could not record activity");
+        }
+    }
+
+    pub(crate) fn new_session(&self, user: &UserId, client: &ClientInfo) -> (BearerToken, NewSession) {
+        let token = self.new_token(token_prefix::SESSION);
+        let now = self.now();
+        let record = SessionRecord {
+            id: SessionId::from_random(self.random()),
+            user_id: user.clone(),
+            created_at: now,
+            last_seen_at: now,
+            ip: clip(&client.ip, 64),
+            user_agent: clip(&client.user_agent, 256),
+        };
+        let digest = token.digest();
+        (token, NewSession { record, digest })
+    }
+
+    pub(crate) async fn hash_password(&self, password: Zeroizing<String>) -> ServiceResult<String> {
+        check_password_policy(&password, self.inner.policy.password_min_chars)
+            .map_err(|e| ServiceError::InvalidRequest(format!("password: {e}")))?;
+        self.inner.hasher.hash(password, self.random()).await
+    }
+
+    /// Creates an account with a password (open sign-up).
+    pub async fn sign_up(&self, email: &str, password: Zeroizing<String>) -> ServiceResult<UserSummary> {
+        if !self.inner.policy.signup_open {
+            return Err(ServiceError::Forbidden("sign-up is closed on this server"));
+        }
+        self.create_account(email, Some(password)).await
+    }
+
+    pub(crate) async fn create_account(&self, email: &str, password: Option<Zeroizing<String>>) -> ServiceResult<UserSummary> {
+        let email = EmailAddress::parse(email).map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
+        let password_hash = match password {
+            Some(p) => Some(self.hash_password(p).await?),
+            None => None,
+        };
+        let id = UserId::from_random(self.random());
+        self.store_ref()
+            .create_user(NewUser { id: id.clone(), email: email.as_str().to_owned(), password_hash, created_at: self.now() })
+            .await
+            .map_err(|e| match e {
+                crate::StoreError::Conflict(_) => ServiceError::Conflict("an account with this email exists already"),
+                other => other.into(),
+            })?;
+        Ok(UserSummary { id, email: email.as_str().to_owned() })
+    }
+
+    /// Checks a user's password (for step-up), against the dummy hash when there is none.
+    pub(crate) async fn password_matches(&self, user: &UserRecord, password: Zeroizing<String>) -> ServiceResult<bool> {
+        self.inner.hasher.verify(password, user.password_hash.clone()).await
+    }
+
+    /// The password step of sign-in.
+    pub async fn login(&self, email: &str, password: Zeroizing<String>, device_token: Option<&str>, client: &ClientInfo) -> ServiceResult<LoginOutcome> {
+        let user = match EmailAddress::parse(email) {
+            Ok(email) => self.store_ref().user_by_email(email.as_str()).await?,
+            Err(_) => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let right = self.inner.hasher.verify(password, stored).await?;
+        let user = match user {
+            Some(user) if right => user,
+            Some(user) => {
+                self.record(&user.id, "sign_in", None, "wrong_password", client, None).await;
+                return Err(ServiceError::InvalidCredentials);
+            }
+            None => return Err(ServiceError::InvalidCredentials),
+        };
+
+        let enrolment = self.enrolment(&user.id).await?;
+        let methods = enrolment.methods();
+        if !user.two_step_enabled || !enrolment.has_method() {
+            let (token, session) = self.new_session(&user.id, client);
+            self.store_ref().create_session(session).await?;
+            self.record(&user.id, "sign_in", None, "success", client, None).await;
+            return Ok(LoginOutcome::SignedIn { session_token: token, user: UserSummary { id: user.id, email: user.email } });
+        }
+
+        if let Some(token) = device_token.filter(|t| !t.is_empty()) {
+            let now = self.now();
+            let device = self.store_ref().device_by_digest(&token_digest(token)).await?;
+            if let Some(device) = device.filter(|d| d.user_id == user.id && d.expires_at > now) {
+                {
+                    let (session_token, session) = self.new_session(&user.id, client);
+                    self.store_ref().sign_in_with_device(&device.id, now, &clip(&client.ip, 64), session).await?;
+                    self.record(&user.id, "sign_in", None, "success", client, Some("remembered device".into())).await;
+                    return Ok(LoginOutcome::SignedIn { session_token, user: UserSummary { id: user.id, email: user.email } });
+                }
+            }
+        }
+
+        let challenge_token = self.new_token(token_prefix::CHALLENGE);
+        let now = self.now();
+        let ttl = self.inner.policy.challenge_ttl_secs;
+        self.store_ref()
+            .create_challenge(ChallengeRecord {
+                digest: challenge_token.digest(),
+                user_id: user.id.clone(),
+                created_at: now,
+                expires_at: now + ttl,
+                attempts: 0,
+                consumed_at: None,
+            })
+            .await?;
+        self.record(&user.id, "sign_in", None, "second_factor_required", client, None).await;
+        let default_method = user.default_method.filter(|m| methods.contains(m)).unwrap_or(methods[0]);
+        Ok(LoginOutcome::SecondFactorRequired { challenge_token, methods, default_method, expires_in: ttl })
+    }
+
+    /// The second step of sign-in: a code for the challenge.
+    pub async fn second_step(&self, challenge_token: &str, method: Method, code: &str, remember_device: bool, client: &ClientInfo) -> ServiceResult<SecondStepOutcome> {
+        let digest = token_digest(challenge_token);
+        let now = self.now();
+        let max_attempts = self.inner.policy.challenge_max_attempts;
+        let challenge = self.store_ref().challenge_by_digest(&digest).await?.ok_or(ServiceError::ChallengeExpired)?;
+        if challenge.consumed_at.is_some() || challenge.expires_at <= now || challenge.attempts >= max_attempts {
+            return Err(ServiceError::ChallengeExpired);
+        }
+        let user = self.store_ref().user_by_id(&challenge.user_id).await?.ok_or(ServiceError::ChallengeExpired)?;
+        let enrolment = self.enrolment(&user.id).await?;
+        if !enrolment.methods().contains(&method) {
+            return Err(ServiceError::InvalidRequest(format!("method `{}` is not available for this account", method.as_str())));
+        }
+
+        let (session_token, session) = self.new_session(&user.id, client);
+        let remember = remember_device && self.inner.policy.remember_days > 0;
+        let device_token = remember.then(|| self.new_token(token_prefix::DEVICE));
+        let device = device_token.as_ref().map(|t| NewDevice {
+            record: DeviceRecord {
+                id: DeviceId::from_random(self.random()),
+                user_id: user.id.clone(),
+                name: device_name(&client.user_agent),
+                created_at: now,
+                last_used_at: None,
+                last_ip: clip(&client.ip, 64),
+                expires_at: now + i64::from(self.inner.policy.remember_days) * 86_400,
+            },
+            digest: t.digest(),
+        });
+        let grant = SignInGrant { session, device };
+        let attempt = ChallengeAttempt { digest, max_attempts, grant };
+
+        let verdict = self.check_code(user.clone(), Expect::Method(method), code, enrolment.totp.as_ref(), Some(attempt)).await;
+        match verdict {
+            Ok(Verdict::Accepted { method, recovery_codes_left }) => {
+                self.record(&user.id, "second_step", Some(method), "success", client, None).await;
+                if method == Method::Recovery {
+                    let left = recovery_codes_left.unwrap_or(0);
+                    self.record(&user.id, "recovery_code_used", Some(method), "success", client, Some(format!("{left} left"))).await;
+                }
+                if device_token.is_some() {
+                    self.record(&user.id, "device_remembered", None, "success", client, Some(device_name(&client.user_agent))).await;
+                }
+                Ok(SecondStepOutcome { session_token, device_token, recovery_codes_left })
+            }
+            Ok(Verdict::Rejected { method, replayed, attempts_left }) => {
+                let result = if replayed { "replayed" } else { "invalid_code" };
+                self.record(&user.id, "second_step", Some(method), result, client, None).await;
+                Err(ServiceError::InvalidCode { attempts_left })
+            }
+            Err(e @ ServiceError::RateLimited { .. }) => {
+                self.record(&user.id, "second_step", Some(method), "throttled", client, None).await;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A short label for a remembered device, from its user agent ("Firefox on Linux").
+pub(crate) fn device_name(user_agent: &str) -> String {
+    let ua = user_agent.to_ascii_lowercase();
+    let browser = [("edg/", "Edge"), ("firefox", "Firefox"), ("chrome", "Chrome"), ("safari", "Safari"), ("curl", "curl")]
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+    let os = [("android", "Android"), ("iphone", "iOS"), ("ipad", "iPadOS"), ("windows", "Windows"), ("mac os", "macOS"), ("linux", "Linux")]
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(o)) => o.to_owned(),
+        (None, None) if user_agent.is_empty() => "Unknown device".to_owned(),
+        (None, None) => clip(user_agent, 40),
+    }
+}

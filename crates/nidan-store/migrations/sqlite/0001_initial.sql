@@ -1,0 +1,88 @@
+-- nidan schema, SQLite. Secrets are never stored in plain text: passwords as Argon2id PHC strings,
+-- TOTP seeds sealed with AEAD under a key outside the database, recovery codes as HMAC-SHA-256
+-- under a key outside the database, every bearer token as SHA-256. Times are Unix seconds (UTC).
+
+CREATE TABLE users (
+    id               TEXT    PRIMARY KEY,
+    email            TEXT    NOT NULL UNIQUE,
+    password_hash    TEXT,
+    two_step_enabled INTEGER NOT NULL DEFAULT 0,
+    default_method   TEXT,
+    failed_attempts  INTEGER NOT NULL DEFAULT 0,
+    last_failure_at  INTEGER,
+    created_at       INTEGER NOT NULL
+);
+
+-- last_used_step: the newest accepted TOTP step (-1 = none). Codes for this step or older are
+-- replays; it is advanced only by a conditional UPDATE (RFC 6238 section 5.2).
+CREATE TABLE totp_credentials (
+    id             TEXT    PRIMARY KEY,
+    user_id        TEXT    NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    sealed_secret  BLOB    NOT NULL,
+    last_used_step INTEGER NOT NULL DEFAULT -1,
+    confirmed_at   INTEGER,
+    created_at     INTEGER NOT NULL
+);
+CREATE INDEX totp_credentials_user ON totp_credentials(user_id);
+
+CREATE TABLE recovery_codes (
+    user_id    TEXT    NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    digest     BLOB    NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    PRIMARY KEY (user_id, digest)
+);
+
+CREATE TABLE challenges (
+    digest      BLOB    PRIMARY KEY,
+    user_id     TEXT    NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    consumed_at INTEGER
+);
+CREATE INDEX challenges_expires ON challenges(expires_at);
+
+CREATE TABLE sessions (
+    id           TEXT    PRIMARY KEY,
+    digest       BLOB    NOT NULL UNIQUE,
+    user_id      TEXT    NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    ip           TEXT    NOT NULL,
+    user_agent   TEXT    NOT NULL
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE devices (
+    id           TEXT    PRIMARY KEY,
+    digest       BLOB    NOT NULL UNIQUE,
+    user_id      TEXT    NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name         TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    last_ip      TEXT    NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
+CREATE INDEX devices_user ON devices(user_id);
+
+CREATE TABLE activity (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id    TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    kind       TEXT    NOT NULL,
+    method     TEXT,
+    result     TEXT    NOT NULL,
+    ip         TEXT    NOT NULL,
+    user_agent TEXT    NOT NULL,
+    detail     TEXT
+);
+CREATE INDEX activity_user ON activity(user_id, id);
+
+CREATE TABLE api_keys (
+    id         TEXT    PRIMARY KEY,
+    name       TEXT    NOT NULL UNIQUE,
+    digest     BLOB    NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);

@@ -1,0 +1,98 @@
+//! Turning SQLite rows into the service's records.
+
+use nidan_domain::Method;
+use nidan_service::ports::{ActivityRecord, ApiKeyRecord, ChallengeRecord, DeviceRecord, SessionRecord, TotpCredential, UserRecord};
+use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UserId};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::error::map;
+
+pub(crate) fn digest(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    bytes.try_into().map_err(|_| StoreError::Other("a stored digest is not 32 bytes".into()))
+}
+
+fn method(text: Option<String>) -> Option<Method> {
+    text.and_then(|t| t.parse().ok())
+}
+
+pub(crate) fn user(r: &SqliteRow) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        id: UserId::new(r.try_get::<String, _>("id").map_err(map)?),
+        email: r.try_get("email").map_err(map)?,
+        password_hash: r.try_get("password_hash").map_err(map)?,
+        two_step_enabled: r.try_get::<i64, _>("two_step_enabled").map_err(map)? != 0,
+        default_method: method(r.try_get("default_method").map_err(map)?),
+        failed_attempts: r.try_get::<i64, _>("failed_attempts").map_err(map)?.clamp(0, u32::MAX as i64) as u32,
+        last_failure_at: r.try_get("last_failure_at").map_err(map)?,
+        created_at: r.try_get("created_at").map_err(map)?,
+    })
+}
+
+pub(crate) fn totp(r: &SqliteRow) -> Result<TotpCredential, StoreError> {
+    let step: i64 = r.try_get("last_used_step").map_err(map)?;
+    Ok(TotpCredential {
+        id: CredentialId::new(r.try_get::<String, _>("id").map_err(map)?),
+        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
+        sealed_secret: r.try_get("sealed_secret").map_err(map)?,
+        last_used_step: (step >= 0).then_some(step as u64),
+        confirmed_at: r.try_get("confirmed_at").map_err(map)?,
+        created_at: r.try_get("created_at").map_err(map)?,
+    })
+}
+
+pub(crate) fn challenge(r: &SqliteRow) -> Result<ChallengeRecord, StoreError> {
+    Ok(ChallengeRecord {
+        digest: digest(r.try_get("digest").map_err(map)?)?,
+        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
+        created_at: r.try_get("created_at").map_err(map)?,
+        expires_at: r.try_get("expires_at").map_err(map)?,
+        attempts: r.try_get::<i64, _>("attempts").map_err(map)?.clamp(0, u32::MAX as i64) as u32,
+        consumed_at: r.try_get("consumed_at").map_err(map)?,
+    })
+}
+
+pub(crate) fn session(r: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: SessionId::new(r.try_get::<String, _>("id").map_err(map)?),
+        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
+        created_at: r.try_get("created_at").map_err(map)?,
+        last_seen_at: r.try_get("last_seen_at").map_err(map)?,
+        ip: r.try_get("ip").map_err(map)?,
+        user_agent: r.try_get("user_agent").map_err(map)?,
+    })
+}
+
+pub(crate) fn device(r: &SqliteRow) -> Result<DeviceRecord, StoreError> {
+    Ok(DeviceRecord {
+        id: DeviceId::new(r.try_get::<String, _>("id").map_err(map)?),
+        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
+        name: r.try_get("name").map_err(map)?,
+        created_at: r.try_get("created_at").map_err(map)?,
+        last_used_at: r.try_get("last_used_at").map_err(map)?,
+        last_ip: r.try_get("last_ip").map_err(map)?,
+        expires_at: r.try_get("expires_at").map_err(map)?,
+    })
+}
+
+pub(crate) fn activity(r: &SqliteRow) -> Result<ActivityRecord, StoreError> {
+    Ok(ActivityRecord {
+        id: r.try_get("id").map_err(map)?,
+        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
+        at: r.try_get("at").map_err(map)?,
+        kind: r.try_get("kind").map_err(map)?,
+        method: r.try_get("method").map_err(map)?,
+        result: r.try_get("result").map_err(map)?,
+        ip: r.try_get("ip").map_err(map)?,
+        user_agent: r.try_get("user_agent").map_err(map)?,
+        detail: r.try_get("detail").map_err(map)?,
+    })
+}
+
+pub(crate) fn api_key(r: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        id: ApiKeyId::new(r.try_get::<String, _>("id").map_err(map)?),
+        name: r.try_get("name").map_err(map)?,
+        created_at: r.try_get("created_at").map_err(map)?,
+    })
+}

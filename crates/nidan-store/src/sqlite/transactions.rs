@@ -1,0 +1,283 @@
+//! The multi-statement operations, each one transaction on the single writer connection.
+//!
+//! `settle_attempt` is the heart: it reserves the attempt with a compare-and-swap on the
+//! account's failure count, reserves one of the challenge's attempts, consumes the factor with a
+//! conditional update, and on success clears the failures and creates the session — all or
+//! nothing. Concurrent requests for the same code therefore produce exactly one success.
+
+use nidan_service::StoreError;
+use nidan_service::ports::{Attempt, Candidate, FirstMethod, ImportRow, NewDevice, NewSession, Settled};
+use nidan_service::{CredentialId, UserId};
+use sqlx::{Sqlite, Transaction};
+
+use super::SqliteStore;
+use crate::error::map;
+
+pub(crate) async fn insert_session(tx: &mut Transaction<'_, Sqlite>, s: &NewSession) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO sessions (id, digest, user_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(s.record.id.as_str())
+        .bind(&s.digest[..])
+        .bind(s.record.user_id.as_str())
+        .bind(s.record.created_at)
+        .bind(s.record.last_seen_at)
+        .bind(&s.record.ip)
+        .bind(&s.record.user_agent)
+        .execute(&mut **tx)
+        .await
+        .map_err(map)?;
+    Ok(())
+}
+
+async fn insert_device(tx: &mut Transaction<'_, Sqlite>, d: &NewDevice) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO devices (id, digest, user_id, name, created_at, last_used_at, last_ip, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(d.record.id.as_str())
+        .bind(&d.digest[..])
+        .bind(d.record.user_id.as_str())
+        .bind(&d.record.name)
+        .bind(d.record.created_at)
+        .bind(d.record.last_used_at)
+        .bind(&d.record.last_ip)
+        .bind(d.record.expires_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(map)?;
+    Ok(())
+}
+
+async fn insert_recovery_codes(tx: &mut Transaction<'_, Sqlite>, user: &UserId, digests: &[[u8; 32]], now: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user.as_str()).execute(&mut **tx).await.map_err(map)?;
+    for d in digests {
+        sqlx::query("INSERT INTO recovery_codes (user_id, digest, created_at) VALUES ($1, $2, $3)")
+            .bind(user.as_str())
+            .bind(&d[..])
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(map)?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map)
+    }
+
+    pub(crate) async fn settle(&self, a: Attempt) -> Result<Settled, StoreError> {
+        let mut tx = self.begin().await?;
+        let reserved = sqlx::query(
+            "UPDATE users SET failed_attempts = failed_attempts + 1, last_failure_at = $1 WHERE id = $2 AND failed_attempts = $3",
+        )
+        .bind(a.now)
+        .bind(a.user_id.as_str())
+        .bind(i64::from(a.seen_failures))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        if reserved.rows_affected() != 1 {
+            return Ok(Settled::Raced); // dropping the transaction rolls it back
+        }
+
+        let mut attempts_left = None;
+        if let Some(c) = &a.challenge {
+            let attempts: Option<i64> = sqlx::query_scalar(
+                "UPDATE challenges SET attempts = attempts + 1 WHERE digest = $1 AND user_id = $2 AND consumed_at IS NULL AND expires_at > $3 AND attempts < $4 RETURNING attempts",
+            )
+            .bind(&c.digest[..])
+            .bind(a.user_id.as_str())
+            .bind(a.now)
+            .bind(i64::from(c.max_attempts))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+            let Some(attempts) = attempts else { return Ok(Settled::ChallengeDead) };
+            attempts_left = Some((i64::from(c.max_attempts) - attempts).max(0) as u32);
+        }
+
+        let (accepted, replayed, is_recovery) = match &a.candidate {
+            Candidate::TotpStep { credential_id, step } => {
+                let r = sqlx::query("UPDATE totp_credentials SET last_used_step = $1 WHERE id = $2 AND user_id = $3 AND last_used_step < $1")
+                    .bind(*step as i64)
+                    .bind(credential_id.as_str())
+                    .bind(a.user_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map)?;
+                let ok = r.rows_affected() == 1;
+                (ok, !ok, false)
+            }
+            Candidate::RecoveryDigest(d) => {
+                let r = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND digest = $3 AND used_at IS NULL")
+                    .bind(a.now)
+                    .bind(a.user_id.as_str())
+                    .bind(&d[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map)?;
+                (r.rows_affected() == 1, false, true)
+            }
+            Candidate::Wrong => (false, false, false),
+        };
+
+        if !accepted {
+            let failures: i64 = sqlx::query_scalar("SELECT failed_attempts FROM users WHERE id = $1")
+                .bind(a.user_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map)?;
+            tx.commit().await.map_err(map)?;
+            return Ok(Settled::Rejected { failures: failures.max(0) as u32, challenge_attempts_left: attempts_left, replayed });
+        }
+
+        sqlx::query("UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = $1")
+            .bind(a.user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        let recovery_codes_left = if is_recovery {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+                .bind(a.user_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map)?;
+            Some(n as u32)
+        } else {
+            None
+        };
+        if let Some(c) = &a.challenge {
+            sqlx::query("UPDATE challenges SET consumed_at = $1 WHERE digest = $2").bind(a.now).bind(&c.digest[..]).execute(&mut *tx).await.map_err(map)?;
+            insert_session(&mut tx, &c.grant.session).await?;
+            if let Some(d) = &c.grant.device {
+                insert_device(&mut tx, d).await?;
+            }
+        }
+        tx.commit().await.map_err(map)?;
+        Ok(Settled::Accepted { recovery_codes_left })
+    }
+
+    pub(crate) async fn activate(&self, user: &UserId, credential: &CredentialId, now: i64, first: Option<FirstMethod>) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let r = sqlx::query("UPDATE totp_credentials SET confirmed_at = $1 WHERE id = $2 AND user_id = $3 AND confirmed_at IS NULL")
+            .bind(now)
+            .bind(credential.as_str())
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // A new app replaces the old one: its seed is destroyed.
+        sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1 AND id <> $2")
+            .bind(user.as_str())
+            .bind(credential.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        if let Some(first) = first {
+            sqlx::query("UPDATE users SET two_step_enabled = 1, default_method = $1 WHERE id = $2")
+                .bind(first.default_method.as_str())
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+            insert_recovery_codes(&mut tx, user, &first.recovery_digests, now).await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
+                .bind(user.as_str())
+                .bind(first.keep_session.as_ref().map(|s| s.as_str().to_owned()))
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        } else {
+            sqlx::query("UPDATE users SET default_method = COALESCE(default_method, 'totp') WHERE id = $1")
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        tx.commit().await.map_err(map)?;
+        Ok(true)
+    }
+
+    pub(crate) async fn delete_totp_tx(&self, user: &UserId) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+        // The authenticator app is the only method for now: without it two-step is `none`, and
+        // recovery codes and remembered devices must not outlive it.
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+        sqlx::query("DELETE FROM devices WHERE user_id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+        sqlx::query("UPDATE users SET two_step_enabled = 0, default_method = NULL WHERE id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+        tx.commit().await.map_err(map)
+    }
+
+    pub(crate) async fn remove_all(&self, user: &UserId, end_sessions: bool) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for sql in [
+            "DELETE FROM totp_credentials WHERE user_id = $1",
+            "DELETE FROM recovery_codes WHERE user_id = $1",
+            "DELETE FROM devices WHERE user_id = $1",
+            "DELETE FROM challenges WHERE user_id = $1",
+            "UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+        }
+        if end_sessions {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+        }
+        tx.commit().await.map_err(map)
+    }
+
+    pub(crate) async fn replace_codes(&self, user: &UserId, digests: &[[u8; 32]], now: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_recovery_codes(&mut tx, user, digests, now).await?;
+        tx.commit().await.map_err(map)
+    }
+
+    pub(crate) async fn import(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for row in &rows {
+            if let Some(u) = &row.new_user {
+                sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(u.id.as_str())
+                    .bind(&u.email)
+                    .bind(&u.password_hash)
+                    .bind(u.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map)?;
+            }
+            let c = &row.credential;
+            sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1").bind(c.user_id.as_str()).execute(&mut *tx).await.map_err(map)?;
+            sqlx::query("INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES ($1, $2, $3, -1, $4, $5)")
+                .bind(c.id.as_str())
+                .bind(c.user_id.as_str())
+                .bind(&c.sealed_secret)
+                .bind(c.confirmed_at)
+                .bind(c.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+            sqlx::query("UPDATE users SET two_step_enabled = 1, default_method = COALESCE(default_method, 'totp') WHERE id = $1")
+                .bind(c.user_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        tx.commit().await.map_err(map)
+    }
+
+    pub(crate) async fn reseal(&self, rows: Vec<(CredentialId, Vec<u8>)>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for (id, blob) in rows {
+            sqlx::query("UPDATE totp_credentials SET sealed_secret = $1 WHERE id = $2").bind(blob).bind(id.as_str()).execute(&mut *tx).await.map_err(map)?;
+        }
+        tx.commit().await.map_err(map)
+    }
+
+    pub(crate) async fn device_sign_in(&self, device: &nidan_service::DeviceId, now: i64, ip: &str, session: NewSession) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE devices SET last_used_at = $1, last_ip = $2 WHERE id = $3").bind(now).bind(ip).bind(device.as_str()).execute(&mut *tx).await.map_err(map)?;
+        insert_session(&mut tx, &session).await?;
+        tx.commit().await.map_err(map)
+    }
+}
