@@ -1,10 +1,33 @@
-//! nidan's HTTP layer (stub: replaced by the real router in the next commit; the signature of
-//! [`app`] and [`WebOptions`] is stable).
+//! nidan's HTTP layer: the JSON API, the OpenAPI document, health and metrics.
+//!
+//! [`app`] builds the whole router, so tests drive exactly what production serves (in process
+//! with `tower::ServiceExt::oneshot`, or over a socket). Handlers are thin: they parse (strictly,
+//! in extractors), call one use case, and shape the answer; [`error::ApiError`] is the single
+//! place that maps failures to status codes. No SQL here.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod metrics;
+pub mod openapi;
+pub mod qr;
+pub mod routes;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use nidan_service::Service;
+
+use crate::error::ApiError;
+
+/// Request bodies larger than this are refused with 413 (api.md).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// HTTP-level settings.
 #[derive(Clone, Debug, Default)]
@@ -19,7 +42,67 @@ pub struct WebOptions {
     pub public_url: String,
 }
 
-/// The whole HTTP surface. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
-pub fn app(_service: Service, _options: WebOptions) -> Router {
-    Router::new()
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub service: Service,
+    /// HTTP settings.
+    pub options: Arc<WebOptions>,
+    /// Metrics registry.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Coarse per-IP / per-key limits.
+    pub limits: Arc<limits::Limits>,
 }
+
+/// The whole HTTP surface. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
+/// so client addresses are known.
+pub fn app(service: Service, options: WebOptions) -> Router {
+    let state = AppState {
+        service,
+        limits: Arc::new(limits::Limits::new(options.login_per_ip_per_minute, options.verify_per_key_per_minute)),
+        options: Arc::new(options),
+        metrics: Arc::new(metrics::Metrics::default()),
+    };
+    Router::new()
+        .merge(routes::account::router())
+        .merge(routes::me::router())
+        .merge(routes::two_step::router())
+        .merge(routes::apps::router())
+        .merge(routes::ops::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn(headers_and_limits))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+}
+
+/// Refuses oversized bodies up front (413 in the API's format, before anything is read) and
+/// sets the headers every answer carries. API answers are never cached: many of them carry a
+/// secret (a TOTP secret, recovery codes, a session or device token).
+async fn headers_and_limits(request: Request, next: Next) -> Response {
+    let too_large = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > BODY_LIMIT as u64);
+    let mut response = if too_large { extract::payload_too_large().into_response() } else { next.run(request).await };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(HeaderName::from_static("content-security-policy"), HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    response
+}
+

@@ -1,0 +1,137 @@
+//! The one place that decides what a client sees when something goes wrong.
+//!
+//! Every error becomes a status code plus `{"error": {"code", "message", …}}`. A 5xx body says
+//! nothing internal; the cause is logged in the request's span instead.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nidan_service::ServiceError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error body.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case: `invalid_request`, `invalid_credentials`, `invalid_code`,
+    /// `unauthenticated`, `reauth_required`, `forbidden`, `not_found`, `conflict`,
+    /// `challenge_expired`, `payload_too_large`, `unsupported_media_type`, `rate_limited`,
+    /// `service_busy`, `service_unavailable`, `internal_error`.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// With `invalid_code` at sign-in: codes the challenge still takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+    /// With `rate_limited` and `service_busy`: seconds to wait (also in `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// With `rate_limited`: the second factor is locked until a recovery code or a support reset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked: Option<bool>,
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    attempts_left: Option<u32>,
+    retry_after: Option<u64>,
+    locked: Option<bool>,
+}
+
+impl ApiError {
+    /// An error with a status, a code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), attempts_left: None, retry_after: None, locked: None }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// 401 `unauthenticated`.
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required")
+    }
+
+    /// 429 `rate_limited`.
+    pub fn rate_limited(retry_after: u64, message: impl Into<String>) -> Self {
+        Self { retry_after: Some(retry_after.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message) }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The API error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        match e {
+            E::InvalidRequest(m) => Self::bad_request(m),
+            E::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong email or password"),
+            E::InvalidCode { attempts_left } => Self {
+                attempts_left,
+                ..Self::new(StatusCode::UNAUTHORIZED, "invalid_code", "that code is not valid")
+            },
+            E::Unauthenticated => Self::unauthenticated(),
+            E::ReauthRequired(m) => Self::new(StatusCode::FORBIDDEN, "reauth_required", m),
+            E::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            E::NotFound(m) => Self::new(StatusCode::NOT_FOUND, "not_found", m),
+            E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            E::ChallengeExpired => Self::new(StatusCode::GONE, "challenge_expired", "this sign-in has expired; start again with your password"),
+            E::RateLimited { retry_after, locked, message } => Self {
+                locked: locked.then_some(true),
+                ..Self::rate_limited(retry_after, message)
+            },
+            E::Busy { retry_after } => Self {
+                retry_after: Some(retry_after.max(1)),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_busy", "the server is busy; try again shortly")
+            },
+            E::Unavailable(cause) => {
+                tracing::error!(%cause, "database unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "the service is temporarily unavailable")
+            }
+            E::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                attempts_left: self.attempts_left,
+                retry_after: self.retry_after,
+                locked: self.locked,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(v) = self.retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    }
+}

@@ -1,0 +1,181 @@
+//! Extractors: a handler only ever sees a verified identity and well-formed input.
+//!
+//! - [`ApiJson`]: JSON bodies with strict types (unknown fields refused); every rejection is a
+//!   4xx in the API's error format, never axum's plain-text default.
+//! - [`Session`]: `Authorization: Bearer <session token>`; cookies are never read by the API.
+//! - [`AppKey`]: `Authorization: Bearer <api key>`.
+//! - [`Client`]: the client's address (through trusted proxies only) and user agent.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request, rejection::JsonRejection};
+use axum::http::{StatusCode, header, request::Parts};
+use nidan_service::ClientInfo;
+use nidan_service::ports::ApiKeyRecord;
+use nidan_service::session::AuthContext;
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A JSON body, strictly typed.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!("the body does not fit this call: {}", e.body_text())),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text())),
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// 413 in the API's format.
+pub fn payload_too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than 64 KiB")
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 512).then_some(token)
+}
+
+/// The signed-in user behind a session token.
+pub struct Session(pub AuthContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Session
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let token = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
+        Ok(Session(app.service.authenticate(token).await?))
+    }
+}
+
+/// The app behind an API key.
+pub struct AppKey(pub ApiKeyRecord);
+
+impl<S: Send + Sync> FromRequestParts<S> for AppKey
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let key = bearer(parts).ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "send the API key as `Authorization: Bearer <key>`")
+        })?;
+        app.service
+            .authenticate_api_key(key)
+            .await
+            .map(AppKey)
+            .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown or revoked API key"))
+    }
+}
+
+/// Who is calling.
+pub struct Client(pub ClientInfo, pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let ip = client_ip(parts, &app.options.trusted_proxies);
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect();
+        Ok(Client(ClientInfo { ip: ip.to_string(), user_agent }, ip))
+    }
+}
+
+/// The peer address, or — when the peer is a trusted proxy — the nearest address in
+/// `X-Forwarded-For` that is not one of ours. From anyone else the header is ignored.
+pub fn client_ip(parts: &Parts, trusted: &[(IpAddr, u8)]) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    if !is_trusted(peer, trusted) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    forwarded.into_iter().rev().find(|ip| !is_trusted(*ip, trusted)).unwrap_or(peer)
+}
+
+fn is_trusted(ip: IpAddr, trusted: &[(IpAddr, u8)]) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    trusted.iter().any(|(net, len)| match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => prefix_eq(&a.octets(), &n.octets(), *len),
+        (IpAddr::V6(a), IpAddr::V6(n)) => prefix_eq(&a.octets(), &n.octets(), *len),
+        _ => false,
+    })
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let bits = usize::from(bits).min(a.len() * 8);
+    let (whole, rest) = (bits / 8, bits % 8);
+    if a[..whole] != b[..whole] {
+        return false;
+    }
+    rest == 0 || {
+        let mask = 0xffu8 << (8 - rest);
+        a[whole] & mask == b[whole] & mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_prefixes_match_as_expected() {
+        let trusted = [(IpAddr::from([10, 0, 0, 0]), 8), (IpAddr::from([192, 168, 1, 0]), 24)];
+        assert!(is_trusted(IpAddr::from([10, 9, 8, 7]), &trusted));
+        assert!(is_trusted(IpAddr::from([192, 168, 1, 200]), &trusted));
+        assert!(!is_trusted(IpAddr::from([192, 168, 2, 1]), &trusted));
+        assert!(!is_trusted(IpAddr::from([11, 0, 0, 1]), &trusted));
+    }
+}

@@ -1,0 +1,42 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the request and
+//! response types, so it cannot drift from what the server does without the code changing too.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{ErrorBody, ErrorDetail};
+use crate::routes::{account, apps, me, ops, two_step};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "nidan", description = "Self-hosted two-step verification: password sign-in with an authenticator app or recovery codes, and code checks for apps that keep their own sign-in."),
+    paths(
+        account::sign_up, account::login, account::login_verify, account::logout,
+        me::me, me::sessions, me::end_session, me::devices, me::forget_device, me::forget_devices, me::activity,
+        two_step::totp_setup, two_step::totp_confirm, two_step::totp_remove, two_step::recovery_left, two_step::recovery_recreate,
+        two_step::two_step_set, two_step::two_step_remove,
+        apps::verify,
+        ops::healthz, ops::readyz, ops::metrics,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerSchemes),
+    tags((name = "accounts"), (name = "me"), (name = "two-step"), (name = "apps"), (name = "operations")),
+)]
+pub struct ApiDoc;
+
+struct BearerSchemes;
+
+impl Modify for BearerSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("a session token from sign-in")).build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("an API key from `nidan admin api-key create`")).build()),
+        );
+    }
+}
