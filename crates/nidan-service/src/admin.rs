@@ -43,12 +43,20 @@ pub struct ImportError {
 
 impl Service {
     async fn user_by_email_or_404(&self, email: &str) -> ServiceResult<UserRecord> {
-        let email = EmailAddress::parse(email).map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
-        self.store_ref().user_by_email(email.as_str()).await?.ok_or(ServiceError::NotFound("no account with this email"))
+        let email = EmailAddress::parse(email)
+            .map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
+        self.store_ref()
+            .user_by_email(email.as_str())
+            .await?
+            .ok_or(ServiceError::NotFound("no account with this email"))
     }
 
     /// Adds an account; without a password it can only be used by apps through verify.
-    pub async fn admin_add_user(&self, email: &str, password: Option<Zeroizing<String>>) -> ServiceResult<UserSummary> {
+    pub async fn admin_add_user(
+        &self,
+        email: &str,
+        password: Option<Zeroizing<String>>,
+    ) -> ServiceResult<UserSummary> {
         self.create_account(email, password).await
     }
 
@@ -58,7 +66,13 @@ impl Service {
         let enrolment = self.enrolment(&user.id).await?;
         let sessions = self.store_ref().list_sessions(&user.id).await?.len();
         let now = self.now();
-        let devices = self.store_ref().list_devices(&user.id).await?.iter().filter(|d| d.expires_at > now).count();
+        let devices = self
+            .store_ref()
+            .list_devices(&user.id)
+            .await?
+            .iter()
+            .filter(|d| d.expires_at > now)
+            .count();
         let locked = user.failed_attempts >= self.inner.policy.throttle.lock_at;
         Ok(AccountOverview {
             state: Self::two_step_state(user.two_step_enabled, enrolment.has_method()),
@@ -73,44 +87,91 @@ impl Service {
 
     /// Support reset: removes every factor, recovery code, remembered device and session, clears
     /// the failure count, and records who did it and why in the user's history.
-    pub async fn admin_reset_two_step(&self, email: &str, reason: &str, operator: &str) -> ServiceResult<()> {
+    pub async fn admin_reset_two_step(
+        &self,
+        email: &str,
+        reason: &str,
+        operator: &str,
+    ) -> ServiceResult<()> {
         let reason = reason.trim();
         if reason.is_empty() {
-            return Err(ServiceError::InvalidRequest("a reason is required for a support reset".into()));
+            return Err(ServiceError::InvalidRequest(
+                "a reason is required for a support reset".into(),
+            ));
         }
         let user = self.user_by_email_or_404(email).await?;
         self.store_ref().remove_two_step(&user.id, true).await?;
-        let client = ClientInfo { ip: "-".into(), user_agent: format!("nidan admin ({operator})") };
-        let detail = format!("{} (by {})", crate::signin::clip(reason, 500), crate::signin::clip(operator, 100));
-        self.record(&user.id, "support_reset", None, "success", &client, Some(detail)).await;
+        let client = ClientInfo {
+            ip: "-".into(),
+            user_agent: format!("nidan admin ({operator})"),
+        };
+        let detail = format!(
+            "{} (by {})",
+            crate::signin::clip(reason, 500),
+            crate::signin::clip(operator, 100)
+        );
+        self.record(
+            &user.id,
+            "support_reset",
+            None,
+            "success",
+            &client,
+            Some(detail),
+        )
+        .await;
         Ok(())
     }
 
     /// A user's history, newest first.
-    pub async fn admin_activity(&self, email: &str, limit: u32) -> ServiceResult<Vec<ActivityRecord>> {
+    pub async fn admin_activity(
+        &self,
+        email: &str,
+        limit: u32,
+    ) -> ServiceResult<Vec<ActivityRecord>> {
         let user = self.user_by_email_or_404(email).await?;
-        Ok(self.store_ref().list_activity(&user.id, limit.clamp(1, 10_000), None).await?)
+        Ok(self
+            .store_ref()
+            .list_activity(&user.id, limit.clamp(1, 10_000), None)
+            .await?)
     }
 
     /// Imports `(line, email, base32 secret)` rows: every row is checked first and a bad one fails
     /// the whole import with its line number; then everything is written in one transaction.
     /// Missing accounts are created without a password (app-only); an imported seed replaces an
     /// account's authenticator app and turns two-step on.
-    pub async fn admin_import_totp(&self, rows: Vec<(usize, String, String)>) -> Result<usize, ImportFailure> {
+    pub async fn admin_import_totp(
+        &self,
+        rows: Vec<(usize, String, String)>,
+    ) -> Result<usize, ImportFailure> {
         let mut parsed = Vec::with_capacity(rows.len());
         let mut seen = std::collections::HashSet::new();
         for (line, email, secret) in rows {
-            let email = EmailAddress::parse(&email).map_err(|e| ImportError { line, message: format!("email: {e}") })?;
-            let secret = TotpSecret::from_base32(&secret).map_err(|e| ImportError { line, message: format!("secret: {e}") })?;
+            let email = EmailAddress::parse(&email).map_err(|e| ImportError {
+                line,
+                message: format!("email: {e}"),
+            })?;
+            let secret = TotpSecret::from_base32(&secret).map_err(|e| ImportError {
+                line,
+                message: format!("secret: {e}"),
+            })?;
             if !seen.insert(email.as_str().to_owned()) {
-                return Err(ImportError { line, message: format!("{} appears twice", email.as_str()) }.into());
+                return Err(ImportError {
+                    line,
+                    message: format!("{} appears twice", email.as_str()),
+                }
+                .into());
             }
             parsed.push((email, secret));
         }
         let emails: Vec<String> = parsed.iter().map(|(e, _)| e.as_str().to_owned()).collect();
         let mut existing = std::collections::HashMap::new();
         for chunk in emails.chunks(500) {
-            for (email, id) in self.store_ref().user_ids_by_email(chunk).await.map_err(ServiceError::from)? {
+            for (email, id) in self
+                .store_ref()
+                .user_ids_by_email(chunk)
+                .await
+                .map_err(ServiceError::from)?
+            {
                 existing.insert(email, id);
             }
         }
@@ -121,11 +182,23 @@ impl Service {
                 Some(id) => (id.clone(), None),
                 None => {
                     let id = UserId::from_random(self.random());
-                    (id.clone(), Some(NewUser { id, email: email.as_str().to_owned(), password_hash: None, created_at: now }))
+                    (
+                        id.clone(),
+                        Some(NewUser {
+                            id,
+                            email: email.as_str().to_owned(),
+                            password_hash: None,
+                            created_at: now,
+                        }),
+                    )
                 }
             };
             let credential_id = CredentialId::from_random(self.random());
-            let sealed = self.inner.secrets.keyring.seal(self.random(), &seed_aad(user_id.as_str(), credential_id.as_str()), secret.as_bytes());
+            let sealed = self.inner.secrets.keyring.seal(
+                self.random(),
+                &seed_aad(user_id.as_str(), credential_id.as_str()),
+                secret.as_bytes(),
+            );
             out.push(ImportRow {
                 new_user,
                 credential: TotpCredential {
@@ -139,7 +212,10 @@ impl Service {
             });
         }
         let n = out.len();
-        self.store_ref().import_totp(out).await.map_err(ServiceError::from)?;
+        self.store_ref()
+            .import_totp(out)
+            .await
+            .map_err(ServiceError::from)?;
         Ok(n)
     }
 
@@ -153,8 +229,16 @@ impl Service {
                 continue;
             }
             let aad = seed_aad(user.as_str(), cred.as_str());
-            let seed = self.inner.secrets.keyring.open(&blob, &aad).map_err(|e| ServiceError::Internal(format!("open {cred}: {e}")))?;
-            updated.push((cred, self.inner.secrets.keyring.seal(self.random(), &aad, &seed)));
+            let seed = self
+                .inner
+                .secrets
+                .keyring
+                .open(&blob, &aad)
+                .map_err(|e| ServiceError::Internal(format!("open {cred}: {e}")))?;
+            updated.push((
+                cred,
+                self.inner.secrets.keyring.seal(self.random(), &aad, &seed),
+            ));
         }
         let n = updated.len();
         self.store_ref().reseal_secrets(updated).await?;

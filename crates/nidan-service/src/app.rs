@@ -29,21 +29,35 @@ pub enum AppVerdict {
 impl Service {
     /// Finds the app behind an API key.
     pub async fn authenticate_api_key(&self, key: &str) -> ServiceResult<ApiKeyRecord> {
-        self.store_ref().api_key_by_digest(&token_digest(key)).await?.ok_or(ServiceError::Unauthenticated)
+        self.store_ref()
+            .api_key_by_digest(&token_digest(key))
+            .await?
+            .ok_or(ServiceError::Unauthenticated)
     }
 
     /// Creates an API key; the key itself is returned once and only its digest is kept.
     pub async fn create_api_key(&self, name: &str) -> ServiceResult<(ApiKeyRecord, BearerToken)> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(ServiceError::InvalidRequest("the key name must be 1 to 100 printable characters".into()));
+            return Err(ServiceError::InvalidRequest(
+                "the key name must be 1 to 100 printable characters".into(),
+            ));
         }
         let token = self.new_token(token_prefix::API_KEY);
-        let record = ApiKeyRecord { id: ApiKeyId::from_random(self.random()), name: name.to_owned(), created_at: self.now() };
-        self.store_ref().create_api_key(record.clone(), token.digest()).await.map_err(|e| match e {
-            crate::StoreError::Conflict(_) => ServiceError::Conflict("an API key with this name exists already"),
-            other => other.into(),
-        })?;
+        let record = ApiKeyRecord {
+            id: ApiKeyId::from_random(self.random()),
+            name: name.to_owned(),
+            created_at: self.now(),
+        };
+        self.store_ref()
+            .create_api_key(record.clone(), token.digest())
+            .await
+            .map_err(|e| match e {
+                crate::StoreError::Conflict(_) => {
+                    ServiceError::Conflict("an API key with this name exists already")
+                }
+                other => other.into(),
+            })?;
         Ok((record, token))
     }
 
@@ -56,38 +70,82 @@ impl Service {
     }
 
     /// Checks a user's code for an app.
-    pub async fn verify_for_app(&self, app: &ApiKeyRecord, user_email: &str, code: &str, client: &ClientInfo) -> ServiceResult<AppVerdict> {
+    pub async fn verify_for_app(
+        &self,
+        app: &ApiKeyRecord,
+        user_email: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<AppVerdict> {
         let user = match EmailAddress::parse(user_email) {
             Ok(email) => self.store_ref().user_by_email(email.as_str()).await?,
             Err(_) => None,
         };
         let Some(user) = user else {
             // Shape errors still come first, so junk is a 400 whoever it is for.
-            nidan_domain::classify_code(code).map_err(|e| ServiceError::InvalidRequest(format!("code: {e}")))?;
-            return Ok(AppVerdict::Invalid { reason: "unknown_user" });
+            nidan_domain::classify_code(code)
+                .map_err(|e| ServiceError::InvalidRequest(format!("code: {e}")))?;
+            return Ok(AppVerdict::Invalid {
+                reason: "unknown_user",
+            });
         };
         let enrolment = self.enrolment(&user.id).await?;
         if !enrolment.has_method() && enrolment.recovery_codes_left == 0 {
-            nidan_domain::classify_code(code).map_err(|e| ServiceError::InvalidRequest(format!("code: {e}")))?;
-            return Ok(AppVerdict::Invalid { reason: "not_enrolled" });
+            nidan_domain::classify_code(code)
+                .map_err(|e| ServiceError::InvalidRequest(format!("code: {e}")))?;
+            return Ok(AppVerdict::Invalid {
+                reason: "not_enrolled",
+            });
         }
         let detail = Some(format!("app: {}", app.name));
-        match self.check_code(user.clone(), Expect::AnyCurrent, code, enrolment.totp.as_ref(), None).await {
-            Ok(Verdict::Accepted { method, recovery_codes_left }) => {
-                self.record(&user.id, "app_verify", Some(method), "success", client, detail).await;
+        match self
+            .check_code(
+                user.clone(),
+                Expect::AnyCurrent,
+                code,
+                enrolment.totp.as_ref(),
+                None,
+            )
+            .await
+        {
+            Ok(Verdict::Accepted {
+                method,
+                recovery_codes_left,
+            }) => {
+                self.record(
+                    &user.id,
+                    "app_verify",
+                    Some(method),
+                    "success",
+                    client,
+                    detail,
+                )
+                .await;
                 if method == Method::Recovery {
                     let left = recovery_codes_left.unwrap_or(0);
-                    self.record(&user.id, "recovery_code_used", Some(method), "success", client, Some(format!("{left} left"))).await;
+                    self.record(
+                        &user.id,
+                        "recovery_code_used",
+                        Some(method),
+                        "success",
+                        client,
+                        Some(format!("{left} left")),
+                    )
+                    .await;
                 }
                 Ok(AppVerdict::Valid { method })
             }
-            Ok(Verdict::Rejected { method, replayed, .. }) => {
+            Ok(Verdict::Rejected {
+                method, replayed, ..
+            }) => {
                 let reason = if replayed { "replayed" } else { "invalid_code" };
-                self.record(&user.id, "app_verify", Some(method), reason, client, detail).await;
+                self.record(&user.id, "app_verify", Some(method), reason, client, detail)
+                    .await;
                 Ok(AppVerdict::Invalid { reason })
             }
             Err(e @ ServiceError::RateLimited { .. }) => {
-                self.record(&user.id, "app_verify", None, "throttled", client, detail).await;
+                self.record(&user.id, "app_verify", None, "throttled", client, detail)
+                    .await;
                 Err(e)
             }
             Err(e) => Err(e),

@@ -8,8 +8,8 @@
 //! allows, and a code is consumed at most once.
 
 use nidan_domain::{
-    Method, NumericCode, SubmittedCode, TotpCheck, check_totp, classify_code, keyed_hash, normalize_numeric_code,
-    normalize_recovery_code, seed_aad,
+    Method, NumericCode, SubmittedCode, TotpCheck, check_totp, classify_code, keyed_hash,
+    normalize_numeric_code, normalize_recovery_code, seed_aad,
 };
 
 use crate::error::{ServiceError, ServiceResult};
@@ -29,9 +29,16 @@ pub(crate) enum Expect {
 #[derive(Clone, Debug)]
 pub(crate) enum Verdict {
     /// Right, and now consumed.
-    Accepted { method: Method, recovery_codes_left: Option<u32> },
+    Accepted {
+        method: Method,
+        recovery_codes_left: Option<u32>,
+    },
     /// Wrong (or replayed); the failure is counted.
-    Rejected { method: Method, replayed: bool, attempts_left: Option<u32> },
+    Rejected {
+        method: Method,
+        replayed: bool,
+        attempts_left: Option<u32>,
+    },
 }
 
 pub(crate) const RECOVERY_PURPOSE: &str = "recovery-code";
@@ -40,8 +47,12 @@ pub(crate) const RECOVERY_PURPOSE: &str = "recovery-code";
 fn parse_code(expect: Expect, code: &str) -> ServiceResult<SubmittedCode> {
     let bad = |e: nidan_domain::CodeError| ServiceError::InvalidRequest(format!("code: {e}"));
     match expect {
-        Expect::Method(Method::Recovery) => normalize_recovery_code(code).map(SubmittedCode::Recovery).map_err(bad),
-        Expect::Method(_) => normalize_numeric_code(code, 6).map(SubmittedCode::Numeric).map_err(bad),
+        Expect::Method(Method::Recovery) => normalize_recovery_code(code)
+            .map(SubmittedCode::Recovery)
+            .map_err(bad),
+        Expect::Method(_) => normalize_numeric_code(code, 6)
+            .map(SubmittedCode::Numeric)
+            .map_err(bad),
         Expect::AnyCurrent => classify_code(code).map_err(bad),
     }
 }
@@ -49,18 +60,27 @@ fn parse_code(expect: Expect, code: &str) -> ServiceResult<SubmittedCode> {
 impl Service {
     /// Refuses the attempt when the account is being throttled. A locked account still takes a
     /// recovery code, at most one an hour (the capped delay), because that is how it unlocks.
-    pub(crate) fn throttle_gate(&self, user: &UserRecord, method: Method, now: UnixTime) -> ServiceResult<()> {
+    pub(crate) fn throttle_gate(
+        &self,
+        user: &UserRecord,
+        method: Method,
+        now: UnixTime,
+    ) -> ServiceResult<()> {
         let policy = &self.inner.policy.throttle;
         let last = user.last_failure_at.unwrap_or(0);
         match policy.state(user.failed_attempts, last, now) {
             nidan_domain::ThrottleState::Open => Ok(()),
-            nidan_domain::ThrottleState::Wait { retry_after_secs } => Err(ServiceError::RateLimited {
-                retry_after: retry_after_secs.max(1),
-                locked: false,
-                message: "too many wrong codes; wait, then try again",
-            }),
+            nidan_domain::ThrottleState::Wait { retry_after_secs } => {
+                Err(ServiceError::RateLimited {
+                    retry_after: retry_after_secs.max(1),
+                    locked: false,
+                    message: "too many wrong codes; wait, then try again",
+                })
+            }
             nidan_domain::ThrottleState::Locked => {
-                let wait = last.saturating_add(policy.max_delay_secs as i64).saturating_sub(now);
+                let wait = last
+                    .saturating_add(policy.max_delay_secs as i64)
+                    .saturating_sub(now);
                 if method == Method::Recovery && wait <= 0 {
                     Ok(())
                 } else {
@@ -74,7 +94,10 @@ impl Service {
         }
     }
 
-    pub(crate) fn open_seed(&self, credential: &TotpCredential) -> ServiceResult<zeroize::Zeroizing<Vec<u8>>> {
+    pub(crate) fn open_seed(
+        &self,
+        credential: &TotpCredential,
+    ) -> ServiceResult<zeroize::Zeroizing<Vec<u8>>> {
         let aad = seed_aad(credential.user_id.as_str(), credential.id.as_str());
         self.inner.secrets.keyring.open(&credential.sealed_secret, &aad).map_err(|e| {
             tracing::error!(credential = %credential.id, error = %e, "a TOTP seed could not be opened");
@@ -83,17 +106,42 @@ impl Service {
     }
 
     pub(crate) fn recovery_digest(&self, user: &UserId, canonical: &str) -> [u8; 32] {
-        keyed_hash(&self.inner.secrets.hash_key, RECOVERY_PURPOSE, &[user.as_str().as_bytes(), canonical.as_bytes()])
+        keyed_hash(
+            &self.inner.secrets.hash_key,
+            RECOVERY_PURPOSE,
+            &[user.as_str().as_bytes(), canonical.as_bytes()],
+        )
     }
 
-    fn totp_candidate(&self, credential: Option<&TotpCredential>, code: &NumericCode, now: UnixTime) -> ServiceResult<(Candidate, bool)> {
-        let Some(credential) = credential else { return Ok((Candidate::Wrong, false)) };
+    fn totp_candidate(
+        &self,
+        credential: Option<&TotpCredential>,
+        code: &NumericCode,
+        now: UnixTime,
+    ) -> ServiceResult<(Candidate, bool)> {
+        let Some(credential) = credential else {
+            return Ok((Candidate::Wrong, false));
+        };
         let seed = self.open_seed(credential)?;
-        Ok(match check_totp(&seed, code, now, self.inner.policy.totp_window, credential.last_used_step) {
-            TotpCheck::Accepted { step } => (Candidate::TotpStep { credential_id: credential.id.clone(), step }, false),
-            TotpCheck::Replayed => (Candidate::Wrong, true),
-            TotpCheck::Invalid => (Candidate::Wrong, false),
-        })
+        Ok(
+            match check_totp(
+                &seed,
+                code,
+                now,
+                self.inner.policy.totp_window,
+                credential.last_used_step,
+            ) {
+                TotpCheck::Accepted { step } => (
+                    Candidate::TotpStep {
+                        credential_id: credential.id.clone(),
+                        step,
+                    },
+                    false,
+                ),
+                TotpCheck::Replayed => (Candidate::Wrong, true),
+                TotpCheck::Invalid => (Candidate::Wrong, false),
+            },
+        )
     }
 
     /// Checks `code` for `user` and settles the attempt. `totp` is the credential a numeric code is
@@ -121,9 +169,10 @@ impl Service {
             self.throttle_gate(&user, method, now)?;
             let (candidate, replay_seen) = match &submitted {
                 SubmittedCode::Numeric(code) => self.totp_candidate(totp, code, now)?,
-                SubmittedCode::Recovery(code) => {
-                    (Candidate::RecoveryDigest(self.recovery_digest(&user.id, code.canonical())), false)
-                }
+                SubmittedCode::Recovery(code) => (
+                    Candidate::RecoveryDigest(self.recovery_digest(&user.id, code.canonical())),
+                    false,
+                ),
             };
             let attempt = Attempt {
                 user_id: user.id.clone(),
@@ -134,20 +183,41 @@ impl Service {
             };
             match self.store_ref().settle_attempt(attempt).await? {
                 Settled::Raced => {
-                    user = self.store_ref().user_by_id(&user.id).await?.ok_or(ServiceError::Unauthenticated)?;
+                    user = self
+                        .store_ref()
+                        .user_by_id(&user.id)
+                        .await?
+                        .ok_or(ServiceError::Unauthenticated)?;
                 }
                 Settled::ChallengeDead => return Err(ServiceError::ChallengeExpired),
-                Settled::Accepted { recovery_codes_left } => {
-                    return Ok(Verdict::Accepted { method, recovery_codes_left });
+                Settled::Accepted {
+                    recovery_codes_left,
+                } => {
+                    return Ok(Verdict::Accepted {
+                        method,
+                        recovery_codes_left,
+                    });
                 }
-                Settled::Rejected { challenge_attempts_left, replayed, .. } => {
+                Settled::Rejected {
+                    challenge_attempts_left,
+                    replayed,
+                    ..
+                } => {
                     if replayed || replay_seen {
                         tracing::warn!(user = %user.id, method = method.as_str(), "a used code was submitted again");
                     }
-                    return Ok(Verdict::Rejected { method, replayed: replayed || replay_seen, attempts_left: challenge_attempts_left });
+                    return Ok(Verdict::Rejected {
+                        method,
+                        replayed: replayed || replay_seen,
+                        attempts_left: challenge_attempts_left,
+                    });
                 }
             }
         }
-        Err(ServiceError::RateLimited { retry_after: 1, locked: false, message: "too many attempts at once; try again" })
+        Err(ServiceError::RateLimited {
+            retry_after: 1,
+            locked: false,
+            message: "too many attempts at once; try again",
+        })
     }
 }

@@ -107,7 +107,16 @@ impl Service {
         hasher: PasswordHasher,
         policy: Policy,
     ) -> Self {
-        Self { inner: Arc::new(Inner { store, clock, rng, secrets, hasher, policy }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                rng,
+                secrets,
+                hasher,
+                policy,
+            }),
+        }
     }
 
     /// The policy in force.

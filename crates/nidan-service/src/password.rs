@@ -32,7 +32,11 @@ pub struct HashParams {
 
 impl HashParams {
     /// The OWASP minimum for Argon2id.
-    pub const OWASP: HashParams = HashParams { m_kib: 19_456, t: 2, p: 1 };
+    pub const OWASP: HashParams = HashParams {
+        m_kib: 19_456,
+        t: 2,
+        p: 1,
+    };
 }
 
 /// The bounded hashing pool.
@@ -46,7 +50,9 @@ pub struct PasswordHasher {
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordHasher").field("params", &self.params).finish_non_exhaustive()
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
     }
 }
 
@@ -66,9 +72,18 @@ fn hash_blocking(params: HashParams, password: &[u8], salt: &[u8; 16]) -> Servic
 impl PasswordHasher {
     /// A pool running `max_concurrent` hashes at once with up to `max_queue` waiting.
     /// `dummy_salt` seeds the dummy hash used for unknown accounts.
-    pub fn new(params: HashParams, max_concurrent: usize, max_queue: usize, dummy_salt: [u8; 16]) -> ServiceResult<Self> {
+    pub fn new(
+        params: HashParams,
+        max_concurrent: usize,
+        max_queue: usize,
+        dummy_salt: [u8; 16],
+    ) -> ServiceResult<Self> {
         let max_concurrent = max_concurrent.max(1);
-        let dummy_hash = hash_blocking(params, b"nidan dummy password for unknown accounts", &dummy_salt)?;
+        let dummy_hash = hash_blocking(
+            params,
+            b"nidan dummy password for unknown accounts",
+            &dummy_salt,
+        )?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(max_concurrent)),
             in_line: AtomicUsize::new(0),
@@ -78,7 +93,10 @@ impl PasswordHasher {
         })
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> ServiceResult<T> {
         if self.in_line.fetch_add(1, Ordering::AcqRel) >= self.max_in_line {
             self.in_line.fetch_sub(1, Ordering::AcqRel);
             return Err(ServiceError::Busy { retry_after: 1 });
@@ -101,13 +119,18 @@ impl PasswordHasher {
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: Zeroizing<String>, salt: [u8; 16]) -> ServiceResult<String> {
         let params = self.params;
-        self.run(move || hash_blocking(params, password.as_bytes(), &salt)).await?
+        self.run(move || hash_blocking(params, password.as_bytes(), &salt))
+            .await?
     }
 
     /// Checks a password against a stored PHC string; with `None` (unknown account, or an
     /// account without a password) it runs against the dummy hash and answers false, in the same
     /// time.
-    pub async fn verify(&self, password: Zeroizing<String>, stored: Option<String>) -> ServiceResult<bool> {
+    pub async fn verify(
+        &self,
+        password: Zeroizing<String>,
+        stored: Option<String>,
+    ) -> ServiceResult<bool> {
         let (phc, real) = match stored {
             Some(h) => (h, true),
             None => (self.dummy_hash.clone(), false),

@@ -320,7 +320,10 @@ pub trait Store: Send + Sync + 'static {
     /// Finds an account by id.
     async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError>;
     /// Ids of existing accounts among these emails (for imports).
-    async fn user_ids_by_email(&self, emails: &[String]) -> Result<Vec<(String, UserId)>, StoreError>;
+    async fn user_ids_by_email(
+        &self,
+        emails: &[String],
+    ) -> Result<Vec<(String, UserId)>, StoreError>;
     /// Sets or clears the password; revokes remembered devices (a credential change).
     async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError>;
     /// Switches two-step on or off (methods kept). Off revokes remembered devices.
@@ -355,7 +358,12 @@ pub trait Store: Send + Sync + 'static {
 
     // --- recovery codes
     /// Replaces the user's recovery codes with these digests in one transaction.
-    async fn replace_recovery_codes(&self, user: &UserId, digests: Vec<[u8; 32]>, now: UnixTime) -> Result<(), StoreError>;
+    async fn replace_recovery_codes(
+        &self,
+        user: &UserId,
+        digests: Vec<[u8; 32]>,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
     /// Unused recovery codes left.
     async fn recovery_codes_left(&self, user: &UserId) -> Result<u32, StoreError>;
 
@@ -372,13 +380,19 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new sign-in challenge.
     async fn create_challenge(&self, challenge: ChallengeRecord) -> Result<(), StoreError>;
     /// Finds a challenge by token digest.
-    async fn challenge_by_digest(&self, digest: &[u8; 32]) -> Result<Option<ChallengeRecord>, StoreError>;
+    async fn challenge_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<ChallengeRecord>, StoreError>;
 
     // --- sessions
     /// Creates a session (sign-in without a second step).
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
     /// Finds a session by token digest.
-    async fn session_by_digest(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    async fn session_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<SessionRecord>, StoreError>;
     /// Records activity on a session (idle timer).
     async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError>;
     /// The user's sessions, newest first.
@@ -388,9 +402,16 @@ pub trait Store: Send + Sync + 'static {
 
     // --- remembered devices
     /// Finds a device by token digest.
-    async fn device_by_digest(&self, digest: &[u8; 32]) -> Result<Option<DeviceRecord>, StoreError>;
+    async fn device_by_digest(&self, digest: &[u8; 32])
+    -> Result<Option<DeviceRecord>, StoreError>;
     /// Records a use of a device and creates the session it allowed, in one transaction.
-    async fn sign_in_with_device(&self, device: &DeviceId, now: UnixTime, ip: &str, session: NewSession) -> Result<(), StoreError>;
+    async fn sign_in_with_device(
+        &self,
+        device: &DeviceId,
+        now: UnixTime,
+        ip: &str,
+        session: NewSession,
+    ) -> Result<(), StoreError>;
     /// The user's devices, newest first.
     async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Forgets one device; false when there was none.
@@ -402,13 +423,21 @@ pub trait Store: Send + Sync + 'static {
     /// Appends to the user's history.
     async fn append_activity(&self, event: NewActivity) -> Result<(), StoreError>;
     /// The user's history, newest first, `limit` lines older than the cursor `before`.
-    async fn list_activity(&self, user: &UserId, limit: u32, before: Option<i64>) -> Result<Vec<ActivityRecord>, StoreError>;
+    async fn list_activity(
+        &self,
+        user: &UserId,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<ActivityRecord>, StoreError>;
 
     // --- API keys
     /// Stores a new key's digest.
     async fn create_api_key(&self, key: ApiKeyRecord, digest: [u8; 32]) -> Result<(), StoreError>;
     /// Finds an unrevoked key by digest.
-    async fn api_key_by_digest(&self, digest: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn api_key_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Revokes a key by name; false when none was active.
     async fn revoke_api_key(&self, name: &str, now: UnixTime) -> Result<bool, StoreError>;
 }

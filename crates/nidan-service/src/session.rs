@@ -59,23 +59,38 @@ const TOUCH_EVERY_SECS: i64 = 60;
 impl Service {
     /// Verifies a session token: known, not ended, not idle too long, not too old.
     pub async fn authenticate(&self, token: &str) -> ServiceResult<AuthContext> {
-        let session = self.store_ref().session_by_digest(&token_digest(token)).await?.ok_or(ServiceError::Unauthenticated)?;
+        let session = self
+            .store_ref()
+            .session_by_digest(&token_digest(token))
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
         let now = self.now();
         let policy = &self.inner.policy;
-        if now - session.last_seen_at >= policy.session_idle_secs || now - session.created_at >= policy.session_absolute_secs {
-            let _ = self.store_ref().delete_session(&session.user_id, &session.id).await;
+        if now - session.last_seen_at >= policy.session_idle_secs
+            || now - session.created_at >= policy.session_absolute_secs
+        {
+            let _ = self
+                .store_ref()
+                .delete_session(&session.user_id, &session.id)
+                .await;
             return Err(ServiceError::Unauthenticated);
         }
         if now - session.last_seen_at >= TOUCH_EVERY_SECS {
             self.store_ref().touch_session(&session.id, now).await?;
         }
-        Ok(AuthContext { user_id: session.user_id, session_id: session.id })
+        Ok(AuthContext {
+            user_id: session.user_id,
+            session_id: session.id,
+        })
     }
 
     /// Ends the current session.
     pub async fn logout(&self, auth: &AuthContext, client: &ClientInfo) -> ServiceResult<()> {
-        self.store_ref().delete_session(&auth.user_id, &auth.session_id).await?;
-        self.record(&auth.user_id, "sign_out", None, "success", client, None).await;
+        self.store_ref()
+            .delete_session(&auth.user_id, &auth.session_id)
+            .await?;
+        self.record(&auth.user_id, "sign_out", None, "success", client, None)
+            .await;
         Ok(())
     }
 
@@ -89,11 +104,18 @@ impl Service {
 
     /// The account and its two-step verification.
     pub async fn me(&self, auth: &AuthContext) -> ServiceResult<MeView> {
-        let user = self.store_ref().user_by_id(&auth.user_id).await?.ok_or(ServiceError::Unauthenticated)?;
+        let user = self
+            .store_ref()
+            .user_by_id(&auth.user_id)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
         let enrolment = self.enrolment(&user.id).await?;
         let mut methods = Vec::new();
         if let Some(t) = &enrolment.totp {
-            methods.push(MethodView { method: Method::Totp, created_at: t.confirmed_at.unwrap_or(t.created_at) });
+            methods.push(MethodView {
+                method: Method::Totp,
+                created_at: t.confirmed_at.unwrap_or(t.created_at),
+            });
         }
         let state = Self::two_step_state(user.two_step_enabled, enrolment.has_method());
         Ok(MeView {
@@ -102,7 +124,11 @@ impl Service {
             two_step: TwoStepView {
                 state,
                 methods,
-                default_method: if enrolment.has_method() { user.default_method } else { None },
+                default_method: if enrolment.has_method() {
+                    user.default_method
+                } else {
+                    None
+                },
                 recovery_codes_left: enrolment.recovery_codes_left,
             },
         })
@@ -114,38 +140,90 @@ impl Service {
     }
 
     /// Ends one of the user's sessions.
-    pub async fn end_session(&self, auth: &AuthContext, id: &SessionId, client: &ClientInfo) -> ServiceResult<()> {
+    pub async fn end_session(
+        &self,
+        auth: &AuthContext,
+        id: &SessionId,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
         if !self.store_ref().delete_session(&auth.user_id, id).await? {
             return Err(ServiceError::NotFound("no such session"));
         }
-        self.record(&auth.user_id, "session_ended", None, "success", client, None).await;
+        self.record(
+            &auth.user_id,
+            "session_ended",
+            None,
+            "success",
+            client,
+            None,
+        )
+        .await;
         Ok(())
     }
 
     /// The user's remembered devices, newest first (expired ones are not shown).
     pub async fn devices(&self, auth: &AuthContext) -> ServiceResult<Vec<DeviceRecord>> {
         let now = self.now();
-        Ok(self.store_ref().list_devices(&auth.user_id).await?.into_iter().filter(|d| d.expires_at > now).collect())
+        Ok(self
+            .store_ref()
+            .list_devices(&auth.user_id)
+            .await?
+            .into_iter()
+            .filter(|d| d.expires_at > now)
+            .collect())
     }
 
     /// Forgets one remembered device.
-    pub async fn forget_device(&self, auth: &AuthContext, id: &DeviceId, client: &ClientInfo) -> ServiceResult<()> {
+    pub async fn forget_device(
+        &self,
+        auth: &AuthContext,
+        id: &DeviceId,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
         if !self.store_ref().delete_device(&auth.user_id, id).await? {
             return Err(ServiceError::NotFound("no such device"));
         }
-        self.record(&auth.user_id, "device_revoked", None, "success", client, None).await;
+        self.record(
+            &auth.user_id,
+            "device_revoked",
+            None,
+            "success",
+            client,
+            None,
+        )
+        .await;
         Ok(())
     }
 
     /// Forgets every remembered device.
-    pub async fn forget_devices(&self, auth: &AuthContext, client: &ClientInfo) -> ServiceResult<()> {
+    pub async fn forget_devices(
+        &self,
+        auth: &AuthContext,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
         let n = self.store_ref().delete_devices(&auth.user_id).await?;
-        self.record(&auth.user_id, "device_revoked", None, "success", client, Some(format!("{n} devices"))).await;
+        self.record(
+            &auth.user_id,
+            "device_revoked",
+            None,
+            "success",
+            client,
+            Some(format!("{n} devices")),
+        )
+        .await;
         Ok(())
     }
 
     /// The user's history, newest first; `before` is the `id` of the last line already shown.
-    pub async fn activity(&self, auth: &AuthContext, limit: u32, before: Option<i64>) -> ServiceResult<Vec<ActivityRecord>> {
-        Ok(self.store_ref().list_activity(&auth.user_id, limit.clamp(1, 200), before).await?)
+    pub async fn activity(
+        &self,
+        auth: &AuthContext,
+        limit: u32,
+        before: Option<i64>,
+    ) -> ServiceResult<Vec<ActivityRecord>> {
+        Ok(self
+            .store_ref()
+            .list_activity(&auth.user_id, limit.clamp(1, 200), before)
+            .await?)
     }
 }

@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 use crate::attempt::{Expect, Verdict};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{
-    ChallengeAttempt, ChallengeRecord, DeviceRecord, NewActivity, NewDevice, NewSession, NewUser, SessionRecord,
-    SignInGrant, TotpCredential, UserRecord,
+    ChallengeAttempt, ChallengeRecord, DeviceRecord, NewActivity, NewDevice, NewSession, NewUser,
+    SessionRecord, SignInGrant, TotpCredential, UserRecord,
 };
 use crate::{ClientInfo, DeviceId, Service, SessionId, UserId, token_prefix};
 
@@ -93,10 +93,21 @@ impl Service {
     pub(crate) async fn enrolment(&self, user: &UserId) -> ServiceResult<Enrolment> {
         let totp = self.store_ref().active_totp(user).await?;
         let recovery_codes_left = self.store_ref().recovery_codes_left(user).await?;
-        Ok(Enrolment { totp, recovery_codes_left })
+        Ok(Enrolment {
+            totp,
+            recovery_codes_left,
+        })
     }
 
-    pub(crate) async fn record(&self, user: &UserId, kind: &'static str, method: Option<Method>, result: &'static str, client: &ClientInfo, detail: Option<String>) {
+    pub(crate) async fn record(
+        &self,
+        user: &UserId,
+        kind: &'static str,
+        method: Option<Method>,
+        result: &'static str,
+        client: &ClientInfo,
+        detail: Option<String>,
+    ) {
         let event = NewActivity {
             user_id: user.clone(),
             at: self.now(),
@@ -112,7 +123,11 @@ impl Service {
         }
     }
 
-    pub(crate) fn new_session(&self, user: &UserId, client: &ClientInfo) -> (BearerToken, NewSession) {
+    pub(crate) fn new_session(
+        &self,
+        user: &UserId,
+        client: &ClientInfo,
+    ) -> (BearerToken, NewSession) {
         let token = self.new_token(token_prefix::SESSION);
         let now = self.now();
         let record = SessionRecord {
@@ -134,37 +149,69 @@ impl Service {
     }
 
     /// Creates an account with a password (open sign-up).
-    pub async fn sign_up(&self, email: &str, password: Zeroizing<String>) -> ServiceResult<UserSummary> {
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: Zeroizing<String>,
+    ) -> ServiceResult<UserSummary> {
         if !self.inner.policy.signup_open {
             return Err(ServiceError::Forbidden("sign-up is closed on this server"));
         }
         self.create_account(email, Some(password)).await
     }
 
-    pub(crate) async fn create_account(&self, email: &str, password: Option<Zeroizing<String>>) -> ServiceResult<UserSummary> {
-        let email = EmailAddress::parse(email).map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
+    pub(crate) async fn create_account(
+        &self,
+        email: &str,
+        password: Option<Zeroizing<String>>,
+    ) -> ServiceResult<UserSummary> {
+        let email = EmailAddress::parse(email)
+            .map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
         let password_hash = match password {
             Some(p) => Some(self.hash_password(p).await?),
             None => None,
         };
         let id = UserId::from_random(self.random());
         self.store_ref()
-            .create_user(NewUser { id: id.clone(), email: email.as_str().to_owned(), password_hash, created_at: self.now() })
+            .create_user(NewUser {
+                id: id.clone(),
+                email: email.as_str().to_owned(),
+                password_hash,
+                created_at: self.now(),
+            })
             .await
             .map_err(|e| match e {
-                crate::StoreError::Conflict(_) => ServiceError::Conflict("an account with this email exists already"),
+                crate::StoreError::Conflict(_) => {
+                    ServiceError::Conflict("an account with this email exists already")
+                }
                 other => other.into(),
             })?;
-        Ok(UserSummary { id, email: email.as_str().to_owned() })
+        Ok(UserSummary {
+            id,
+            email: email.as_str().to_owned(),
+        })
     }
 
     /// Checks a user's password (for step-up), against the dummy hash when there is none.
-    pub(crate) async fn password_matches(&self, user: &UserRecord, password: Zeroizing<String>) -> ServiceResult<bool> {
-        self.inner.hasher.verify(password, user.password_hash.clone()).await
+    pub(crate) async fn password_matches(
+        &self,
+        user: &UserRecord,
+        password: Zeroizing<String>,
+    ) -> ServiceResult<bool> {
+        self.inner
+            .hasher
+            .verify(password, user.password_hash.clone())
+            .await
     }
 
     /// The password step of sign-in.
-    pub async fn login(&self, email: &str, password: Zeroizing<String>, device_token: Option<&str>, client: &ClientInfo) -> ServiceResult<LoginOutcome> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: Zeroizing<String>,
+        device_token: Option<&str>,
+        client: &ClientInfo,
+    ) -> ServiceResult<LoginOutcome> {
         let user = match EmailAddress::parse(email) {
             Ok(email) => self.store_ref().user_by_email(email.as_str()).await?,
             Err(_) => None,
@@ -174,7 +221,8 @@ impl Service {
         let user = match user {
             Some(user) if right => user,
             Some(user) => {
-                self.record(&user.id, "sign_in", None, "wrong_password", client, None).await;
+                self.record(&user.id, "sign_in", None, "wrong_password", client, None)
+                    .await;
                 return Err(ServiceError::InvalidCredentials);
             }
             None => return Err(ServiceError::InvalidCredentials),
@@ -185,19 +233,45 @@ impl Service {
         if !user.two_step_enabled || !enrolment.has_method() {
             let (token, session) = self.new_session(&user.id, client);
             self.store_ref().create_session(session).await?;
-            self.record(&user.id, "sign_in", None, "success", client, None).await;
-            return Ok(LoginOutcome::SignedIn { session_token: token, user: UserSummary { id: user.id, email: user.email } });
+            self.record(&user.id, "sign_in", None, "success", client, None)
+                .await;
+            return Ok(LoginOutcome::SignedIn {
+                session_token: token,
+                user: UserSummary {
+                    id: user.id,
+                    email: user.email,
+                },
+            });
         }
 
         if let Some(token) = device_token.filter(|t| !t.is_empty()) {
             let now = self.now();
-            let device = self.store_ref().device_by_digest(&token_digest(token)).await?;
+            let device = self
+                .store_ref()
+                .device_by_digest(&token_digest(token))
+                .await?;
             if let Some(device) = device.filter(|d| d.user_id == user.id && d.expires_at > now) {
                 {
                     let (session_token, session) = self.new_session(&user.id, client);
-                    self.store_ref().sign_in_with_device(&device.id, now, &clip(&client.ip, 64), session).await?;
-                    self.record(&user.id, "sign_in", None, "success", client, Some("remembered device".into())).await;
-                    return Ok(LoginOutcome::SignedIn { session_token, user: UserSummary { id: user.id, email: user.email } });
+                    self.store_ref()
+                        .sign_in_with_device(&device.id, now, &clip(&client.ip, 64), session)
+                        .await?;
+                    self.record(
+                        &user.id,
+                        "sign_in",
+                        None,
+                        "success",
+                        client,
+                        Some("remembered device".into()),
+                    )
+                    .await;
+                    return Ok(LoginOutcome::SignedIn {
+                        session_token,
+                        user: UserSummary {
+                            id: user.id,
+                            email: user.email,
+                        },
+                    });
                 }
             }
         }
@@ -215,24 +289,61 @@ impl Service {
                 consumed_at: None,
             })
             .await?;
-        self.record(&user.id, "sign_in", None, "second_factor_required", client, None).await;
-        let default_method = user.default_method.filter(|m| methods.contains(m)).unwrap_or(methods[0]);
-        Ok(LoginOutcome::SecondFactorRequired { challenge_token, methods, default_method, expires_in: ttl })
+        self.record(
+            &user.id,
+            "sign_in",
+            None,
+            "second_factor_required",
+            client,
+            None,
+        )
+        .await;
+        let default_method = user
+            .default_method
+            .filter(|m| methods.contains(m))
+            .unwrap_or(methods[0]);
+        Ok(LoginOutcome::SecondFactorRequired {
+            challenge_token,
+            methods,
+            default_method,
+            expires_in: ttl,
+        })
     }
 
     /// The second step of sign-in: a code for the challenge.
-    pub async fn second_step(&self, challenge_token: &str, method: Method, code: &str, remember_device: bool, client: &ClientInfo) -> ServiceResult<SecondStepOutcome> {
+    pub async fn second_step(
+        &self,
+        challenge_token: &str,
+        method: Method,
+        code: &str,
+        remember_device: bool,
+        client: &ClientInfo,
+    ) -> ServiceResult<SecondStepOutcome> {
         let digest = token_digest(challenge_token);
         let now = self.now();
         let max_attempts = self.inner.policy.challenge_max_attempts;
-        let challenge = self.store_ref().challenge_by_digest(&digest).await?.ok_or(ServiceError::ChallengeExpired)?;
-        if challenge.consumed_at.is_some() || challenge.expires_at <= now || challenge.attempts >= max_attempts {
+        let challenge = self
+            .store_ref()
+            .challenge_by_digest(&digest)
+            .await?
+            .ok_or(ServiceError::ChallengeExpired)?;
+        if challenge.consumed_at.is_some()
+            || challenge.expires_at <= now
+            || challenge.attempts >= max_attempts
+        {
             return Err(ServiceError::ChallengeExpired);
         }
-        let user = self.store_ref().user_by_id(&challenge.user_id).await?.ok_or(ServiceError::ChallengeExpired)?;
+        let user = self
+            .store_ref()
+            .user_by_id(&challenge.user_id)
+            .await?
+            .ok_or(ServiceError::ChallengeExpired)?;
         let enrolment = self.enrolment(&user.id).await?;
         if !enrolment.methods().contains(&method) {
-            return Err(ServiceError::InvalidRequest(format!("method `{}` is not available for this account", method.as_str())));
+            return Err(ServiceError::InvalidRequest(format!(
+                "method `{}` is not available for this account",
+                method.as_str()
+            )));
         }
 
         let (session_token, session) = self.new_session(&user.id, client);
@@ -251,28 +362,84 @@ impl Service {
             digest: t.digest(),
         });
         let grant = SignInGrant { session, device };
-        let attempt = ChallengeAttempt { digest, max_attempts, grant };
+        let attempt = ChallengeAttempt {
+            digest,
+            max_attempts,
+            grant,
+        };
 
-        let verdict = self.check_code(user.clone(), Expect::Method(method), code, enrolment.totp.as_ref(), Some(attempt)).await;
+        let verdict = self
+            .check_code(
+                user.clone(),
+                Expect::Method(method),
+                code,
+                enrolment.totp.as_ref(),
+                Some(attempt),
+            )
+            .await;
         match verdict {
-            Ok(Verdict::Accepted { method, recovery_codes_left }) => {
-                self.record(&user.id, "second_step", Some(method), "success", client, None).await;
+            Ok(Verdict::Accepted {
+                method,
+                recovery_codes_left,
+            }) => {
+                self.record(
+                    &user.id,
+                    "second_step",
+                    Some(method),
+                    "success",
+                    client,
+                    None,
+                )
+                .await;
                 if method == Method::Recovery {
                     let left = recovery_codes_left.unwrap_or(0);
-                    self.record(&user.id, "recovery_code_used", Some(method), "success", client, Some(format!("{left} left"))).await;
+                    self.record(
+                        &user.id,
+                        "recovery_code_used",
+                        Some(method),
+                        "success",
+                        client,
+                        Some(format!("{left} left")),
+                    )
+                    .await;
                 }
                 if device_token.is_some() {
-                    self.record(&user.id, "device_remembered", None, "success", client, Some(device_name(&client.user_agent))).await;
+                    self.record(
+                        &user.id,
+                        "device_remembered",
+                        None,
+                        "success",
+                        client,
+                        Some(device_name(&client.user_agent)),
+                    )
+                    .await;
                 }
-                Ok(SecondStepOutcome { session_token, device_token, recovery_codes_left })
+                Ok(SecondStepOutcome {
+                    session_token,
+                    device_token,
+                    recovery_codes_left,
+                })
             }
-            Ok(Verdict::Rejected { method, replayed, attempts_left }) => {
+            Ok(Verdict::Rejected {
+                method,
+                replayed,
+                attempts_left,
+            }) => {
                 let result = if replayed { "replayed" } else { "invalid_code" };
-                self.record(&user.id, "second_step", Some(method), result, client, None).await;
+                self.record(&user.id, "second_step", Some(method), result, client, None)
+                    .await;
                 Err(ServiceError::InvalidCode { attempts_left })
             }
             Err(e @ ServiceError::RateLimited { .. }) => {
-                self.record(&user.id, "second_step", Some(method), "throttled", client, None).await;
+                self.record(
+                    &user.id,
+                    "second_step",
+                    Some(method),
+                    "throttled",
+                    client,
+                    None,
+                )
+                .await;
                 Err(e)
             }
             Err(e) => Err(e),
@@ -283,14 +450,27 @@ impl Service {
 /// A short label for a remembered device, from its user agent ("Firefox on Linux").
 pub(crate) fn device_name(user_agent: &str) -> String {
     let ua = user_agent.to_ascii_lowercase();
-    let browser = [("edg/", "Edge"), ("firefox", "Firefox"), ("chrome", "Chrome"), ("safari", "Safari"), ("curl", "curl")]
-        .iter()
-        .find(|(needle, _)| ua.contains(needle))
-        .map(|(_, name)| *name);
-    let os = [("android", "Android"), ("iphone", "iOS"), ("ipad", "iPadOS"), ("windows", "Windows"), ("mac os", "macOS"), ("linux", "Linux")]
-        .iter()
-        .find(|(needle, _)| ua.contains(needle))
-        .map(|(_, name)| *name);
+    let browser = [
+        ("edg/", "Edge"),
+        ("firefox", "Firefox"),
+        ("chrome", "Chrome"),
+        ("safari", "Safari"),
+        ("curl", "curl"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let os = [
+        ("android", "Android"),
+        ("iphone", "iOS"),
+        ("ipad", "iPadOS"),
+        ("windows", "Windows"),
+        ("mac os", "macOS"),
+        ("linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
     match (browser, os) {
         (Some(b), Some(o)) => format!("{b} on {o}"),
         (Some(b), None) => b.to_owned(),

@@ -7,8 +7,8 @@
 //! account's other sessions (someone may have been signed in with the password alone).
 
 use nidan_domain::{
-    Method, RECOVERY_CODE_COUNT, RECOVERY_CODE_LEN, RecoveryCode, TOTP_SECRET_BYTES, TotpSecret, TwoStepState,
-    otpauth_uri, seed_aad,
+    Method, RECOVERY_CODE_COUNT, RECOVERY_CODE_LEN, RecoveryCode, TOTP_SECRET_BYTES, TotpSecret,
+    TwoStepState, otpauth_uri, seed_aad,
 };
 use zeroize::Zeroizing;
 
@@ -37,41 +37,84 @@ pub struct StepUp<'a> {
 
 impl Service {
     async fn user_of(&self, auth: &AuthContext) -> ServiceResult<UserRecord> {
-        self.store_ref().user_by_id(&auth.user_id).await?.ok_or(ServiceError::Unauthenticated)
+        self.store_ref()
+            .user_by_id(&auth.user_id)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)
     }
 
     /// Checks the password and, when the account has a method enrolled, a current code.
-    async fn step_up(&self, user: &UserRecord, proof: StepUp<'_>, client: &ClientInfo) -> ServiceResult<()> {
+    async fn step_up(
+        &self,
+        user: &UserRecord,
+        proof: StepUp<'_>,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
         if !self.password_matches(user, proof.password).await? {
-            self.record(&user.id, "step_up", None, "wrong_password", client, None).await;
+            self.record(&user.id, "step_up", None, "wrong_password", client, None)
+                .await;
             return Err(ServiceError::ReauthRequired("the password is not right"));
         }
         let enrolment = self.enrolment(&user.id).await?;
         if !enrolment.has_method() && enrolment.recovery_codes_left == 0 {
             return Ok(());
         }
-        let code = proof.code.filter(|c| !c.trim().is_empty()).ok_or(ServiceError::ReauthRequired(
-            "enter a current code from your authenticator app, or a recovery code",
-        ))?;
-        match self.check_code(user.clone(), Expect::AnyCurrent, code, enrolment.totp.as_ref(), None).await? {
-            Verdict::Accepted { method, recovery_codes_left } => {
+        let code =
+            proof
+                .code
+                .filter(|c| !c.trim().is_empty())
+                .ok_or(ServiceError::ReauthRequired(
+                    "enter a current code from your authenticator app, or a recovery code",
+                ))?;
+        match self
+            .check_code(
+                user.clone(),
+                Expect::AnyCurrent,
+                code,
+                enrolment.totp.as_ref(),
+                None,
+            )
+            .await?
+        {
+            Verdict::Accepted {
+                method,
+                recovery_codes_left,
+            } => {
                 if method == Method::Recovery {
                     let left = recovery_codes_left.unwrap_or(0);
-                    self.record(&user.id, "recovery_code_used", Some(method), "success", client, Some(format!("{left} left"))).await;
+                    self.record(
+                        &user.id,
+                        "recovery_code_used",
+                        Some(method),
+                        "success",
+                        client,
+                        Some(format!("{left} left")),
+                    )
+                    .await;
                 }
                 Ok(())
             }
-            Verdict::Rejected { method, replayed, .. } => {
+            Verdict::Rejected {
+                method, replayed, ..
+            } => {
                 let result = if replayed { "replayed" } else { "invalid_code" };
-                self.record(&user.id, "step_up", Some(method), result, client, None).await;
-                Err(ServiceError::InvalidCode { attempts_left: None })
+                self.record(&user.id, "step_up", Some(method), result, client, None)
+                    .await;
+                Err(ServiceError::InvalidCode {
+                    attempts_left: None,
+                })
             }
         }
     }
 
     /// Starts (or restarts) an authenticator-app setup. Needs the password; when another method
     /// is enrolled already, a current code too (binding a new factor is a sensitive change).
-    pub async fn totp_setup(&self, auth: &AuthContext, proof: StepUp<'_>, client: &ClientInfo) -> ServiceResult<TotpSetup> {
+    pub async fn totp_setup(
+        &self,
+        auth: &AuthContext,
+        proof: StepUp<'_>,
+        client: &ClientInfo,
+    ) -> ServiceResult<TotpSetup> {
         let user = self.user_of(auth).await?;
         self.step_up(&user, proof, client).await?;
         let secret = TotpSecret::from_random(self.random::<TOTP_SECRET_BYTES>());
@@ -93,30 +136,63 @@ impl Service {
             .await?;
         let otpauth_uri = otpauth_uri(&self.inner.policy.issuer, &user.email, &secret)
             .map_err(|e| ServiceError::Internal(format!("otpauth uri: {e}")))?;
-        Ok(TotpSetup { secret, otpauth_uri })
+        Ok(TotpSetup {
+            secret,
+            otpauth_uri,
+        })
     }
 
     fn new_recovery_codes(&self, user: &crate::UserId) -> (Vec<RecoveryCode>, Vec<[u8; 32]>) {
-        let codes: Vec<RecoveryCode> =
-            (0..RECOVERY_CODE_COUNT).map(|_| RecoveryCode::from_random(&self.random::<RECOVERY_CODE_LEN>())).collect();
-        let digests = codes.iter().map(|c| self.recovery_digest(user, c.canonical())).collect();
+        let codes: Vec<RecoveryCode> = (0..RECOVERY_CODE_COUNT)
+            .map(|_| RecoveryCode::from_random(&self.random::<RECOVERY_CODE_LEN>()))
+            .collect();
+        let digests = codes
+            .iter()
+            .map(|c| self.recovery_digest(user, c.canonical()))
+            .collect();
         (codes, digests)
     }
 
     /// Confirms the pending setup with a code from the app. Returns the recovery codes when this
     /// turned two-step on for the first time.
-    pub async fn totp_confirm(&self, auth: &AuthContext, code: &str, client: &ClientInfo) -> ServiceResult<Option<Vec<RecoveryCode>>> {
+    pub async fn totp_confirm(
+        &self,
+        auth: &AuthContext,
+        code: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Option<Vec<RecoveryCode>>> {
         let user = self.user_of(auth).await?;
-        let pending = self
-            .store_ref()
-            .pending_totp(&user.id)
+        let pending =
+            self.store_ref()
+                .pending_totp(&user.id)
+                .await?
+                .ok_or(ServiceError::Conflict(
+                    "there is no authenticator-app setup to confirm; start one first",
+                ))?;
+        match self
+            .check_code(
+                user.clone(),
+                Expect::Method(Method::Totp),
+                code,
+                Some(&pending),
+                None,
+            )
             .await?
-            .ok_or(ServiceError::Conflict("there is no authenticator-app setup to confirm; start one first"))?;
-        match self.check_code(user.clone(), Expect::Method(Method::Totp), code, Some(&pending), None).await? {
+        {
             Verdict::Rejected { replayed, .. } => {
                 let result = if replayed { "replayed" } else { "invalid_code" };
-                self.record(&user.id, "totp_confirm", Some(Method::Totp), result, client, None).await;
-                return Err(ServiceError::InvalidCode { attempts_left: None });
+                self.record(
+                    &user.id,
+                    "totp_confirm",
+                    Some(Method::Totp),
+                    result,
+                    client,
+                    None,
+                )
+                .await;
+                return Err(ServiceError::InvalidCode {
+                    attempts_left: None,
+                });
             }
             Verdict::Accepted { .. } => {}
         }
@@ -133,26 +209,69 @@ impl Service {
         } else {
             (None, None)
         };
-        if !self.store_ref().activate_totp(&user.id, &pending.id, self.now(), first).await? {
-            return Err(ServiceError::Conflict("this setup was replaced by a newer one; use the newest QR code"));
+        if !self
+            .store_ref()
+            .activate_totp(&user.id, &pending.id, self.now(), first)
+            .await?
+        {
+            return Err(ServiceError::Conflict(
+                "this setup was replaced by a newer one; use the newest QR code",
+            ));
         }
-        self.record(&user.id, "totp_added", Some(Method::Totp), "success", client, None).await;
+        self.record(
+            &user.id,
+            "totp_added",
+            Some(Method::Totp),
+            "success",
+            client,
+            None,
+        )
+        .await;
         if first_time {
-            self.record(&user.id, "two_step_on", Some(Method::Totp), "success", client, None).await;
-            self.record(&user.id, "recovery_codes_created", None, "success", client, None).await;
+            self.record(
+                &user.id,
+                "two_step_on",
+                Some(Method::Totp),
+                "success",
+                client,
+                None,
+            )
+            .await;
+            self.record(
+                &user.id,
+                "recovery_codes_created",
+                None,
+                "success",
+                client,
+                None,
+            )
+            .await;
         }
         Ok(codes)
     }
 
     /// Removes the authenticator app.
-    pub async fn totp_remove(&self, auth: &AuthContext, proof: StepUp<'_>, client: &ClientInfo) -> ServiceResult<()> {
+    pub async fn totp_remove(
+        &self,
+        auth: &AuthContext,
+        proof: StepUp<'_>,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
         let user = self.user_of(auth).await?;
         if self.store_ref().active_totp(&user.id).await?.is_none() {
             return Err(ServiceError::NotFound("no authenticator app is enrolled"));
         }
         self.step_up(&user, proof, client).await?;
         self.store_ref().delete_totp(&user.id).await?;
-        self.record(&user.id, "totp_removed", Some(Method::Totp), "success", client, None).await;
+        self.record(
+            &user.id,
+            "totp_removed",
+            Some(Method::Totp),
+            "success",
+            client,
+            None,
+        )
+        .await;
         Ok(())
     }
 
@@ -162,42 +281,87 @@ impl Service {
     }
 
     /// A new set of recovery codes; every earlier code stops working.
-    pub async fn recreate_recovery_codes(&self, auth: &AuthContext, proof: StepUp<'_>, client: &ClientInfo) -> ServiceResult<Vec<RecoveryCode>> {
+    pub async fn recreate_recovery_codes(
+        &self,
+        auth: &AuthContext,
+        proof: StepUp<'_>,
+        client: &ClientInfo,
+    ) -> ServiceResult<Vec<RecoveryCode>> {
         let user = self.user_of(auth).await?;
         if !self.enrolment(&user.id).await?.has_method() {
-            return Err(ServiceError::Conflict("turn on two-step verification first"));
+            return Err(ServiceError::Conflict(
+                "turn on two-step verification first",
+            ));
         }
         self.step_up(&user, proof, client).await?;
         let (codes, digests) = self.new_recovery_codes(&user.id);
-        self.store_ref().replace_recovery_codes(&user.id, digests, self.now()).await?;
-        self.record(&user.id, "recovery_codes_created", None, "success", client, None).await;
+        self.store_ref()
+            .replace_recovery_codes(&user.id, digests, self.now())
+            .await?;
+        self.record(
+            &user.id,
+            "recovery_codes_created",
+            None,
+            "success",
+            client,
+            None,
+        )
+        .await;
         Ok(codes)
     }
 
     /// Turns two-step temporarily off, or back on; enrolled methods are kept.
-    pub async fn set_two_step(&self, auth: &AuthContext, proof: StepUp<'_>, on: bool, client: &ClientInfo) -> ServiceResult<TwoStepState> {
+    pub async fn set_two_step(
+        &self,
+        auth: &AuthContext,
+        proof: StepUp<'_>,
+        on: bool,
+        client: &ClientInfo,
+    ) -> ServiceResult<TwoStepState> {
         let user = self.user_of(auth).await?;
         if !self.enrolment(&user.id).await?.has_method() {
-            return Err(ServiceError::Conflict("no method is enrolled; set up an authenticator app first"));
+            return Err(ServiceError::Conflict(
+                "no method is enrolled; set up an authenticator app first",
+            ));
         }
         self.step_up(&user, proof, client).await?;
         if user.two_step_enabled != on {
             self.store_ref().set_two_step_enabled(&user.id, on).await?;
-            self.record(&user.id, if on { "two_step_on" } else { "two_step_off" }, None, "success", client, None).await;
+            self.record(
+                &user.id,
+                if on { "two_step_on" } else { "two_step_off" },
+                None,
+                "success",
+                client,
+                None,
+            )
+            .await;
         }
-        Ok(if on { TwoStepState::On } else { TwoStepState::Off })
+        Ok(if on {
+            TwoStepState::On
+        } else {
+            TwoStepState::Off
+        })
     }
 
     /// Removes every method, recovery code and remembered device.
-    pub async fn remove_two_step(&self, auth: &AuthContext, proof: StepUp<'_>, client: &ClientInfo) -> ServiceResult<()> {
+    pub async fn remove_two_step(
+        &self,
+        auth: &AuthContext,
+        proof: StepUp<'_>,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
         let user = self.user_of(auth).await?;
         let enrolment = self.enrolment(&user.id).await?;
         if !enrolment.has_method() && enrolment.recovery_codes_left == 0 {
-            return Err(ServiceError::Conflict("two-step verification is not set up"));
+            return Err(ServiceError::Conflict(
+                "two-step verification is not set up",
+            ));
         }
         self.step_up(&user, proof, client).await?;
         self.store_ref().remove_two_step(&user.id, false).await?;
-        self.record(&user.id, "two_step_removed", None, "success", client, None).await;
+        self.record(&user.id, "two_step_removed", None, "success", client, None)
+            .await;
         Ok(())
     }
 }

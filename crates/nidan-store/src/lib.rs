@@ -26,7 +26,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 8, connect_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -37,9 +40,14 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, O
         store.migrate().await?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Err(OpenError::Unsupported("PostgreSQL support is not built yet; use a sqlite:// URL".into()))
+        Err(OpenError::Unsupported(
+            "PostgreSQL support is not built yet; use a sqlite:// URL".into(),
+        ))
     } else {
-        Err(OpenError::Unsupported(format!("unknown database URL scheme in `{}`", redact_url(url))))
+        Err(OpenError::Unsupported(format!(
+            "unknown database URL scheme in `{}`",
+            redact_url(url)
+        )))
     }
 }
 
@@ -49,7 +57,10 @@ pub async fn migrate(url: &str, options: &StoreOptions) -> Result<usize, OpenErr
         let store = sqlite::SqliteStore::open(url, options).await?;
         store.migrate().await
     } else {
-        Err(OpenError::Unsupported(format!("cannot migrate `{}`", redact_url(url))))
+        Err(OpenError::Unsupported(format!(
+            "cannot migrate `{}`",
+            redact_url(url)
+        )))
     }
 }
 

@@ -52,7 +52,14 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status, a code and a message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), attempts_left: None, retry_after: None, locked: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            attempts_left: None,
+            retry_after: None,
+            locked: None,
+        }
     }
 
     /// 400 `invalid_request`.
@@ -62,12 +69,19 @@ impl ApiError {
 
     /// 401 `unauthenticated`.
     pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid bearer token is required",
+        )
     }
 
     /// 429 `rate_limited`.
     pub fn rate_limited(retry_after: u64, message: impl Into<String>) -> Self {
-        Self { retry_after: Some(retry_after.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message) }
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
     }
 
     /// The status code.
@@ -86,32 +100,60 @@ impl From<ServiceError> for ApiError {
         use ServiceError as E;
         match e {
             E::InvalidRequest(m) => Self::bad_request(m),
-            E::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong email or password"),
+            E::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "wrong email or password",
+            ),
             E::InvalidCode { attempts_left } => Self {
                 attempts_left,
-                ..Self::new(StatusCode::UNAUTHORIZED, "invalid_code", "that code is not valid")
+                ..Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_code",
+                    "that code is not valid",
+                )
             },
             E::Unauthenticated => Self::unauthenticated(),
             E::ReauthRequired(m) => Self::new(StatusCode::FORBIDDEN, "reauth_required", m),
             E::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
             E::NotFound(m) => Self::new(StatusCode::NOT_FOUND, "not_found", m),
             E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
-            E::ChallengeExpired => Self::new(StatusCode::GONE, "challenge_expired", "this sign-in has expired; start again with your password"),
-            E::RateLimited { retry_after, locked, message } => Self {
+            E::ChallengeExpired => Self::new(
+                StatusCode::GONE,
+                "challenge_expired",
+                "this sign-in has expired; start again with your password",
+            ),
+            E::RateLimited {
+                retry_after,
+                locked,
+                message,
+            } => Self {
                 locked: locked.then_some(true),
                 ..Self::rate_limited(retry_after, message)
             },
             E::Busy { retry_after } => Self {
                 retry_after: Some(retry_after.max(1)),
-                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_busy", "the server is busy; try again shortly")
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_busy",
+                    "the server is busy; try again shortly",
+                )
             },
             E::Unavailable(cause) => {
                 tracing::error!(%cause, "database unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "the service is temporarily unavailable")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "the service is temporarily unavailable",
+                )
             }
             E::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "something went wrong on our side",
+                )
             }
         }
     }
@@ -129,7 +171,10 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(v) = self.retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+        if let Some(v) = self
+            .retry_after
+            .and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok())
+        {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response

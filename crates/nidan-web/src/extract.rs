@@ -8,7 +8,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request, rejection::JsonRejection};
+use axum::extract::{
+    ConnectInfo, FromRef, FromRequest, FromRequestParts, Request, rejection::JsonRejection,
+};
 use axum::http::{StatusCode, header, request::Parts};
 use nidan_service::ClientInfo;
 use nidan_service::ports::ApiKeyRecord;
@@ -39,23 +41,35 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "send the body as JSON with `Content-Type: application/json`",
         ),
-        JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
-        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!("the body does not fit this call: {}", e.body_text())),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text())),
+        JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            payload_too_large()
+        }
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!(
+            "the body does not fit this call: {}",
+            e.body_text()
+        )),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text()))
+        }
         other => ApiError::bad_request(other.body_text()),
     }
 }
 
 /// 413 in the API's format.
 pub fn payload_too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than 64 KiB")
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is larger than 64 KiB",
+    )
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 512).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 512)
+        .then_some(token)
 }
 
 /// The signed-in user behind a session token.
@@ -86,13 +100,23 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
         let key = bearer(parts).ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "send the API key as `Authorization: Bearer <key>`")
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send the API key as `Authorization: Bearer <key>`",
+            )
         })?;
         app.service
             .authenticate_api_key(key)
             .await
             .map(AppKey)
-            .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown or revoked API key"))
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "unknown or revoked API key",
+                )
+            })
     }
 }
 
@@ -116,7 +140,13 @@ where
             .chars()
             .take(256)
             .collect();
-        Ok(Client(ClientInfo { ip: ip.to_string(), user_agent }, ip))
+        Ok(Client(
+            ClientInfo {
+                ip: ip.to_string(),
+                user_agent,
+            },
+            ip,
+        ))
     }
 }
 
@@ -139,7 +169,11 @@ pub fn client_ip(parts: &Parts, trusted: &[(IpAddr, u8)]) -> IpAddr {
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    forwarded.into_iter().rev().find(|ip| !is_trusted(*ip, trusted)).unwrap_or(peer)
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(*ip, trusted))
+        .unwrap_or(peer)
 }
 
 fn is_trusted(ip: IpAddr, trusted: &[(IpAddr, u8)]) -> bool {
@@ -172,7 +206,10 @@ mod tests {
 
     #[test]
     fn cidr_prefixes_match_as_expected() {
-        let trusted = [(IpAddr::from([10, 0, 0, 0]), 8), (IpAddr::from([192, 168, 1, 0]), 24)];
+        let trusted = [
+            (IpAddr::from([10, 0, 0, 0]), 8),
+            (IpAddr::from([192, 168, 1, 0]), 24),
+        ];
         assert!(is_trusted(IpAddr::from([10, 9, 8, 7]), &trusted));
         assert!(is_trusted(IpAddr::from([192, 168, 1, 200]), &trusted));
         assert!(!is_trusted(IpAddr::from([192, 168, 2, 1]), &trusted));

@@ -17,11 +17,11 @@ pub mod routes;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use nidan_service::Service;
 
 use crate::error::ApiError;
@@ -60,7 +60,10 @@ pub struct AppState {
 pub fn app(service: Service, options: WebOptions) -> Router {
     let state = AppState {
         service,
-        limits: Arc::new(limits::Limits::new(options.login_per_ip_per_minute, options.verify_per_key_per_minute)),
+        limits: Arc::new(limits::Limits::new(
+            options.login_per_ip_per_minute,
+            options.verify_per_key_per_minute,
+        )),
         options: Arc::new(options),
         metrics: Arc::new(metrics::Metrics::default()),
     };
@@ -72,7 +75,10 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         .merge(routes::ops::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(middleware::from_fn(headers_and_limits))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -83,7 +89,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
 }
 
 /// Refuses oversized bodies up front (413 in the API's format, before anything is read) and
@@ -96,13 +106,25 @@ async fn headers_and_limits(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n > BODY_LIMIT as u64);
-    let mut response = if too_large { extract::payload_too_large().into_response() } else { next.run(request).await };
+    let mut response = if too_large {
+        extract::payload_too_large().into_response()
+    } else {
+        next.run(request).await
+    };
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(HeaderName::from_static("content-security-policy"), HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
     response
 }
-

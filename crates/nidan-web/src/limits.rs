@@ -23,7 +23,10 @@ pub struct Window<K> {
 impl<K: std::hash::Hash + Eq + Clone> Window<K> {
     /// Allows `per_minute` hits per key per minute; 0 allows everything.
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute, slots: Mutex::new((Instant::now(), HashMap::new())) }
+        Self {
+            per_minute,
+            slots: Mutex::new((Instant::now(), HashMap::new())),
+        }
     }
 
     /// Counts a hit; `Err(seconds to wait)` when over the limit.
@@ -60,17 +63,27 @@ pub struct Limits {
 impl Limits {
     /// Limits with these per-minute allowances (0 = off).
     pub fn new(login_per_ip: u32, verify_per_key: u32) -> Self {
-        Self { login: Window::new(login_per_ip), api_key: Window::new(verify_per_key) }
+        Self {
+            login: Window::new(login_per_ip),
+            api_key: Window::new(verify_per_key),
+        }
     }
 
     /// A sign-in request from `ip`.
     pub fn check_login(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.login.hit(&ip).map_err(|wait| ApiError::rate_limited(wait, "too many sign-in attempts from this address; wait a minute"))
+        self.login.hit(&ip).map_err(|wait| {
+            ApiError::rate_limited(
+                wait,
+                "too many sign-in attempts from this address; wait a minute",
+            )
+        })
     }
 
     /// A verify call with key `id`.
     pub fn check_api_key(&self, id: &str) -> Result<(), ApiError> {
-        self.api_key.hit(&id.to_owned()).map_err(|wait| ApiError::rate_limited(wait, "this API key has made too many calls this minute"))
+        self.api_key.hit(&id.to_owned()).map_err(|wait| {
+            ApiError::rate_limited(wait, "this API key has made too many calls this minute")
+        })
     }
 }
 

@@ -18,7 +18,9 @@ use nidan_service::ServiceError;
 
 use crate::AppState;
 
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -58,11 +60,18 @@ pub fn error_result(e: &ServiceError) -> &'static str {
 impl Metrics {
     /// Counts a verification.
     pub fn verification(&self, path: &'static str, method: &str, result: &str) {
-        *lock(&self.verifications).entry((path, method.to_owned(), result.to_owned())).or_insert(0) += 1;
+        *lock(&self.verifications)
+            .entry((path, method.to_owned(), result.to_owned()))
+            .or_insert(0) += 1;
     }
 
     /// Counts a verification from a use-case result.
-    pub fn verification_result<T>(&self, path: &'static str, method: &str, result: &Result<T, ServiceError>) {
+    pub fn verification_result<T>(
+        &self,
+        path: &'static str,
+        method: &str,
+        result: &Result<T, ServiceError>,
+    ) {
         let label = match result {
             Ok(_) => "success",
             Err(e) => error_result(e),
@@ -71,7 +80,9 @@ impl Metrics {
     }
 
     fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        *lock(&self.requests).entry((route.to_owned(), method.to_owned(), status)).or_insert(0) += 1;
+        *lock(&self.requests)
+            .entry((route.to_owned(), method.to_owned(), status))
+            .or_insert(0) += 1;
         let mut latency = lock(&self.latency);
         let h = latency.entry(route.to_owned()).or_default();
         for (i, b) in BUCKETS.iter().enumerate() {
@@ -91,33 +102,68 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP nidan_http_requests_total HTTP requests by route template, method and status.\n# TYPE nidan_http_requests_total counter\n");
         for ((route, method, status), n) in lock(&self.requests).iter() {
-            let _ = writeln!(out, "nidan_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "nidan_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+            );
         }
         out.push_str("# HELP nidan_http_request_duration_seconds Time to answer, by route template.\n# TYPE nidan_http_request_duration_seconds histogram\n");
         for (route, h) in lock(&self.latency).iter() {
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "nidan_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "nidan_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "nidan_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "nidan_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
-            let _ = writeln!(out, "nidan_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "nidan_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "nidan_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "nidan_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
         }
         out.push_str("# HELP nidan_verifications_total Code and password checks by path (sign_in, app, enrolment, password), method and result.\n# TYPE nidan_verifications_total counter\n");
         for ((path, method, result), n) in lock(&self.verifications).iter() {
-            let _ = writeln!(out, "nidan_verifications_total{{path=\"{path}\",method=\"{method}\",result=\"{result}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "nidan_verifications_total{{path=\"{path}\",method=\"{method}\",result=\"{result}\"}} {n}"
+            );
         }
         out.push_str("# HELP nidan_throttled_requests_total Requests answered 429.\n# TYPE nidan_throttled_requests_total counter\n");
-        let _ = writeln!(out, "nidan_throttled_requests_total {}", self.throttled.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "nidan_throttled_requests_total {}",
+            self.throttled.load(Ordering::Relaxed)
+        );
         out
     }
 }
 
 /// Middleware: times and counts every request.
 pub async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    app.metrics.request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    app.metrics.request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }

@@ -12,10 +12,12 @@ mod transactions;
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
-use crate::error::OpenError;
 use crate::StoreOptions;
+use crate::error::OpenError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -54,7 +56,10 @@ impl SqliteStore {
     /// Applies pending migrations; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, OpenError> {
         let before = applied(&self.writer).await;
-        MIGRATOR.run(&self.writer).await.map_err(|e| OpenError::Migrate(e.to_string()))?;
+        MIGRATOR
+            .run(&self.writer)
+            .await
+            .map_err(|e| OpenError::Migrate(e.to_string()))?;
         Ok(applied(&self.writer).await.saturating_sub(before))
     }
 }

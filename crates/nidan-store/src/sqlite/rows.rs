@@ -1,7 +1,10 @@
 //! Turning SQLite rows into the service's records.
 
 use nidan_domain::Method;
-use nidan_service::ports::{ActivityRecord, ApiKeyRecord, ChallengeRecord, DeviceRecord, SessionRecord, TotpCredential, UserRecord};
+use nidan_service::ports::{
+    ActivityRecord, ApiKeyRecord, ChallengeRecord, DeviceRecord, SessionRecord, TotpCredential,
+    UserRecord,
+};
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UserId};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -9,7 +12,9 @@ use sqlx::sqlite::SqliteRow;
 use crate::error::map;
 
 pub(crate) fn digest(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    bytes.try_into().map_err(|_| StoreError::Other("a stored digest is not 32 bytes".into()))
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Other("a stored digest is not 32 bytes".into()))
 }
 
 fn method(text: Option<String>) -> Option<Method> {
@@ -23,7 +28,10 @@ pub(crate) fn user(r: &SqliteRow) -> Result<UserRecord, StoreError> {
         password_hash: r.try_get("password_hash").map_err(map)?,
         two_step_enabled: r.try_get::<i64, _>("two_step_enabled").map_err(map)? != 0,
         default_method: method(r.try_get("default_method").map_err(map)?),
-        failed_attempts: r.try_get::<i64, _>("failed_attempts").map_err(map)?.clamp(0, u32::MAX as i64) as u32,
+        failed_attempts: r
+            .try_get::<i64, _>("failed_attempts")
+            .map_err(map)?
+            .clamp(0, u32::MAX as i64) as u32,
         last_failure_at: r.try_get("last_failure_at").map_err(map)?,
         created_at: r.try_get("created_at").map_err(map)?,
     })
@@ -47,7 +55,10 @@ pub(crate) fn challenge(r: &SqliteRow) -> Result<ChallengeRecord, StoreError> {
         user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
         created_at: r.try_get("created_at").map_err(map)?,
         expires_at: r.try_get("expires_at").map_err(map)?,
-        attempts: r.try_get::<i64, _>("attempts").map_err(map)?.clamp(0, u32::MAX as i64) as u32,
+        attempts: r
+            .try_get::<i64, _>("attempts")
+            .map_err(map)?
+            .clamp(0, u32::MAX as i64) as u32,
         consumed_at: r.try_get("consumed_at").map_err(map)?,
     })
 }

@@ -2,31 +2,35 @@
 
 use async_trait::async_trait;
 use nidan_service::ports::{
-    ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, DeviceRecord, FirstMethod, ImportRow, NewActivity, NewSession,
-    NewUser, SessionRecord, Settled, Store, TotpCredential, UserRecord,
+    ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, DeviceRecord, FirstMethod, ImportRow,
+    NewActivity, NewSession, NewUser, SessionRecord, Settled, Store, TotpCredential, UserRecord,
 };
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
 use super::{SqliteStore, rows, transactions::insert_session};
 use crate::error::map;
 
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(map)?;
         Ok(())
     }
 
     async fn create_user(&self, u: NewUser) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(u.id.as_str())
-            .bind(&u.email)
-            .bind(&u.password_hash)
-            .bind(u.created_at)
-            .execute(&self.writer)
-            .await
-            .map_err(map)?;
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(u.id.as_str())
+        .bind(&u.email)
+        .bind(&u.password_hash)
+        .bind(u.created_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map)?;
         Ok(())
     }
 
@@ -48,10 +52,17 @@ impl Store for SqliteStore {
         row.as_ref().map(rows::user).transpose()
     }
 
-    async fn user_ids_by_email(&self, emails: &[String]) -> Result<Vec<(String, UserId)>, StoreError> {
+    async fn user_ids_by_email(
+        &self,
+        emails: &[String],
+    ) -> Result<Vec<(String, UserId)>, StoreError> {
         let mut out = Vec::new();
         for email in emails {
-            let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(email).fetch_optional(&self.reader).await.map_err(map)?;
+            let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map)?;
             if let Some(id) = id {
                 out.push((email.clone(), UserId::new(id)));
             }
@@ -61,23 +72,45 @@ impl Store for SqliteStore {
 
     async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(hash).bind(id.as_str()).execute(&mut *tx).await.map_err(map)?;
-        sqlx::query("DELETE FROM devices WHERE user_id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(map)?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        sqlx::query("DELETE FROM devices WHERE user_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         tx.commit().await.map_err(map)
     }
 
     async fn set_two_step_enabled(&self, id: &UserId, enabled: bool) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE users SET two_step_enabled = $1 WHERE id = $2").bind(enabled).bind(id.as_str()).execute(&mut *tx).await.map_err(map)?;
+        sqlx::query("UPDATE users SET two_step_enabled = $1 WHERE id = $2")
+            .bind(enabled)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         if !enabled {
-            sqlx::query("DELETE FROM devices WHERE user_id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(map)?;
+            sqlx::query("DELETE FROM devices WHERE user_id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
         }
         tx.commit().await.map_err(map)
     }
 
     async fn put_pending_totp(&self, c: TotpCredential) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NULL").bind(c.user_id.as_str()).execute(&mut *tx).await.map_err(map)?;
+        sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NULL")
+            .bind(c.user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         sqlx::query("INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES ($1, $2, $3, -1, NULL, $4)")
             .bind(c.id.as_str())
             .bind(c.user_id.as_str())
@@ -107,7 +140,13 @@ impl Store for SqliteStore {
         row.as_ref().map(rows::totp).transpose()
     }
 
-    async fn activate_totp(&self, user: &UserId, credential: &CredentialId, now: UnixTime, first: Option<FirstMethod>) -> Result<bool, StoreError> {
+    async fn activate_totp(
+        &self,
+        user: &UserId,
+        credential: &CredentialId,
+        now: UnixTime,
+        first: Option<FirstMethod>,
+    ) -> Result<bool, StoreError> {
         self.activate(user, credential, now, first).await
     }
 
@@ -121,24 +160,37 @@ impl Store for SqliteStore {
 
     async fn all_sealed_secrets(&self) -> Result<Vec<(CredentialId, UserId, Vec<u8>)>, StoreError> {
         let found: Vec<(String, String, Vec<u8>)> =
-            sqlx::query_as("SELECT id, user_id, sealed_secret FROM totp_credentials").fetch_all(&self.reader).await.map_err(map)?;
-        Ok(found.into_iter().map(|(c, u, b)| (CredentialId::new(c), UserId::new(u), b)).collect())
+            sqlx::query_as("SELECT id, user_id, sealed_secret FROM totp_credentials")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map)?;
+        Ok(found
+            .into_iter()
+            .map(|(c, u, b)| (CredentialId::new(c), UserId::new(u), b))
+            .collect())
     }
 
     async fn reseal_secrets(&self, rows: Vec<(CredentialId, Vec<u8>)>) -> Result<(), StoreError> {
         self.reseal(rows).await
     }
 
-    async fn replace_recovery_codes(&self, user: &UserId, digests: Vec<[u8; 32]>, now: UnixTime) -> Result<(), StoreError> {
+    async fn replace_recovery_codes(
+        &self,
+        user: &UserId,
+        digests: Vec<[u8; 32]>,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.replace_codes(user, &digests, now).await
     }
 
     async fn recovery_codes_left(&self, user: &UserId) -> Result<u32, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
-            .bind(user.as_str())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(map)?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(user.as_str())
+        .fetch_one(&self.reader)
+        .await
+        .map_err(map)?;
         Ok(n as u32)
     }
 
@@ -162,8 +214,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn challenge_by_digest(&self, digest: &[u8; 32]) -> Result<Option<ChallengeRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM challenges WHERE digest = $1").bind(&digest[..]).fetch_optional(&self.reader).await.map_err(map)?;
+    async fn challenge_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<ChallengeRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM challenges WHERE digest = $1")
+            .bind(&digest[..])
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map)?;
         row.as_ref().map(rows::challenge).transpose()
     }
 
@@ -173,47 +232,96 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(map)
     }
 
-    async fn session_by_digest(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE digest = $1").bind(&digest[..]).fetch_optional(&self.reader).await.map_err(map)?;
+    async fn session_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE digest = $1")
+            .bind(&digest[..])
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map)?;
         row.as_ref().map(rows::session).transpose()
     }
 
     async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2").bind(now).bind(id.as_str()).execute(&self.writer).await.map_err(map)?;
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
         Ok(())
     }
 
     async fn list_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError> {
-        let found = sqlx::query("SELECT * FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id").bind(user.as_str()).fetch_all(&self.reader).await.map_err(map)?;
+        let found =
+            sqlx::query("SELECT * FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id")
+                .bind(user.as_str())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map)?;
         found.iter().map(rows::session).collect()
     }
 
     async fn delete_session(&self, user: &UserId, id: &SessionId) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2").bind(id.as_str()).bind(user.as_str()).execute(&self.writer).await.map_err(map)?;
+        let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
         Ok(r.rows_affected() == 1)
     }
 
-    async fn device_by_digest(&self, digest: &[u8; 32]) -> Result<Option<DeviceRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM devices WHERE digest = $1").bind(&digest[..]).fetch_optional(&self.reader).await.map_err(map)?;
+    async fn device_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM devices WHERE digest = $1")
+            .bind(&digest[..])
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map)?;
         row.as_ref().map(rows::device).transpose()
     }
 
-    async fn sign_in_with_device(&self, device: &DeviceId, now: UnixTime, ip: &str, session: NewSession) -> Result<(), StoreError> {
+    async fn sign_in_with_device(
+        &self,
+        device: &DeviceId,
+        now: UnixTime,
+        ip: &str,
+        session: NewSession,
+    ) -> Result<(), StoreError> {
         self.device_sign_in(device, now, ip, session).await
     }
 
     async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
-        let found = sqlx::query("SELECT * FROM devices WHERE user_id = $1 ORDER BY created_at DESC, id").bind(user.as_str()).fetch_all(&self.reader).await.map_err(map)?;
+        let found =
+            sqlx::query("SELECT * FROM devices WHERE user_id = $1 ORDER BY created_at DESC, id")
+                .bind(user.as_str())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map)?;
         found.iter().map(rows::device).collect()
     }
 
     async fn delete_device(&self, user: &UserId, id: &DeviceId) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM devices WHERE id = $1 AND user_id = $2").bind(id.as_str()).bind(user.as_str()).execute(&self.writer).await.map_err(map)?;
+        let r = sqlx::query("DELETE FROM devices WHERE id = $1 AND user_id = $2")
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn delete_devices(&self, user: &UserId) -> Result<u64, StoreError> {
-        let r = sqlx::query("DELETE FROM devices WHERE user_id = $1").bind(user.as_str()).execute(&self.writer).await.map_err(map)?;
+        let r = sqlx::query("DELETE FROM devices WHERE user_id = $1")
+            .bind(user.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
         Ok(r.rows_affected())
     }
 
@@ -233,14 +341,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn list_activity(&self, user: &UserId, limit: u32, before: Option<i64>) -> Result<Vec<ActivityRecord>, StoreError> {
-        let found = sqlx::query("SELECT * FROM activity WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
-            .bind(user.as_str())
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map)?;
+    async fn list_activity(
+        &self,
+        user: &UserId,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<ActivityRecord>, StoreError> {
+        let found = sqlx::query(
+            "SELECT * FROM activity WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(user.as_str())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map)?;
         found.iter().map(rows::activity).collect()
     }
 
@@ -256,13 +371,27 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn api_key_by_digest(&self, digest: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE digest = $1 AND revoked_at IS NULL").bind(&digest[..]).fetch_optional(&self.reader).await.map_err(map)?;
+    async fn api_key_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE digest = $1 AND revoked_at IS NULL")
+            .bind(&digest[..])
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map)?;
         row.as_ref().map(rows::api_key).transpose()
     }
 
     async fn revoke_api_key(&self, name: &str, now: UnixTime) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL").bind(now).bind(name).execute(&self.writer).await.map_err(map)?;
+        let r = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(name)
+        .execute(&self.writer)
+        .await
+        .map_err(map)?;
         Ok(r.rows_affected() == 1)
     }
 }

@@ -6,14 +6,19 @@
 //! nothing. Concurrent requests for the same code therefore produce exactly one success.
 
 use nidan_service::StoreError;
-use nidan_service::ports::{Attempt, Candidate, FirstMethod, ImportRow, NewDevice, NewSession, Settled};
+use nidan_service::ports::{
+    Attempt, Candidate, FirstMethod, ImportRow, NewDevice, NewSession, Settled,
+};
 use nidan_service::{CredentialId, UserId};
 use sqlx::{Sqlite, Transaction};
 
 use super::SqliteStore;
 use crate::error::map;
 
-pub(crate) async fn insert_session(tx: &mut Transaction<'_, Sqlite>, s: &NewSession) -> Result<(), StoreError> {
+pub(crate) async fn insert_session(
+    tx: &mut Transaction<'_, Sqlite>,
+    s: &NewSession,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO sessions (id, digest, user_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(s.record.id.as_str())
         .bind(&s.digest[..])
@@ -44,8 +49,17 @@ async fn insert_device(tx: &mut Transaction<'_, Sqlite>, d: &NewDevice) -> Resul
     Ok(())
 }
 
-async fn insert_recovery_codes(tx: &mut Transaction<'_, Sqlite>, user: &UserId, digests: &[[u8; 32]], now: i64) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user.as_str()).execute(&mut **tx).await.map_err(map)?;
+async fn insert_recovery_codes(
+    tx: &mut Transaction<'_, Sqlite>,
+    user: &UserId,
+    digests: &[[u8; 32]],
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(user.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(map)?;
     for d in digests {
         sqlx::query("INSERT INTO recovery_codes (user_id, digest, created_at) VALUES ($1, $2, $3)")
             .bind(user.as_str())
@@ -90,12 +104,17 @@ impl SqliteStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(map)?;
-            let Some(attempts) = attempts else { return Ok(Settled::ChallengeDead) };
+            let Some(attempts) = attempts else {
+                return Ok(Settled::ChallengeDead);
+            };
             attempts_left = Some((i64::from(c.max_attempts) - attempts).max(0) as u32);
         }
 
         let (accepted, replayed, is_recovery) = match &a.candidate {
-            Candidate::TotpStep { credential_id, step } => {
+            Candidate::TotpStep {
+                credential_id,
+                step,
+            } => {
                 let r = sqlx::query("UPDATE totp_credentials SET last_used_step = $1 WHERE id = $2 AND user_id = $3 AND last_used_step < $1")
                     .bind(*step as i64)
                     .bind(credential_id.as_str())
@@ -120,13 +139,18 @@ impl SqliteStore {
         };
 
         if !accepted {
-            let failures: i64 = sqlx::query_scalar("SELECT failed_attempts FROM users WHERE id = $1")
-                .bind(a.user_id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map)?;
+            let failures: i64 =
+                sqlx::query_scalar("SELECT failed_attempts FROM users WHERE id = $1")
+                    .bind(a.user_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map)?;
             tx.commit().await.map_err(map)?;
-            return Ok(Settled::Rejected { failures: failures.max(0) as u32, challenge_attempts_left: attempts_left, replayed });
+            return Ok(Settled::Rejected {
+                failures: failures.max(0) as u32,
+                challenge_attempts_left: attempts_left,
+                replayed,
+            });
         }
 
         sqlx::query("UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = $1")
@@ -135,27 +159,42 @@ impl SqliteStore {
             .await
             .map_err(map)?;
         let recovery_codes_left = if is_recovery {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
-                .bind(a.user_id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map)?;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+            )
+            .bind(a.user_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map)?;
             Some(n as u32)
         } else {
             None
         };
         if let Some(c) = &a.challenge {
-            sqlx::query("UPDATE challenges SET consumed_at = $1 WHERE digest = $2").bind(a.now).bind(&c.digest[..]).execute(&mut *tx).await.map_err(map)?;
+            sqlx::query("UPDATE challenges SET consumed_at = $1 WHERE digest = $2")
+                .bind(a.now)
+                .bind(&c.digest[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
             insert_session(&mut tx, &c.grant.session).await?;
             if let Some(d) = &c.grant.device {
                 insert_device(&mut tx, d).await?;
             }
         }
         tx.commit().await.map_err(map)?;
-        Ok(Settled::Accepted { recovery_codes_left })
+        Ok(Settled::Accepted {
+            recovery_codes_left,
+        })
     }
 
-    pub(crate) async fn activate(&self, user: &UserId, credential: &CredentialId, now: i64, first: Option<FirstMethod>) -> Result<bool, StoreError> {
+    pub(crate) async fn activate(
+        &self,
+        user: &UserId,
+        credential: &CredentialId,
+        now: i64,
+        first: Option<FirstMethod>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let r = sqlx::query("UPDATE totp_credentials SET confirmed_at = $1 WHERE id = $2 AND user_id = $3 AND confirmed_at IS NULL")
             .bind(now)
@@ -189,11 +228,13 @@ impl SqliteStore {
                 .await
                 .map_err(map)?;
         } else {
-            sqlx::query("UPDATE users SET default_method = COALESCE(default_method, 'totp') WHERE id = $1")
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
+            sqlx::query(
+                "UPDATE users SET default_method = COALESCE(default_method, 'totp') WHERE id = $1",
+            )
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         }
         tx.commit().await.map_err(map)?;
         Ok(true)
@@ -201,16 +242,36 @@ impl SqliteStore {
 
     pub(crate) async fn delete_totp_tx(&self, user: &UserId) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+        sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         // The authenticator app is the only method for now: without it two-step is `none`, and
         // recovery codes and remembered devices must not outlive it.
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
-        sqlx::query("DELETE FROM devices WHERE user_id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
-        sqlx::query("UPDATE users SET two_step_enabled = 0, default_method = NULL WHERE id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        sqlx::query("DELETE FROM devices WHERE user_id = $1")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        sqlx::query("UPDATE users SET two_step_enabled = 0, default_method = NULL WHERE id = $1")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         tx.commit().await.map_err(map)
     }
 
-    pub(crate) async fn remove_all(&self, user: &UserId, end_sessions: bool) -> Result<(), StoreError> {
+    pub(crate) async fn remove_all(
+        &self,
+        user: &UserId,
+        end_sessions: bool,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         for sql in [
             "DELETE FROM totp_credentials WHERE user_id = $1",
@@ -219,15 +280,28 @@ impl SqliteStore {
             "DELETE FROM challenges WHERE user_id = $1",
             "UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1",
         ] {
-            sqlx::query(sql).bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+            sqlx::query(sql)
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
         }
         if end_sessions {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
         }
         tx.commit().await.map_err(map)
     }
 
-    pub(crate) async fn replace_codes(&self, user: &UserId, digests: &[[u8; 32]], now: i64) -> Result<(), StoreError> {
+    pub(crate) async fn replace_codes(
+        &self,
+        user: &UserId,
+        digests: &[[u8; 32]],
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_recovery_codes(&mut tx, user, digests, now).await?;
         tx.commit().await.map_err(map)
@@ -247,7 +321,11 @@ impl SqliteStore {
                     .map_err(map)?;
             }
             let c = &row.credential;
-            sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1").bind(c.user_id.as_str()).execute(&mut *tx).await.map_err(map)?;
+            sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
+                .bind(c.user_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
             sqlx::query("INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES ($1, $2, $3, -1, $4, $5)")
                 .bind(c.id.as_str())
                 .bind(c.user_id.as_str())
@@ -266,17 +344,37 @@ impl SqliteStore {
         tx.commit().await.map_err(map)
     }
 
-    pub(crate) async fn reseal(&self, rows: Vec<(CredentialId, Vec<u8>)>) -> Result<(), StoreError> {
+    pub(crate) async fn reseal(
+        &self,
+        rows: Vec<(CredentialId, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         for (id, blob) in rows {
-            sqlx::query("UPDATE totp_credentials SET sealed_secret = $1 WHERE id = $2").bind(blob).bind(id.as_str()).execute(&mut *tx).await.map_err(map)?;
+            sqlx::query("UPDATE totp_credentials SET sealed_secret = $1 WHERE id = $2")
+                .bind(blob)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
         }
         tx.commit().await.map_err(map)
     }
 
-    pub(crate) async fn device_sign_in(&self, device: &nidan_service::DeviceId, now: i64, ip: &str, session: NewSession) -> Result<(), StoreError> {
+    pub(crate) async fn device_sign_in(
+        &self,
+        device: &nidan_service::DeviceId,
+        now: i64,
+        ip: &str,
+        session: NewSession,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE devices SET last_used_at = $1, last_ip = $2 WHERE id = $3").bind(now).bind(ip).bind(device.as_str()).execute(&mut *tx).await.map_err(map)?;
+        sqlx::query("UPDATE devices SET last_used_at = $1, last_ip = $2 WHERE id = $3")
+            .bind(now)
+            .bind(ip)
+            .bind(device.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         insert_session(&mut tx, &session).await?;
         tx.commit().await.map_err(map)
     }

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
+use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, Client, Session};
-use crate::AppState;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -45,9 +45,21 @@ pub struct UserBody {
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body = SignUpRequest,
     responses((status = 201, body = UserBody), (status = 400, body = ErrorBody), (status = 403, description = "sign-up is closed", body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn sign_up(State(app): State<AppState>, ApiJson(req): ApiJson<SignUpRequest>) -> Result<impl IntoResponse, ApiError> {
-    let user = app.service.sign_up(&req.email, Zeroizing::new(req.password)).await?;
-    Ok((StatusCode::CREATED, Json(UserBody { id: user.id.to_string(), email: user.email })))
+async fn sign_up(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<SignUpRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = app
+        .service
+        .sign_up(&req.email, Zeroizing::new(req.password))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserBody {
+            id: user.id.to_string(),
+            email: user.email,
+        }),
+    ))
 }
 
 /// `POST /api/v1/login`.
@@ -92,9 +104,21 @@ pub struct LoginResponse {
 #[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBody), (status = 401, description = "wrong email or password (the same for unknown emails)", body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, description = "password hashing queue full", body = ErrorBody)))]
-async fn login(State(app): State<AppState>, Client(client, ip): Client, ApiJson(req): ApiJson<LoginRequest>) -> Result<Json<LoginResponse>, ApiError> {
+async fn login(
+    State(app): State<AppState>,
+    Client(client, ip): Client,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
     app.limits.check_login(ip)?;
-    let outcome = app.service.login(&req.email, Zeroizing::new(req.password), req.device_token.as_deref(), &client).await;
+    let outcome = app
+        .service
+        .login(
+            &req.email,
+            Zeroizing::new(req.password),
+            req.device_token.as_deref(),
+            &client,
+        )
+        .await;
     let outcome = match outcome {
         Err(e) => {
             app.metrics.verification("password", "password", "failure");
@@ -104,16 +128,27 @@ async fn login(State(app): State<AppState>, Client(client, ip): Client, ApiJson(
     };
     app.metrics.verification("password", "password", "success");
     Ok(Json(match outcome {
-        LoginOutcome::SignedIn { session_token, user } => LoginResponse {
+        LoginOutcome::SignedIn {
+            session_token,
+            user,
+        } => LoginResponse {
             status: "signed_in",
             session_token: Some(session_token.expose().to_owned()),
-            user: Some(UserBody { id: user.id.to_string(), email: user.email }),
+            user: Some(UserBody {
+                id: user.id.to_string(),
+                email: user.email,
+            }),
             challenge_id: None,
             methods: None,
             default_method: None,
             expires_in: None,
         },
-        LoginOutcome::SecondFactorRequired { challenge_token, methods, default_method, expires_in } => LoginResponse {
+        LoginOutcome::SecondFactorRequired {
+            challenge_token,
+            methods,
+            default_method,
+            expires_in,
+        } => LoginResponse {
             status: "second_factor_required",
             session_token: None,
             user: None,
@@ -157,16 +192,31 @@ pub struct LoginVerifyResponse {
 
 /// Parses a method name from a request.
 pub fn parse_method(text: &str) -> Result<Method, ApiError> {
-    text.parse().map_err(|_| ApiError::bad_request("`method` must be one of totp, sms, email, recovery"))
+    text.parse()
+        .map_err(|_| ApiError::bad_request("`method` must be one of totp, sms, email, recovery"))
 }
 
 #[utoipa::path(post, path = "/api/v1/login/verify", tag = "accounts", request_body = LoginVerifyRequest,
     responses((status = 200, body = LoginVerifyResponse), (status = 400, body = ErrorBody), (status = 401, description = "`invalid_code`, with `attempts_left`", body = ErrorBody),
         (status = 410, description = "`challenge_expired`: sign in again", body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn login_verify(State(app): State<AppState>, Client(client, _): Client, ApiJson(req): ApiJson<LoginVerifyRequest>) -> Result<Json<LoginVerifyResponse>, ApiError> {
+async fn login_verify(
+    State(app): State<AppState>,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<LoginVerifyRequest>,
+) -> Result<Json<LoginVerifyResponse>, ApiError> {
     let method = parse_method(&req.method)?;
-    let result = app.service.second_step(&req.challenge_id, method, &req.code, req.remember_device, &client).await;
-    app.metrics.verification_result("sign_in", method.as_str(), &result);
+    let result = app
+        .service
+        .second_step(
+            &req.challenge_id,
+            method,
+            &req.code,
+            req.remember_device,
+            &client,
+        )
+        .await;
+    app.metrics
+        .verification_result("sign_in", method.as_str(), &result);
     let outcome = result?;
     Ok(Json(LoginVerifyResponse {
         status: "signed_in",
@@ -178,7 +228,11 @@ async fn login_verify(State(app): State<AppState>, Client(client, _): Client, Ap
 
 #[utoipa::path(post, path = "/api/v1/logout", tag = "accounts", security(("session" = [])),
     responses((status = 204, description = "the session is ended"), (status = 401, body = ErrorBody)))]
-async fn logout(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+) -> Result<StatusCode, ApiError> {
     app.service.logout(&auth, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,9 +8,9 @@ use nidan_service::app::AppVerdict;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, AppKey, Client};
-use crate::AppState;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -43,16 +43,36 @@ pub struct VerifyResponse {
 #[utoipa::path(post, path = "/api/v1/verify", tag = "apps", security(("api_key" = [])), request_body = VerifyRequest,
     responses((status = 200, body = VerifyResponse), (status = 400, body = ErrorBody), (status = 401, description = "missing, unknown or revoked API key", body = ErrorBody),
         (status = 429, description = "the account (or the key) is throttled", body = ErrorBody)))]
-async fn verify(State(app): State<AppState>, AppKey(key): AppKey, Client(client, _): Client, ApiJson(req): ApiJson<VerifyRequest>) -> Result<Json<VerifyResponse>, ApiError> {
+async fn verify(
+    State(app): State<AppState>,
+    AppKey(key): AppKey,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
     app.limits.check_api_key(key.id.as_str())?;
-    let result = app.service.verify_for_app(&key, &req.user, &req.code, &client).await;
+    let result = app
+        .service
+        .verify_for_app(&key, &req.user, &req.code, &client)
+        .await;
     match &result {
-        Ok(AppVerdict::Valid { method }) => app.metrics.verification("app", method.as_str(), "success"),
+        Ok(AppVerdict::Valid { method }) => {
+            app.metrics.verification("app", method.as_str(), "success")
+        }
         Ok(AppVerdict::Invalid { reason }) => app.metrics.verification("app", "any", reason),
-        Err(e) => app.metrics.verification("app", "any", crate::metrics::error_result(e)),
+        Err(e) => app
+            .metrics
+            .verification("app", "any", crate::metrics::error_result(e)),
     }
     Ok(Json(match result? {
-        AppVerdict::Valid { method } => VerifyResponse { valid: true, method: Some(method.as_str()), reason: None },
-        AppVerdict::Invalid { reason } => VerifyResponse { valid: false, method: None, reason: Some(reason) },
+        AppVerdict::Valid { method } => VerifyResponse {
+            valid: true,
+            method: Some(method.as_str()),
+            reason: None,
+        },
+        AppVerdict::Invalid { reason } => VerifyResponse {
+            valid: false,
+            method: None,
+            reason: Some(reason),
+        },
     }))
 }

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::rfc3339;
+use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Client, Session};
-use crate::AppState;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -71,7 +71,10 @@ async fn me(State(app): State<AppState>, Session(auth): Session) -> Result<Json<
                 .two_step
                 .methods
                 .iter()
-                .map(|m| MethodBody { kind: m.method.as_str(), created_at: rfc3339(m.created_at) })
+                .map(|m| MethodBody {
+                    kind: m.method.as_str(),
+                    created_at: rfc3339(m.created_at),
+                })
                 .collect(),
             default_method: me.two_step.default_method.map(|m| m.as_str()),
             recovery_codes_left: me.two_step.recovery_codes_left,
@@ -98,7 +101,10 @@ pub struct SessionBody {
 
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "me", security(("session" = [])),
     responses((status = 200, body = [SessionBody]), (status = 401, body = ErrorBody)))]
-async fn sessions(State(app): State<AppState>, Session(auth): Session) -> Result<Json<Vec<SessionBody>>, ApiError> {
+async fn sessions(
+    State(app): State<AppState>,
+    Session(auth): Session,
+) -> Result<Json<Vec<SessionBody>>, ApiError> {
     let list = app.service.sessions(&auth).await?;
     Ok(Json(
         list.into_iter()
@@ -116,8 +122,15 @@ async fn sessions(State(app): State<AppState>, Session(auth): Session) -> Result
 
 #[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "me", security(("session" = [])), params(("id" = String, Path, description = "session id")),
     responses((status = 204, description = "ended"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn end_session(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    app.service.end_session(&auth, &SessionId::new(id), &client).await?;
+async fn end_session(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.service
+        .end_session(&auth, &SessionId::new(id), &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -140,7 +153,10 @@ pub struct DeviceBody {
 
 #[utoipa::path(get, path = "/api/v1/me/devices", tag = "me", security(("session" = [])),
     responses((status = 200, body = [DeviceBody]), (status = 401, body = ErrorBody)))]
-async fn devices(State(app): State<AppState>, Session(auth): Session) -> Result<Json<Vec<DeviceBody>>, ApiError> {
+async fn devices(
+    State(app): State<AppState>,
+    Session(auth): Session,
+) -> Result<Json<Vec<DeviceBody>>, ApiError> {
     let list = app.service.devices(&auth).await?;
     Ok(Json(
         list.into_iter()
@@ -158,14 +174,25 @@ async fn devices(State(app): State<AppState>, Session(auth): Session) -> Result<
 
 #[utoipa::path(delete, path = "/api/v1/me/devices/{id}", tag = "me", security(("session" = [])), params(("id" = String, Path, description = "device id")),
     responses((status = 204, description = "forgotten"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn forget_device(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    app.service.forget_device(&auth, &DeviceId::new(id), &client).await?;
+async fn forget_device(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.service
+        .forget_device(&auth, &DeviceId::new(id), &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(delete, path = "/api/v1/me/devices", tag = "me", security(("session" = [])),
     responses((status = 204, description = "every device forgotten"), (status = 401, body = ErrorBody)))]
-async fn forget_devices(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client) -> Result<StatusCode, ApiError> {
+async fn forget_devices(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+) -> Result<StatusCode, ApiError> {
     app.service.forget_devices(&auth, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -219,18 +246,33 @@ pub struct ActivityBody {
 
 #[utoipa::path(get, path = "/api/v1/me/activity", tag = "me", security(("session" = [])), params(ActivityQuery),
     responses((status = 200, body = ActivityBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn activity(State(app): State<AppState>, Session(auth): Session, query: Result<Query<ActivityQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<ActivityBody>, ApiError> {
+async fn activity(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    query: Result<Query<ActivityQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ActivityBody>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("`limit` must be between 1 and 200"));
     }
     let events = app.service.activity(&auth, limit, q.before).await?;
-    let next = (events.len() == limit as usize).then(|| events.last().map(|e| e.id)).flatten();
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
     Ok(Json(ActivityBody {
         events: events
             .into_iter()
-            .map(|e| EventBody { id: e.id, at: rfc3339(e.at), kind: e.kind, method: e.method, result: e.result, ip: e.ip, user_agent: e.user_agent, detail: e.detail })
+            .map(|e| EventBody {
+                id: e.id,
+                at: rfc3339(e.at),
+                kind: e.kind,
+                method: e.method,
+                result: e.result,
+                ip: e.ip,
+                user_agent: e.user_agent,
+                detail: e.detail,
+            })
             .collect(),
         next,
     }))

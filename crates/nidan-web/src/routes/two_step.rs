@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
+use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, Client, Session};
-use crate::AppState;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -21,8 +21,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/totp/setup", post(totp_setup))
         .route("/api/v1/me/totp/confirm", post(totp_confirm))
         .route("/api/v1/me/totp", axum::routing::delete(totp_remove))
-        .route("/api/v1/me/recovery-codes", get(recovery_left).post(recovery_recreate))
-        .route("/api/v1/me/two-step", post(two_step_set).delete(two_step_remove))
+        .route(
+            "/api/v1/me/recovery-codes",
+            get(recovery_left).post(recovery_recreate),
+        )
+        .route(
+            "/api/v1/me/two-step",
+            post(two_step_set).delete(two_step_remove),
+        )
 }
 
 /// Password re-entry, plus a current code when a method is enrolled already.
@@ -39,7 +45,10 @@ pub struct StepUpRequest {
 
 impl StepUpRequest {
     fn proof(&self) -> StepUp<'_> {
-        StepUp { password: Zeroizing::new(self.password.clone()), code: self.code.as_deref() }
+        StepUp {
+            password: Zeroizing::new(self.password.clone()),
+            code: self.code.as_deref(),
+        }
     }
 }
 
@@ -57,10 +66,19 @@ pub struct TotpSetupBody {
 #[utoipa::path(post, path = "/api/v1/me/totp/setup", tag = "two-step", security(("session" = [])), request_body = StepUpRequest,
     responses((status = 200, description = "pending until confirmed; a new setup replaces it", body = TotpSetupBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, description = "`reauth_required`: wrong password, or a code is needed", body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn totp_setup(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<StepUpRequest>) -> Result<Json<TotpSetupBody>, ApiError> {
+async fn totp_setup(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<StepUpRequest>,
+) -> Result<Json<TotpSetupBody>, ApiError> {
     let setup = app.service.totp_setup(&auth, req.proof(), &client).await?;
     let qr_svg = crate::qr::svg(&setup.otpauth_uri)?;
-    Ok(Json(TotpSetupBody { secret: setup.secret.to_base32_grouped(), otpauth_uri: setup.otpauth_uri, qr_svg }))
+    Ok(Json(TotpSetupBody {
+        secret: setup.secret.to_base32_grouped(),
+        otpauth_uri: setup.otpauth_uri,
+        qr_svg,
+    }))
 }
 
 /// `POST /api/v1/me/totp/confirm`.
@@ -81,11 +99,19 @@ pub struct ConfirmBody {
 
 #[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "two-step", security(("session" = [])), request_body = ConfirmRequest,
     responses((status = 200, body = ConfirmBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, description = "no setup to confirm", body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn totp_confirm(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<ConfirmRequest>) -> Result<Json<ConfirmBody>, ApiError> {
+async fn totp_confirm(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<ConfirmRequest>,
+) -> Result<Json<ConfirmBody>, ApiError> {
     let result = app.service.totp_confirm(&auth, &req.code, &client).await;
-    app.metrics.verification_result("enrolment", "totp", &result);
+    app.metrics
+        .verification_result("enrolment", "totp", &result);
     let codes = result?;
-    Ok(Json(ConfirmBody { recovery_codes: codes.map(|c| c.iter().map(|c| c.display()).collect()) }))
+    Ok(Json(ConfirmBody {
+        recovery_codes: codes.map(|c| c.iter().map(|c| c.display()).collect()),
+    }))
 }
 
 /// Password and a current code.
@@ -100,8 +126,16 @@ pub struct PasswordAndCode {
 
 #[utoipa::path(delete, path = "/api/v1/me/totp", tag = "two-step", security(("session" = [])), request_body = PasswordAndCode,
     responses((status = 204, description = "removed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn totp_remove(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<PasswordAndCode>) -> Result<StatusCode, ApiError> {
-    let proof = StepUp { password: Zeroizing::new(req.password), code: Some(&req.code) };
+async fn totp_remove(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<PasswordAndCode>,
+) -> Result<StatusCode, ApiError> {
+    let proof = StepUp {
+        password: Zeroizing::new(req.password),
+        code: Some(&req.code),
+    };
     app.service.totp_remove(&auth, proof, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -115,8 +149,13 @@ pub struct RemainingBody {
 
 #[utoipa::path(get, path = "/api/v1/me/recovery-codes", tag = "two-step", security(("session" = [])),
     responses((status = 200, body = RemainingBody), (status = 401, body = ErrorBody)))]
-async fn recovery_left(State(app): State<AppState>, Session(auth): Session) -> Result<Json<RemainingBody>, ApiError> {
-    Ok(Json(RemainingBody { remaining: app.service.recovery_codes_left(&auth).await? }))
+async fn recovery_left(
+    State(app): State<AppState>,
+    Session(auth): Session,
+) -> Result<Json<RemainingBody>, ApiError> {
+    Ok(Json(RemainingBody {
+        remaining: app.service.recovery_codes_left(&auth).await?,
+    }))
 }
 
 /// A new set of recovery codes.
@@ -128,9 +167,19 @@ pub struct RecoveryCodesBody {
 
 #[utoipa::path(post, path = "/api/v1/me/recovery-codes", tag = "two-step", security(("session" = [])), request_body = StepUpRequest,
     responses((status = 200, body = RecoveryCodesBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "two-step is not set up", body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn recovery_recreate(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<StepUpRequest>) -> Result<Json<RecoveryCodesBody>, ApiError> {
-    let codes = app.service.recreate_recovery_codes(&auth, req.proof(), &client).await?;
-    Ok(Json(RecoveryCodesBody { recovery_codes: codes.iter().map(|c| c.display()).collect() }))
+async fn recovery_recreate(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<StepUpRequest>,
+) -> Result<Json<RecoveryCodesBody>, ApiError> {
+    let codes = app
+        .service
+        .recreate_recovery_codes(&auth, req.proof(), &client)
+        .await?;
+    Ok(Json(RecoveryCodesBody {
+        recovery_codes: codes.iter().map(|c| c.display()).collect(),
+    }))
 }
 
 /// `POST /api/v1/me/two-step`.
@@ -154,21 +203,39 @@ pub struct StateBody {
 
 #[utoipa::path(post, path = "/api/v1/me/two-step", tag = "two-step", security(("session" = [])), request_body = TwoStepRequest,
     responses((status = 200, body = StateBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn two_step_set(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<TwoStepRequest>) -> Result<Json<StateBody>, ApiError> {
+async fn two_step_set(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<TwoStepRequest>,
+) -> Result<Json<StateBody>, ApiError> {
     let on = match req.state.as_str() {
         "on" => true,
         "off" => false,
         _ => return Err(ApiError::bad_request("`state` must be `on` or `off`")),
     };
-    let proof = StepUp { password: Zeroizing::new(req.password), code: Some(&req.code) };
+    let proof = StepUp {
+        password: Zeroizing::new(req.password),
+        code: Some(&req.code),
+    };
     let state = app.service.set_two_step(&auth, proof, on, &client).await?;
-    Ok(Json(StateBody { state: state.as_str() }))
+    Ok(Json(StateBody {
+        state: state.as_str(),
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/me/two-step", tag = "two-step", security(("session" = [])), request_body = PasswordAndCode,
     responses((status = 204, description = "every method, recovery code and remembered device removed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn two_step_remove(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<PasswordAndCode>) -> Result<StatusCode, ApiError> {
-    let proof = StepUp { password: Zeroizing::new(req.password), code: Some(&req.code) };
+async fn two_step_remove(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<PasswordAndCode>,
+) -> Result<StatusCode, ApiError> {
+    let proof = StepUp {
+        password: Zeroizing::new(req.password),
+        code: Some(&req.code),
+    };
     app.service.remove_two_step(&auth, proof, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

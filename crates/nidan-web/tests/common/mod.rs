@@ -1,0 +1,244 @@
+//! Test harness: the real router on a real SQLite file, a clock the test moves, and helpers that
+//! speak HTTP the way a client would.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use nidan_domain::{Keyring, SealKey, TotpSecret, totp_code};
+use nidan_service::system::OsRng;
+use nidan_service::{Clock, HashParams, PasswordHasher, Policy, Secrets, Service, UnixTime};
+use nidan_web::WebOptions;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+/// A clock the test sets.
+#[derive(Clone)]
+pub struct TestClock(pub Arc<AtomicI64>);
+
+impl Clock for TestClock {
+    fn now(&self) -> UnixTime {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub router: Router,
+    pub service: Service,
+    pub clock: TestClock,
+    pub dir: tempfile::TempDir,
+    pub db_path: std::path::PathBuf,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_policy(Policy::default()).await
+    }
+
+    pub async fn with_policy(policy: Policy) -> Self {
+        Self::with(policy, WebOptions::default()).await
+    }
+
+    pub async fn with(policy: Policy, options: WebOptions) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("nidan.db");
+        let url = format!("sqlite://{}", db_path.display());
+        let store = nidan_store::open(&url, &nidan_store::StoreOptions::default())
+            .await
+            .unwrap();
+        // Start at a fixed, realistic time in the middle of a TOTP step.
+        let clock = TestClock(Arc::new(AtomicI64::new(1_800_000_015)));
+        let mut k1 = [0u8; 32];
+        let mut hk = [0u8; 32];
+        getrandom::fill(&mut k1).unwrap();
+        getrandom::fill(&mut hk).unwrap();
+        let secrets = Secrets {
+            keyring: Keyring::new(vec![SealKey::new(1, k1)]).unwrap(),
+            hash_key: Zeroizing::new(hk),
+        };
+        let hasher = PasswordHasher::new(HashParams::OWASP, 2, 64, [7u8; 16]).unwrap();
+        let service = Service::new(
+            store,
+            Arc::new(clock.clone()),
+            Arc::new(OsRng),
+            secrets,
+            hasher,
+            policy,
+        );
+        let router = nidan_web::app(service.clone(), options);
+        Self {
+            router,
+            service,
+            clock,
+            dir,
+            db_path,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.0.load(Ordering::SeqCst)
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("user-agent", "nidan-test/1.0 (Linux)");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string()))
+                .unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Response {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Response {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// Signs up and signs in; returns the session token.
+    pub async fn signed_up(&self, email: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/users",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = self
+            .post(
+                "/api/v1/login",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json["status"], "signed_in");
+        r.json["session_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs up, enrols an authenticator app; returns (session token, secret, recovery codes).
+    pub async fn enrolled(&self, email: &str) -> Enrolled {
+        let session = self.signed_up(email).await;
+        let r = self
+            .post(
+                "/api/v1/me/totp/setup",
+                Some(&session),
+                json!({"password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let secret = TotpSecret::from_base32(r.json["secret"].as_str().unwrap()).unwrap();
+        let code = totp_code(secret.as_bytes(), self.now());
+        let r = self
+            .post(
+                "/api/v1/me/totp/confirm",
+                Some(&session),
+                json!({"code": code}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let codes: Vec<String> = r.json["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        // Move to the next step, so the enrolment code's step is in the past.
+        self.advance(30);
+        Enrolled {
+            email: email.to_owned(),
+            session,
+            secret,
+            recovery_codes: codes,
+        }
+    }
+
+    /// The current TOTP code for a secret.
+    pub fn code(&self, secret: &TotpSecret) -> String {
+        totp_code(secret.as_bytes(), self.now())
+    }
+
+    /// Password step; returns the JSON answer.
+    pub async fn login(&self, email: &str) -> Response {
+        self.post(
+            "/api/v1/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await
+    }
+
+    /// Password step that must require a second factor; returns the challenge id.
+    pub async fn challenge(&self, email: &str) -> String {
+        let r = self.login(email).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json["status"], "second_factor_required", "{}", r.text);
+        r.json["challenge_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn verify(&self, challenge: &str, method: &str, code: &str) -> Response {
+        self.post(
+            "/api/v1/login/verify",
+            None,
+            json!({"challenge_id": challenge, "method": method, "code": code}),
+        )
+        .await
+    }
+}
+
+pub struct Enrolled {
+    pub email: String,
+    pub session: String,
+    pub secret: TotpSecret,
+    pub recovery_codes: Vec<String>,
+}
