@@ -1,0 +1,121 @@
+//! Logs never carry a secret, and the router works over a real socket.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::{PASSWORD, TestApp};
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_at_trace_level_hold_no_secret() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = TestApp::new().await;
+    let user = app.enrolled("logs@example.com").await;
+    let challenge = app.challenge(&user.email).await;
+    let code = app.code(&user.secret);
+    let r = app.post("/api/v1/login/verify", None, json!({"challenge_id": challenge, "method": "totp", "code": code, "remember_device": true})).await;
+    let session = r.json["session_token"].as_str().unwrap().to_owned();
+    let device = r.json["device_token"].as_str().unwrap().to_owned();
+    let (_, key) = app.service.create_api_key("logs").await.unwrap();
+    // A replay is logged as a warning: it must not carry the code.
+    let _ = app
+        .post(
+            "/api/v1/verify",
+            Some(key.expose()),
+            json!({"user": user.email, "code": code}),
+        )
+        .await;
+    let c2 = app.challenge(&user.email).await;
+    let _ = app.verify(&c2, "recovery", &user.recovery_codes[0]).await;
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("a used code was submitted again"),
+        "the replay warning was captured: logging works"
+    );
+    let mut needles = vec![
+        PASSWORD.to_owned(),
+        user.secret.to_base32(),
+        session,
+        user.session.clone(),
+        device,
+        challenge,
+        c2,
+        key.expose().to_owned(),
+    ];
+    needles.extend(user.recovery_codes.iter().cloned());
+    needles.extend(
+        user.recovery_codes
+            .iter()
+            .map(|c| c.to_uppercase().replace('-', "")),
+    );
+    for needle in needles {
+        assert!(
+            !logs.contains(&needle),
+            "a secret reached the logs: {needle}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_router_serves_over_a_real_socket() {
+    let app = TestApp::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = json!({"email": "socket@example.com", "password": PASSWORD}).to_string();
+    let request = format!(
+        "POST /api/v1/users HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut response)
+        .await
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(
+        response.contains("\"email\":\"socket@example.com\""),
+        "{response}"
+    );
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("cache-control: no-store")
+    );
+    server.abort();
+}
