@@ -259,7 +259,8 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map)?;
-        sqlx::query("UPDATE users SET two_step_enabled = 0, default_method = NULL WHERE id = $1")
+        // Like `remove_two_step`: with no method left the failure count starts again from zero.
+        sqlx::query("UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1")
             .bind(user.as_str())
             .execute(&mut *tx)
             .await
@@ -368,13 +369,21 @@ impl SqliteStore {
         session: NewSession,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE devices SET last_used_at = $1, last_ip = $2 WHERE id = $3")
+        // Checked again here, not only by the caller's lookup: a device forgotten, expired or
+        // belonging to someone else since then must not produce a session.
+        let used = sqlx::query("UPDATE devices SET last_used_at = $1, last_ip = $2 WHERE id = $3 AND user_id = $4 AND expires_at > $1")
             .bind(now)
             .bind(ip)
             .bind(device.as_str())
+            .bind(session.record.user_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(map)?;
+        if used.rows_affected() != 1 {
+            return Err(StoreError::Conflict(
+                "the remembered device is no longer valid; sign in again",
+            ));
+        }
         insert_session(&mut tx, &session).await?;
         tx.commit().await.map_err(map)
     }

@@ -1,0 +1,256 @@
+//! Accounts and API keys.
+
+use std::sync::Arc;
+
+use super::fixture::{Fixture, NOW, expect_conflict};
+use crate::ports::{ApiKeyRecord, NewUser, Store};
+use crate::{ApiKeyId, UserId};
+
+/// An account is found by email and by id with the fields it was created with; a taken email or
+/// id is `Conflict` and leaves the first account untouched.
+pub async fn users_create_find_and_reject_duplicates(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let new = fx.new_user();
+    fx.store
+        .create_user(new.clone())
+        .await
+        .expect("create_user failed");
+
+    let by_email = fx
+        .store
+        .user_by_email(&new.email)
+        .await
+        .expect("user_by_email failed")
+        .expect("user_by_email must find a created account");
+    let by_id = fx.user_record(&new.id).await;
+    for (how, u) in [("by email", &by_email), ("by id", &by_id)] {
+        assert_eq!(u.id, new.id, "user {how}: id");
+        assert_eq!(u.email, new.email, "user {how}: email");
+        assert_eq!(
+            u.password_hash, new.password_hash,
+            "user {how}: password hash"
+        );
+        assert!(
+            !u.two_step_enabled,
+            "user {how}: a new account has two-step off"
+        );
+        assert_eq!(
+            u.default_method, None,
+            "user {how}: a new account has no default method"
+        );
+        assert_eq!(
+            u.failed_attempts, 0,
+            "user {how}: a new account has no failures"
+        );
+        assert_eq!(
+            u.last_failure_at, None,
+            "user {how}: a new account has no last failure"
+        );
+        assert_eq!(u.created_at, new.created_at, "user {how}: created_at");
+    }
+    assert!(
+        fx.store
+            .user_by_email("nobody@example.test")
+            .await
+            .expect("user_by_email failed")
+            .is_none(),
+        "user_by_email: unknown email must be None"
+    );
+    assert!(
+        fx.store
+            .user_by_id(&UserId::new("no-such-id"))
+            .await
+            .expect("user_by_id failed")
+            .is_none(),
+        "user_by_id: unknown id must be None"
+    );
+
+    let same_email = NewUser {
+        id: UserId::new(fx.id()),
+        ..new.clone()
+    };
+    expect_conflict(
+        fx.store.create_user(same_email.clone()).await,
+        "create_user with a taken email",
+    );
+    assert!(
+        fx.store
+            .user_by_id(&same_email.id)
+            .await
+            .expect("user_by_id failed")
+            .is_none(),
+        "a conflicting create_user must not store the account"
+    );
+    let still = fx
+        .store
+        .user_by_email(&new.email)
+        .await
+        .expect("user_by_email failed")
+        .expect("the first account must survive a conflict");
+    assert_eq!(
+        still.id, new.id,
+        "the email must still belong to the first account"
+    );
+
+    let same_id = NewUser {
+        email: "other@example.test".into(),
+        ..new.clone()
+    };
+    expect_conflict(
+        fx.store.create_user(same_id).await,
+        "create_user with a taken id",
+    );
+
+    fx.store
+        .set_password_hash(&new.id, None)
+        .await
+        .expect("set_password_hash failed");
+    assert_eq!(
+        fx.user_record(&new.id).await.password_hash,
+        None,
+        "set_password_hash(None) must clear the password"
+    );
+    fx.store
+        .set_password_hash(&new.id, Some("$argon2id$new".into()))
+        .await
+        .expect("set_password_hash failed");
+    assert_eq!(
+        fx.user_record(&new.id).await.password_hash.as_deref(),
+        Some("$argon2id$new"),
+        "set_password_hash must store the hash"
+    );
+}
+
+/// `user_ids_by_email` answers only for emails that have an account, with the right ids.
+pub async fn user_ids_by_email_finds_only_existing_accounts(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let a = fx.new_user();
+    let b = fx.new_user();
+    fx.store
+        .create_user(a.clone())
+        .await
+        .expect("create_user failed");
+    fx.store
+        .create_user(b.clone())
+        .await
+        .expect("create_user failed");
+    let asked = vec![
+        a.email.clone(),
+        "missing@example.test".to_owned(),
+        b.email.clone(),
+    ];
+    let mut found = fx
+        .store
+        .user_ids_by_email(&asked)
+        .await
+        .expect("user_ids_by_email failed");
+    found.sort();
+    let mut expected = vec![(a.email, a.id), (b.email, b.id)];
+    expected.sort();
+    assert_eq!(
+        found, expected,
+        "user_ids_by_email must return exactly the existing (email, id) pairs"
+    );
+    let none = fx
+        .store
+        .user_ids_by_email(&[])
+        .await
+        .expect("user_ids_by_email failed on no emails");
+    assert!(
+        none.is_empty(),
+        "user_ids_by_email of no emails must be empty"
+    );
+}
+
+/// An API key is found by digest until it is revoked by name; names are unique.
+pub async fn api_keys_found_by_digest_until_revoked(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let key = ApiKeyRecord {
+        id: ApiKeyId::new(fx.id()),
+        name: "billing".into(),
+        created_at: NOW,
+    };
+    let digest = fx.digest();
+    fx.store
+        .create_api_key(key.clone(), digest)
+        .await
+        .expect("create_api_key failed");
+    let other = ApiKeyRecord {
+        id: ApiKeyId::new(fx.id()),
+        name: "shop".into(),
+        created_at: NOW,
+    };
+    let other_digest = fx.digest();
+    fx.store
+        .create_api_key(other.clone(), other_digest)
+        .await
+        .expect("create_api_key failed");
+
+    let found = fx
+        .store
+        .api_key_by_digest(&digest)
+        .await
+        .expect("api_key_by_digest failed")
+        .expect("api_key_by_digest must find a created key");
+    assert_eq!(
+        (found.id, found.name.as_str(), found.created_at),
+        (key.id.clone(), "billing", NOW),
+        "api_key_by_digest: fields"
+    );
+    assert!(
+        fx.store
+            .api_key_by_digest(&fx.digest())
+            .await
+            .expect("api_key_by_digest failed")
+            .is_none(),
+        "api_key_by_digest: unknown digest is None"
+    );
+
+    let dup = ApiKeyRecord {
+        id: ApiKeyId::new(fx.id()),
+        name: "billing".into(),
+        created_at: NOW,
+    };
+    expect_conflict(
+        fx.store.create_api_key(dup, fx.digest()).await,
+        "create_api_key with a taken name",
+    );
+
+    assert!(
+        fx.store
+            .revoke_api_key("billing", NOW + 1)
+            .await
+            .expect("revoke_api_key failed"),
+        "revoke_api_key of an active key must answer true"
+    );
+    assert!(
+        fx.store
+            .api_key_by_digest(&digest)
+            .await
+            .expect("api_key_by_digest failed")
+            .is_none(),
+        "a revoked key must not be found"
+    );
+    assert!(
+        !fx.store
+            .revoke_api_key("billing", NOW + 2)
+            .await
+            .expect("revoke_api_key failed"),
+        "revoking a key twice must answer false"
+    );
+    assert!(
+        !fx.store
+            .revoke_api_key("nobody", NOW + 2)
+            .await
+            .expect("revoke_api_key failed"),
+        "revoking an unknown key must answer false"
+    );
+    assert!(
+        fx.store
+            .api_key_by_digest(&other_digest)
+            .await
+            .expect("api_key_by_digest failed")
+            .is_some(),
+        "revoking one key must not revoke another"
+    );
+}
