@@ -347,7 +347,8 @@ pub trait Store: Send + Sync + 'static {
         first_method: Option<FirstMethod>,
     ) -> Result<bool, StoreError>;
     /// Removes the authenticator app. When it was the last method, two-step becomes `none`:
-    /// recovery codes and remembered devices go too.
+    /// recovery codes, remembered devices and open sign-in challenges go too, and the failure
+    /// count is cleared.
     async fn delete_totp(&self, user: &UserId) -> Result<(), StoreError>;
     /// Imports seeds in one transaction: all rows or none.
     async fn import_totp(&self, rows: Vec<ImportRow>) -> Result<(), StoreError>;
@@ -404,14 +405,16 @@ pub trait Store: Send + Sync + 'static {
     /// Finds a device by token digest.
     async fn device_by_digest(&self, digest: &[u8; 32])
     -> Result<Option<DeviceRecord>, StoreError>;
-    /// Records a use of a device and creates the session it allowed, in one transaction.
+    /// Records a use of a device and creates the session it allowed, in one transaction. Checks the
+    /// device again inside it (still there, not expired, the session's user): false, and no
+    /// session, when it is not.
     async fn sign_in_with_device(
         &self,
         device: &DeviceId,
         now: UnixTime,
         ip: &str,
         session: NewSession,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// The user's devices, newest first.
     async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Forgets one device; false when there was none.

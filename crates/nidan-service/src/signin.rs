@@ -251,11 +251,15 @@ impl Service {
                 .device_by_digest(&token_digest(token))
                 .await?;
             if let Some(device) = device.filter(|d| d.user_id == user.id && d.expires_at > now) {
+                let (session_token, session) = self.new_session(&user.id, client);
+                // The store checks the device again; if it was forgotten meanwhile, fall through
+                // to the second step.
+                let ip = clip(&client.ip, 64);
+                if self
+                    .store_ref()
+                    .sign_in_with_device(&device.id, now, &ip, session)
+                    .await?
                 {
-                    let (session_token, session) = self.new_session(&user.id, client);
-                    self.store_ref()
-                        .sign_in_with_device(&device.id, now, &clip(&client.ip, 64), session)
-                        .await?;
                     self.record(
                         &user.id,
                         "sign_in",

@@ -253,4 +253,24 @@ pub async fn api_keys_found_by_digest_until_revoked(store: Arc<dyn Store>) {
             .is_some(),
         "revoking one key must not revoke another"
     );
+
+    // A revoked key's name may name a new key (an app gets a fresh key under its own name).
+    let renewed = ApiKeyRecord {
+        id: ApiKeyId::new(fx.id()),
+        name: "billing".into(),
+        created_at: NOW + 3,
+    };
+    let renewed_digest = fx.digest();
+    fx.store
+        .create_api_key(renewed, renewed_digest)
+        .await
+        .expect("a revoked key's name must be usable again");
+    assert!(
+        fx.store
+            .api_key_by_digest(&renewed_digest)
+            .await
+            .expect("api_key_by_digest failed")
+            .is_some(),
+        "the renewed key is found"
+    );
 }

@@ -81,8 +81,10 @@ CREATE INDEX activity_user ON activity(user_id, id);
 
 CREATE TABLE api_keys (
     id         TEXT    PRIMARY KEY,
-    name       TEXT    NOT NULL UNIQUE,
+    name       TEXT    NOT NULL,
     digest     BLOB    NOT NULL UNIQUE,
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
 );
+-- A name identifies one active key; a revoked key's name may be used again.
+CREATE UNIQUE INDEX api_keys_active_name ON api_keys(name) WHERE revoked_at IS NULL;

@@ -292,7 +292,7 @@ impl Store for SqliteStore {
         now: UnixTime,
         ip: &str,
         session: NewSession,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.device_sign_in(device, now, ip, session).await
     }
 

@@ -259,6 +259,11 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map)?;
+        sqlx::query("DELETE FROM challenges WHERE user_id = $1")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         // Like `remove_two_step`: with no method left the failure count starts again from zero.
         sqlx::query("UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1")
             .bind(user.as_str())
@@ -367,7 +372,7 @@ impl SqliteStore {
         now: i64,
         ip: &str,
         session: NewSession,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         // Checked again here, not only by the caller's lookup: a device forgotten, expired or
         // belonging to someone else since then must not produce a session.
@@ -380,11 +385,10 @@ impl SqliteStore {
             .await
             .map_err(map)?;
         if used.rows_affected() != 1 {
-            return Err(StoreError::Conflict(
-                "the remembered device is no longer valid; sign in again",
-            ));
+            return Ok(false);
         }
         insert_session(&mut tx, &session).await?;
-        tx.commit().await.map_err(map)
+        tx.commit().await.map_err(map)?;
+        Ok(true)
     }
 }
