@@ -1,0 +1,249 @@
+//! `nidan admin …`: the operator's tools. Each command opens the store and the keys like the
+//! server does (same wiring, same rules), calls one use case, and prints a short answer.
+//!
+//! Output goes to standard output, notes and errors to standard error, so that
+//! `KEY=$(nidan admin api-key create app)` captures just the key. Nothing printed here is a
+//! secret except that one key, printed once. Text that came from clients (user agents, reasons)
+//! is printed escaped, so it cannot smuggle terminal control sequences onto the operator's screen.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use nidan_service::Service;
+use nidan_service::admin::AccountOverview;
+use nidan_service::ports::ActivityRecord;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use zeroize::Zeroizing;
+
+use crate::cli::{AddUser, AdminCommand, ApiKeyCommand, TotpCommand, UserCommand};
+use crate::config::Config;
+use crate::{keyfile, totp_csv, wiring};
+
+/// Runs one admin command.
+pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
+    wiring::ensure_data_dir(&config)?;
+    if let AdminCommand::RotateKey = command {
+        return rotate_key(&config).await;
+    }
+    // Read what the command needs from the operator before any slow set-up, so a mistake is
+    // reported at once and nothing is half done.
+    let password = match &command {
+        AdminCommand::User(UserCommand::Add(AddUser {
+            password_stdin: true,
+            ..
+        })) => Some(read_password_line()?),
+        _ => None,
+    };
+    let import = match &command {
+        AdminCommand::Totp(TotpCommand::Import { file }) => Some(read_import(file)?),
+        _ => None,
+    };
+    let service = open_service(&config).await?;
+
+    match command {
+        AdminCommand::User(UserCommand::Add(AddUser { email, .. })) => {
+            let user = service.admin_add_user(&email, password).await?;
+            println!("added {} (id {})", user.email, user.id);
+        }
+        AdminCommand::User(UserCommand::Show { email }) => {
+            let overview = service.admin_show_user(&email).await?;
+            print!("{}", describe(&overview));
+        }
+        AdminCommand::User(UserCommand::Reset2fa { email, reason }) => {
+            let operator = operator_name();
+            service
+                .admin_reset_two_step(&email, &reason, &operator)
+                .await?;
+            println!(
+                "two-step verification reset for {email}: every method, recovery code, \
+                 remembered device and session removed (recorded as done by {operator})"
+            );
+        }
+        AdminCommand::User(UserCommand::Activity { email, limit }) => {
+            for event in service.admin_activity(&email, limit).await? {
+                println!("{}", activity_line(&event));
+            }
+        }
+        AdminCommand::ApiKey(ApiKeyCommand::Create { name }) => {
+            let (record, key) = service.create_api_key(&name).await?;
+            println!("{}", key.expose());
+            eprintln!(
+                "API key `{}` created. It is shown only this once: store it in the app's \
+                 secrets now; nidan keeps only its hash.",
+                record.name
+            );
+        }
+        AdminCommand::ApiKey(ApiKeyCommand::Revoke { name }) => {
+            service.revoke_api_key(&name).await?;
+            println!("revoked API key `{name}`");
+        }
+        AdminCommand::Totp(TotpCommand::Import { file }) => {
+            let rows = import.unwrap_or_default();
+            let n = service
+                .admin_import_totp(rows)
+                .await
+                .with_context(|| format!("{}: nothing imported", file.display()))?;
+            println!("imported {n}");
+        }
+        AdminCommand::RotateKey => {}
+    }
+    Ok(())
+}
+
+/// Opens the keys and the store (applying migrations) and builds the service.
+async fn open_service(config: &Config) -> Result<Service> {
+    let keys = wiring::load_keys(config)?;
+    let store = wiring::open_store(config)
+        .await
+        .with_context(|| format!("database {}", nidan_store::redact_url(&config.database.url)))?;
+    wiring::service(config, store, keys.secrets()).await
+}
+
+/// Adds a seal key version, then re-seals every seed under it. The new key is written first:
+/// if re-sealing stops half way, every seed is still sealed under a key the file holds, and
+/// running the command again finishes the job.
+async fn rotate_key(config: &Config) -> Result<()> {
+    // Make sure the key file and the database exist and work before changing anything.
+    let current = wiring::load_keys(config)?;
+    let store = wiring::open_store(config)
+        .await
+        .with_context(|| format!("database {}", nidan_store::redact_url(&config.database.url)))?;
+    drop(current);
+    let (keys, version) = keyfile::rotate(&config.secrets.key_file)?;
+    eprintln!(
+        "added seal key version {version} to {}",
+        config.secrets.key_file.display()
+    );
+    let service = wiring::service(config, store, keys.secrets()).await?;
+    drop(keys);
+    let n = service.admin_reseal_all().await?;
+    println!("re-sealed {n} TOTP seeds under key version {version}");
+    eprintln!(
+        "restart running `nidan serve` processes now: until they load the new key they cannot \
+         check the codes of re-sealed seeds"
+    );
+    Ok(())
+}
+
+/// The password from the first line of standard input, without its line ending.
+fn read_password_line() -> Result<Zeroizing<String>> {
+    let mut line = Zeroizing::new(String::new());
+    let read = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    if read == 0 {
+        bail!("--password-stdin: standard input is empty; pipe the password in");
+    }
+    let end = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(end);
+    Ok(line)
+}
+
+/// Reads and splits the import file; a shape error names the file and the line.
+fn read_import(file: &Path) -> Result<Vec<totp_csv::Row>> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?,
+    );
+    totp_csv::parse(&text).with_context(|| format!("{}: nothing imported", file.display()))
+}
+
+/// Who is running the command, for the history of a support reset. Informational only: whoever
+/// can run this has the server's authority anyway.
+fn operator_name() -> String {
+    ["SUDO_USER", "USER"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "operator".to_owned())
+}
+
+/// The `user show` summary.
+fn describe(o: &AccountOverview) -> String {
+    let user = &o.user;
+    let methods = if o.totp { "totp" } else { "-" };
+    let default_method = user.default_method.map_or("-", |m| m.as_str());
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let rows = [
+        ("id", user.id.to_string()),
+        ("email", user.email.clone()),
+        ("created", rfc3339(user.created_at)),
+        (
+            "password",
+            (if user.password_hash.is_some() {
+                "set"
+            } else {
+                "none (app-only)"
+            })
+            .to_owned(),
+        ),
+        ("two-step", o.state.to_string()),
+        ("methods", methods.to_owned()),
+        ("default method", default_method.to_owned()),
+        ("recovery codes left", o.recovery_codes_left.to_string()),
+        ("sessions", o.sessions.to_string()),
+        ("devices", o.devices.to_string()),
+        ("locked", yes_no(o.locked).to_owned()),
+        ("failed attempts", user.failed_attempts.to_string()),
+    ];
+    rows.iter()
+        .map(|(name, value)| format!("{:<20} {value}\n", format!("{name}:")))
+        .collect()
+}
+
+/// One `user activity` line: time, kind, method, result, ip, user agent, detail.
+fn activity_line(e: &ActivityRecord) -> String {
+    let mut line = format!(
+        "{}  {}  {}  {}  ip={}  ua={:?}",
+        rfc3339(e.at),
+        e.kind,
+        e.method.as_deref().unwrap_or("-"),
+        e.result,
+        e.ip.escape_debug(),
+        e.user_agent,
+    );
+    if let Some(detail) = &e.detail {
+        line.push_str(&format!("  detail={detail:?}"));
+    }
+    line
+}
+
+/// Unix seconds as RFC 3339 UTC; the raw number if it is out of range.
+fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(i64::MAX), i64::MAX.to_string());
+    }
+
+    #[test]
+    fn client_text_is_escaped_in_activity_lines() {
+        let e = ActivityRecord {
+            id: 1,
+            user_id: nidan_service::UserId::new("u"),
+            at: 0,
+            kind: "sign_in".into(),
+            method: None,
+            result: "failure".into(),
+            ip: "192.0.2.1".into(),
+            user_agent: "evil\u{1b}[2J".into(),
+            detail: Some("line\nbreak".into()),
+        };
+        let line = activity_line(&e);
+        assert!(!line.contains('\u{1b}') && !line.contains('\n'), "{line}");
+        assert!(line.starts_with("1970-01-01T00:00:00Z  sign_in  -  failure  ip=192.0.2.1"));
+    }
+}

@@ -1,0 +1,185 @@
+//! The command line, as clap types and nothing else: what the operator can type, with the help
+//! text they see. Running a command lives in the module named after it.
+//!
+//! The verbs and arguments listed in the public interface (design `api.md`: `serve`, `migrate`,
+//! `admin user …`, `admin api-key create`, `admin totp import`) are a contract; the rest
+//! (`--log-json`, `admin user activity --limit`, `admin api-key revoke`, `admin rotate-key`) are
+//! additions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// nidan: a self-hosted two-step verification service.
+///
+/// Settings come from built-in defaults, then the TOML file given with --config, then
+/// NIDAN_<SECTION>_<KEY> environment variables (see docs/configuration.md). The secret keys come
+/// from the key file (secrets.key_file, created on first use) or, when set, from the
+/// NIDAN_SECRETS_KEY environment variable holding the same TOML text.
+#[derive(Debug, Parser)]
+#[command(name = "nidan", version, about, long_about)]
+pub struct Cli {
+    /// TOML configuration file (optional; environment variables override it).
+    #[arg(long, global = true, env = "NIDAN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Write logs as JSON lines, whatever `log.format` says (for log collectors).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (applies pending database migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Operator tools: accounts, API keys, seed import, key rotation.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `nidan admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API keys for apps that keep their own sign-in and call POST /api/v1/verify.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Authenticator-app seeds.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+    /// Add a new key version to the key file and re-seal every TOTP seed under it. Restart
+    /// running servers afterwards so they load the new key.
+    RotateKey,
+}
+
+/// `nidan admin user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account.
+    Add(AddUser),
+    /// Show an account: state, methods, counters. Never a secret.
+    Show {
+        /// The account's sign-in email.
+        email: String,
+    },
+    /// Support reset: remove every second factor, recovery code, remembered device and session.
+    /// Recorded in the user's history with the operator's name and the reason.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        /// The account's sign-in email.
+        email: String,
+        /// Why (recorded in the user's history, e.g. the ticket number).
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// Show an account's security history, newest first.
+    Activity {
+        /// The account's sign-in email.
+        email: String,
+        /// Most events to show.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+    },
+}
+
+/// `nidan admin user add`: the password never goes on the command line, where `ps` and shell
+/// history would keep it; so one of the two flags is required.
+#[derive(Debug, Args)]
+#[group(skip)]
+#[command(group(
+    clap::ArgGroup::new("password_source")
+        .required(true)
+        .args(["password_stdin", "no_password"])
+))]
+pub struct AddUser {
+    /// The account's sign-in email.
+    pub email: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Create the account without a password: it cannot sign in, only be checked by apps
+    /// through the verify API.
+    #[arg(long)]
+    pub no_password: bool,
+}
+
+/// `nidan admin api-key …`
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key; it is printed once on standard output and cannot be shown again.
+    Create {
+        /// A name for the app using it (unique among active keys).
+        name: String,
+    },
+    /// Revoke a key by name; apps using it get 401 from then on.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
+}
+
+/// `nidan admin totp …`
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Import seeds from another system: a CSV of `email,base32_secret` rows. All or nothing.
+    Import {
+        /// The CSV file. An `email,…` header, blank lines and `#` comments are skipped.
+        #[arg(value_name = "FILE.csv")]
+        file: PathBuf,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn reset_needs_a_reason_and_add_needs_a_password_source() {
+        assert!(Cli::try_parse_from(["nidan", "admin", "user", "reset-2fa", "a@b.c"]).is_err());
+        assert!(Cli::try_parse_from(["nidan", "admin", "user", "add", "a@b.c"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "nidan",
+                "admin",
+                "user",
+                "add",
+                "a@b.c",
+                "--password-stdin",
+                "--no-password"
+            ])
+            .is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["nidan", "admin", "user", "add", "a@b.c", "--no-password"])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        let cli = Cli::try_parse_from(["nidan", "migrate", "--config", "x.toml", "--log-json"]);
+        assert!(matches!(
+            cli,
+            Ok(Cli {
+                config: Some(_),
+                log_json: true,
+                ..
+            })
+        ));
+    }
+}

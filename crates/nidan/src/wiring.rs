@@ -1,0 +1,194 @@
+//! Turning the typed [`Config`] into the parts the service and the web layer take: the policy,
+//! the password-hashing pool, the store, the secret keys, the HTTP options. Every command builds
+//! its [`Service`] here, so `serve` and `admin` can never disagree on a rule.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use nidan_domain::{ThrottlePolicy, TotpWindow};
+use nidan_service::system::{OsRng, SystemClock};
+use nidan_service::{HashParams, PasswordHasher, Policy, Secrets, Service, Store};
+use nidan_store::StoreOptions;
+use nidan_web::WebOptions;
+
+use crate::config::Config;
+use crate::keyfile::{self, KeySource, Keys};
+
+/// Creates the data directory when missing (mode 0700: it holds the database and the key file).
+pub fn ensure_data_dir(config: &Config) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))
+}
+
+/// Loads the secret keys (creating the key file on first use) and says where they came from.
+pub fn load_keys(config: &Config) -> Result<Keys> {
+    let (keys, source) = keyfile::load_or_create(&config.secrets.key_file)?;
+    match source {
+        KeySource::Created(path) => tracing::warn!(
+            path = %path.display(),
+            "created a new key file; back it up apart from the database: without it no TOTP \
+             seed or recovery code can be used"
+        ),
+        KeySource::File(path) => tracing::debug!(path = %path.display(), "loaded the key file"),
+        KeySource::Environment => {
+            tracing::info!("secret keys from {}", keyfile::ENV_VAR);
+        }
+    }
+    Ok(keys)
+}
+
+/// The operator's rules, from config.
+pub fn policy(config: &Config) -> Result<Policy> {
+    let secs = |value: u64, name: &str| {
+        i64::try_from(value).with_context(|| format!("{name} is too large"))
+    };
+    Ok(Policy {
+        issuer: config.totp.issuer.clone(),
+        totp_window: TotpWindow::new(config.totp.window).context("totp.window")?,
+        signup_open: config.signup.open,
+        password_min_chars: config.password.min_length,
+        session_idle_secs: secs(
+            config.session.idle_timeout_secs,
+            "session.idle_timeout_secs",
+        )?,
+        session_absolute_secs: secs(
+            config.session.absolute_timeout_secs,
+            "session.absolute_timeout_secs",
+        )?,
+        challenge_ttl_secs: secs(config.challenge.ttl_secs, "challenge.ttl_secs")?,
+        challenge_max_attempts: config.challenge.max_attempts,
+        remember_days: config.device.remember_days,
+        throttle: ThrottlePolicy {
+            free_failures: config.throttle.free_failures,
+            base_delay_secs: config.throttle.base_delay_secs,
+            max_delay_secs: config.throttle.max_delay_secs,
+            lock_at: config.throttle.lock_at,
+        },
+    })
+}
+
+/// How the store connects.
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        max_connections: config.database.max_connections,
+        connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
+    }
+}
+
+/// What the HTTP layer needs from config.
+pub fn web_options(config: &Config) -> WebOptions {
+    WebOptions {
+        trusted_proxies: config
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|net| (net.addr(), net.prefix_len()))
+            .collect(),
+        login_per_ip_per_minute: config.server.login_requests_per_ip_per_minute,
+        verify_per_key_per_minute: config.api.verify_per_key_per_minute,
+        public_url: config.server.public_url.clone(),
+    }
+}
+
+/// Opens the store once (applying migrations); the caller decides whether to retry.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, nidan_store::OpenError> {
+    nidan_store::open(&config.database.url, &store_options(config)).await
+}
+
+/// The password-hashing pool. Building it computes the dummy hash (tens of milliseconds of
+/// Argon2), so it runs off the async threads.
+async fn hasher(config: &Config) -> Result<PasswordHasher> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt)
+        .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
+    let workers = config.hashing.effective_max_concurrent();
+    let queue = config.hashing.max_queue;
+    tokio::task::spawn_blocking(move || {
+        PasswordHasher::new(HashParams::OWASP, workers, queue, salt)
+    })
+    .await
+    .context("the password hashing set-up stopped")?
+    .context("cannot set up password hashing")
+}
+
+/// The use cases, wired to the real clock, the OS CSPRNG and the given store and keys.
+pub async fn service(config: &Config, store: Arc<dyn Store>, secrets: Secrets) -> Result<Service> {
+    Ok(Service::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsRng),
+        secrets,
+        hasher(config).await?,
+        policy(config)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn config(toml: &str) -> Config {
+        Config::from_toml_str(toml, Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn the_policy_follows_the_config() {
+        let p = policy(&config(
+            "[totp]\nissuer = \"Acme\"\nwindow = 0\n[signup]\nopen = false\n\
+             [session]\nidle_timeout_secs = 600\n[throttle]\nlock_at = 50\n",
+        ))
+        .unwrap();
+        assert_eq!(p.issuer, "Acme");
+        assert_eq!(p.totp_window, TotpWindow::new(0).unwrap());
+        assert!(!p.signup_open);
+        assert_eq!(p.session_idle_secs, 600);
+        assert_eq!(p.throttle.lock_at, 50);
+    }
+
+    #[test]
+    fn the_default_config_gives_the_default_policy() {
+        let p = policy(&config("")).unwrap();
+        let d = Policy::default();
+        assert_eq!(
+            (p.issuer, p.totp_window, p.signup_open, p.password_min_chars),
+            (d.issuer, d.totp_window, d.signup_open, d.password_min_chars)
+        );
+        assert_eq!(
+            (
+                p.session_idle_secs,
+                p.session_absolute_secs,
+                p.challenge_ttl_secs
+            ),
+            (
+                d.session_idle_secs,
+                d.session_absolute_secs,
+                d.challenge_ttl_secs
+            )
+        );
+        assert_eq!((p.challenge_max_attempts, p.remember_days), (5, 30));
+        assert_eq!(p.throttle, d.throttle);
+    }
+
+    #[test]
+    fn trusted_proxies_reach_the_web_layer_as_pairs() {
+        let web = web_options(&config(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\npublic_url = \"https://x.example\"\n",
+        ));
+        assert_eq!(
+            web.trusted_proxies,
+            vec![
+                ("10.0.0.0".parse().unwrap(), 8),
+                ("::1".parse().unwrap(), 128)
+            ]
+        );
+        assert_eq!(web.public_url, "https://x.example");
+        assert_eq!(web.login_per_ip_per_minute, 60);
+    }
+}

@@ -1,0 +1,420 @@
+//! The real `nidan` binary, run as an operator would: each test gets its own temporary data
+//! directory, and no `NIDAN_*` variable of the surrounding environment leaks in.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// A 160-bit base32 seed, the size authenticator apps use.
+const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+struct Instance {
+    dir: TempDir,
+}
+
+impl Instance {
+    fn new() -> Instance {
+        Instance {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.data_dir().join("secret.key")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nidan"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("NIDAN_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env("NIDAN_DATA_DIR", self.data_dir())
+            // The machine running tests is shared: one hashing worker is plenty.
+            .env("NIDAN_HASHING_MAX_CONCURRENT", "1");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[], None)
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            let mut pipe = child.stdin.take().unwrap();
+            if let Some(input) = stdin {
+                pipe.write_all(input.as_bytes()).unwrap();
+            }
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_status(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+#[test]
+fn migrate_creates_the_database_and_a_private_key_file() {
+    let nidan = Instance::new();
+    let out = nidan.run(&["migrate"]);
+    assert_status(&out, 0);
+    assert!(stdout(&out).contains("applied"), "{}", stdout(&out));
+    assert!(nidan.data_dir().join("nidan.db").is_file());
+    let meta = std::fs::metadata(nidan.key_file()).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(nidan.key_file()).unwrap();
+    assert!(text.starts_with("# nidan secret keys."), "{text}");
+    assert!(
+        text.contains("hash_key = ") && text.contains("[seal_keys]\n1 = "),
+        "{text}"
+    );
+
+    // A second run finds everything in place and keeps the same keys.
+    let again = nidan.run(&["migrate"]);
+    assert_status(&again, 0);
+    assert!(stdout(&again).contains("up to date"), "{}", stdout(&again));
+    assert_eq!(std::fs::read_to_string(nidan.key_file()).unwrap(), text);
+}
+
+#[test]
+fn a_bad_setting_exits_2_naming_the_setting() {
+    let nidan = Instance::new();
+    let out = nidan.run_with(&["migrate"], &[("NIDAN_SERVER_LISTEN", "nope")], None);
+    assert_status(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("server.listen") && err.contains("NIDAN_SERVER_LISTEN"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Backtrace") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(
+        !nidan.data_dir().exists(),
+        "nothing is created with a bad config"
+    );
+}
+
+#[test]
+fn a_bad_setting_in_the_config_file_exits_2() {
+    let nidan = Instance::new();
+    let file = nidan.write("nidan.toml", "[totp]\nwindow = 2\n");
+    let out = nidan.run(&["migrate", "--config", file.to_str().unwrap()]);
+    assert_status(&out, 2);
+    assert!(stderr(&out).contains("totp.window"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_group_readable_key_file_is_refused() {
+    let nidan = Instance::new();
+    assert_status(&nidan.run(&["migrate"]), 0);
+    std::fs::set_permissions(nidan.key_file(), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = nidan.run(&["admin", "user", "show", "a@example.com"]);
+    assert_status(&out, 1);
+    let expected = format!("chmod 600 {}", nidan.key_file().display());
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+}
+
+#[test]
+fn a_malformed_key_file_is_refused_naming_the_file() {
+    let nidan = Instance::new();
+    std::fs::create_dir_all(nidan.data_dir()).unwrap();
+    std::fs::write(nidan.key_file(), "hash_key = \"short\"\n").unwrap();
+    std::fs::set_permissions(nidan.key_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = nidan.run(&["migrate"]);
+    assert_status(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&nidan.key_file().display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("hash_key"), "{err}");
+}
+
+#[test]
+fn keys_may_come_from_the_environment_instead_of_the_file() {
+    let nidan = Instance::new();
+    let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let keys = format!("hash_key = \"{key}\"\n[seal_keys]\n1 = \"{key}\"\n");
+    let out = nidan.run_with(&["migrate"], &[("NIDAN_SECRETS_KEY", &keys)], None);
+    assert_status(&out, 0);
+    assert!(!nidan.key_file().exists());
+    assert!(!stderr(&out).contains("no setting"), "{}", stderr(&out));
+    let rotate = nidan.run_with(
+        &["admin", "rotate-key"],
+        &[("NIDAN_SECRETS_KEY", &keys)],
+        None,
+    );
+    assert_status(&rotate, 1);
+    assert!(
+        stderr(&rotate).contains("NIDAN_SECRETS_KEY"),
+        "{}",
+        stderr(&rotate)
+    );
+}
+
+#[test]
+fn a_user_is_added_shown_and_not_added_twice() {
+    let nidan = Instance::new();
+    let add = ["admin", "user", "add", "a@example.com", "--password-stdin"];
+    let out = nidan.run_with(&add, &[], Some("correct horse battery staple\n"));
+    assert_status(&out, 0);
+
+    let show = nidan.run(&["admin", "user", "show", "a@example.com"]);
+    assert_status(&show, 0);
+    let text = stdout(&show);
+    assert!(text.contains("a@example.com"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("two-step:") && l.ends_with(" none")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("argon2"),
+        "no password hash is shown: {text}"
+    );
+
+    let twice = nidan.run_with(&add, &[], Some("correct horse battery staple\n"));
+    assert_status(&twice, 1);
+    assert!(stderr(&twice).contains("exists"), "{}", stderr(&twice));
+}
+
+#[test]
+fn adding_a_user_needs_a_password_source() {
+    let nidan = Instance::new();
+    let out = nidan.run(&["admin", "user", "add", "a@example.com"]);
+    assert_status(&out, 2);
+    assert!(
+        stderr(&out).contains("--password-stdin"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_unknown_user_is_an_error() {
+    let nidan = Instance::new();
+    let out = nidan.run(&["admin", "user", "show", "nobody@example.com"]);
+    assert_status(&out, 1);
+    assert!(stderr(&out).contains("no account"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_api_key_is_printed_once_alone_on_stdout() {
+    let nidan = Instance::new();
+    let out = nidan.run(&["admin", "api-key", "create", "app1"]);
+    assert_status(&out, 0);
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("ndk_"), "{text}");
+    assert!(stderr(&out).contains("only this once"), "{}", stderr(&out));
+
+    assert_status(&nidan.run(&["admin", "api-key", "revoke", "app1"]), 0);
+    assert_status(&nidan.run(&["admin", "api-key", "revoke", "app1"]), 1);
+}
+
+#[test]
+fn a_good_seed_file_is_imported() {
+    let nidan = Instance::new();
+    let csv = format!("email,secret\n# exported\nb@example.com,{SEED}\n\nc@example.com, {SEED} \n");
+    let file = nidan.write("seeds.csv", &csv);
+    let out = nidan.run(&["admin", "totp", "import", file.to_str().unwrap()]);
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out).trim(), "imported 2");
+    let show = nidan.run(&["admin", "user", "show", "c@example.com"]);
+    assert_status(&show, 0);
+    assert!(stdout(&show).contains("totp"), "{}", stdout(&show));
+}
+
+#[test]
+fn a_bad_row_fails_the_whole_import_naming_its_line() {
+    let nidan = Instance::new();
+    let csv = format!("b@example.com,{SEED}\nc@example.com,{SEED}\nd@example.com,not!base32\n");
+    let file = nidan.write("seeds.csv", &csv);
+    let out = nidan.run(&["admin", "totp", "import", file.to_str().unwrap()]);
+    assert_status(&out, 1);
+    assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+    let show = nidan.run(&["admin", "user", "show", "b@example.com"]);
+    assert_status(&show, 1);
+}
+
+#[test]
+fn a_row_with_the_wrong_shape_names_its_line() {
+    let nidan = Instance::new();
+    let file = nidan.write(
+        "seeds.csv",
+        &format!("b@example.com,{SEED}\nc@example.com\n"),
+    );
+    let out = nidan.run(&["admin", "totp", "import", file.to_str().unwrap()]);
+    assert_status(&out, 1);
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_support_reset_needs_a_reason_and_is_recorded() {
+    let nidan = Instance::new();
+    let file = nidan.write("seeds.csv", &format!("b@example.com,{SEED}\n"));
+    assert_status(
+        &nidan.run(&["admin", "totp", "import", file.to_str().unwrap()]),
+        0,
+    );
+
+    let without = nidan.run(&["admin", "user", "reset-2fa", "b@example.com"]);
+    assert_status(&without, 2);
+    assert!(
+        stderr(&without).contains("--reason"),
+        "{}",
+        stderr(&without)
+    );
+
+    let reset = nidan.run_with(
+        &[
+            "admin",
+            "user",
+            "reset-2fa",
+            "b@example.com",
+            "--reason",
+            "ticket 42",
+        ],
+        &[("USER", "alice"), ("SUDO_USER", "")],
+        None,
+    );
+    assert_status(&reset, 0);
+    let show = stdout(&nidan.run(&["admin", "user", "show", "b@example.com"]));
+    assert!(
+        show.lines()
+            .any(|l| l.starts_with("two-step:") && l.ends_with(" none")),
+        "{show}"
+    );
+
+    let activity = nidan.run(&["admin", "user", "activity", "b@example.com", "--limit", "5"]);
+    assert_status(&activity, 0);
+    let first = stdout(&activity);
+    let line = first.lines().next().unwrap_or_default();
+    assert!(
+        line.contains("support_reset") && line.contains("ticket 42"),
+        "{first}"
+    );
+    assert!(line.contains("alice"), "{first}");
+}
+
+#[test]
+fn rotating_the_key_reseals_every_seed() {
+    let nidan = Instance::new();
+    let file = nidan.write("seeds.csv", &format!("b@example.com,{SEED}\n"));
+    assert_status(
+        &nidan.run(&["admin", "totp", "import", file.to_str().unwrap()]),
+        0,
+    );
+    let out = nidan.run(&["admin", "rotate-key"]);
+    assert_status(&out, 0);
+    assert!(stdout(&out).contains("re-sealed 1"), "{}", stdout(&out));
+    let text = std::fs::read_to_string(nidan.key_file()).unwrap();
+    assert!(text.contains("\n1 = ") && text.contains("\n2 = "), "{text}");
+    let meta = std::fs::metadata(nidan.key_file()).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // The seed opens under the new key: a second rotation re-seals it again.
+    let again = nidan.run(&["admin", "rotate-key"]);
+    assert_status(&again, 0);
+    assert!(stdout(&again).contains("re-sealed 1"), "{}", stdout(&again));
+}
+
+/// Kills the server if a test fails half way, so no process outlives the test run.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_listens_and_stops_cleanly_on_sigterm() {
+    let nidan = Instance::new();
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = nidan.command(&["serve"]);
+    cmd.env("NIDAN_SERVER_LISTEN", &addr)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut server = Server(cmd.spawn().unwrap());
+
+    let started = Instant::now();
+    loop {
+        if TcpStream::connect(&addr).is_ok() {
+            break;
+        }
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!("the server exited before listening: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server never listened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let pid = server.0.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
