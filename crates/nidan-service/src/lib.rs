@@ -11,6 +11,7 @@ pub mod admin;
 pub mod app;
 mod attempt;
 pub mod conformance;
+pub mod courier;
 pub mod error;
 pub mod ids;
 pub mod password;
