@@ -8,6 +8,9 @@ use axum::http::{Method, StatusCode};
 use common::{PASSWORD, TestApp};
 use serde_json::{Value, json};
 
+/// One call: method, URI, the path template it matches, bearer token, JSON body.
+type Call<'a> = (Method, &'a str, &'a str, Option<&'a str>, Option<Value>);
+
 fn documented(doc: &Value, method: &Method, path: &str) -> Vec<String> {
     let op = &doc["paths"][path][method.as_str().to_lowercase()];
     assert!(
@@ -34,7 +37,7 @@ async fn every_answer_is_documented() {
     let (_, key) = app.service.create_api_key("doc").await.unwrap();
     let challenge = app.challenge(&user.email).await;
     let s = Some(user.session.as_str());
-    let calls: Vec<(Method, &str, &str, Option<&str>, Option<Value>)> = vec![
+    let calls: Vec<Call<'_>> = vec![
         (
             Method::POST,
             "/api/v1/users",
