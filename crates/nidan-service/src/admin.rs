@@ -57,7 +57,7 @@ impl Service {
         email: &str,
         password: Option<Zeroizing<String>>,
     ) -> ServiceResult<UserSummary> {
-        self.create_account(email, password).await
+        self.create_account(email, password, crate::courier::Locale::default()).await
     }
 
     /// Everything support may see about an account.
@@ -119,6 +119,8 @@ impl Service {
             Some(detail),
         )
         .await;
+        let reason = crate::signin::clip(reason, 500);
+        self.notify(&user.id, crate::courier::NoticeKind::SupportReset { reason }, &client).await;
         Ok(())
     }
 
@@ -188,6 +190,7 @@ impl Service {
                             id,
                             email: email.as_str().to_owned(),
                             password_hash: None,
+                            locale: Default::default(),
                             created_at: now,
                         }),
                     )

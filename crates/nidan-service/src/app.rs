@@ -105,6 +105,7 @@ impl Service {
                 code,
                 enrolment.totp.as_ref(),
                 None,
+                None,
             )
             .await
         {
@@ -132,6 +133,7 @@ impl Service {
                         Some(format!("{left} left")),
                     )
                     .await;
+                    self.notify(&user.id, crate::courier::NoticeKind::RecoveryCodeUsed { left }, client).await;
                 }
                 Ok(AppVerdict::Valid { method })
             }

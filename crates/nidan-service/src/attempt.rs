@@ -13,7 +13,7 @@ use nidan_domain::{
 };
 
 use crate::error::{ServiceError, ServiceResult};
-use crate::ports::{Attempt, Candidate, ChallengeAttempt, Settled, TotpCredential, UserRecord};
+use crate::ports::{Attempt, Candidate, ChallengeAttempt, CodeBinding, Settled, TotpCredential, UserRecord};
 use crate::{Service, UnixTime, UserId};
 
 /// Which kinds of code the caller accepts.
@@ -144,18 +144,37 @@ impl Service {
         )
     }
 
+    /// The candidate for a code sent by email or SMS: the live code of the binding, if its
+    /// channel is the one asked for (any channel when `method` is None).
+    async fn oob_candidate(&self, user: &UserRecord, binding: Option<&CodeBinding>, method: Option<Method>, code: &NumericCode) -> ServiceResult<Option<(Candidate, Method)>> {
+        let Some(binding) = binding else { return Ok(None) };
+        let Some(live) = self.store_ref().live_code(&user.id, binding).await? else { return Ok(None) };
+        let live_method = crate::oob::method_of(live.channel);
+        if method.is_some_and(|m| m != live_method) {
+            return Ok(None);
+        }
+        let candidate = Candidate::OobCode {
+            digest: self.oob_digest(&live.id, code.as_str()),
+            code_id: live.id,
+            max_attempts: self.inner.policy.codes.max_attempts,
+        };
+        Ok(Some((candidate, live_method)))
+    }
+
     /// Checks `code` for `user` and settles the attempt. `totp` is the credential a numeric code is
-    /// checked against (the active one, or the pending one while confirming an enrolment).
+    /// checked against (the active one, or the pending one while confirming an enrolment);
+    /// `oob` is the binding of a code sent by email or SMS that may match.
     pub(crate) async fn check_code(
         &self,
         mut user: UserRecord,
         expect: Expect,
         code: &str,
         totp: Option<&TotpCredential>,
+        oob: Option<&CodeBinding>,
         challenge: Option<ChallengeAttempt>,
     ) -> ServiceResult<Verdict> {
         let submitted = parse_code(expect, code)?;
-        let method = match &submitted {
+        let mut method = match &submitted {
             SubmittedCode::Numeric(_) => match expect {
                 Expect::Method(m) => m,
                 Expect::AnyCurrent => Method::Totp,
@@ -167,9 +186,23 @@ impl Service {
         for _ in 0..5 {
             let now = self.now();
             self.throttle_gate(&user, method, now)?;
-            let (candidate, replay_seen) = match &submitted {
-                SubmittedCode::Numeric(code) => self.totp_candidate(totp, code, now)?,
-                SubmittedCode::Recovery(code) => (
+            let (candidate, replay_seen) = match (&submitted, expect) {
+                (SubmittedCode::Numeric(code), Expect::Method(m @ (Method::Email | Method::Sms))) => {
+                    let found = self.oob_candidate(&user, oob, Some(m), code).await?;
+                    (found.map(|(c, _)| c).unwrap_or(Candidate::Wrong), false)
+                }
+                (SubmittedCode::Numeric(code), Expect::AnyCurrent) => match self.totp_candidate(totp, code, now)? {
+                    (Candidate::Wrong, false) => match self.oob_candidate(&user, oob, None, code).await? {
+                        Some((c, m)) => {
+                            method = m;
+                            (c, false)
+                        }
+                        None => (Candidate::Wrong, false),
+                    },
+                    found => found,
+                },
+                (SubmittedCode::Numeric(code), _) => self.totp_candidate(totp, code, now)?,
+                (SubmittedCode::Recovery(code), _) => (
                     Candidate::RecoveryDigest(self.recovery_digest(&user.id, code.canonical())),
                     false,
                 ),

@@ -52,6 +52,9 @@ pub enum ServiceError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// An email or SMS could not be delivered after retries (the challenge stays usable).
+    #[error("the code could not be delivered; try again, or try another method")]
+    DeliveryFailed,
     /// The database is unreachable.
     #[error("the service is temporarily unavailable")]
     Unavailable(String),

@@ -14,6 +14,8 @@ pub mod conformance;
 pub mod courier;
 pub mod error;
 pub mod ids;
+pub mod notices;
+pub mod oob;
 pub mod password;
 pub mod ports;
 pub mod secrets;
@@ -55,6 +57,35 @@ pub struct Policy {
     pub remember_days: u32,
     /// Per-account guessing limits.
     pub throttle: ThrottlePolicy,
+    /// Codes sent by email and SMS.
+    pub codes: CodePolicy,
+}
+
+/// Codes sent by email and SMS.
+#[derive(Clone, Debug)]
+pub struct CodePolicy {
+    /// A code works this long (at most 600 s).
+    pub ttl_secs: i64,
+    /// Wrong tries one code allows.
+    pub max_attempts: u32,
+    /// How often codes may be sent.
+    pub limits: ports::SendLimits,
+    /// Email codes must go to an address other than the sign-in email.
+    pub email_separate_address: bool,
+    /// Region for phone numbers typed in national form (ISO 3166-1 alpha-2).
+    pub default_region: String,
+}
+
+impl Default for CodePolicy {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 300,
+            max_attempts: 5,
+            limits: ports::SendLimits { min_interval_secs: 60, per_account_per_15min: 5, per_destination_per_day: 10 },
+            email_separate_address: false,
+            default_region: "JP".into(),
+        }
+    }
 }
 
 impl Default for Policy {
@@ -70,6 +101,7 @@ impl Default for Policy {
             challenge_max_attempts: 5,
             remember_days: 30,
             throttle: ThrottlePolicy::default(),
+            codes: CodePolicy::default(),
         }
     }
 }
@@ -83,6 +115,19 @@ pub struct ClientInfo {
     pub user_agent: String,
 }
 
+/// The service's connections to the outside world.
+#[derive(Clone)]
+pub struct Ports {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub rng: Arc<dyn Rng>,
+    /// Email and SMS.
+    pub courier: Arc<dyn courier::Courier>,
+}
+
 /// The use cases, with their ports. Cheap to share (`Arc` inside).
 #[derive(Clone)]
 pub struct Service {
@@ -93,6 +138,7 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Rng>,
+    courier: Arc<dyn courier::Courier>,
     secrets: Secrets,
     hasher: PasswordHasher,
     policy: Policy,
@@ -100,19 +146,14 @@ struct Inner {
 
 impl Service {
     /// Builds the service from its ports.
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        rng: Arc<dyn Rng>,
-        secrets: Secrets,
-        hasher: PasswordHasher,
-        policy: Policy,
-    ) -> Self {
+    pub fn new(ports: Ports, secrets: Secrets, hasher: PasswordHasher, policy: Policy) -> Self {
+        let Ports { store, clock, rng, courier } = ports;
         Self {
             inner: Arc::new(Inner {
                 store,
                 clock,
                 rng,
+                courier,
                 secrets,
                 hasher,
                 policy,

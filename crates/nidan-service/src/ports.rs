@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use nidan_domain::Method;
 
+use crate::courier::{Channel, Locale};
 use crate::ids::{ApiKeyId, CredentialId, DeviceId, SessionId, UserId};
 
 /// Seconds since the Unix epoch, UTC. The only representation of time inside nidan; it is
@@ -57,6 +58,8 @@ pub struct UserRecord {
     pub failed_attempts: u32,
     /// When the last failed attempt was recorded.
     pub last_failure_at: Option<UnixTime>,
+    /// Language of emails and notices.
+    pub locale: Locale,
     /// Creation time.
     pub created_at: UnixTime,
 }
@@ -70,6 +73,8 @@ pub struct NewUser {
     pub email: String,
     /// Argon2id PHC string, if the account has a password.
     pub password_hash: Option<String>,
+    /// Language of emails and notices.
+    pub locale: Locale,
     /// Creation time.
     pub created_at: UnixTime,
 }
@@ -106,6 +111,10 @@ pub struct ChallengeRecord {
     pub attempts: u32,
     /// Set once it produced a session.
     pub consumed_at: Option<UnixTime>,
+    /// Client address at the password step (for the "unfinished sign-in" notice).
+    pub ip: String,
+    /// Client user agent at the password step.
+    pub user_agent: String,
 }
 
 /// A signed-in session (token stored only as a digest).
@@ -230,6 +239,17 @@ pub enum Candidate {
     },
     /// A recovery code; the store accepts it only if an unused code of the user has this digest.
     RecoveryDigest([u8; 32]),
+    /// A code sent by email or SMS: the store counts one try against the code (at most
+    /// `max_attempts`, and only while it is unexpired and unused) and accepts it only if its
+    /// keyed hash is `digest`.
+    OobCode {
+        /// The sent code's id.
+        code_id: String,
+        /// Keyed hash of the submitted code.
+        digest: [u8; 32],
+        /// Tries one code allows.
+        max_attempts: u32,
+    },
     /// Nothing matched (or only an old, replayed step did).
     Wrong,
 }
@@ -303,6 +323,123 @@ pub struct ImportRow {
     /// The confirmed credential; it replaces any authenticator app the account had, so running
     /// the same import twice gives the same result. Two-step turns on for the account.
     pub credential: TotpCredential,
+}
+
+/// An email address or phone number that receives codes (an out-of-band method).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OobMethod {
+    /// Its id.
+    pub id: CredentialId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Email or SMS.
+    pub channel: Channel,
+    /// Normalised email address or E.164 number.
+    pub destination: String,
+    /// When a code sent to it was confirmed; `None` while pending.
+    pub confirmed_at: Option<UnixTime>,
+    /// When it was added.
+    pub created_at: UnixTime,
+}
+
+/// What a sent code is good for: exactly one thing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeBinding {
+    /// The second step of one sign-in challenge (by its token digest).
+    Challenge([u8; 32]),
+    /// Confirming one pending method.
+    Enrolment(CredentialId),
+    /// Step-up for a sensitive change within one session.
+    Session(SessionId),
+}
+
+/// A code sent by email or SMS, stored as a keyed hash.
+#[derive(Clone, Debug)]
+pub struct OobCode {
+    /// Its id (part of the keyed hash).
+    pub id: String,
+    /// Owner.
+    pub user_id: UserId,
+    /// What it is good for.
+    pub binding: CodeBinding,
+    /// Email or SMS.
+    pub channel: Channel,
+    /// Where it went.
+    pub destination: String,
+    /// HMAC-SHA-256 over (id, code) under the hash key.
+    pub digest: [u8; 32],
+    /// When it was sent.
+    pub created_at: UnixTime,
+    /// It stops working at this time.
+    pub expires_at: UnixTime,
+    /// Wrong tries so far (carried over from the code it replaced: a resend never resets it).
+    pub attempts: u32,
+    /// When it was used, or replaced by a newer code.
+    pub used_at: Option<UnixTime>,
+}
+
+/// Sending limits, checked and recorded in the same transaction that stores a new code, so
+/// parallel requests cannot send more than allowed (SMS costs money; mailboxes can be flooded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendLimits {
+    /// Seconds between two codes for the same binding.
+    pub min_interval_secs: i64,
+    /// Codes per account per 15 minutes.
+    pub per_account_per_15min: u32,
+    /// Codes per destination per 24 hours.
+    pub per_destination_per_day: u32,
+}
+
+/// The answer to [`Store::issue_code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Issued {
+    /// Stored; any earlier live code for the same binding is dead.
+    Issued,
+    /// Refused by a sending limit; nothing was written.
+    TooSoon {
+        /// Seconds until a send would be allowed.
+        retry_after: u64,
+    },
+}
+
+/// A security notice to queue.
+#[derive(Clone, Debug)]
+pub struct NewNotice {
+    /// Whose account.
+    pub user_id: UserId,
+    /// What happened, as JSON of [`crate::courier::NoticeKind`].
+    pub kind: String,
+    /// When.
+    pub at: UnixTime,
+    /// Client address, when known.
+    pub ip: Option<String>,
+    /// Client user agent, when known.
+    pub user_agent: Option<String>,
+    /// Client country, when known.
+    pub country: Option<String>,
+}
+
+/// A queued notice, due for sending, with its recipient.
+#[derive(Clone, Debug)]
+pub struct QueuedNotice {
+    /// Queue id.
+    pub id: i64,
+    /// The account's sign-in email.
+    pub email: String,
+    /// The account's language.
+    pub locale: Locale,
+    /// What happened (JSON of [`crate::courier::NoticeKind`]).
+    pub kind: String,
+    /// When.
+    pub at: UnixTime,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Client country.
+    pub country: Option<String>,
+    /// Sending attempts so far.
+    pub attempts: u32,
 }
 
 /// Storage. Implemented for SQLite and PostgreSQL in `nidan-store`; every implementation must pass
@@ -432,6 +569,54 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<ActivityRecord>, StoreError>;
+
+    // --- email and SMS methods
+    /// Stores a pending method, replacing any pending one of the same channel (and killing
+    /// codes sent to it).
+    async fn put_pending_oob(&self, method: OobMethod) -> Result<(), StoreError>;
+    /// The user's email and SMS methods, pending and confirmed.
+    async fn oob_methods(&self, user: &UserId) -> Result<Vec<OobMethod>, StoreError>;
+    /// Makes a pending method the active one of its channel (replacing an older one); with
+    /// `first_method`, as [`Store::activate_totp`].
+    async fn activate_oob(
+        &self,
+        user: &UserId,
+        method: &CredentialId,
+        now: UnixTime,
+        first_method: Option<FirstMethod>,
+    ) -> Result<bool, StoreError>;
+    /// Removes the user's method of this channel (pending and confirmed), with what it affects,
+    /// as [`Store::delete_totp`].
+    async fn delete_oob(&self, user: &UserId, channel: Channel) -> Result<(), StoreError>;
+    /// Sets the method offered first at sign-in.
+    async fn set_default_method(&self, user: &UserId, method: Method) -> Result<(), StoreError>;
+    /// Sets the language of the account's emails.
+    async fn set_locale(&self, user: &UserId, locale: Locale) -> Result<(), StoreError>;
+
+    // --- sent codes
+    /// Stores a new code for its binding if the sending limits allow, killing the earlier live
+    /// code of that binding and carrying its wrong tries over; records the send.
+    async fn issue_code(&self, code: OobCode, limits: SendLimits) -> Result<Issued, StoreError>;
+    /// Forgets a code whose delivery failed, and its send record, so the person can try again.
+    async fn discard_code(&self, code_id: &str) -> Result<(), StoreError>;
+    /// The newest code for a binding that is not used or replaced (it may be expired).
+    async fn live_code(&self, user: &UserId, binding: &CodeBinding) -> Result<Option<OobCode>, StoreError>;
+
+    // --- security notices (a durable queue)
+    /// Queues a notice.
+    async fn enqueue_notice(&self, notice: NewNotice) -> Result<(), StoreError>;
+    /// Notices due at `now`, oldest first.
+    async fn due_notices(&self, now: UnixTime, limit: u32) -> Result<Vec<QueuedNotice>, StoreError>;
+    /// Marks a notice sent.
+    async fn notice_sent(&self, id: i64, now: UnixTime) -> Result<(), StoreError>;
+    /// Records a failed try; `retry_at = None` gives up on it.
+    async fn notice_failed(&self, id: i64, retry_at: Option<UnixTime>, error: &str) -> Result<(), StoreError>;
+    /// Challenges created before `cutoff` that never produced a session and were not reported.
+    async fn unfinished_challenges(&self, cutoff: UnixTime, limit: u32) -> Result<Vec<ChallengeRecord>, StoreError>;
+    /// Marks a challenge reported as unfinished.
+    async fn mark_challenge_reported(&self, digest: &[u8; 32], now: UnixTime) -> Result<(), StoreError>;
+    /// Deletes expired challenges, codes and devices older than `before`; returns rows removed.
+    async fn purge_expired(&self, before: UnixTime) -> Result<u64, StoreError>;
 
     // --- API keys
     /// Stores a new key's digest.

@@ -26,6 +26,8 @@ pub struct MethodView {
     pub method: Method,
     /// When it was enrolled.
     pub created_at: UnixTime,
+    /// Where codes go, masked (email and SMS only).
+    pub hint: Option<String>,
 }
 
 /// The account's two-step verification, as the user sees it.
@@ -112,9 +114,13 @@ impl Service {
         let enrolment = self.enrolment(&user.id).await?;
         let mut methods = Vec::new();
         if let Some(t) = &enrolment.totp {
+            methods.push(MethodView { method: Method::Totp, created_at: t.confirmed_at.unwrap_or(t.created_at), hint: None });
+        }
+        for m in &enrolment.oob {
             methods.push(MethodView {
-                method: Method::Totp,
-                created_at: t.confirmed_at.unwrap_or(t.created_at),
+                method: crate::oob::method_of(m.channel),
+                created_at: m.confirmed_at.unwrap_or(m.created_at),
+                hint: Some(self.mask(m.channel, &m.destination)),
             });
         }
         let state = Self::two_step_state(user.two_step_enabled, enrolment.has_method());

@@ -9,8 +9,9 @@ use nidan_domain::{BearerToken, EmailAddress, Method, check_password_policy, tok
 use zeroize::Zeroizing;
 
 use crate::attempt::{Expect, Verdict};
+use crate::courier::{Channel, CodePurpose, Locale, NoticeKind, channel_of};
 use crate::error::{ServiceError, ServiceResult};
-use crate::ports::{
+use crate::ports::{CodeBinding, OobMethod, 
     ChallengeAttempt, ChallengeRecord, DeviceRecord, NewActivity, NewDevice, NewSession, NewUser,
     SessionRecord, SignInGrant, TotpCredential, UserRecord,
 };
@@ -45,6 +46,10 @@ pub enum LoginOutcome {
         default_method: Method,
         /// Seconds the challenge lives.
         expires_in: i64,
+        /// Where the code went (masked), when the default method sends one.
+        code_sent_to: Option<String>,
+        /// Why no code went out although one should have (`delivery_failed`, `rate_limited`).
+        send_error: Option<&'static str>,
     },
 }
 
@@ -63,6 +68,8 @@ pub struct SecondStepOutcome {
 #[derive(Clone, Debug)]
 pub(crate) struct Enrolment {
     pub totp: Option<TotpCredential>,
+    /// Confirmed email addresses and phone numbers.
+    pub oob: Vec<OobMethod>,
     pub recovery_codes_left: u32,
 }
 
@@ -73,6 +80,11 @@ impl Enrolment {
         if self.totp.is_some() {
             m.push(Method::Totp);
         }
+        for (channel, method) in [(Channel::Sms, Method::Sms), (Channel::Email, Method::Email)] {
+            if self.oob.iter().any(|o| o.channel == channel) {
+                m.push(method);
+            }
+        }
         if self.recovery_codes_left > 0 {
             m.push(Method::Recovery);
         }
@@ -80,7 +92,7 @@ impl Enrolment {
     }
     /// Whether any real method (not just recovery codes) is enrolled.
     pub(crate) fn has_method(&self) -> bool {
-        self.totp.is_some()
+        self.totp.is_some() || !self.oob.is_empty()
     }
 }
 
@@ -92,11 +104,9 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
 impl Service {
     pub(crate) async fn enrolment(&self, user: &UserId) -> ServiceResult<Enrolment> {
         let totp = self.store_ref().active_totp(user).await?;
+        let oob = self.store_ref().oob_methods(user).await?.into_iter().filter(|m| m.confirmed_at.is_some()).collect();
         let recovery_codes_left = self.store_ref().recovery_codes_left(user).await?;
-        Ok(Enrolment {
-            totp,
-            recovery_codes_left,
-        })
+        Ok(Enrolment { totp, oob, recovery_codes_left })
     }
 
     pub(crate) async fn record(
@@ -148,22 +158,25 @@ impl Service {
         self.inner.hasher.hash(password, self.random()).await
     }
 
-    /// Creates an account with a password (open sign-up).
+    /// Creates an account with a password (open sign-up); `locale` is the language of its
+    /// emails (from the sign-up request's `Accept-Language`).
     pub async fn sign_up(
         &self,
         email: &str,
         password: Zeroizing<String>,
+        locale: Locale,
     ) -> ServiceResult<UserSummary> {
         if !self.inner.policy.signup_open {
             return Err(ServiceError::Forbidden("sign-up is closed on this server"));
         }
-        self.create_account(email, Some(password)).await
+        self.create_account(email, Some(password), locale).await
     }
 
     pub(crate) async fn create_account(
         &self,
         email: &str,
         password: Option<Zeroizing<String>>,
+        locale: Locale,
     ) -> ServiceResult<UserSummary> {
         let email = EmailAddress::parse(email)
             .map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
@@ -177,6 +190,7 @@ impl Service {
                 id: id.clone(),
                 email: email.as_str().to_owned(),
                 password_hash,
+                locale,
                 created_at: self.now(),
             })
             .await
@@ -291,27 +305,28 @@ impl Service {
                 expires_at: now + ttl,
                 attempts: 0,
                 consumed_at: None,
+                ip: clip(&client.ip, 64),
+                user_agent: clip(&client.user_agent, 256),
             })
             .await?;
-        self.record(
-            &user.id,
-            "sign_in",
-            None,
-            "second_factor_required",
-            client,
-            None,
-        )
-        .await;
-        let default_method = user
-            .default_method
-            .filter(|m| methods.contains(m))
-            .unwrap_or(methods[0]);
-        Ok(LoginOutcome::SecondFactorRequired {
-            challenge_token,
-            methods,
-            default_method,
-            expires_in: ttl,
-        })
+        self.record(&user.id, "sign_in", None, "second_factor_required", client, None).await;
+        let default_method = user.default_method.filter(|m| methods.contains(m)).unwrap_or(methods[0]);
+
+        // Email and SMS codes go out as the challenge is made. A failed delivery does not fail
+        // the sign-in: the challenge stays usable (resend, or try another method).
+        let (mut code_sent_to, mut send_error) = (None, None);
+        if let Some(channel) = channel_of(default_method) {
+            if let Some(target) = enrolment.oob.iter().find(|m| m.channel == channel) {
+                let binding = CodeBinding::Challenge(challenge_token.digest());
+                match self.send_code(&user, binding, channel, &target.destination, CodePurpose::SignIn).await {
+                    Ok(sent) => code_sent_to = Some(sent.sent_to),
+                    Err(ServiceError::RateLimited { .. }) => send_error = Some("rate_limited"),
+                    Err(ServiceError::DeliveryFailed) => send_error = Some("delivery_failed"),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(LoginOutcome::SecondFactorRequired { challenge_token, methods, default_method, expires_in: ttl, code_sent_to, send_error })
     }
 
     /// The second step of sign-in: a code for the challenge.
@@ -378,6 +393,7 @@ impl Service {
                 Expect::Method(method),
                 code,
                 enrolment.totp.as_ref(),
+                Some(&CodeBinding::Challenge(digest)),
                 Some(attempt),
             )
             .await;
@@ -406,8 +422,11 @@ impl Service {
                         Some(format!("{left} left")),
                     )
                     .await;
+                    self.notify(&user.id, NoticeKind::RecoveryCodeUsed { left }, client).await;
                 }
                 if device_token.is_some() {
+                    let device = device_name(&client.user_agent);
+                    self.notify(&user.id, NoticeKind::DeviceRemembered { device }, client).await;
                     self.record(
                         &user.id,
                         "device_remembered",

@@ -13,10 +13,11 @@ use nidan_domain::{
 use zeroize::Zeroizing;
 
 use crate::attempt::{Expect, Verdict};
+use crate::courier::NoticeKind;
 use crate::error::{ServiceError, ServiceResult};
-use crate::ports::{FirstMethod, TotpCredential, UserRecord};
+use crate::ports::{CodeBinding, FirstMethod, TotpCredential, UserRecord};
 use crate::session::AuthContext;
-use crate::{ClientInfo, CredentialId, Service};
+use crate::{ClientInfo, CredentialId, Service, SessionId};
 
 /// A started authenticator-app setup: shown once, never again.
 #[derive(Debug)]
@@ -36,18 +37,20 @@ pub struct StepUp<'a> {
 }
 
 impl Service {
-    async fn user_of(&self, auth: &AuthContext) -> ServiceResult<UserRecord> {
+    pub(crate) async fn user_of(&self, auth: &AuthContext) -> ServiceResult<UserRecord> {
         self.store_ref()
             .user_by_id(&auth.user_id)
             .await?
             .ok_or(ServiceError::Unauthenticated)
     }
 
-    /// Checks the password and, when the account has a method enrolled, a current code.
-    async fn step_up(
+    /// Checks the password and, when the account has a method enrolled, a current code: from the
+    /// app, a recovery code, or an email/SMS code sent for step-up in this `session`.
+    pub(crate) async fn step_up(
         &self,
         user: &UserRecord,
         proof: StepUp<'_>,
+        session: Option<&SessionId>,
         client: &ClientInfo,
     ) -> ServiceResult<()> {
         if !self.password_matches(user, proof.password).await? {
@@ -66,12 +69,14 @@ impl Service {
                 .ok_or(ServiceError::ReauthRequired(
                     "enter a current code from your authenticator app, or a recovery code",
                 ))?;
+        let binding = session.map(|s| CodeBinding::Session(s.clone()));
         match self
             .check_code(
                 user.clone(),
                 Expect::AnyCurrent,
                 code,
                 enrolment.totp.as_ref(),
+                binding.as_ref(),
                 None,
             )
             .await?
@@ -91,6 +96,7 @@ impl Service {
                         Some(format!("{left} left")),
                     )
                     .await;
+                    self.notify(&user.id, NoticeKind::RecoveryCodeUsed { left }, client).await;
                 }
                 Ok(())
             }
@@ -116,7 +122,7 @@ impl Service {
         client: &ClientInfo,
     ) -> ServiceResult<TotpSetup> {
         let user = self.user_of(auth).await?;
-        self.step_up(&user, proof, client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
         let secret = TotpSecret::from_random(self.random::<TOTP_SECRET_BYTES>());
         let credential_id = CredentialId::from_random(self.random());
         let sealed = self.inner.secrets.keyring.seal(
@@ -142,7 +148,7 @@ impl Service {
         })
     }
 
-    fn new_recovery_codes(&self, user: &crate::UserId) -> (Vec<RecoveryCode>, Vec<[u8; 32]>) {
+    pub(crate) fn new_recovery_codes(&self, user: &crate::UserId) -> (Vec<RecoveryCode>, Vec<[u8; 32]>) {
         let codes: Vec<RecoveryCode> = (0..RECOVERY_CODE_COUNT)
             .map(|_| RecoveryCode::from_random(&self.random::<RECOVERY_CODE_LEN>()))
             .collect();
@@ -175,6 +181,7 @@ impl Service {
                 Expect::Method(Method::Totp),
                 code,
                 Some(&pending),
+                None,
                 None,
             )
             .await?
@@ -227,6 +234,7 @@ impl Service {
             None,
         )
         .await;
+        self.notify(&user.id, NoticeKind::MethodAdded { method: "totp".into(), hint: None }, client).await;
         if first_time {
             self.record(
                 &user.id,
@@ -237,6 +245,7 @@ impl Service {
                 None,
             )
             .await;
+            self.notify(&user.id, NoticeKind::TwoStepOn, client).await;
             self.record(
                 &user.id,
                 "recovery_codes_created",
@@ -261,7 +270,7 @@ impl Service {
         if self.store_ref().active_totp(&user.id).await?.is_none() {
             return Err(ServiceError::NotFound("no authenticator app is enrolled"));
         }
-        self.step_up(&user, proof, client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
         self.store_ref().delete_totp(&user.id).await?;
         self.record(
             &user.id,
@@ -272,6 +281,7 @@ impl Service {
             None,
         )
         .await;
+        self.notify(&user.id, NoticeKind::MethodRemoved { method: "totp".into(), hint: None }, client).await;
         Ok(())
     }
 
@@ -293,7 +303,7 @@ impl Service {
                 "turn on two-step verification first",
             ));
         }
-        self.step_up(&user, proof, client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
         let (codes, digests) = self.new_recovery_codes(&user.id);
         self.store_ref()
             .replace_recovery_codes(&user.id, digests, self.now())
@@ -307,6 +317,7 @@ impl Service {
             None,
         )
         .await;
+        self.notify(&user.id, NoticeKind::RecoveryCodesRecreated, client).await;
         Ok(codes)
     }
 
@@ -321,10 +332,10 @@ impl Service {
         let user = self.user_of(auth).await?;
         if !self.enrolment(&user.id).await?.has_method() {
             return Err(ServiceError::Conflict(
-                "no method is enrolled; set up an authenticator app first",
+                "no method is enrolled; set up an authenticator app, email or SMS first",
             ));
         }
-        self.step_up(&user, proof, client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
         if user.two_step_enabled != on {
             self.store_ref().set_two_step_enabled(&user.id, on).await?;
             self.record(
@@ -336,6 +347,8 @@ impl Service {
                 None,
             )
             .await;
+            let notice = if on { NoticeKind::TwoStepOn } else { NoticeKind::TwoStepOff };
+            self.notify(&user.id, notice, client).await;
         }
         Ok(if on {
             TwoStepState::On
@@ -358,10 +371,11 @@ impl Service {
                 "two-step verification is not set up",
             ));
         }
-        self.step_up(&user, proof, client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
         self.store_ref().remove_two_step(&user.id, false).await?;
         self.record(&user.id, "two_step_removed", None, "success", client, None)
             .await;
+        self.notify(&user.id, NoticeKind::TwoStepRemoved, client).await;
         Ok(())
     }
 }

@@ -23,7 +23,7 @@ pub struct ErrorDetail {
     /// Stable, snake_case: `invalid_request`, `invalid_credentials`, `invalid_code`,
     /// `unauthenticated`, `reauth_required`, `forbidden`, `not_found`, `conflict`,
     /// `challenge_expired`, `payload_too_large`, `unsupported_media_type`, `rate_limited`,
-    /// `service_busy`, `service_unavailable`, `internal_error`.
+    /// `delivery_failed`, `service_busy`, `service_unavailable`, `internal_error`.
     pub code: &'static str,
     /// For people.
     pub message: String,
@@ -139,6 +139,11 @@ impl From<ServiceError> for ApiError {
                     "the server is busy; try again shortly",
                 )
             },
+            E::DeliveryFailed => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "delivery_failed",
+                "the code could not be delivered; try again in a moment, or try another method",
+            ),
             E::Unavailable(cause) => {
                 tracing::error!(%cause, "database unavailable");
                 Self::new(

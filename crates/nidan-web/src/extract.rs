@@ -216,3 +216,12 @@ mod tests {
         assert!(!is_trusted(IpAddr::from([11, 0, 0, 1]), &trusted));
     }
 }
+
+/// The language a request asks for (`Accept-Language`), English when none fits.
+pub fn locale(headers: &axum::http::HeaderMap) -> nidan_service::courier::Locale {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(nidan_service::courier::Locale::from_accept_language)
+        .unwrap_or_default()
+}

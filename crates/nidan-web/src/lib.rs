@@ -72,6 +72,7 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         .merge(routes::me::router())
         .merge(routes::two_step::router())
         .merge(routes::apps::router())
+        .merge(routes::codes::router())
         .merge(routes::ops::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -35,6 +35,7 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     verifications: Mutex<BTreeMap<(&'static str, String, String), u64>>,
+    deliveries: Mutex<BTreeMap<(String, &'static str), u64>>,
     throttled: AtomicU64,
 }
 
@@ -53,6 +54,7 @@ pub fn error_result(e: &ServiceError) -> &'static str {
         ServiceError::ChallengeExpired => "expired",
         ServiceError::InvalidRequest(_) => "malformed",
         ServiceError::Busy { .. } | ServiceError::Unavailable(_) => "unavailable",
+        ServiceError::DeliveryFailed => "delivery_failed",
         _ => "error",
     }
 }
@@ -77,6 +79,17 @@ impl Metrics {
             Err(e) => error_result(e),
         };
         self.verification(path, method, label);
+    }
+
+    /// Counts a code delivery (sent, throttled, failed) by channel.
+    pub fn delivery<T>(&self, channel: &str, result: &Result<T, ServiceError>) {
+        let label = match result {
+            Ok(_) => "sent",
+            Err(ServiceError::DeliveryFailed) => "failed",
+            Err(ServiceError::RateLimited { .. }) => "throttled",
+            Err(_) => return,
+        };
+        *lock(&self.deliveries).entry((channel.to_owned(), label)).or_insert(0) += 1;
     }
 
     fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
@@ -138,6 +151,10 @@ impl Metrics {
                 out,
                 "nidan_verifications_total{{path=\"{path}\",method=\"{method}\",result=\"{result}\"}} {n}"
             );
+        }
+        out.push_str("# HELP nidan_code_deliveries_total Codes sent by email and SMS, by channel and result (sent, throttled, failed).\n# TYPE nidan_code_deliveries_total counter\n");
+        for ((channel, result), n) in lock(&self.deliveries).iter() {
+            let _ = writeln!(out, "nidan_code_deliveries_total{{channel=\"{channel}\",result=\"{result}\"}} {n}");
         }
         out.push_str("# HELP nidan_throttled_requests_total Requests answered 429.\n# TYPE nidan_throttled_requests_total counter\n");
         let _ = writeln!(

@@ -75,6 +75,7 @@ impl Fixture {
             email: format!("user-{id}@example.test"),
             id: UserId::new(id),
             password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$fake$fake".into()),
+            locale: crate::courier::Locale::Ja,
             created_at: NOW - 86_400,
         }
     }
@@ -205,6 +206,8 @@ impl Fixture {
             expires_at: created_at + CHALLENGE_TTL,
             attempts: 0,
             consumed_at: None,
+            ip: "192.0.2.10".into(),
+            user_agent: "conformance/1.0".into(),
         }
     }
 

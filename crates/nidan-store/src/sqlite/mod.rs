@@ -6,6 +6,7 @@
 //! committed transaction across a crash of the process (kill -9); only a power loss can drop the
 //! last commits, never corrupt the file.
 
+mod codes;
 mod rows;
 mod store_impl;
 mod transactions;

@@ -1,7 +1,8 @@
 //! Turning SQLite rows into the service's records.
 
 use nidan_domain::Method;
-use nidan_service::ports::{
+use nidan_service::courier::{Channel, Locale};
+use nidan_service::ports::{CodeBinding, OobCode, OobMethod, QueuedNotice, 
     ActivityRecord, ApiKeyRecord, ChallengeRecord, DeviceRecord, SessionRecord, TotpCredential,
     UserRecord,
 };
@@ -33,6 +34,7 @@ pub(crate) fn user(r: &SqliteRow) -> Result<UserRecord, StoreError> {
             .map_err(map)?
             .clamp(0, u32::MAX as i64) as u32,
         last_failure_at: r.try_get("last_failure_at").map_err(map)?,
+        locale: Locale::parse(&r.try_get::<String, _>("locale").map_err(map)?).unwrap_or_default(),
         created_at: r.try_get("created_at").map_err(map)?,
     })
 }
@@ -60,6 +62,8 @@ pub(crate) fn challenge(r: &SqliteRow) -> Result<ChallengeRecord, StoreError> {
             .map_err(map)?
             .clamp(0, u32::MAX as i64) as u32,
         consumed_at: r.try_get("consumed_at").map_err(map)?,
+        ip: r.try_get("ip").map_err(map)?,
+        user_agent: r.try_get("user_agent").map_err(map)?,
     })
 }
 
@@ -105,5 +109,69 @@ pub(crate) fn api_key(r: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
         id: ApiKeyId::new(r.try_get::<String, _>("id").map_err(map)?),
         name: r.try_get("name").map_err(map)?,
         created_at: r.try_get("created_at").map_err(map)?,
+    })
+}
+
+pub(crate) fn channel_name(c: Channel) -> &'static str {
+    match c {
+        Channel::Email => "email",
+        Channel::Sms => "sms",
+    }
+}
+
+fn channel(text: &str) -> Result<Channel, StoreError> {
+    match text {
+        "email" => Ok(Channel::Email),
+        "sms" => Ok(Channel::Sms),
+        other => Err(StoreError::Other(format!("unknown channel `{other}` in the database"))),
+    }
+}
+
+pub(crate) fn oob_method(r: &SqliteRow) -> Result<OobMethod, StoreError> {
+    Ok(OobMethod {
+        id: CredentialId::new(r.try_get::<String, _>("id").map_err(map)?),
+        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
+        channel: channel(&r.try_get::<String, _>("channel").map_err(map)?)?,
+        destination: r.try_get("destination").map_err(map)?,
+        confirmed_at: r.try_get("confirmed_at").map_err(map)?,
+        created_at: r.try_get("created_at").map_err(map)?,
+    })
+}
+
+/// A binding as stored: (kind, value).
+pub(crate) fn binding_parts(b: &CodeBinding) -> (&'static str, String) {
+    match b {
+        CodeBinding::Challenge(d) => ("challenge", nidan_service::ids::hex(d)),
+        CodeBinding::Enrolment(id) => ("enrolment", id.as_str().to_owned()),
+        CodeBinding::Session(id) => ("session", id.as_str().to_owned()),
+    }
+}
+
+pub(crate) fn oob_code(r: &SqliteRow, binding: CodeBinding) -> Result<OobCode, StoreError> {
+    Ok(OobCode {
+        id: r.try_get("id").map_err(map)?,
+        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
+        binding,
+        channel: channel(&r.try_get::<String, _>("channel").map_err(map)?)?,
+        destination: r.try_get("destination").map_err(map)?,
+        digest: digest(r.try_get("digest").map_err(map)?)?,
+        created_at: r.try_get("created_at").map_err(map)?,
+        expires_at: r.try_get("expires_at").map_err(map)?,
+        attempts: r.try_get::<i64, _>("attempts").map_err(map)?.clamp(0, u32::MAX as i64) as u32,
+        used_at: r.try_get("used_at").map_err(map)?,
+    })
+}
+
+pub(crate) fn queued_notice(r: &SqliteRow) -> Result<QueuedNotice, StoreError> {
+    Ok(QueuedNotice {
+        id: r.try_get("id").map_err(map)?,
+        email: r.try_get("email").map_err(map)?,
+        locale: Locale::parse(&r.try_get::<String, _>("locale").map_err(map)?).unwrap_or_default(),
+        kind: r.try_get("kind").map_err(map)?,
+        at: r.try_get("at").map_err(map)?,
+        ip: r.try_get("ip").map_err(map)?,
+        user_agent: r.try_get("user_agent").map_err(map)?,
+        country: r.try_get("country").map_err(map)?,
+        attempts: r.try_get::<i64, _>("attempts").map_err(map)?.clamp(0, u32::MAX as i64) as u32,
     })
 }

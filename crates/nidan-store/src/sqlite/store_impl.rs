@@ -1,7 +1,9 @@
 //! `Store` for SQLite: single statements here, transactions in `transactions.rs`.
 
 use async_trait::async_trait;
-use nidan_service::ports::{
+use nidan_domain::Method;
+use nidan_service::courier::{Channel, Locale};
+use nidan_service::ports::{CodeBinding, Issued, NewNotice, OobCode, OobMethod, QueuedNotice, SendLimits, 
     ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, DeviceRecord, FirstMethod, ImportRow,
     NewActivity, NewSession, NewUser, SessionRecord, Settled, Store, TotpCredential, UserRecord,
 };
@@ -21,21 +23,20 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, u: NewUser) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(u.id.as_str())
-        .bind(&u.email)
-        .bind(&u.password_hash)
-        .bind(u.created_at)
-        .execute(&self.writer)
-        .await
-        .map_err(map)?;
+        sqlx::query("INSERT INTO users (id, email, password_hash, locale, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(u.id.as_str())
+            .bind(&u.email)
+            .bind(&u.password_hash)
+            .bind(u.locale.as_str())
+            .bind(u.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
         Ok(())
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, email, password_hash, two_step_enabled, default_method, failed_attempts, last_failure_at, created_at FROM users WHERE email = $1")
+        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
             .bind(email)
             .fetch_optional(&self.reader)
             .await
@@ -44,7 +45,7 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, email, password_hash, two_step_enabled, default_method, failed_attempts, last_failure_at, created_at FROM users WHERE id = $1")
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.reader)
             .await
@@ -203,11 +204,13 @@ impl Store for SqliteStore {
     }
 
     async fn create_challenge(&self, c: ChallengeRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO challenges (digest, user_id, created_at, expires_at, attempts, consumed_at) VALUES ($1, $2, $3, $4, 0, NULL)")
+        sqlx::query("INSERT INTO challenges (digest, user_id, created_at, expires_at, attempts, consumed_at, ip, user_agent) VALUES ($1, $2, $3, $4, 0, NULL, $5, $6)")
             .bind(&c.digest[..])
             .bind(c.user_id.as_str())
             .bind(c.created_at)
             .bind(c.expires_at)
+            .bind(&c.ip)
+            .bind(&c.user_agent)
             .execute(&self.writer)
             .await
             .map_err(map)?;
@@ -393,5 +396,69 @@ impl Store for SqliteStore {
         .await
         .map_err(map)?;
         Ok(r.rows_affected() == 1)
+    }
+
+    async fn put_pending_oob(&self, method: OobMethod) -> Result<(), StoreError> {
+        self.put_pending_oob_tx(method).await
+    }
+
+    async fn oob_methods(&self, user: &UserId) -> Result<Vec<OobMethod>, StoreError> {
+        self.oob_methods_of(user).await
+    }
+
+    async fn activate_oob(&self, user: &UserId, method: &CredentialId, now: UnixTime, first: Option<FirstMethod>) -> Result<bool, StoreError> {
+        self.activate_oob_tx(user, method, now, first).await
+    }
+
+    async fn delete_oob(&self, user: &UserId, channel: Channel) -> Result<(), StoreError> {
+        self.delete_oob_tx(user, channel).await
+    }
+
+    async fn set_default_method(&self, user: &UserId, method: Method) -> Result<(), StoreError> {
+        self.set_user_field("UPDATE users SET default_method = $1 WHERE id = $2", user, method.as_str()).await
+    }
+
+    async fn set_locale(&self, user: &UserId, locale: Locale) -> Result<(), StoreError> {
+        self.set_user_field("UPDATE users SET locale = $1 WHERE id = $2", user, locale.as_str()).await
+    }
+
+    async fn issue_code(&self, code: OobCode, limits: SendLimits) -> Result<Issued, StoreError> {
+        self.issue_code_tx(code, limits).await
+    }
+
+    async fn discard_code(&self, code_id: &str) -> Result<(), StoreError> {
+        self.discard_code_tx(code_id).await
+    }
+
+    async fn live_code(&self, user: &UserId, binding: &CodeBinding) -> Result<Option<OobCode>, StoreError> {
+        self.live_code_of(user, binding).await
+    }
+
+    async fn enqueue_notice(&self, notice: NewNotice) -> Result<(), StoreError> {
+        self.enqueue_notice_tx(notice).await
+    }
+
+    async fn due_notices(&self, now: UnixTime, limit: u32) -> Result<Vec<QueuedNotice>, StoreError> {
+        self.due_notices_of(now, limit).await
+    }
+
+    async fn notice_sent(&self, id: i64, now: UnixTime) -> Result<(), StoreError> {
+        self.notice_done(id, now).await
+    }
+
+    async fn notice_failed(&self, id: i64, retry_at: Option<UnixTime>, error: &str) -> Result<(), StoreError> {
+        self.notice_retry(id, retry_at, error).await
+    }
+
+    async fn unfinished_challenges(&self, cutoff: UnixTime, limit: u32) -> Result<Vec<ChallengeRecord>, StoreError> {
+        self.unfinished_of(cutoff, limit).await
+    }
+
+    async fn mark_challenge_reported(&self, digest: &[u8; 32], now: UnixTime) -> Result<(), StoreError> {
+        self.mark_reported(digest, now).await
+    }
+
+    async fn purge_expired(&self, before: UnixTime) -> Result<u64, StoreError> {
+        self.purge(before).await
     }
 }

@@ -49,7 +49,7 @@ async fn insert_device(tx: &mut Transaction<'_, Sqlite>, d: &NewDevice) -> Resul
     Ok(())
 }
 
-async fn insert_recovery_codes(
+pub(crate) async fn insert_recovery_codes(
     tx: &mut Transaction<'_, Sqlite>,
     user: &UserId,
     digests: &[[u8; 32]],
@@ -68,6 +68,63 @@ async fn insert_recovery_codes(
             .execute(&mut **tx)
             .await
             .map_err(map)?;
+    }
+    Ok(())
+}
+
+/// Runs one statement whose only parameter is the user id.
+pub(crate) async fn run_for_user(
+    tx: &mut Transaction<'_, Sqlite>,
+    sql: &'static str,
+    user: &UserId,
+) -> Result<u64, StoreError> {
+    let r = sqlx::query(sql)
+        .bind(user.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(map)?;
+    Ok(r.rows_affected())
+}
+
+/// After a method is removed: when no confirmed method is left, two-step becomes `none` and
+/// recovery codes, remembered devices and open challenges must not outlive it (the failure count
+/// starts again from zero, as after `remove_two_step`); otherwise the default method moves to a
+/// remaining one if it pointed at the removed kind.
+pub(crate) async fn after_method_removed(
+    tx: &mut Transaction<'_, Sqlite>,
+    user: &UserId,
+    removed: &'static str,
+) -> Result<(), StoreError> {
+    let remaining: Option<String> = sqlx::query_scalar(
+        "SELECT 'totp' FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL
+         UNION ALL SELECT channel FROM oob_methods WHERE user_id = $1 AND confirmed_at IS NOT NULL
+         LIMIT 1",
+    )
+    .bind(user.as_str())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(map)?;
+    match remaining {
+        None => {
+            for sql in [
+                "DELETE FROM recovery_codes WHERE user_id = $1",
+                "DELETE FROM devices WHERE user_id = $1",
+                "DELETE FROM challenges WHERE user_id = $1",
+                "DELETE FROM oob_codes WHERE user_id = $1 AND used_at IS NULL",
+                "UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1",
+            ] {
+                run_for_user(tx, sql, user).await?;
+            }
+        }
+        Some(other) => {
+            sqlx::query("UPDATE users SET default_method = $1 WHERE id = $2 AND default_method = $3")
+                .bind(other)
+                .bind(user.as_str())
+                .bind(removed)
+                .execute(&mut **tx)
+                .await
+                .map_err(map)?;
+        }
     }
     Ok(())
 }
@@ -134,6 +191,34 @@ impl SqliteStore {
                     .await
                     .map_err(map)?;
                 (r.rows_affected() == 1, false, true)
+            }
+            Candidate::OobCode {
+                code_id,
+                digest,
+                max_attempts,
+            } => {
+                // One try counted against the code itself, only while it is alive.
+                let tried = sqlx::query(
+                    "UPDATE oob_codes SET attempts = attempts + 1 WHERE id = $1 AND user_id = $2 AND used_at IS NULL AND expires_at > $3 AND attempts < $4",
+                )
+                .bind(code_id)
+                .bind(a.user_id.as_str())
+                .bind(a.now)
+                .bind(i64::from(*max_attempts))
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+                let ok = tried.rows_affected() == 1
+                    && sqlx::query("UPDATE oob_codes SET used_at = $1 WHERE id = $2 AND digest = $3")
+                        .bind(a.now)
+                        .bind(code_id)
+                        .bind(&digest[..])
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map)?
+                        .rows_affected()
+                        == 1;
+                (ok, false, false)
             }
             Candidate::Wrong => (false, false, false),
         };
@@ -242,34 +327,8 @@ impl SqliteStore {
 
     pub(crate) async fn delete_totp_tx(&self, user: &UserId) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        // The authenticator app is the only method for now: without it two-step is `none`, and
-        // recovery codes and remembered devices must not outlive it.
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        sqlx::query("DELETE FROM devices WHERE user_id = $1")
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        sqlx::query("DELETE FROM challenges WHERE user_id = $1")
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        // Like `remove_two_step`: with no method left the failure count starts again from zero.
-        sqlx::query("UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1")
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
+        run_for_user(&mut tx, "DELETE FROM totp_credentials WHERE user_id = $1", user).await?;
+        after_method_removed(&mut tx, user, "totp").await?;
         tx.commit().await.map_err(map)
     }
 
@@ -281,23 +340,17 @@ impl SqliteStore {
         let mut tx = self.begin().await?;
         for sql in [
             "DELETE FROM totp_credentials WHERE user_id = $1",
+            "DELETE FROM oob_methods WHERE user_id = $1",
+            "DELETE FROM oob_codes WHERE user_id = $1 AND used_at IS NULL",
             "DELETE FROM recovery_codes WHERE user_id = $1",
             "DELETE FROM devices WHERE user_id = $1",
             "DELETE FROM challenges WHERE user_id = $1",
             "UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1",
         ] {
-            sqlx::query(sql)
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
+            run_for_user(&mut tx, sql, user).await?;
         }
         if end_sessions {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
+            run_for_user(&mut tx, "DELETE FROM sessions WHERE user_id = $1", user).await?;
         }
         tx.commit().await.map_err(map)
     }
@@ -317,10 +370,11 @@ impl SqliteStore {
         let mut tx = self.begin().await?;
         for row in &rows {
             if let Some(u) = &row.new_user {
-                sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
+                sqlx::query("INSERT INTO users (id, email, password_hash, locale, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(u.id.as_str())
                     .bind(&u.email)
                     .bind(&u.password_hash)
+                    .bind(u.locale.as_str())
                     .bind(u.created_at)
                     .execute(&mut *tx)
                     .await

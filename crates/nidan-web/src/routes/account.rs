@@ -47,11 +47,13 @@ pub struct UserBody {
     responses((status = 201, body = UserBody), (status = 400, body = ErrorBody), (status = 403, description = "sign-up is closed", body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn sign_up(
     State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<SignUpRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let locale = crate::extract::locale(&headers);
     let user = app
         .service
-        .sign_up(&req.email, Zeroizing::new(req.password))
+        .sign_up(&req.email, Zeroizing::new(req.password), locale)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -99,6 +101,14 @@ pub struct LoginResponse {
     /// With `second_factor_required`: seconds the challenge lives.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
+    /// With `second_factor_required` when the default method is `email` or `sms`: where the
+    /// code went, masked (`t***@example.com`, `+81 **-****-5678`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_sent_to: Option<String>,
+    /// When the code of the default method could not be sent (`delivery_failed` or
+    /// `rate_limited`): the challenge still works; use `/api/v1/login/send-code` or another method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_not_sent: Option<&'static str>,
 }
 
 #[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = LoginRequest,
@@ -142,12 +152,16 @@ async fn login(
             methods: None,
             default_method: None,
             expires_in: None,
+            code_sent_to: None,
+            code_not_sent: None,
         },
         LoginOutcome::SecondFactorRequired {
             challenge_token,
             methods,
             default_method,
             expires_in,
+            code_sent_to,
+            send_error,
         } => LoginResponse {
             status: "second_factor_required",
             session_token: None,
@@ -156,6 +170,8 @@ async fn login(
             methods: Some(methods.iter().map(|m| m.as_str()).collect()),
             default_method: Some(default_method.as_str()),
             expires_in: Some(expires_in),
+            code_sent_to,
+            code_not_sent: send_error,
         },
     }))
 }

@@ -32,6 +32,9 @@ pub struct MethodBody {
     pub kind: &'static str,
     /// When it was enrolled.
     pub created_at: String,
+    /// Where codes go, masked (`sms` and `email` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// Two-step verification of the account.
@@ -74,6 +77,7 @@ async fn me(State(app): State<AppState>, Session(auth): Session) -> Result<Json<
                 .map(|m| MethodBody {
                     kind: m.method.as_str(),
                     created_at: rfc3339(m.created_at),
+                    hint: m.hint.clone(),
                 })
                 .collect(),
             default_method: me.two_step.default_method.map(|m| m.as_str()),

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod apps;
+pub mod codes;
 pub mod me;
 pub mod ops;
 pub mod two_step;
