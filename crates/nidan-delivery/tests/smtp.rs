@@ -284,3 +284,28 @@ async fn debug_output_never_shows_a_secret() {
         );
     }
 }
+
+#[tokio::test]
+async fn required_starttls_never_falls_back_to_clear_text() {
+    // The test server offers no STARTTLS: with `?tls=required` nothing may be sent.
+    let server = TestSmtpServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("smtp://u:p@{}?tls=required", server.addr);
+    let courier = courier(dir.path(), Some(url), SmsConfig::Outbox);
+    let message = code(
+        Channel::Email,
+        "taro@example.test",
+        "123456",
+        CodePurpose::SignIn,
+        Locale::En,
+    );
+    let err = courier.send_code(&message).await.unwrap_err();
+    assert!(err.0.starts_with("smtp:"), "{}", err.0);
+    assert!(server.messages().is_empty());
+    assert_eq!(server.mail_commands(), 0);
+    assert!(
+        courier.email_transport().contains("(starttls)"),
+        "{}",
+        courier.email_transport()
+    );
+}
