@@ -57,7 +57,8 @@ impl Service {
         email: &str,
         password: Option<Zeroizing<String>>,
     ) -> ServiceResult<UserSummary> {
-        self.create_account(email, password, crate::courier::Locale::default()).await
+        self.create_account(email, password, crate::courier::Locale::default())
+            .await
     }
 
     /// Everything support may see about an account.
@@ -120,7 +121,12 @@ impl Service {
         )
         .await;
         let reason = crate::signin::clip(reason, 500);
-        self.notify(&user.id, crate::courier::NoticeKind::SupportReset { reason }, &client).await;
+        self.notify(
+            &user.id,
+            crate::courier::NoticeKind::SupportReset { reason },
+            &client,
+        )
+        .await;
         Ok(())
     }
 

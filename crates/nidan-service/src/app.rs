@@ -133,7 +133,12 @@ impl Service {
                         Some(format!("{left} left")),
                     )
                     .await;
-                    self.notify(&user.id, crate::courier::NoticeKind::RecoveryCodeUsed { left }, client).await;
+                    self.notify(
+                        &user.id,
+                        crate::courier::NoticeKind::RecoveryCodeUsed { left },
+                        client,
+                    )
+                    .await;
                 }
                 Ok(AppVerdict::Valid { method })
             }

@@ -13,7 +13,9 @@ use nidan_domain::{
 };
 
 use crate::error::{ServiceError, ServiceResult};
-use crate::ports::{Attempt, Candidate, ChallengeAttempt, CodeBinding, Settled, TotpCredential, UserRecord};
+use crate::ports::{
+    Attempt, Candidate, ChallengeAttempt, CodeBinding, Settled, TotpCredential, UserRecord,
+};
 use crate::{Service, UnixTime, UserId};
 
 /// Which kinds of code the caller accepts.
@@ -146,9 +148,19 @@ impl Service {
 
     /// The candidate for a code sent by email or SMS: the live code of the binding, if its
     /// channel is the one asked for (any channel when `method` is None).
-    async fn oob_candidate(&self, user: &UserRecord, binding: Option<&CodeBinding>, method: Option<Method>, code: &NumericCode) -> ServiceResult<Option<(Candidate, Method)>> {
-        let Some(binding) = binding else { return Ok(None) };
-        let Some(live) = self.store_ref().live_code(&user.id, binding).await? else { return Ok(None) };
+    async fn oob_candidate(
+        &self,
+        user: &UserRecord,
+        binding: Option<&CodeBinding>,
+        method: Option<Method>,
+        code: &NumericCode,
+    ) -> ServiceResult<Option<(Candidate, Method)>> {
+        let Some(binding) = binding else {
+            return Ok(None);
+        };
+        let Some(live) = self.store_ref().live_code(&user.id, binding).await? else {
+            return Ok(None);
+        };
         let live_method = crate::oob::method_of(live.channel);
         if method.is_some_and(|m| m != live_method) {
             return Ok(None);
@@ -187,20 +199,27 @@ impl Service {
             let now = self.now();
             self.throttle_gate(&user, method, now)?;
             let (candidate, replay_seen) = match (&submitted, expect) {
-                (SubmittedCode::Numeric(code), Expect::Method(m @ (Method::Email | Method::Sms))) => {
+                (
+                    SubmittedCode::Numeric(code),
+                    Expect::Method(m @ (Method::Email | Method::Sms)),
+                ) => {
                     let found = self.oob_candidate(&user, oob, Some(m), code).await?;
                     (found.map(|(c, _)| c).unwrap_or(Candidate::Wrong), false)
                 }
-                (SubmittedCode::Numeric(code), Expect::AnyCurrent) => match self.totp_candidate(totp, code, now)? {
-                    (Candidate::Wrong, false) => match self.oob_candidate(&user, oob, None, code).await? {
-                        Some((c, m)) => {
-                            method = m;
-                            (c, false)
+                (SubmittedCode::Numeric(code), Expect::AnyCurrent) => {
+                    match self.totp_candidate(totp, code, now)? {
+                        (Candidate::Wrong, false) => {
+                            match self.oob_candidate(&user, oob, None, code).await? {
+                                Some((c, m)) => {
+                                    method = m;
+                                    (c, false)
+                                }
+                                None => (Candidate::Wrong, false),
+                            }
                         }
-                        None => (Candidate::Wrong, false),
-                    },
-                    found => found,
-                },
+                        found => found,
+                    }
+                }
                 (SubmittedCode::Numeric(code), _) => self.totp_candidate(totp, code, now)?,
                 (SubmittedCode::Recovery(code), _) => (
                     Candidate::RecoveryDigest(self.recovery_digest(&user.id, code.canonical())),

@@ -81,7 +81,11 @@ impl Default for CodePolicy {
         Self {
             ttl_secs: 300,
             max_attempts: 5,
-            limits: ports::SendLimits { min_interval_secs: 60, per_account_per_15min: 5, per_destination_per_day: 10 },
+            limits: ports::SendLimits {
+                min_interval_secs: 60,
+                per_account_per_15min: 5,
+                per_destination_per_day: 10,
+            },
             email_separate_address: false,
             default_region: "JP".into(),
         }
@@ -147,7 +151,12 @@ struct Inner {
 impl Service {
     /// Builds the service from its ports.
     pub fn new(ports: Ports, secrets: Secrets, hasher: PasswordHasher, policy: Policy) -> Self {
-        let Ports { store, clock, rng, courier } = ports;
+        let Ports {
+            store,
+            clock,
+            rng,
+            courier,
+        } = ports;
         Self {
             inner: Arc::new(Inner {
                 store,

@@ -54,7 +54,10 @@ impl Service {
                 Ok(k) => k,
                 Err(e) => {
                     tracing::error!(id = queued.id, error = %e, "a queued notice cannot be read; giving up on it");
-                    let _ = self.store_ref().notice_failed(queued.id, None, "unreadable").await;
+                    let _ = self
+                        .store_ref()
+                        .notice_failed(queued.id, None, "unreadable")
+                        .await;
                     continue;
                 }
             };
@@ -75,7 +78,9 @@ impl Service {
                     self.store_ref().notice_sent(queued.id, self.now()).await
                 }
                 Err(e) => {
-                    let delay = 30i64.saturating_mul(1i64 << queued.attempts.min(7)).min(3600);
+                    let delay = 30i64
+                        .saturating_mul(1i64 << queued.attempts.min(7))
+                        .min(3600);
                     let retry_at = now + delay;
                     let give_up = retry_at - notice.at > GIVE_UP_AFTER_SECS;
                     if give_up {
@@ -83,7 +88,9 @@ impl Service {
                     } else {
                         tracing::warn!(id = queued.id, error = %e, retry_in = delay, "a security notice could not be delivered; will retry");
                     }
-                    self.store_ref().notice_failed(queued.id, (!give_up).then_some(retry_at), &e.to_string()).await
+                    self.store_ref()
+                        .notice_failed(queued.id, (!give_up).then_some(retry_at), &e.to_string())
+                        .await
                 }
             };
             if let Err(e) = result {
@@ -97,7 +104,11 @@ impl Service {
     /// second step within 10 minutes (someone else may know the password). Returns how many.
     pub async fn report_unfinished_sign_ins(&self) -> usize {
         let now = self.now();
-        let found = match self.store_ref().unfinished_challenges(now - UNFINISHED_AFTER_SECS, 100).await {
+        let found = match self
+            .store_ref()
+            .unfinished_challenges(now - UNFINISHED_AFTER_SECS, 100)
+            .await
+        {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for unfinished sign-ins");
@@ -108,11 +119,16 @@ impl Service {
         for challenge in found {
             // A later challenge finished by the same person is not a stranger's attempt.
             let finished_later = match self.store_ref().list_sessions(&challenge.user_id).await {
-                Ok(sessions) => sessions.iter().any(|s| s.created_at >= challenge.created_at),
+                Ok(sessions) => sessions
+                    .iter()
+                    .any(|s| s.created_at >= challenge.created_at),
                 Err(_) => false,
             };
             if !finished_later {
-                let client = ClientInfo { ip: challenge.ip.clone(), user_agent: challenge.user_agent.clone() };
+                let client = ClientInfo {
+                    ip: challenge.ip.clone(),
+                    user_agent: challenge.user_agent.clone(),
+                };
                 let kind = serde_json::to_string(&NoticeKind::UnfinishedSignIn).unwrap_or_default();
                 let notice = NewNotice {
                     user_id: challenge.user_id.clone(),
@@ -126,7 +142,11 @@ impl Service {
                     reported += 1;
                 }
             }
-            if let Err(e) = self.store_ref().mark_challenge_reported(&challenge.digest, now).await {
+            if let Err(e) = self
+                .store_ref()
+                .mark_challenge_reported(&challenge.digest, now)
+                .await
+            {
                 tracing::warn!(error = %e, "could not mark a challenge reported");
             }
         }

@@ -42,15 +42,23 @@ impl Service {
     /// The destination as people may see it.
     pub(crate) fn mask(&self, channel: Channel, destination: &str) -> String {
         match channel {
-            Channel::Email => EmailAddress::parse(destination).map(|e| e.masked()).unwrap_or_else(|_| "***".into()),
-            Channel::Sms => PhoneNumber::parse(destination, &self.inner.policy.codes.default_region)
-                .map(|p| p.masked())
-                .unwrap_or_else(|_| nidan_domain::mask_international(destination)),
+            Channel::Email => EmailAddress::parse(destination)
+                .map(|e| e.masked())
+                .unwrap_or_else(|_| "***".into()),
+            Channel::Sms => {
+                PhoneNumber::parse(destination, &self.inner.policy.codes.default_region)
+                    .map(|p| p.masked())
+                    .unwrap_or_else(|_| nidan_domain::mask_international(destination))
+            }
         }
     }
 
     pub(crate) fn oob_digest(&self, code_id: &str, code: &str) -> [u8; 32] {
-        keyed_hash(&self.inner.secrets.hash_key, OOB_PURPOSE, &[code_id.as_bytes(), code.as_bytes()])
+        keyed_hash(
+            &self.inner.secrets.hash_key,
+            OOB_PURPOSE,
+            &[code_id.as_bytes(), code.as_bytes()],
+        )
     }
 
     /// Six uniformly random digits (rejection sampling: no modulo bias).
@@ -89,7 +97,9 @@ impl Service {
             attempts: 0,
             used_at: None,
         };
-        if let Issued::TooSoon { retry_after } = self.store_ref().issue_code(record, policy.limits).await? {
+        if let Issued::TooSoon { retry_after } =
+            self.store_ref().issue_code(record, policy.limits).await?
+        {
             return Err(ServiceError::RateLimited {
                 retry_after,
                 locked: false,
@@ -112,19 +122,30 @@ impl Service {
             }
             return Err(ServiceError::DeliveryFailed);
         }
-        Ok(CodeSent { sent_to: self.mask(channel, destination), expires_in: policy.ttl_secs, resend_after: policy.limits.min_interval_secs })
+        Ok(CodeSent {
+            sent_to: self.mask(channel, destination),
+            expires_in: policy.ttl_secs,
+            resend_after: policy.limits.min_interval_secs,
+        })
     }
 
-    fn parse_destination(&self, channel: Channel, input: &str, user: &UserRecord) -> ServiceResult<String> {
+    fn parse_destination(
+        &self,
+        channel: Channel,
+        input: &str,
+        user: &UserRecord,
+    ) -> ServiceResult<String> {
         match channel {
             Channel::Sms => PhoneNumber::parse(input, &self.inner.policy.codes.default_region)
                 .map(|p| p.e164().to_owned())
                 .map_err(|e| ServiceError::InvalidRequest(format!("phone: {e}"))),
             Channel::Email => {
-                let email = EmailAddress::parse(input).map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
+                let email = EmailAddress::parse(input)
+                    .map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
                 if self.inner.policy.codes.email_separate_address && email.as_str() == user.email {
                     return Err(ServiceError::InvalidRequest(
-                        "codes must go to an email address other than the one you sign in with".into(),
+                        "codes must go to an email address other than the one you sign in with"
+                            .into(),
                     ));
                 }
                 Ok(email.as_str().to_owned())
@@ -135,12 +156,22 @@ impl Service {
     /// Adds (or changes) an email address or phone number for codes: needs the password (and a
     /// current code when a method is enrolled), then sends a code to it. Calling it again with
     /// the same destination resends (throttled); with another one, the earlier code dies.
-    pub async fn oob_setup(&self, auth: &AuthContext, channel: Channel, proof: StepUp<'_>, destination: &str, client: &ClientInfo) -> ServiceResult<CodeSent> {
+    pub async fn oob_setup(
+        &self,
+        auth: &AuthContext,
+        channel: Channel,
+        proof: StepUp<'_>,
+        destination: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<CodeSent> {
         let user = self.user_of(auth).await?;
         let destination = self.parse_destination(channel, destination, &user)?;
-        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client)
+            .await?;
         let methods = self.store_ref().oob_methods(&user.id).await?;
-        let pending = methods.into_iter().find(|m| m.channel == channel && m.confirmed_at.is_none() && m.destination == destination);
+        let pending = methods.into_iter().find(|m| {
+            m.channel == channel && m.confirmed_at.is_none() && m.destination == destination
+        });
         let pending = match pending {
             Some(p) => p,
             None => {
@@ -156,12 +187,25 @@ impl Service {
                 m
             }
         };
-        self.send_code(&user, CodeBinding::Enrolment(pending.id.clone()), channel, &destination, CodePurpose::Enrolment).await
+        self.send_code(
+            &user,
+            CodeBinding::Enrolment(pending.id.clone()),
+            channel,
+            &destination,
+            CodePurpose::Enrolment,
+        )
+        .await
     }
 
     /// Confirms a pending address or number with the code sent to it. Returns the recovery codes
     /// when this turned two-step on for the first time.
-    pub async fn oob_confirm(&self, auth: &AuthContext, channel: Channel, code: &str, client: &ClientInfo) -> ServiceResult<Option<Vec<RecoveryCode>>> {
+    pub async fn oob_confirm(
+        &self,
+        auth: &AuthContext,
+        channel: Channel,
+        code: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Option<Vec<RecoveryCode>>> {
         let user = self.user_of(auth).await?;
         let method = method_of(channel);
         let pending = self
@@ -170,104 +214,270 @@ impl Service {
             .await?
             .into_iter()
             .find(|m| m.channel == channel && m.confirmed_at.is_none())
-            .ok_or(ServiceError::Conflict("there is nothing to confirm; start the setup first"))?;
+            .ok_or(ServiceError::Conflict(
+                "there is nothing to confirm; start the setup first",
+            ))?;
         let binding = CodeBinding::Enrolment(pending.id.clone());
-        match self.check_code(user.clone(), Expect::Method(method), code, None, Some(&binding), None).await? {
+        match self
+            .check_code(
+                user.clone(),
+                Expect::Method(method),
+                code,
+                None,
+                Some(&binding),
+                None,
+            )
+            .await?
+        {
             Verdict::Rejected { replayed, .. } => {
                 let result = if replayed { "replayed" } else { "invalid_code" };
-                self.record(&user.id, "method_confirm", Some(method), result, client, None).await;
-                return Err(ServiceError::InvalidCode { attempts_left: None });
+                self.record(
+                    &user.id,
+                    "method_confirm",
+                    Some(method),
+                    result,
+                    client,
+                    None,
+                )
+                .await;
+                return Err(ServiceError::InvalidCode {
+                    attempts_left: None,
+                });
             }
             Verdict::Accepted { .. } => {}
         }
         let first_time = !self.enrolment(&user.id).await?.has_method();
         let (codes, first) = if first_time {
             let (codes, digests) = self.new_recovery_codes(&user.id);
-            (Some(codes), Some(FirstMethod { default_method: method, recovery_digests: digests, keep_session: Some(auth.session_id.clone()) }))
+            (
+                Some(codes),
+                Some(FirstMethod {
+                    default_method: method,
+                    recovery_digests: digests,
+                    keep_session: Some(auth.session_id.clone()),
+                }),
+            )
         } else {
             (None, None)
         };
-        if !self.store_ref().activate_oob(&user.id, &pending.id, self.now(), first).await? {
-            return Err(ServiceError::Conflict("this setup was replaced by a newer one"));
+        if !self
+            .store_ref()
+            .activate_oob(&user.id, &pending.id, self.now(), first)
+            .await?
+        {
+            return Err(ServiceError::Conflict(
+                "this setup was replaced by a newer one",
+            ));
         }
         let hint = Some(self.mask(channel, &pending.destination));
-        self.record(&user.id, "method_added", Some(method), "success", client, hint.clone()).await;
-        self.notify(&user.id, NoticeKind::MethodAdded { method: method.as_str().into(), hint }, client).await;
+        self.record(
+            &user.id,
+            "method_added",
+            Some(method),
+            "success",
+            client,
+            hint.clone(),
+        )
+        .await;
+        self.notify(
+            &user.id,
+            NoticeKind::MethodAdded {
+                method: method.as_str().into(),
+                hint,
+            },
+            client,
+        )
+        .await;
         if first_time {
-            self.record(&user.id, "two_step_on", Some(method), "success", client, None).await;
-            self.record(&user.id, "recovery_codes_created", None, "success", client, None).await;
+            self.record(
+                &user.id,
+                "two_step_on",
+                Some(method),
+                "success",
+                client,
+                None,
+            )
+            .await;
+            self.record(
+                &user.id,
+                "recovery_codes_created",
+                None,
+                "success",
+                client,
+                None,
+            )
+            .await;
             self.notify(&user.id, NoticeKind::TwoStepOn, client).await;
         }
         Ok(codes)
     }
 
     /// Removes the address or number of a channel.
-    pub async fn oob_remove(&self, auth: &AuthContext, channel: Channel, proof: StepUp<'_>, client: &ClientInfo) -> ServiceResult<()> {
+    pub async fn oob_remove(
+        &self,
+        auth: &AuthContext,
+        channel: Channel,
+        proof: StepUp<'_>,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
         let user = self.user_of(auth).await?;
         let method = method_of(channel);
-        let existing = self.store_ref().oob_methods(&user.id).await?.into_iter().find(|m| m.channel == channel && m.confirmed_at.is_some());
-        let Some(existing) = existing else { return Err(ServiceError::NotFound("no such method is enrolled")) };
-        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
+        let existing = self
+            .store_ref()
+            .oob_methods(&user.id)
+            .await?
+            .into_iter()
+            .find(|m| m.channel == channel && m.confirmed_at.is_some());
+        let Some(existing) = existing else {
+            return Err(ServiceError::NotFound("no such method is enrolled"));
+        };
+        self.step_up(&user, proof, Some(&auth.session_id), client)
+            .await?;
         self.store_ref().delete_oob(&user.id, channel).await?;
         let hint = Some(self.mask(channel, &existing.destination));
-        self.record(&user.id, "method_removed", Some(method), "success", client, hint.clone()).await;
-        self.notify(&user.id, NoticeKind::MethodRemoved { method: method.as_str().into(), hint }, client).await;
+        self.record(
+            &user.id,
+            "method_removed",
+            Some(method),
+            "success",
+            client,
+            hint.clone(),
+        )
+        .await;
+        self.notify(
+            &user.id,
+            NoticeKind::MethodRemoved {
+                method: method.as_str().into(),
+                hint,
+            },
+            client,
+        )
+        .await;
         Ok(())
     }
 
     /// Sends (or resends) a sign-in code by email or SMS for a challenge: "try another method".
-    pub async fn send_sign_in_code(&self, challenge_token: &str, method: Method, client: &ClientInfo) -> ServiceResult<CodeSent> {
+    pub async fn send_sign_in_code(
+        &self,
+        challenge_token: &str,
+        method: Method,
+        client: &ClientInfo,
+    ) -> ServiceResult<CodeSent> {
         let digest = token_digest(challenge_token);
         let now = self.now();
-        let challenge = self.store_ref().challenge_by_digest(&digest).await?.ok_or(ServiceError::ChallengeExpired)?;
-        if challenge.consumed_at.is_some() || challenge.expires_at <= now || challenge.attempts >= self.inner.policy.challenge_max_attempts {
+        let challenge = self
+            .store_ref()
+            .challenge_by_digest(&digest)
+            .await?
+            .ok_or(ServiceError::ChallengeExpired)?;
+        if challenge.consumed_at.is_some()
+            || challenge.expires_at <= now
+            || challenge.attempts >= self.inner.policy.challenge_max_attempts
+        {
             return Err(ServiceError::ChallengeExpired);
         }
-        let user = self.store_ref().user_by_id(&challenge.user_id).await?.ok_or(ServiceError::ChallengeExpired)?;
-        let channel = crate::courier::channel_of(method)
-            .ok_or_else(|| ServiceError::InvalidRequest("`method` must be `email` or `sms`".into()))?;
-        let enrolment = self.enrolment(&user.id).await?;
-        let target = enrolment.oob.iter().find(|m| m.channel == channel).ok_or_else(|| {
-            ServiceError::InvalidRequest(format!("method `{}` is not available for this account", method.as_str()))
+        let user = self
+            .store_ref()
+            .user_by_id(&challenge.user_id)
+            .await?
+            .ok_or(ServiceError::ChallengeExpired)?;
+        let channel = crate::courier::channel_of(method).ok_or_else(|| {
+            ServiceError::InvalidRequest("`method` must be `email` or `sms`".into())
         })?;
-        let sent = self.send_code(&user, CodeBinding::Challenge(digest), channel, &target.destination, CodePurpose::SignIn).await;
+        let enrolment = self.enrolment(&user.id).await?;
+        let target = enrolment
+            .oob
+            .iter()
+            .find(|m| m.channel == channel)
+            .ok_or_else(|| {
+                ServiceError::InvalidRequest(format!(
+                    "method `{}` is not available for this account",
+                    method.as_str()
+                ))
+            })?;
+        let sent = self
+            .send_code(
+                &user,
+                CodeBinding::Challenge(digest),
+                channel,
+                &target.destination,
+                CodePurpose::SignIn,
+            )
+            .await;
         let result = match &sent {
             Ok(_) => "sent",
             Err(ServiceError::RateLimited { .. }) => "throttled",
             Err(_) => "delivery_failed",
         };
-        self.record(&user.id, "code_sent", Some(method), result, client, None).await;
+        self.record(&user.id, "code_sent", Some(method), result, client, None)
+            .await;
         sent
     }
 
     /// Sends a code for step-up within a session (to confirm a sensitive change when no
     /// authenticator app is at hand).
-    pub async fn send_step_up_code(&self, auth: &AuthContext, method: Method, client: &ClientInfo) -> ServiceResult<CodeSent> {
+    pub async fn send_step_up_code(
+        &self,
+        auth: &AuthContext,
+        method: Method,
+        client: &ClientInfo,
+    ) -> ServiceResult<CodeSent> {
         let user = self.user_of(auth).await?;
-        let channel = crate::courier::channel_of(method)
-            .ok_or_else(|| ServiceError::InvalidRequest("`method` must be `email` or `sms`".into()))?;
+        let channel = crate::courier::channel_of(method).ok_or_else(|| {
+            ServiceError::InvalidRequest("`method` must be `email` or `sms`".into())
+        })?;
         let enrolment = self.enrolment(&user.id).await?;
         let target = enrolment
             .oob
             .iter()
             .find(|m| m.channel == channel)
             .ok_or(ServiceError::NotFound("no such method is enrolled"))?;
-        let sent = self.send_code(&user, CodeBinding::Session(auth.session_id.clone()), channel, &target.destination, CodePurpose::SignIn).await;
-        self.record(&user.id, "code_sent", Some(method), if sent.is_ok() { "sent" } else { "failure" }, client, None).await;
+        let sent = self
+            .send_code(
+                &user,
+                CodeBinding::Session(auth.session_id.clone()),
+                channel,
+                &target.destination,
+                CodePurpose::SignIn,
+            )
+            .await;
+        self.record(
+            &user.id,
+            "code_sent",
+            Some(method),
+            if sent.is_ok() { "sent" } else { "failure" },
+            client,
+            None,
+        )
+        .await;
         sent
     }
 
     /// Chooses the method offered first at sign-in.
-    pub async fn set_default_method(&self, auth: &AuthContext, method: Method) -> ServiceResult<()> {
+    pub async fn set_default_method(
+        &self,
+        auth: &AuthContext,
+        method: Method,
+    ) -> ServiceResult<()> {
         let enrolment = self.enrolment(&auth.user_id).await?;
         if method == Method::Recovery || !enrolment.methods().contains(&method) {
-            return Err(ServiceError::InvalidRequest(format!("method `{}` is not enrolled", method.as_str())));
+            return Err(ServiceError::InvalidRequest(format!(
+                "method `{}` is not enrolled",
+                method.as_str()
+            )));
         }
-        Ok(self.store_ref().set_default_method(&auth.user_id, method).await?)
+        Ok(self
+            .store_ref()
+            .set_default_method(&auth.user_id, method)
+            .await?)
     }
 
     /// Sets the language of the account's emails.
-    pub async fn set_locale(&self, auth: &AuthContext, locale: crate::courier::Locale) -> ServiceResult<()> {
+    pub async fn set_locale(
+        &self,
+        auth: &AuthContext,
+        locale: crate::courier::Locale,
+    ) -> ServiceResult<()> {
         Ok(self.store_ref().set_locale(&auth.user_id, locale).await?)
     }
 }

@@ -600,21 +600,39 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets a code whose delivery failed, and its send record, so the person can try again.
     async fn discard_code(&self, code_id: &str) -> Result<(), StoreError>;
     /// The newest code for a binding that is not used or replaced (it may be expired).
-    async fn live_code(&self, user: &UserId, binding: &CodeBinding) -> Result<Option<OobCode>, StoreError>;
+    async fn live_code(
+        &self,
+        user: &UserId,
+        binding: &CodeBinding,
+    ) -> Result<Option<OobCode>, StoreError>;
 
     // --- security notices (a durable queue)
     /// Queues a notice.
     async fn enqueue_notice(&self, notice: NewNotice) -> Result<(), StoreError>;
     /// Notices due at `now`, oldest first.
-    async fn due_notices(&self, now: UnixTime, limit: u32) -> Result<Vec<QueuedNotice>, StoreError>;
+    async fn due_notices(&self, now: UnixTime, limit: u32)
+    -> Result<Vec<QueuedNotice>, StoreError>;
     /// Marks a notice sent.
     async fn notice_sent(&self, id: i64, now: UnixTime) -> Result<(), StoreError>;
     /// Records a failed try; `retry_at = None` gives up on it.
-    async fn notice_failed(&self, id: i64, retry_at: Option<UnixTime>, error: &str) -> Result<(), StoreError>;
+    async fn notice_failed(
+        &self,
+        id: i64,
+        retry_at: Option<UnixTime>,
+        error: &str,
+    ) -> Result<(), StoreError>;
     /// Challenges created before `cutoff` that never produced a session and were not reported.
-    async fn unfinished_challenges(&self, cutoff: UnixTime, limit: u32) -> Result<Vec<ChallengeRecord>, StoreError>;
+    async fn unfinished_challenges(
+        &self,
+        cutoff: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<ChallengeRecord>, StoreError>;
     /// Marks a challenge reported as unfinished.
-    async fn mark_challenge_reported(&self, digest: &[u8; 32], now: UnixTime) -> Result<(), StoreError>;
+    async fn mark_challenge_reported(
+        &self,
+        digest: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
     /// Deletes expired challenges, codes and devices older than `before`; returns rows removed.
     async fn purge_expired(&self, before: UnixTime) -> Result<u64, StoreError>;
 

@@ -114,7 +114,11 @@ impl Service {
         let enrolment = self.enrolment(&user.id).await?;
         let mut methods = Vec::new();
         if let Some(t) = &enrolment.totp {
-            methods.push(MethodView { method: Method::Totp, created_at: t.confirmed_at.unwrap_or(t.created_at), hint: None });
+            methods.push(MethodView {
+                method: Method::Totp,
+                created_at: t.confirmed_at.unwrap_or(t.created_at),
+                hint: None,
+            });
         }
         for m in &enrolment.oob {
             methods.push(MethodView {

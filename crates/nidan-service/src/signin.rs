@@ -11,9 +11,9 @@ use zeroize::Zeroizing;
 use crate::attempt::{Expect, Verdict};
 use crate::courier::{Channel, CodePurpose, Locale, NoticeKind, channel_of};
 use crate::error::{ServiceError, ServiceResult};
-use crate::ports::{CodeBinding, OobMethod, 
-    ChallengeAttempt, ChallengeRecord, DeviceRecord, NewActivity, NewDevice, NewSession, NewUser,
-    SessionRecord, SignInGrant, TotpCredential, UserRecord,
+use crate::ports::{
+    ChallengeAttempt, ChallengeRecord, CodeBinding, DeviceRecord, NewActivity, NewDevice,
+    NewSession, NewUser, OobMethod, SessionRecord, SignInGrant, TotpCredential, UserRecord,
 };
 use crate::{ClientInfo, DeviceId, Service, SessionId, UserId, token_prefix};
 
@@ -104,9 +104,19 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
 impl Service {
     pub(crate) async fn enrolment(&self, user: &UserId) -> ServiceResult<Enrolment> {
         let totp = self.store_ref().active_totp(user).await?;
-        let oob = self.store_ref().oob_methods(user).await?.into_iter().filter(|m| m.confirmed_at.is_some()).collect();
+        let oob = self
+            .store_ref()
+            .oob_methods(user)
+            .await?
+            .into_iter()
+            .filter(|m| m.confirmed_at.is_some())
+            .collect();
         let recovery_codes_left = self.store_ref().recovery_codes_left(user).await?;
-        Ok(Enrolment { totp, oob, recovery_codes_left })
+        Ok(Enrolment {
+            totp,
+            oob,
+            recovery_codes_left,
+        })
     }
 
     pub(crate) async fn record(
@@ -309,24 +319,51 @@ impl Service {
                 user_agent: clip(&client.user_agent, 256),
             })
             .await?;
-        self.record(&user.id, "sign_in", None, "second_factor_required", client, None).await;
-        let default_method = user.default_method.filter(|m| methods.contains(m)).unwrap_or(methods[0]);
+        self.record(
+            &user.id,
+            "sign_in",
+            None,
+            "second_factor_required",
+            client,
+            None,
+        )
+        .await;
+        let default_method = user
+            .default_method
+            .filter(|m| methods.contains(m))
+            .unwrap_or(methods[0]);
 
         // Email and SMS codes go out as the challenge is made. A failed delivery does not fail
         // the sign-in: the challenge stays usable (resend, or try another method).
         let (mut code_sent_to, mut send_error) = (None, None);
-        if let Some(channel) = channel_of(default_method) {
-            if let Some(target) = enrolment.oob.iter().find(|m| m.channel == channel) {
-                let binding = CodeBinding::Challenge(challenge_token.digest());
-                match self.send_code(&user, binding, channel, &target.destination, CodePurpose::SignIn).await {
-                    Ok(sent) => code_sent_to = Some(sent.sent_to),
-                    Err(ServiceError::RateLimited { .. }) => send_error = Some("rate_limited"),
-                    Err(ServiceError::DeliveryFailed) => send_error = Some("delivery_failed"),
-                    Err(e) => return Err(e),
-                }
+        let target =
+            channel_of(default_method).and_then(|c| enrolment.oob.iter().find(|m| m.channel == c));
+        if let Some(target) = target {
+            let binding = CodeBinding::Challenge(challenge_token.digest());
+            let sent = self
+                .send_code(
+                    &user,
+                    binding,
+                    target.channel,
+                    &target.destination,
+                    CodePurpose::SignIn,
+                )
+                .await;
+            match sent {
+                Ok(sent) => code_sent_to = Some(sent.sent_to),
+                Err(ServiceError::RateLimited { .. }) => send_error = Some("rate_limited"),
+                Err(ServiceError::DeliveryFailed) => send_error = Some("delivery_failed"),
+                Err(e) => return Err(e),
             }
         }
-        Ok(LoginOutcome::SecondFactorRequired { challenge_token, methods, default_method, expires_in: ttl, code_sent_to, send_error })
+        Ok(LoginOutcome::SecondFactorRequired {
+            challenge_token,
+            methods,
+            default_method,
+            expires_in: ttl,
+            code_sent_to,
+            send_error,
+        })
     }
 
     /// The second step of sign-in: a code for the challenge.
@@ -422,11 +459,13 @@ impl Service {
                         Some(format!("{left} left")),
                     )
                     .await;
-                    self.notify(&user.id, NoticeKind::RecoveryCodeUsed { left }, client).await;
+                    self.notify(&user.id, NoticeKind::RecoveryCodeUsed { left }, client)
+                        .await;
                 }
                 if device_token.is_some() {
                     let device = device_name(&client.user_agent);
-                    self.notify(&user.id, NoticeKind::DeviceRemembered { device }, client).await;
+                    self.notify(&user.id, NoticeKind::DeviceRemembered { device }, client)
+                        .await;
                     self.record(
                         &user.id,
                         "device_remembered",

@@ -96,7 +96,8 @@ impl Service {
                         Some(format!("{left} left")),
                     )
                     .await;
-                    self.notify(&user.id, NoticeKind::RecoveryCodeUsed { left }, client).await;
+                    self.notify(&user.id, NoticeKind::RecoveryCodeUsed { left }, client)
+                        .await;
                 }
                 Ok(())
             }
@@ -122,7 +123,8 @@ impl Service {
         client: &ClientInfo,
     ) -> ServiceResult<TotpSetup> {
         let user = self.user_of(auth).await?;
-        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client)
+            .await?;
         let secret = TotpSecret::from_random(self.random::<TOTP_SECRET_BYTES>());
         let credential_id = CredentialId::from_random(self.random());
         let sealed = self.inner.secrets.keyring.seal(
@@ -148,7 +150,10 @@ impl Service {
         })
     }
 
-    pub(crate) fn new_recovery_codes(&self, user: &crate::UserId) -> (Vec<RecoveryCode>, Vec<[u8; 32]>) {
+    pub(crate) fn new_recovery_codes(
+        &self,
+        user: &crate::UserId,
+    ) -> (Vec<RecoveryCode>, Vec<[u8; 32]>) {
         let codes: Vec<RecoveryCode> = (0..RECOVERY_CODE_COUNT)
             .map(|_| RecoveryCode::from_random(&self.random::<RECOVERY_CODE_LEN>()))
             .collect();
@@ -234,7 +239,15 @@ impl Service {
             None,
         )
         .await;
-        self.notify(&user.id, NoticeKind::MethodAdded { method: "totp".into(), hint: None }, client).await;
+        self.notify(
+            &user.id,
+            NoticeKind::MethodAdded {
+                method: "totp".into(),
+                hint: None,
+            },
+            client,
+        )
+        .await;
         if first_time {
             self.record(
                 &user.id,
@@ -270,7 +283,8 @@ impl Service {
         if self.store_ref().active_totp(&user.id).await?.is_none() {
             return Err(ServiceError::NotFound("no authenticator app is enrolled"));
         }
-        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client)
+            .await?;
         self.store_ref().delete_totp(&user.id).await?;
         self.record(
             &user.id,
@@ -281,7 +295,15 @@ impl Service {
             None,
         )
         .await;
-        self.notify(&user.id, NoticeKind::MethodRemoved { method: "totp".into(), hint: None }, client).await;
+        self.notify(
+            &user.id,
+            NoticeKind::MethodRemoved {
+                method: "totp".into(),
+                hint: None,
+            },
+            client,
+        )
+        .await;
         Ok(())
     }
 
@@ -303,7 +325,8 @@ impl Service {
                 "turn on two-step verification first",
             ));
         }
-        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client)
+            .await?;
         let (codes, digests) = self.new_recovery_codes(&user.id);
         self.store_ref()
             .replace_recovery_codes(&user.id, digests, self.now())
@@ -317,7 +340,8 @@ impl Service {
             None,
         )
         .await;
-        self.notify(&user.id, NoticeKind::RecoveryCodesRecreated, client).await;
+        self.notify(&user.id, NoticeKind::RecoveryCodesRecreated, client)
+            .await;
         Ok(codes)
     }
 
@@ -335,7 +359,8 @@ impl Service {
                 "no method is enrolled; set up an authenticator app, email or SMS first",
             ));
         }
-        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client)
+            .await?;
         if user.two_step_enabled != on {
             self.store_ref().set_two_step_enabled(&user.id, on).await?;
             self.record(
@@ -347,7 +372,11 @@ impl Service {
                 None,
             )
             .await;
-            let notice = if on { NoticeKind::TwoStepOn } else { NoticeKind::TwoStepOff };
+            let notice = if on {
+                NoticeKind::TwoStepOn
+            } else {
+                NoticeKind::TwoStepOff
+            };
             self.notify(&user.id, notice, client).await;
         }
         Ok(if on {
@@ -371,11 +400,13 @@ impl Service {
                 "two-step verification is not set up",
             ));
         }
-        self.step_up(&user, proof, Some(&auth.session_id), client).await?;
+        self.step_up(&user, proof, Some(&auth.session_id), client)
+            .await?;
         self.store_ref().remove_two_step(&user.id, false).await?;
         self.record(&user.id, "two_step_removed", None, "success", client, None)
             .await;
-        self.notify(&user.id, NoticeKind::TwoStepRemoved, client).await;
+        self.notify(&user.id, NoticeKind::TwoStepRemoved, client)
+            .await;
         Ok(())
     }
 }

@@ -200,6 +200,15 @@ fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
     }
 }
 
+/// The language a request asks for (`Accept-Language`), English when none fits.
+pub fn locale(headers: &axum::http::HeaderMap) -> nidan_service::courier::Locale {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(nidan_service::courier::Locale::from_accept_language)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,13 +224,4 @@ mod tests {
         assert!(!is_trusted(IpAddr::from([192, 168, 2, 1]), &trusted));
         assert!(!is_trusted(IpAddr::from([11, 0, 0, 1]), &trusted));
     }
-}
-
-/// The language a request asks for (`Accept-Language`), English when none fits.
-pub fn locale(headers: &axum::http::HeaderMap) -> nidan_service::courier::Locale {
-    headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(nidan_service::courier::Locale::from_accept_language)
-        .unwrap_or_default()
 }

@@ -89,7 +89,9 @@ impl Metrics {
             Err(ServiceError::RateLimited { .. }) => "throttled",
             Err(_) => return,
         };
-        *lock(&self.deliveries).entry((channel.to_owned(), label)).or_insert(0) += 1;
+        *lock(&self.deliveries)
+            .entry((channel.to_owned(), label))
+            .or_insert(0) += 1;
     }
 
     fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
@@ -154,7 +156,10 @@ impl Metrics {
         }
         out.push_str("# HELP nidan_code_deliveries_total Codes sent by email and SMS, by channel and result (sent, throttled, failed).\n# TYPE nidan_code_deliveries_total counter\n");
         for ((channel, result), n) in lock(&self.deliveries).iter() {
-            let _ = writeln!(out, "nidan_code_deliveries_total{{channel=\"{channel}\",result=\"{result}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "nidan_code_deliveries_total{{channel=\"{channel}\",result=\"{result}\"}} {n}"
+            );
         }
         out.push_str("# HELP nidan_throttled_requests_total Requests answered 429.\n# TYPE nidan_throttled_requests_total counter\n");
         let _ = writeln!(

@@ -59,6 +59,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// `[challenge]`: the second step of a sign-in.
     pub challenge: ChallengeConfig,
+    /// `[codes]`: codes sent by email and SMS.
+    pub codes: CodesConfig,
     /// `[device]`: "remember this device".
     pub device: DeviceConfig,
     /// `[throttle]`: slowing down repeated wrong codes and passwords per account.
@@ -178,6 +180,23 @@ pub struct ChallengeConfig {
     /// Wrong codes after which a challenge dies (1..=10). Default 5, as the public API promises:
     /// a few typos are forgiven while guessing a 6-digit code stays hopeless.
     pub max_attempts: u32,
+}
+
+/// `[codes]` settings: codes sent by email and SMS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodesConfig {
+    /// Seconds a sent code works (60..=600). Default 300 (5 minutes): time to read a message,
+    /// short enough that an intercepted code goes stale; NIST allows at most 10 minutes.
+    pub ttl_secs: u64,
+    /// Wrong tries one code allows (1..=10). Default 5.
+    pub max_attempts: u32,
+    /// Seconds before another code may be sent for the same sign-in or setup (30..=3600).
+    /// Default 60: SMS costs money and mailboxes can be flooded.
+    pub resend_after_secs: u64,
+    /// Codes sent per account per 15 minutes (1..=50). Default 5.
+    pub per_account_per_15min: u32,
+    /// Codes sent to one address or number per 24 hours (1..=200). Default 10.
+    pub per_destination_per_day: u32,
 }
 
 /// `[device]` settings.
@@ -449,6 +468,13 @@ impl Config {
             ttl_secs: src.number("challenge.ttl_secs", 600, 60, 600, "")?,
             max_attempts: src.number("challenge.max_attempts", 5, 1, 10, "")?,
         };
+        let codes = CodesConfig {
+            ttl_secs: src.number("codes.ttl_secs", 300, 60, 600, "never over 10 minutes")?,
+            max_attempts: src.number("codes.max_attempts", 5, 1, 10, "")?,
+            resend_after_secs: src.number("codes.resend_after_secs", 60, 30, 3600, "")?,
+            per_account_per_15min: src.number("codes.per_account_per_15min", 5, 1, 50, "")?,
+            per_destination_per_day: src.number("codes.per_destination_per_day", 10, 1, 200, "")?,
+        };
         let device = DeviceConfig {
             remember_days: src.number("device.remember_days", 30, 0, 90, "0 turns it off")?,
         };
@@ -532,6 +558,7 @@ impl Config {
             password,
             session,
             challenge,
+            codes,
             device,
             throttle,
             hashing,

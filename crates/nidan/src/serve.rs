@@ -64,6 +64,7 @@ pub async fn run(config: Config) -> Result<()> {
         );
     }
 
+    let background = tokio::spawn(background_work(service.clone(), stop.clone()));
     let app = nidan_web::app(service, wiring::web_options(&config));
     let server = axum::serve(
         listener,
@@ -81,8 +82,34 @@ pub async fn run(config: Config) -> Result<()> {
             DRAIN_TIMEOUT.as_secs()
         ),
     }
+    background.abort();
     tracing::info!("nidan stopped");
     Ok(())
+}
+
+/// Work that runs beside the requests: delivering queued security notices (every 5 s),
+/// reporting sign-ins whose second step never came (every minute), and purging expired rows
+/// (every hour). Each step is idempotent, so a stop at any moment loses nothing.
+async fn background_work(service: nidan_service::Service, stop: StopSignal) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    let stopped = stop.stopped();
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            () = &mut stopped => return,
+            _ = tick.tick() => {}
+        }
+        service.deliver_notices(50).await;
+        if n.is_multiple_of(12) {
+            service.report_unfinished_sign_ins().await;
+        }
+        if n.is_multiple_of(720) {
+            service.purge_expired().await;
+        }
+        n = n.wrapping_add(1);
+    }
 }
 
 /// Opens the store, retrying connection failures with backoff. `None` when a stop signal came

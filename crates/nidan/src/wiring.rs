@@ -7,13 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use nidan_delivery::{Courier, DeliveryConfig, SmsConfig};
 use nidan_domain::{ThrottlePolicy, TotpWindow};
+use nidan_service::ports::SendLimits;
 use nidan_service::system::{OsRng, SystemClock};
-use nidan_service::{HashParams, PasswordHasher, Policy, Secrets, Service, Store};
+use nidan_service::{
+    CodePolicy, HashParams, PasswordHasher, Policy, Ports, Secrets, Service, Store,
+};
 use nidan_store::StoreOptions;
 use nidan_web::WebOptions;
 
-use crate::config::Config;
+use crate::config::{Config, SmsProvider};
 use crate::keyfile::{self, KeySource, Keys};
 
 /// Creates the data directory when missing (mode 0700: it holds the database and the key file).
@@ -69,6 +73,17 @@ pub fn policy(config: &Config) -> Result<Policy> {
             max_delay_secs: config.throttle.max_delay_secs,
             lock_at: config.throttle.lock_at,
         },
+        codes: CodePolicy {
+            ttl_secs: secs(config.codes.ttl_secs, "codes.ttl_secs")?,
+            max_attempts: config.codes.max_attempts,
+            limits: SendLimits {
+                min_interval_secs: secs(config.codes.resend_after_secs, "codes.resend_after_secs")?,
+                per_account_per_15min: config.codes.per_account_per_15min,
+                per_destination_per_day: config.codes.per_destination_per_day,
+            },
+            email_separate_address: config.email.separate_address,
+            default_region: config.sms.default_region.clone(),
+        },
     })
 }
 
@@ -116,12 +131,64 @@ async fn hasher(config: &Config) -> Result<PasswordHasher> {
     .context("cannot set up password hashing")
 }
 
-/// The use cases, wired to the real clock, the OS CSPRNG and the given store and keys.
+/// How codes and notices leave nidan: SMTP and an SMS gateway when configured, else the
+/// outbox file in the data directory.
+pub fn courier(config: &Config) -> Result<Courier> {
+    let sms = match config.sms.provider {
+        SmsProvider::Outbox => SmsConfig::Outbox,
+        SmsProvider::Webhook => SmsConfig::Webhook {
+            url: config
+                .sms
+                .url
+                .clone()
+                .context("sms.url is required for the webhook provider")?,
+            authorization: config.sms.authorization.clone(),
+        },
+        SmsProvider::Twilio => SmsConfig::Twilio {
+            account_sid: config
+                .sms
+                .account_sid
+                .clone()
+                .context("sms.account_sid is required for twilio")?,
+            auth_token: config
+                .sms
+                .auth_token
+                .clone()
+                .context("sms.auth_token is required for twilio")?,
+            from: config
+                .sms
+                .from
+                .clone()
+                .context("sms.from is required for twilio")?,
+            base_url: config.sms.base_url.clone(),
+        },
+    };
+    let delivery = DeliveryConfig {
+        data_dir: config.data_dir.clone(),
+        smtp_url: config.email.smtp_url.clone(),
+        email_from: config.email.from.clone(),
+        sms,
+    };
+    Courier::new(delivery).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The use cases, wired to the real clock, the OS CSPRNG, the courier and the given store and
+/// keys.
 pub async fn service(config: &Config, store: Arc<dyn Store>, secrets: Secrets) -> Result<Service> {
-    Ok(Service::new(
+    let courier = courier(config)?;
+    tracing::info!(
+        email = courier.email_transport(),
+        sms = nidan_service::courier::Courier::sms_provider(&courier),
+        "delivery of codes and notices"
+    );
+    let ports = Ports {
         store,
-        Arc::new(SystemClock),
-        Arc::new(OsRng),
+        clock: Arc::new(SystemClock),
+        rng: Arc::new(OsRng),
+        courier: Arc::new(courier),
+    };
+    Ok(Service::new(
+        ports,
         secrets,
         hasher(config).await?,
         policy(config)?,

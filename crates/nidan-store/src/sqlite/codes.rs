@@ -7,7 +7,8 @@
 use nidan_service::StoreError;
 use nidan_service::courier::Channel;
 use nidan_service::ports::{
-    ChallengeRecord, CodeBinding, FirstMethod, Issued, NewNotice, OobCode, OobMethod, QueuedNotice, SendLimits,
+    ChallengeRecord, CodeBinding, FirstMethod, Issued, NewNotice, OobCode, OobMethod, QueuedNotice,
+    SendLimits,
 };
 use nidan_service::{CredentialId, UnixTime, UserId};
 
@@ -36,7 +37,11 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map)?;
-            sqlx::query("DELETE FROM oob_methods WHERE id = $1").bind(&id).execute(&mut *tx).await.map_err(map)?;
+            sqlx::query("DELETE FROM oob_methods WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
         }
         sqlx::query("INSERT INTO oob_methods (id, user_id, channel, destination, confirmed_at, created_at) VALUES ($1, $2, $3, $4, NULL, $5)")
             .bind(m.id.as_str())
@@ -51,11 +56,12 @@ impl SqliteStore {
     }
 
     pub(crate) async fn oob_methods_of(&self, user: &UserId) -> Result<Vec<OobMethod>, StoreError> {
-        let found = sqlx::query("SELECT * FROM oob_methods WHERE user_id = $1 ORDER BY created_at, id")
-            .bind(user.as_str())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map)?;
+        let found =
+            sqlx::query("SELECT * FROM oob_methods WHERE user_id = $1 ORDER BY created_at, id")
+                .bind(user.as_str())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map)?;
         found.iter().map(rows::oob_method).collect()
     }
 
@@ -76,7 +82,9 @@ impl SqliteStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(map)?;
-        let Some(channel) = channel else { return Ok(false) };
+        let Some(channel) = channel else {
+            return Ok(false);
+        };
         // A new number or address replaces the old one of its channel.
         sqlx::query("DELETE FROM oob_methods WHERE user_id = $1 AND channel = $2 AND id <> $3")
             .bind(user.as_str())
@@ -100,18 +108,24 @@ impl SqliteStore {
                 .await
                 .map_err(map)?;
         } else {
-            sqlx::query("UPDATE users SET default_method = COALESCE(default_method, $1) WHERE id = $2")
-                .bind(&channel)
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
+            sqlx::query(
+                "UPDATE users SET default_method = COALESCE(default_method, $1) WHERE id = $2",
+            )
+            .bind(&channel)
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         }
         tx.commit().await.map_err(map)?;
         Ok(true)
     }
 
-    pub(crate) async fn delete_oob_tx(&self, user: &UserId, channel: Channel) -> Result<(), StoreError> {
+    pub(crate) async fn delete_oob_tx(
+        &self,
+        user: &UserId,
+        channel: Channel,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let name = rows::channel_name(channel);
         sqlx::query("DELETE FROM oob_methods WHERE user_id = $1 AND channel = $2")
@@ -130,7 +144,11 @@ impl SqliteStore {
         tx.commit().await.map_err(map)
     }
 
-    pub(crate) async fn issue_code_tx(&self, code: OobCode, limits: SendLimits) -> Result<Issued, StoreError> {
+    pub(crate) async fn issue_code_tx(
+        &self,
+        code: OobCode,
+        limits: SendLimits,
+    ) -> Result<Issued, StoreError> {
         let mut tx = self.begin().await?;
         let (kind, binding) = rows::binding_parts(&code.binding);
         let now = code.created_at;
@@ -145,7 +163,9 @@ impl SqliteStore {
         if let Some((_, sent_at, _)) = &live {
             let wait = sent_at + limits.min_interval_secs - now;
             if wait > 0 {
-                return Ok(Issued::TooSoon { retry_after: wait as u64 });
+                return Ok(Issued::TooSoon {
+                    retry_after: wait as u64,
+                });
             }
         }
         let (account_sends, oldest_account): (i64, Option<i64>) =
@@ -157,7 +177,9 @@ impl SqliteStore {
                 .map_err(map)?;
         if account_sends >= i64::from(limits.per_account_per_15min) {
             let wait = oldest_account.unwrap_or(now) + ACCOUNT_WINDOW - now;
-            return Ok(Issued::TooSoon { retry_after: wait.max(1) as u64 });
+            return Ok(Issued::TooSoon {
+                retry_after: wait.max(1) as u64,
+            });
         }
         let (destination_sends, oldest_destination): (i64, Option<i64>) =
             sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM oob_codes WHERE destination = $1 AND created_at > $2")
@@ -168,12 +190,19 @@ impl SqliteStore {
                 .map_err(map)?;
         if destination_sends >= i64::from(limits.per_destination_per_day) {
             let wait = oldest_destination.unwrap_or(now) + DESTINATION_WINDOW - now;
-            return Ok(Issued::TooSoon { retry_after: wait.max(1) as u64 });
+            return Ok(Issued::TooSoon {
+                retry_after: wait.max(1) as u64,
+            });
         }
         let mut attempts = i64::from(code.attempts);
         if let Some((old_id, _, old_attempts)) = live {
             attempts = attempts.max(old_attempts);
-            sqlx::query("UPDATE oob_codes SET used_at = $1 WHERE id = $2").bind(now).bind(&old_id).execute(&mut *tx).await.map_err(map)?;
+            sqlx::query("UPDATE oob_codes SET used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&old_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
         }
         sqlx::query(
             "INSERT INTO oob_codes (id, user_id, binding_kind, binding, channel, destination, digest, created_at, expires_at, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -196,11 +225,19 @@ impl SqliteStore {
     }
 
     pub(crate) async fn discard_code_tx(&self, code_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM oob_codes WHERE id = $1").bind(code_id).execute(&self.writer).await.map_err(map)?;
+        sqlx::query("DELETE FROM oob_codes WHERE id = $1")
+            .bind(code_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
         Ok(())
     }
 
-    pub(crate) async fn live_code_of(&self, user: &UserId, binding: &CodeBinding) -> Result<Option<OobCode>, StoreError> {
+    pub(crate) async fn live_code_of(
+        &self,
+        user: &UserId,
+        binding: &CodeBinding,
+    ) -> Result<Option<OobCode>, StoreError> {
         let (kind, value) = rows::binding_parts(binding);
         let row = sqlx::query(
             "SELECT * FROM oob_codes WHERE user_id = $1 AND binding_kind = $2 AND binding = $3 AND used_at IS NULL ORDER BY created_at DESC LIMIT 1",
@@ -211,7 +248,9 @@ impl SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(map)?;
-        row.as_ref().map(|r| rows::oob_code(r, binding.clone())).transpose()
+        row.as_ref()
+            .map(|r| rows::oob_code(r, binding.clone()))
+            .transpose()
     }
 
     pub(crate) async fn enqueue_notice_tx(&self, n: NewNotice) -> Result<(), StoreError> {
@@ -228,7 +267,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn due_notices_of(&self, now: UnixTime, limit: u32) -> Result<Vec<QueuedNotice>, StoreError> {
+    pub(crate) async fn due_notices_of(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<QueuedNotice>, StoreError> {
         let found = sqlx::query(
             "SELECT n.id, u.email, u.locale, n.kind, n.at, n.ip, n.user_agent, n.country, n.attempts
              FROM notices n JOIN users u ON u.id = n.user_id
@@ -244,20 +287,38 @@ impl SqliteStore {
     }
 
     pub(crate) async fn notice_done(&self, id: i64, now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE notices SET sent_at = $1, attempts = attempts + 1 WHERE id = $2").bind(now).bind(id).execute(&self.writer).await.map_err(map)?;
+        sqlx::query("UPDATE notices SET sent_at = $1, attempts = attempts + 1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
         Ok(())
     }
 
-    pub(crate) async fn notice_retry(&self, id: i64, retry_at: Option<UnixTime>, error: &str) -> Result<(), StoreError> {
+    pub(crate) async fn notice_retry(
+        &self,
+        id: i64,
+        retry_at: Option<UnixTime>,
+        error: &str,
+    ) -> Result<(), StoreError> {
         let q = match retry_at {
             Some(at) => sqlx::query("UPDATE notices SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3").bind(at),
             None => sqlx::query("UPDATE notices SET attempts = attempts + 1, failed_at = next_attempt_at, last_error = $2 WHERE id = $3").bind(0i64),
         };
-        q.bind(error).bind(id).execute(&self.writer).await.map_err(map)?;
+        q.bind(error)
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
         Ok(())
     }
 
-    pub(crate) async fn unfinished_of(&self, cutoff: UnixTime, limit: u32) -> Result<Vec<ChallengeRecord>, StoreError> {
+    pub(crate) async fn unfinished_of(
+        &self,
+        cutoff: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<ChallengeRecord>, StoreError> {
         let found = sqlx::query(
             "SELECT * FROM challenges WHERE created_at <= $1 AND consumed_at IS NULL AND reported_at IS NULL ORDER BY created_at LIMIT $2",
         )
@@ -269,8 +330,17 @@ impl SqliteStore {
         found.iter().map(rows::challenge).collect()
     }
 
-    pub(crate) async fn mark_reported(&self, digest: &[u8; 32], now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE challenges SET reported_at = $1 WHERE digest = $2").bind(now).bind(&digest[..]).execute(&self.writer).await.map_err(map)?;
+    pub(crate) async fn mark_reported(
+        &self,
+        digest: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE challenges SET reported_at = $1 WHERE digest = $2")
+            .bind(now)
+            .bind(&digest[..])
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
         Ok(())
     }
 
@@ -285,15 +355,30 @@ impl SqliteStore {
             "DELETE FROM devices WHERE expires_at < $1",
             "DELETE FROM notices WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND at < $1 - 30 * 86400",
         ] {
-            n += sqlx::query(sql).bind(before).execute(&mut *tx).await.map_err(map)?.rows_affected();
+            n += sqlx::query(sql)
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?
+                .rows_affected();
         }
         tx.commit().await.map_err(map)?;
         Ok(n)
     }
 
-    pub(crate) async fn set_user_field(&self, sql: &'static str, user: &UserId, value: &str) -> Result<(), StoreError> {
+    pub(crate) async fn set_user_field(
+        &self,
+        sql: &'static str,
+        user: &UserId,
+        value: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query(sql).bind(value).bind(user.as_str()).execute(&mut *tx).await.map_err(map)?;
+        sqlx::query(sql)
+            .bind(value)
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         tx.commit().await.map_err(map)
     }
 }

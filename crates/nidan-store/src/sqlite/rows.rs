@@ -2,9 +2,9 @@
 
 use nidan_domain::Method;
 use nidan_service::courier::{Channel, Locale};
-use nidan_service::ports::{CodeBinding, OobCode, OobMethod, QueuedNotice, 
-    ActivityRecord, ApiKeyRecord, ChallengeRecord, DeviceRecord, SessionRecord, TotpCredential,
-    UserRecord,
+use nidan_service::ports::{
+    ActivityRecord, ApiKeyRecord, ChallengeRecord, CodeBinding, DeviceRecord, OobCode, OobMethod,
+    QueuedNotice, SessionRecord, TotpCredential, UserRecord,
 };
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UserId};
 use sqlx::Row;
@@ -123,7 +123,9 @@ fn channel(text: &str) -> Result<Channel, StoreError> {
     match text {
         "email" => Ok(Channel::Email),
         "sms" => Ok(Channel::Sms),
-        other => Err(StoreError::Other(format!("unknown channel `{other}` in the database"))),
+        other => Err(StoreError::Other(format!(
+            "unknown channel `{other}` in the database"
+        ))),
     }
 }
 
@@ -157,7 +159,10 @@ pub(crate) fn oob_code(r: &SqliteRow, binding: CodeBinding) -> Result<OobCode, S
         digest: digest(r.try_get("digest").map_err(map)?)?,
         created_at: r.try_get("created_at").map_err(map)?,
         expires_at: r.try_get("expires_at").map_err(map)?,
-        attempts: r.try_get::<i64, _>("attempts").map_err(map)?.clamp(0, u32::MAX as i64) as u32,
+        attempts: r
+            .try_get::<i64, _>("attempts")
+            .map_err(map)?
+            .clamp(0, u32::MAX as i64) as u32,
         used_at: r.try_get("used_at").map_err(map)?,
     })
 }
@@ -172,6 +177,9 @@ pub(crate) fn queued_notice(r: &SqliteRow) -> Result<QueuedNotice, StoreError> {
         ip: r.try_get("ip").map_err(map)?,
         user_agent: r.try_get("user_agent").map_err(map)?,
         country: r.try_get("country").map_err(map)?,
-        attempts: r.try_get::<i64, _>("attempts").map_err(map)?.clamp(0, u32::MAX as i64) as u32,
+        attempts: r
+            .try_get::<i64, _>("attempts")
+            .map_err(map)?
+            .clamp(0, u32::MAX as i64) as u32,
     })
 }

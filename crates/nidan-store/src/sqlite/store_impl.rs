@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use nidan_domain::Method;
 use nidan_service::courier::{Channel, Locale};
-use nidan_service::ports::{CodeBinding, Issued, NewNotice, OobCode, OobMethod, QueuedNotice, SendLimits, 
-    ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, DeviceRecord, FirstMethod, ImportRow,
-    NewActivity, NewSession, NewUser, SessionRecord, Settled, Store, TotpCredential, UserRecord,
+use nidan_service::ports::{
+    ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding, DeviceRecord, FirstMethod,
+    ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser, OobCode, OobMethod,
+    QueuedNotice, SendLimits, SessionRecord, Settled, Store, TotpCredential, UserRecord,
 };
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
@@ -406,7 +407,13 @@ impl Store for SqliteStore {
         self.oob_methods_of(user).await
     }
 
-    async fn activate_oob(&self, user: &UserId, method: &CredentialId, now: UnixTime, first: Option<FirstMethod>) -> Result<bool, StoreError> {
+    async fn activate_oob(
+        &self,
+        user: &UserId,
+        method: &CredentialId,
+        now: UnixTime,
+        first: Option<FirstMethod>,
+    ) -> Result<bool, StoreError> {
         self.activate_oob_tx(user, method, now, first).await
     }
 
@@ -415,11 +422,21 @@ impl Store for SqliteStore {
     }
 
     async fn set_default_method(&self, user: &UserId, method: Method) -> Result<(), StoreError> {
-        self.set_user_field("UPDATE users SET default_method = $1 WHERE id = $2", user, method.as_str()).await
+        self.set_user_field(
+            "UPDATE users SET default_method = $1 WHERE id = $2",
+            user,
+            method.as_str(),
+        )
+        .await
     }
 
     async fn set_locale(&self, user: &UserId, locale: Locale) -> Result<(), StoreError> {
-        self.set_user_field("UPDATE users SET locale = $1 WHERE id = $2", user, locale.as_str()).await
+        self.set_user_field(
+            "UPDATE users SET locale = $1 WHERE id = $2",
+            user,
+            locale.as_str(),
+        )
+        .await
     }
 
     async fn issue_code(&self, code: OobCode, limits: SendLimits) -> Result<Issued, StoreError> {
@@ -430,7 +447,11 @@ impl Store for SqliteStore {
         self.discard_code_tx(code_id).await
     }
 
-    async fn live_code(&self, user: &UserId, binding: &CodeBinding) -> Result<Option<OobCode>, StoreError> {
+    async fn live_code(
+        &self,
+        user: &UserId,
+        binding: &CodeBinding,
+    ) -> Result<Option<OobCode>, StoreError> {
         self.live_code_of(user, binding).await
     }
 
@@ -438,7 +459,11 @@ impl Store for SqliteStore {
         self.enqueue_notice_tx(notice).await
     }
 
-    async fn due_notices(&self, now: UnixTime, limit: u32) -> Result<Vec<QueuedNotice>, StoreError> {
+    async fn due_notices(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<QueuedNotice>, StoreError> {
         self.due_notices_of(now, limit).await
     }
 
@@ -446,15 +471,28 @@ impl Store for SqliteStore {
         self.notice_done(id, now).await
     }
 
-    async fn notice_failed(&self, id: i64, retry_at: Option<UnixTime>, error: &str) -> Result<(), StoreError> {
+    async fn notice_failed(
+        &self,
+        id: i64,
+        retry_at: Option<UnixTime>,
+        error: &str,
+    ) -> Result<(), StoreError> {
         self.notice_retry(id, retry_at, error).await
     }
 
-    async fn unfinished_challenges(&self, cutoff: UnixTime, limit: u32) -> Result<Vec<ChallengeRecord>, StoreError> {
+    async fn unfinished_challenges(
+        &self,
+        cutoff: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<ChallengeRecord>, StoreError> {
         self.unfinished_of(cutoff, limit).await
     }
 
-    async fn mark_challenge_reported(&self, digest: &[u8; 32], now: UnixTime) -> Result<(), StoreError> {
+    async fn mark_challenge_reported(
+        &self,
+        digest: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.mark_reported(digest, now).await
     }
 

@@ -117,13 +117,15 @@ pub(crate) async fn after_method_removed(
             }
         }
         Some(other) => {
-            sqlx::query("UPDATE users SET default_method = $1 WHERE id = $2 AND default_method = $3")
-                .bind(other)
-                .bind(user.as_str())
-                .bind(removed)
-                .execute(&mut **tx)
-                .await
-                .map_err(map)?;
+            sqlx::query(
+                "UPDATE users SET default_method = $1 WHERE id = $2 AND default_method = $3",
+            )
+            .bind(other)
+            .bind(user.as_str())
+            .bind(removed)
+            .execute(&mut **tx)
+            .await
+            .map_err(map)?;
         }
     }
     Ok(())
@@ -209,14 +211,16 @@ impl SqliteStore {
                 .await
                 .map_err(map)?;
                 let ok = tried.rows_affected() == 1
-                    && sqlx::query("UPDATE oob_codes SET used_at = $1 WHERE id = $2 AND digest = $3")
-                        .bind(a.now)
-                        .bind(code_id)
-                        .bind(&digest[..])
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map)?
-                        .rows_affected()
+                    && sqlx::query(
+                        "UPDATE oob_codes SET used_at = $1 WHERE id = $2 AND digest = $3",
+                    )
+                    .bind(a.now)
+                    .bind(code_id)
+                    .bind(&digest[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map)?
+                    .rows_affected()
                         == 1;
                 (ok, false, false)
             }
@@ -327,7 +331,12 @@ impl SqliteStore {
 
     pub(crate) async fn delete_totp_tx(&self, user: &UserId) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        run_for_user(&mut tx, "DELETE FROM totp_credentials WHERE user_id = $1", user).await?;
+        run_for_user(
+            &mut tx,
+            "DELETE FROM totp_credentials WHERE user_id = $1",
+            user,
+        )
+        .await?;
         after_method_removed(&mut tx, user, "totp").await?;
         tx.commit().await.map_err(map)
     }

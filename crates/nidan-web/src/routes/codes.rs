@@ -47,7 +47,14 @@ pub struct SentBody {
 }
 
 fn accepted(sent: CodeSent) -> impl IntoResponse {
-    (StatusCode::ACCEPTED, Json(SentBody { sent_to: sent.sent_to, expires_in: sent.expires_in, resend_after: sent.resend_after }))
+    (
+        StatusCode::ACCEPTED,
+        Json(SentBody {
+            sent_to: sent.sent_to,
+            expires_in: sent.expires_in,
+            resend_after: sent.resend_after,
+        }),
+    )
 }
 
 /// `POST /api/v1/me/sms/setup`.
@@ -66,9 +73,20 @@ pub struct SmsSetupRequest {
 #[utoipa::path(post, path = "/api/v1/me/sms/setup", tag = "two-step", security(("session" = [])), request_body = SmsSetupRequest,
     responses((status = 202, body = SentBody), (status = 400, description = "invalid phone number", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 429, description = "asked again too soon", body = ErrorBody), (status = 502, description = "`delivery_failed`", body = ErrorBody)))]
-async fn sms_setup(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<SmsSetupRequest>) -> Result<impl IntoResponse, ApiError> {
-    let proof = StepUp { password: Zeroizing::new(req.password), code: req.code.as_deref() };
-    let result = app.service.oob_setup(&auth, Channel::Sms, proof, &req.phone, &client).await;
+async fn sms_setup(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<SmsSetupRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let proof = StepUp {
+        password: Zeroizing::new(req.password),
+        code: req.code.as_deref(),
+    };
+    let result = app
+        .service
+        .oob_setup(&auth, Channel::Sms, proof, &req.phone, &client)
+        .await;
     app.metrics.delivery("sms", &result);
     Ok(accepted(result?))
 }
@@ -89,45 +107,105 @@ pub struct EmailSetupRequest {
 #[utoipa::path(post, path = "/api/v1/me/email/setup", tag = "two-step", security(("session" = [])), request_body = EmailSetupRequest,
     responses((status = 202, body = SentBody), (status = 400, description = "invalid address, or the sign-in address where a separate one is required", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
-async fn email_setup(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<EmailSetupRequest>) -> Result<impl IntoResponse, ApiError> {
-    let proof = StepUp { password: Zeroizing::new(req.password), code: req.code.as_deref() };
-    let result = app.service.oob_setup(&auth, Channel::Email, proof, &req.email, &client).await;
+async fn email_setup(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<EmailSetupRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let proof = StepUp {
+        password: Zeroizing::new(req.password),
+        code: req.code.as_deref(),
+    };
+    let result = app
+        .service
+        .oob_setup(&auth, Channel::Email, proof, &req.email, &client)
+        .await;
     app.metrics.delivery("email", &result);
     Ok(accepted(result?))
 }
 
-async fn confirm(app: AppState, auth: nidan_service::session::AuthContext, channel: Channel, client: nidan_service::ClientInfo, code: String) -> Result<Json<ConfirmBody>, ApiError> {
-    let result = app.service.oob_confirm(&auth, channel, &code, &client).await;
-    app.metrics.verification_result("enrolment", if channel == Channel::Sms { "sms" } else { "email" }, &result);
+async fn confirm(
+    app: AppState,
+    auth: nidan_service::session::AuthContext,
+    channel: Channel,
+    client: nidan_service::ClientInfo,
+    code: String,
+) -> Result<Json<ConfirmBody>, ApiError> {
+    let result = app
+        .service
+        .oob_confirm(&auth, channel, &code, &client)
+        .await;
+    app.metrics.verification_result(
+        "enrolment",
+        if channel == Channel::Sms {
+            "sms"
+        } else {
+            "email"
+        },
+        &result,
+    );
     let codes = result?;
-    Ok(Json(ConfirmBody { recovery_codes: codes.map(|c| c.iter().map(|c| c.display()).collect()) }))
+    Ok(Json(ConfirmBody {
+        recovery_codes: codes.map(|c| c.iter().map(|c| c.display()).collect()),
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/me/sms/confirm", tag = "two-step", security(("session" = [])), request_body = ConfirmRequest,
     responses((status = 200, body = ConfirmBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn sms_confirm(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<ConfirmRequest>) -> Result<Json<ConfirmBody>, ApiError> {
+async fn sms_confirm(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<ConfirmRequest>,
+) -> Result<Json<ConfirmBody>, ApiError> {
     confirm(app, auth, Channel::Sms, client, req.code).await
 }
 
 #[utoipa::path(post, path = "/api/v1/me/email/confirm", tag = "two-step", security(("session" = [])), request_body = ConfirmRequest,
     responses((status = 200, body = ConfirmBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn email_confirm(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<ConfirmRequest>) -> Result<Json<ConfirmBody>, ApiError> {
+async fn email_confirm(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<ConfirmRequest>,
+) -> Result<Json<ConfirmBody>, ApiError> {
     confirm(app, auth, Channel::Email, client, req.code).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/me/sms", tag = "two-step", security(("session" = [])), request_body = PasswordAndCode,
     responses((status = 204, description = "removed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn sms_remove(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<PasswordAndCode>) -> Result<StatusCode, ApiError> {
-    let proof = StepUp { password: Zeroizing::new(req.password), code: Some(&req.code) };
-    app.service.oob_remove(&auth, Channel::Sms, proof, &client).await?;
+async fn sms_remove(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<PasswordAndCode>,
+) -> Result<StatusCode, ApiError> {
+    let proof = StepUp {
+        password: Zeroizing::new(req.password),
+        code: Some(&req.code),
+    };
+    app.service
+        .oob_remove(&auth, Channel::Sms, proof, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(delete, path = "/api/v1/me/email", tag = "two-step", security(("session" = [])), request_body = PasswordAndCode,
     responses((status = 204, description = "removed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn email_remove(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<PasswordAndCode>) -> Result<StatusCode, ApiError> {
-    let proof = StepUp { password: Zeroizing::new(req.password), code: Some(&req.code) };
-    app.service.oob_remove(&auth, Channel::Email, proof, &client).await?;
+async fn email_remove(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<PasswordAndCode>,
+) -> Result<StatusCode, ApiError> {
+    let proof = StepUp {
+        password: Zeroizing::new(req.password),
+        code: Some(&req.code),
+    };
+    app.service
+        .oob_remove(&auth, Channel::Email, proof, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -144,9 +222,16 @@ pub struct SendCodeRequest {
 #[utoipa::path(post, path = "/api/v1/login/send-code", tag = "accounts", request_body = SendCodeRequest,
     responses((status = 202, body = SentBody), (status = 400, description = "not an email or SMS method of this account", body = ErrorBody), (status = 410, body = ErrorBody),
         (status = 429, description = "asked again too soon", body = ErrorBody), (status = 502, description = "`delivery_failed`: the challenge stays usable", body = ErrorBody)))]
-async fn login_send_code(State(app): State<AppState>, Client(client, _): Client, ApiJson(req): ApiJson<SendCodeRequest>) -> Result<impl IntoResponse, ApiError> {
+async fn login_send_code(
+    State(app): State<AppState>,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<SendCodeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
     let method = parse_method(&req.method)?;
-    let result = app.service.send_sign_in_code(&req.challenge_id, method, &client).await;
+    let result = app
+        .service
+        .send_sign_in_code(&req.challenge_id, method, &client)
+        .await;
     app.metrics.delivery(method.as_str(), &result);
     Ok(accepted(result?))
 }
@@ -162,7 +247,12 @@ pub struct StepUpCodeRequest {
 #[utoipa::path(post, path = "/api/v1/me/send-code", tag = "two-step", security(("session" = [])), request_body = StepUpCodeRequest,
     responses((status = 202, description = "a code for a sensitive change in this session", body = SentBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
-async fn me_send_code(State(app): State<AppState>, Session(auth): Session, Client(client, _): Client, ApiJson(req): ApiJson<StepUpCodeRequest>) -> Result<impl IntoResponse, ApiError> {
+async fn me_send_code(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<StepUpCodeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
     let method = parse_method(&req.method)?;
     let result = app.service.send_step_up_code(&auth, method, &client).await;
     app.metrics.delivery(method.as_str(), &result);
@@ -179,7 +269,11 @@ pub struct DefaultMethodRequest {
 
 #[utoipa::path(put, path = "/api/v1/me/default-method", tag = "two-step", security(("session" = [])), request_body = DefaultMethodRequest,
     responses((status = 204, description = "offered first at sign-in from now on"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn default_method(State(app): State<AppState>, Session(auth): Session, ApiJson(req): ApiJson<DefaultMethodRequest>) -> Result<StatusCode, ApiError> {
+async fn default_method(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    ApiJson(req): ApiJson<DefaultMethodRequest>,
+) -> Result<StatusCode, ApiError> {
     let method = parse_method(&req.method)?;
     app.service.set_default_method(&auth, method).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -195,8 +289,13 @@ pub struct LocaleRequest {
 
 #[utoipa::path(put, path = "/api/v1/me/locale", tag = "me", security(("session" = [])), request_body = LocaleRequest,
     responses((status = 204, description = "emails and notices in this language from now on"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn set_locale(State(app): State<AppState>, Session(auth): Session, ApiJson(req): ApiJson<LocaleRequest>) -> Result<StatusCode, ApiError> {
-    let locale = Locale::parse(&req.locale).ok_or_else(|| ApiError::bad_request("`locale` must be `en` or `ja`"))?;
+async fn set_locale(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    ApiJson(req): ApiJson<LocaleRequest>,
+) -> Result<StatusCode, ApiError> {
+    let locale = Locale::parse(&req.locale)
+        .ok_or_else(|| ApiError::bad_request("`locale` must be `en` or `ja`"))?;
     app.service.set_locale(&auth, locale).await?;
     Ok(StatusCode::NO_CONTENT)
 }

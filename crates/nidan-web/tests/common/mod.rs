@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use nidan_domain::{Keyring, SealKey, TotpSecret, totp_code};
 use nidan_service::system::OsRng;
-use nidan_service::{Clock, HashParams, PasswordHasher, Policy, Secrets, Service, UnixTime};
+use nidan_service::{Clock, HashParams, PasswordHasher, Policy, Ports, Secrets, Service, UnixTime};
 use nidan_web::WebOptions;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -33,8 +33,9 @@ pub struct TestApp {
     pub router: Router,
     pub service: Service,
     pub clock: TestClock,
-    pub dir: tempfile::TempDir,
+    pub dir: std::sync::Arc<tempfile::TempDir>,
     pub db_path: std::path::PathBuf,
+    keys: ([u8; 32], [u8; 32]),
 }
 
 pub struct Response {
@@ -54,31 +55,72 @@ impl TestApp {
     }
 
     pub async fn with(policy: Policy, options: WebOptions) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::with_delivery(policy, options, None).await
+    }
+
+    /// With email over SMTP to `smtp_url` (else the outbox in the test's data directory).
+    pub async fn with_delivery(
+        policy: Policy,
+        options: WebOptions,
+        smtp_url: Option<String>,
+    ) -> Self {
+        let mut k1 = [0u8; 32];
+        let mut hk = [0u8; 32];
+        getrandom::fill(&mut k1).unwrap();
+        getrandom::fill(&mut hk).unwrap();
+        let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        let clock = TestClock(Arc::new(AtomicI64::new(1_800_000_015)));
+        Self::build(dir, (k1, hk), clock, policy, options, smtp_url).await
+    }
+
+    /// The same data directory and keys, a new service (as after a restart), mailing through
+    /// `smtp_url`.
+    pub async fn restarted(&self, smtp_url: Option<String>) -> Self {
+        Self::build(
+            self.dir.clone(),
+            self.keys,
+            self.clock.clone(),
+            Policy::default(),
+            WebOptions::default(),
+            smtp_url,
+        )
+        .await
+    }
+
+    async fn build(
+        dir: std::sync::Arc<tempfile::TempDir>,
+        keys: ([u8; 32], [u8; 32]),
+        clock: TestClock,
+        policy: Policy,
+        options: WebOptions,
+        smtp_url: Option<String>,
+    ) -> Self {
+        let (k1, hk) = keys;
         let db_path = dir.path().join("nidan.db");
         let url = format!("sqlite://{}", db_path.display());
         let store = nidan_store::open(&url, &nidan_store::StoreOptions::default())
             .await
             .unwrap();
-        // Start at a fixed, realistic time in the middle of a TOTP step.
-        let clock = TestClock(Arc::new(AtomicI64::new(1_800_000_015)));
-        let mut k1 = [0u8; 32];
-        let mut hk = [0u8; 32];
-        getrandom::fill(&mut k1).unwrap();
-        getrandom::fill(&mut hk).unwrap();
         let secrets = Secrets {
             keyring: Keyring::new(vec![SealKey::new(1, k1)]).unwrap(),
             hash_key: Zeroizing::new(hk),
         };
         let hasher = PasswordHasher::new(HashParams::OWASP, 2, 64, [7u8; 16]).unwrap();
-        let service = Service::new(
+        let delivery = nidan_delivery::DeliveryConfig {
+            data_dir: dir.path().to_path_buf(),
+            smtp_url,
+            email_from: "nidan test <nidan@test.example>".into(),
+            sms: nidan_delivery::SmsConfig::Outbox,
+        };
+        let courier =
+            nidan_delivery::Courier::with_clock(delivery, Arc::new(clock.clone())).unwrap();
+        let ports = Ports {
             store,
-            Arc::new(clock.clone()),
-            Arc::new(OsRng),
-            secrets,
-            hasher,
-            policy,
-        );
+            clock: Arc::new(clock.clone()),
+            rng: Arc::new(OsRng),
+            courier: Arc::new(courier),
+        };
+        let service = Service::new(ports, secrets, hasher, policy);
         let router = nidan_web::app(service.clone(), options);
         Self {
             router,
@@ -86,6 +128,7 @@ impl TestApp {
             clock,
             dir,
             db_path,
+            keys,
         }
     }
 
@@ -234,6 +277,39 @@ impl TestApp {
         )
         .await
     }
+}
+
+impl TestApp {
+    /// Every message written to the outbox so far.
+    pub fn outbox(&self) -> Vec<Value> {
+        nidan_delivery::outbox::read_all(self.dir.path().join(nidan_delivery::outbox::FILE_NAME))
+    }
+
+    /// The 6-digit code in the newest outbox message to `to`.
+    pub fn last_code_to(&self, to: &str) -> String {
+        let messages = self.outbox();
+        let body = messages
+            .iter()
+            .rev()
+            .find(|m| m["to"] == to)
+            .unwrap_or_else(|| panic!("no message to {to}: {messages:?}"))["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        six_digits_in(&body).unwrap_or_else(|| panic!("no code in {body}"))
+    }
+}
+
+/// The first run of exactly six ASCII digits in a text.
+pub fn six_digits_in(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(5)).find_map(|i| {
+        let run = &bytes[i..i + 6];
+        let before = i == 0 || !bytes[i - 1].is_ascii_digit();
+        let after = i + 6 == bytes.len() || !bytes[i + 6].is_ascii_digit();
+        (before && after && run.iter().all(u8::is_ascii_digit))
+            .then(|| String::from_utf8_lossy(run).into_owned())
+    })
 }
 
 pub struct Enrolled {
