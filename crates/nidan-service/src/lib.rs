@@ -13,6 +13,7 @@ mod attempt;
 pub mod conformance;
 pub mod courier;
 pub mod error;
+pub mod geo;
 pub mod ids;
 pub mod notices;
 pub mod oob;
@@ -59,6 +60,8 @@ pub struct Policy {
     pub throttle: ThrottlePolicy,
     /// Codes sent by email and SMS.
     pub codes: CodePolicy,
+    /// The "sign-in from a new country" rule.
+    pub risk: geo::RiskPolicy,
 }
 
 /// Codes sent by email and SMS.
@@ -106,6 +109,7 @@ impl Default for Policy {
             remember_days: 30,
             throttle: ThrottlePolicy::default(),
             codes: CodePolicy::default(),
+            risk: geo::RiskPolicy::default(),
         }
     }
 }
@@ -146,6 +150,7 @@ struct Inner {
     secrets: Secrets,
     hasher: PasswordHasher,
     policy: Policy,
+    countries: std::sync::OnceLock<Arc<dyn geo::CountryLookup>>,
 }
 
 impl Service {
@@ -166,8 +171,46 @@ impl Service {
                 secrets,
                 hasher,
                 policy,
+                countries: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives the service a country database (for `[risk]` and the country in activity). Set
+    /// once, at start; later calls are ignored.
+    pub fn with_country_lookup(self, lookup: Arc<dyn geo::CountryLookup>) -> Self {
+        let _ = self.inner.countries.set(lookup);
+        self
+    }
+
+    /// The country of a client address: `Some("JP")`, `Some("unknown")`, or `None` when no
+    /// country database is configured.
+    pub(crate) fn country_of(&self, ip: &str) -> Option<String> {
+        let lookup = self.inner.countries.get()?;
+        Some(
+            ip.parse()
+                .ok()
+                .and_then(|ip| lookup.country(ip))
+                .unwrap_or_else(|| "unknown".into()),
+        )
+    }
+
+    /// The country that makes a sign-in from `ip` "from abroad" under `[risk]`, or `None` when the
+    /// rule is off or the address is at home.
+    pub(crate) fn abroad(&self, ip: &str) -> Option<String> {
+        let risk = &self.inner.policy.risk;
+        if risk.home_countries.is_empty() {
+            return None;
+        }
+        let country = self.country_of(ip).unwrap_or_else(|| "unknown".into());
+        if country == "unknown" {
+            return risk.challenge_unknown.then_some(country);
+        }
+        (!risk
+            .home_countries
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&country)))
+        .then_some(country)
     }
 
     /// The policy in force.

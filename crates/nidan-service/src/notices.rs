@@ -31,7 +31,7 @@ impl Service {
             at: self.now(),
             ip: (!client.ip.is_empty() && client.ip != "-").then(|| client.ip.clone()),
             user_agent: (!client.user_agent.is_empty()).then(|| client.user_agent.clone()),
-            country: None,
+            country: self.country_of(&client.ip),
         };
         if let Err(e) = self.store_ref().enqueue_notice(notice).await {
             tracing::error!(error = %e, user = %user, "could not queue a security notice");
@@ -130,13 +130,14 @@ impl Service {
                     user_agent: challenge.user_agent.clone(),
                 };
                 let kind = serde_json::to_string(&NoticeKind::UnfinishedSignIn).unwrap_or_default();
+                let country = self.country_of(&client.ip);
                 let notice = NewNotice {
                     user_id: challenge.user_id.clone(),
                     kind,
                     at: challenge.created_at,
                     ip: (!client.ip.is_empty()).then_some(client.ip),
                     user_agent: (!client.user_agent.is_empty()).then_some(client.user_agent),
-                    country: None,
+                    country,
                 };
                 if self.store_ref().enqueue_notice(notice).await.is_ok() {
                     reported += 1;

@@ -381,27 +381,32 @@ impl Service {
             .user_by_id(&challenge.user_id)
             .await?
             .ok_or(ServiceError::ChallengeExpired)?;
-        let channel = crate::courier::channel_of(method).ok_or_else(|| {
-            ServiceError::InvalidRequest("`method` must be `email` or `sms`".into())
-        })?;
+        if crate::courier::channel_of(method).is_none() {
+            return Err(ServiceError::InvalidRequest(
+                "`method` must be `email` or `sms`".into(),
+            ));
+        }
         let enrolment = self.enrolment(&user.id).await?;
-        let target = enrolment
-            .oob
-            .iter()
-            .find(|m| m.channel == channel)
-            .ok_or_else(|| {
-                ServiceError::InvalidRequest(format!(
-                    "method `{}` is not available for this account",
-                    method.as_str()
-                ))
-            })?;
+        let abroad = self.abroad(&challenge.ip).is_some();
+        let offered = self
+            .challenge_methods(&user, &enrolment, abroad)
+            .contains(&method);
+        let target = offered
+            .then(|| self.code_target(&user, &enrolment, method, abroad))
+            .flatten();
+        let Some((channel, destination, purpose)) = target else {
+            return Err(ServiceError::InvalidRequest(format!(
+                "method `{}` is not available for this account",
+                method.as_str()
+            )));
+        };
         let sent = self
             .send_code(
                 &user,
                 CodeBinding::Challenge(digest),
                 channel,
-                &target.destination,
-                CodePurpose::SignIn,
+                &destination,
+                purpose,
             )
             .await;
         let result = match &sent {

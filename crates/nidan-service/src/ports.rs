@@ -192,6 +192,8 @@ pub struct ActivityRecord {
     pub user_agent: String,
     /// Extra words: a support reset's reason, recovery codes left, the app's key name.
     pub detail: Option<String>,
+    /// Country of the client address (ISO code, or `unknown`), when a country database is set.
+    pub country: Option<String>,
 }
 
 /// An activity line to append (the store assigns the id).
@@ -213,6 +215,8 @@ pub struct NewActivity {
     pub user_agent: String,
     /// Extra words (never a secret).
     pub detail: Option<String>,
+    /// Country of the client address, when known.
+    pub country: Option<String>,
 }
 
 /// An app's API key (stored only as a digest).

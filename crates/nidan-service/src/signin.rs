@@ -9,7 +9,7 @@ use nidan_domain::{BearerToken, EmailAddress, Method, check_password_policy, tok
 use zeroize::Zeroizing;
 
 use crate::attempt::{Expect, Verdict};
-use crate::courier::{Channel, CodePurpose, Locale, NoticeKind, channel_of};
+use crate::courier::{Channel, CodePurpose, Locale, NoticeKind};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{
     ChallengeAttempt, ChallengeRecord, CodeBinding, DeviceRecord, NewActivity, NewDevice,
@@ -50,6 +50,9 @@ pub enum LoginOutcome {
         code_sent_to: Option<String>,
         /// Why no code went out although one should have (`delivery_failed`, `rate_limited`).
         send_error: Option<&'static str>,
+        /// Why a second step is asked for beyond the account's own: `new_country` (a sign-in
+        /// from outside the operator's home countries, `[risk]`).
+        reason: Option<&'static str>,
     },
 }
 
@@ -137,6 +140,7 @@ impl Service {
             ip: clip(&client.ip, 64),
             user_agent: clip(&client.user_agent, 256),
             detail,
+            country: self.country_of(&client.ip),
         };
         if let Err(e) = self.store_ref().append_activity(event).await {
             tracing::error!(error = %e, kind, "could not record activity");
@@ -216,6 +220,60 @@ impl Service {
         })
     }
 
+    /// The methods a sign-in challenge offers: the account's own when two-step is on, plus an
+    /// email code to the sign-in address when the sign-in comes from abroad (the rule only ever
+    /// adds a step). Empty: no second step.
+    pub(crate) fn challenge_methods(
+        &self,
+        user: &UserRecord,
+        enrolment: &Enrolment,
+        abroad: bool,
+    ) -> Vec<Method> {
+        let mut methods = if user.two_step_enabled && enrolment.has_method() {
+            enrolment.methods()
+        } else {
+            Vec::new()
+        };
+        if abroad && !methods.contains(&Method::Email) {
+            let at = methods
+                .iter()
+                .position(|m| *m == Method::Recovery)
+                .unwrap_or(methods.len());
+            methods.insert(at, Method::Email);
+        }
+        methods
+    }
+
+    /// Where a sign-in code for `method` goes: the enrolled address or number; for email from
+    /// abroad without an enrolled address, the sign-in address. Abroad with an app or recovery
+    /// codes as the default, the email code goes out at once too.
+    pub(crate) fn code_target(
+        &self,
+        user: &UserRecord,
+        enrolment: &Enrolment,
+        method: Method,
+        abroad: bool,
+    ) -> Option<(Channel, String, CodePurpose)> {
+        let enrolled = |c: Channel| {
+            enrolment
+                .oob
+                .iter()
+                .find(|m| m.channel == c)
+                .map(|m| m.destination.clone())
+        };
+        let two_step_on = user.two_step_enabled && enrolment.has_method();
+        match method {
+            Method::Sms if two_step_on => {
+                enrolled(Channel::Sms).map(|d| (Channel::Sms, d, CodePurpose::SignIn))
+            }
+            Method::Email if two_step_on && enrolled(Channel::Email).is_some() => {
+                enrolled(Channel::Email).map(|d| (Channel::Email, d, CodePurpose::SignIn))
+            }
+            _ if abroad => Some((Channel::Email, user.email.clone(), CodePurpose::NewCountry)),
+            _ => None,
+        }
+    }
+
     /// Checks a user's password (for step-up), against the dummy hash when there is none.
     pub(crate) async fn password_matches(
         &self,
@@ -253,8 +311,9 @@ impl Service {
         };
 
         let enrolment = self.enrolment(&user.id).await?;
-        let methods = enrolment.methods();
-        if !user.two_step_enabled || !enrolment.has_method() {
+        let abroad = self.abroad(&client.ip);
+        let methods = self.challenge_methods(&user, &enrolment, abroad.is_some());
+        if methods.is_empty() {
             let (token, session) = self.new_session(&user.id, client);
             self.store_ref().create_session(session).await?;
             self.record(&user.id, "sign_in", None, "success", client, None)
@@ -336,26 +395,20 @@ impl Service {
         // Email and SMS codes go out as the challenge is made. A failed delivery does not fail
         // the sign-in: the challenge stays usable (resend, or try another method).
         let (mut code_sent_to, mut send_error) = (None, None);
-        let target =
-            channel_of(default_method).and_then(|c| enrolment.oob.iter().find(|m| m.channel == c));
-        if let Some(target) = target {
+        let target = self.code_target(&user, &enrolment, default_method, abroad.is_some());
+        if let Some((channel, destination, purpose)) = target {
             let binding = CodeBinding::Challenge(challenge_token.digest());
-            let sent = self
-                .send_code(
-                    &user,
-                    binding,
-                    target.channel,
-                    &target.destination,
-                    CodePurpose::SignIn,
-                )
-                .await;
-            match sent {
+            match self
+                .send_code(&user, binding, channel, &destination, purpose)
+                .await
+            {
                 Ok(sent) => code_sent_to = Some(sent.sent_to),
                 Err(ServiceError::RateLimited { .. }) => send_error = Some("rate_limited"),
                 Err(ServiceError::DeliveryFailed) => send_error = Some("delivery_failed"),
                 Err(e) => return Err(e),
             }
         }
+        let reason = abroad.map(|_| "new_country");
         Ok(LoginOutcome::SecondFactorRequired {
             challenge_token,
             methods,
@@ -363,6 +416,7 @@ impl Service {
             expires_in: ttl,
             code_sent_to,
             send_error,
+            reason,
         })
     }
 
@@ -395,7 +449,11 @@ impl Service {
             .await?
             .ok_or(ServiceError::ChallengeExpired)?;
         let enrolment = self.enrolment(&user.id).await?;
-        if !enrolment.methods().contains(&method) {
+        let abroad = self.abroad(&challenge.ip).is_some();
+        if !self
+            .challenge_methods(&user, &enrolment, abroad)
+            .contains(&method)
+        {
             return Err(ServiceError::InvalidRequest(format!(
                 "method `{}` is not available for this account",
                 method.as_str()

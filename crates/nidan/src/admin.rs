@@ -194,7 +194,7 @@ fn describe(o: &AccountOverview) -> String {
         .collect()
 }
 
-/// One `user activity` line: time, kind, method, result, ip, user agent, detail.
+/// One `user activity` line: time, kind, method, result, ip, user agent, country, detail.
 fn activity_line(e: &ActivityRecord) -> String {
     let mut line = format!(
         "{}  {}  {}  {}  ip={}  ua={:?}",
@@ -205,6 +205,9 @@ fn activity_line(e: &ActivityRecord) -> String {
         e.ip.escape_debug(),
         e.user_agent,
     );
+    if let Some(country) = &e.country {
+        line.push_str(&format!("  country={country:?}"));
+    }
     if let Some(detail) = &e.detail {
         line.push_str(&format!("  detail={detail:?}"));
     }
@@ -241,6 +244,7 @@ mod tests {
             ip: "192.0.2.1".into(),
             user_agent: "evil\u{1b}[2J".into(),
             detail: Some("line\nbreak".into()),
+            country: Some("JP".into()),
         };
         let line = activity_line(&e);
         assert!(!line.contains('\u{1b}') && !line.contains('\n'), "{line}");

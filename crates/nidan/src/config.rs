@@ -23,6 +23,7 @@ mod check;
 mod cidr;
 mod error;
 mod redact;
+mod risk;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ use std::path::{Path, PathBuf};
 use check::{check_database_url, check_http_url, check_issuer, check_smtp_url};
 pub use cidr::IpCidr;
 pub use error::ConfigError;
+pub use risk::{RiskConfig, UnknownCountry};
 use source::{Sources, invalid};
 
 /// Everything the server and the CLI commands read from configuration.
@@ -73,6 +75,8 @@ pub struct Config {
     pub email: EmailConfig,
     /// `[sms]`: delivery of SMS codes.
     pub sms: SmsConfig,
+    /// `[risk]`: the "sign-in from a new country" rule.
+    pub risk: RiskConfig,
     /// `[secrets]`: the key that encrypts stored TOTP secrets.
     pub secrets: SecretsConfig,
     unknown_env: Vec<String>,
@@ -541,6 +545,7 @@ impl Config {
         };
 
         let sms = build_sms(&src)?;
+        let risk = risk::build_risk(&src)?;
 
         let secrets = SecretsConfig {
             key_file: src
@@ -565,6 +570,7 @@ impl Config {
             api,
             email,
             sms,
+            risk,
             secrets,
             unknown_env: src.unknown_env().to_vec(),
         })

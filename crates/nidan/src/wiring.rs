@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use nidan_delivery::{Courier, DeliveryConfig, SmsConfig};
 use nidan_domain::{ThrottlePolicy, TotpWindow};
+use nidan_geo::CountryDb;
+use nidan_service::geo::RiskPolicy;
 use nidan_service::ports::SendLimits;
 use nidan_service::system::{OsRng, SystemClock};
 use nidan_service::{
@@ -17,7 +19,7 @@ use nidan_service::{
 use nidan_store::StoreOptions;
 use nidan_web::WebOptions;
 
-use crate::config::{Config, SmsProvider};
+use crate::config::{Config, SmsProvider, UnknownCountry};
 use crate::keyfile::{self, KeySource, Keys};
 
 /// Creates the data directory when missing (mode 0700: it holds the database and the key file).
@@ -83,6 +85,10 @@ pub fn policy(config: &Config) -> Result<Policy> {
             },
             email_separate_address: config.email.separate_address,
             default_region: config.sms.default_region.clone(),
+        },
+        risk: RiskPolicy {
+            home_countries: config.risk.home_countries.clone(),
+            challenge_unknown: config.risk.unknown_country == UnknownCountry::Challenge,
         },
     })
 }
@@ -187,12 +193,23 @@ pub async fn service(config: &Config, store: Arc<dyn Store>, secrets: Secrets) -
         rng: Arc::new(OsRng),
         courier: Arc::new(courier),
     };
-    Ok(Service::new(
-        ports,
-        secrets,
-        hasher(config).await?,
-        policy(config)?,
-    ))
+    let service = Service::new(ports, secrets, hasher(config).await?, policy(config)?);
+    Ok(match countries(config)? {
+        Some(db) => service.with_country_lookup(Arc::new(db)),
+        None => service,
+    })
+}
+
+/// The country database of `[risk] geoip_db`, when set. A missing or unreadable file stops the
+/// start: with the rule on, signing people in without it would silently drop a protection.
+pub fn countries(config: &Config) -> Result<Option<CountryDb>> {
+    let Some(path) = &config.risk.geoip_db else {
+        return Ok(None);
+    };
+    let db = CountryDb::open(path)
+        .map_err(|e| anyhow::anyhow!("setting `risk.geoip_db` (NIDAN_RISK_GEOIP_DB): {e}"))?;
+    tracing::info!(path = %path.display(), home = ?config.risk.home_countries, "country database loaded");
+    Ok(Some(db))
 }
 
 #[cfg(test)]

@@ -367,6 +367,7 @@ pub async fn activity_lists_newest_first_with_cursor(store: Arc<dyn Store>) {
         ip: "192.0.2.44".into(),
         user_agent: "conformance/1.0".into(),
         detail: Some(format!("n{i}")),
+        country: (i % 2 == 1).then(|| "JP".to_owned()),
     };
     for i in 0..5 {
         fx.store
@@ -402,6 +403,18 @@ pub async fn activity_lists_newest_first_with_cursor(store: Arc<dyn Store>) {
     assert!(
         all.iter().all(|r| r.user_id == a),
         "list_activity must list only the user's lines"
+    );
+    let countries: Vec<_> = all.iter().map(|r| r.country.clone()).collect();
+    assert_eq!(
+        countries,
+        [
+            None,
+            Some("JP".to_owned()),
+            None,
+            Some("JP".to_owned()),
+            None
+        ],
+        "activity: the client's country round-trips"
     );
     let top = &all[0];
     assert_eq!(

@@ -101,6 +101,7 @@ pub(crate) fn activity(r: &SqliteRow) -> Result<ActivityRecord, StoreError> {
         ip: r.try_get("ip").map_err(map)?,
         user_agent: r.try_get("user_agent").map_err(map)?,
         detail: r.try_get("detail").map_err(map)?,
+        country: r.try_get("country").map_err(map)?,
     })
 }
 

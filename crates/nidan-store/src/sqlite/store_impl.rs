@@ -330,7 +330,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_activity(&self, e: NewActivity) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        sqlx::query("INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(e.user_id.as_str())
             .bind(e.at)
             .bind(e.kind)
@@ -339,6 +339,7 @@ impl Store for SqliteStore {
             .bind(&e.ip)
             .bind(&e.user_agent)
             .bind(&e.detail)
+            .bind(&e.country)
             .execute(&self.writer)
             .await
             .map_err(map)?;

@@ -109,6 +109,10 @@ pub struct LoginResponse {
     /// `rate_limited`): the challenge still works; use `/api/v1/login/send-code` or another method.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_not_sent: Option<&'static str>,
+    /// Why a second step is asked for beyond the account's own setting: `new_country` (a sign-in
+    /// from outside the operator's home countries; the code went to the sign-in address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 #[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = LoginRequest,
@@ -154,6 +158,7 @@ async fn login(
             expires_in: None,
             code_sent_to: None,
             code_not_sent: None,
+            reason: None,
         },
         LoginOutcome::SecondFactorRequired {
             challenge_token,
@@ -162,6 +167,7 @@ async fn login(
             expires_in,
             code_sent_to,
             send_error,
+            reason,
         } => LoginResponse {
             status: "second_factor_required",
             session_token: None,
@@ -172,6 +178,7 @@ async fn login(
             expires_in: Some(expires_in),
             code_sent_to,
             code_not_sent: send_error,
+            reason,
         },
     }))
 }

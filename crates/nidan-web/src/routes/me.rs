@@ -236,6 +236,10 @@ pub struct EventBody {
     /// Extra words: codes left, the app's name, a support reset's reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Country of the client address (ISO 3166-1 alpha-2, or `unknown`); absent when the server
+    /// has no country database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
 }
 
 /// A page of history.
@@ -276,6 +280,7 @@ async fn activity(
                 ip: e.ip,
                 user_agent: e.user_agent,
                 detail: e.detail,
+                country: e.country,
             })
             .collect(),
         next,

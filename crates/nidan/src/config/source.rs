@@ -52,6 +52,9 @@ pub(super) const SETTINGS: &[&str] = &[
     "sms.from",
     "sms.base_url",
     "sms.default_region",
+    "risk.home_countries",
+    "risk.geoip_db",
+    "risk.unknown_country",
     "secrets.key_file",
 ];
 
