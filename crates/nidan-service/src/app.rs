@@ -123,22 +123,8 @@ impl Service {
                 )
                 .await;
                 if method == Method::Recovery {
-                    let left = recovery_codes_left.unwrap_or(0);
-                    self.record(
-                        &user.id,
-                        "recovery_code_used",
-                        Some(method),
-                        "success",
-                        client,
-                        Some(format!("{left} left")),
-                    )
-                    .await;
-                    self.notify(
-                        &user.id,
-                        crate::courier::NoticeKind::RecoveryCodeUsed { left },
-                        client,
-                    )
-                    .await;
+                    self.recovery_code_used(&user.id, recovery_codes_left.unwrap_or(0), client)
+                        .await;
                 }
                 Ok(AppVerdict::Valid { method })
             }

@@ -38,6 +38,22 @@ impl Service {
         }
     }
 
+    /// Records a used recovery code in the history and tells the account (with the count left).
+    pub(crate) async fn recovery_code_used(&self, user: &UserId, left: u32, client: &ClientInfo) {
+        let detail = Some(format!("{left} left"));
+        self.record(
+            user,
+            "recovery_code_used",
+            Some(nidan_domain::Method::Recovery),
+            "success",
+            client,
+            detail,
+        )
+        .await;
+        self.notify(user, NoticeKind::RecoveryCodeUsed { left }, client)
+            .await;
+    }
+
     /// Delivers up to `limit` due notices; returns how many were sent.
     pub async fn deliver_notices(&self, limit: u32) -> usize {
         let now = self.now();

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::attempt::{Expect, Verdict};
 use crate::courier::{Channel, CodeMessage, CodePurpose, NoticeKind};
 use crate::error::{ServiceError, ServiceResult};
-use crate::ports::{CodeBinding, FirstMethod, Issued, OobCode, OobMethod, UserRecord};
+use crate::ports::{CodeBinding, Issued, OobCode, OobMethod, UserRecord};
 use crate::session::AuthContext;
 use crate::two_step::StepUp;
 use crate::{ClientInfo, CredentialId, Service};
@@ -247,19 +247,7 @@ impl Service {
             Verdict::Accepted { .. } => {}
         }
         let first_time = !self.enrolment(&user.id).await?.has_method();
-        let (codes, first) = if first_time {
-            let (codes, digests) = self.new_recovery_codes(&user.id);
-            (
-                Some(codes),
-                Some(FirstMethod {
-                    default_method: method,
-                    recovery_digests: digests,
-                    keep_session: Some(auth.session_id.clone()),
-                }),
-            )
-        } else {
-            (None, None)
-        };
+        let (codes, first) = self.first_method(&user.id, method, first_time, &auth.session_id);
         if !self
             .store_ref()
             .activate_oob(&user.id, &pending.id, self.now(), first)
@@ -270,45 +258,8 @@ impl Service {
             ));
         }
         let hint = Some(self.mask(channel, &pending.destination));
-        self.record(
-            &user.id,
-            "method_added",
-            Some(method),
-            "success",
-            client,
-            hint.clone(),
-        )
-        .await;
-        self.notify(
-            &user.id,
-            NoticeKind::MethodAdded {
-                method: method.as_str().into(),
-                hint,
-            },
-            client,
-        )
-        .await;
-        if first_time {
-            self.record(
-                &user.id,
-                "two_step_on",
-                Some(method),
-                "success",
-                client,
-                None,
-            )
+        self.method_added(&user.id, method, hint, first_time, client)
             .await;
-            self.record(
-                &user.id,
-                "recovery_codes_created",
-                None,
-                "success",
-                client,
-                None,
-            )
-            .await;
-            self.notify(&user.id, NoticeKind::TwoStepOn, client).await;
-        }
         Ok(codes)
     }
 

@@ -180,7 +180,7 @@ pub struct ActivityRecord {
     pub user_id: UserId,
     /// When.
     pub at: UnixTime,
-    /// What happened (`sign_in`, `second_step`, `totp_added`, …).
+    /// What happened (`sign_in`, `second_step`, `method_added`, …).
     pub kind: String,
     /// Which method, where one was involved.
     pub method: Option<String>,

@@ -86,17 +86,7 @@ impl Service {
                 recovery_codes_left,
             } => {
                 if method == Method::Recovery {
-                    let left = recovery_codes_left.unwrap_or(0);
-                    self.record(
-                        &user.id,
-                        "recovery_code_used",
-                        Some(method),
-                        "success",
-                        client,
-                        Some(format!("{left} left")),
-                    )
-                    .await;
-                    self.notify(&user.id, NoticeKind::RecoveryCodeUsed { left }, client)
+                    self.recovery_code_used(&user.id, recovery_codes_left.unwrap_or(0), client)
                         .await;
                 }
                 Ok(())
@@ -164,6 +154,70 @@ impl Service {
         (codes, digests)
     }
 
+    /// The recovery codes to hand out, and what the store must write, when a confirmed method is
+    /// the account's first (two-step turns on; every other session ends).
+    pub(crate) fn first_method(
+        &self,
+        user: &crate::UserId,
+        method: Method,
+        first_time: bool,
+        session: &SessionId,
+    ) -> (Option<Vec<RecoveryCode>>, Option<FirstMethod>) {
+        if !first_time {
+            return (None, None);
+        }
+        let (codes, digests) = self.new_recovery_codes(user);
+        let first = FirstMethod {
+            default_method: method,
+            recovery_digests: digests,
+            keep_session: Some(session.clone()),
+        };
+        (Some(codes), Some(first))
+    }
+
+    /// History and notices after a method was confirmed (and two-step turned on, the first time).
+    pub(crate) async fn method_added(
+        &self,
+        user: &crate::UserId,
+        method: Method,
+        hint: Option<String>,
+        first_time: bool,
+        client: &ClientInfo,
+    ) {
+        self.record(
+            user,
+            "method_added",
+            Some(method),
+            "success",
+            client,
+            hint.clone(),
+        )
+        .await;
+        self.notify(
+            user,
+            NoticeKind::MethodAdded {
+                method: method.as_str().into(),
+                hint,
+            },
+            client,
+        )
+        .await;
+        if first_time {
+            self.record(user, "two_step_on", Some(method), "success", client, None)
+                .await;
+            self.record(
+                user,
+                "recovery_codes_created",
+                None,
+                "success",
+                client,
+                None,
+            )
+            .await;
+            self.notify(user, NoticeKind::TwoStepOn, client).await;
+        }
+    }
+
     /// Confirms the pending setup with a code from the app. Returns the recovery codes when this
     /// turned two-step on for the first time.
     pub async fn totp_confirm(
@@ -210,17 +264,8 @@ impl Service {
         }
         let enrolment = self.enrolment(&user.id).await?;
         let first_time = !enrolment.has_method();
-        let (codes, first) = if first_time {
-            let (codes, digests) = self.new_recovery_codes(&user.id);
-            let first = FirstMethod {
-                default_method: Method::Totp,
-                recovery_digests: digests,
-                keep_session: Some(auth.session_id.clone()),
-            };
-            (Some(codes), Some(first))
-        } else {
-            (None, None)
-        };
+        let (codes, first) =
+            self.first_method(&user.id, Method::Totp, first_time, &auth.session_id);
         if !self
             .store_ref()
             .activate_totp(&user.id, &pending.id, self.now(), first)
@@ -230,45 +275,8 @@ impl Service {
                 "this setup was replaced by a newer one; use the newest QR code",
             ));
         }
-        self.record(
-            &user.id,
-            "totp_added",
-            Some(Method::Totp),
-            "success",
-            client,
-            None,
-        )
-        .await;
-        self.notify(
-            &user.id,
-            NoticeKind::MethodAdded {
-                method: "totp".into(),
-                hint: None,
-            },
-            client,
-        )
-        .await;
-        if first_time {
-            self.record(
-                &user.id,
-                "two_step_on",
-                Some(Method::Totp),
-                "success",
-                client,
-                None,
-            )
+        self.method_added(&user.id, Method::Totp, None, first_time, client)
             .await;
-            self.notify(&user.id, NoticeKind::TwoStepOn, client).await;
-            self.record(
-                &user.id,
-                "recovery_codes_created",
-                None,
-                "success",
-                client,
-                None,
-            )
-            .await;
-        }
         Ok(codes)
     }
 
@@ -288,7 +296,7 @@ impl Service {
         self.store_ref().delete_totp(&user.id).await?;
         self.record(
             &user.id,
-            "totp_removed",
+            "method_removed",
             Some(Method::Totp),
             "success",
             client,

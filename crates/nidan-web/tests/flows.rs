@@ -450,7 +450,7 @@ async fn activity_records_sign_ins_and_changes_newest_first_with_paging() {
         kinds.contains(&("sign_in", "second_factor_required")),
         "{kinds:?}"
     );
-    assert!(kinds.contains(&("totp_added", "success")), "{kinds:?}");
+    assert!(kinds.contains(&("method_added", "success")), "{kinds:?}");
     assert!(kinds.contains(&("two_step_on", "success")), "{kinds:?}");
     assert_eq!(events[0]["kind"], "second_step", "newest first");
     assert_eq!(events[0]["method"], "totp");

@@ -12,7 +12,7 @@ use nidan_service::ports::{
 };
 use nidan_service::{CredentialId, UnixTime, UserId};
 
-use super::transactions::{after_method_removed, insert_recovery_codes};
+use super::transactions::{after_method_removed, method_confirmed};
 use super::{SqliteStore, rows};
 use crate::error::map;
 
@@ -93,30 +93,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map)?;
-        if let Some(first) = first {
-            sqlx::query("UPDATE users SET two_step_enabled = 1, default_method = $1 WHERE id = $2")
-                .bind(first.default_method.as_str())
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            insert_recovery_codes(&mut tx, user, &first.recovery_digests, now).await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
-                .bind(user.as_str())
-                .bind(first.keep_session.as_ref().map(|s| s.as_str().to_owned()))
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        } else {
-            sqlx::query(
-                "UPDATE users SET default_method = COALESCE(default_method, $1) WHERE id = $2",
-            )
-            .bind(&channel)
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        }
+        method_confirmed(&mut tx, user, &channel, first, now).await?;
         tx.commit().await.map_err(map)?;
         Ok(true)
     }

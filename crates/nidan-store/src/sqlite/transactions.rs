@@ -131,6 +131,41 @@ pub(crate) async fn after_method_removed(
     Ok(())
 }
 
+/// After a method was confirmed: with `first` (the account's first method) two-step turns on with
+/// its recovery codes and every other session ends; otherwise the method becomes the default if
+/// the account had none.
+pub(crate) async fn method_confirmed(
+    tx: &mut Transaction<'_, Sqlite>,
+    user: &UserId,
+    method: &str,
+    first: Option<FirstMethod>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(first) = first else {
+        sqlx::query("UPDATE users SET default_method = COALESCE(default_method, $1) WHERE id = $2")
+            .bind(method)
+            .bind(user.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(map)?;
+        return Ok(());
+    };
+    sqlx::query("UPDATE users SET two_step_enabled = 1, default_method = $1 WHERE id = $2")
+        .bind(first.default_method.as_str())
+        .bind(user.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(map)?;
+    insert_recovery_codes(tx, user, &first.recovery_digests, now).await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
+        .bind(user.as_str())
+        .bind(first.keep_session.as_ref().map(|s| s.as_str().to_owned()))
+        .execute(&mut **tx)
+        .await
+        .map_err(map)?;
+    Ok(())
+}
+
 impl SqliteStore {
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map)
@@ -302,29 +337,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map)?;
-        if let Some(first) = first {
-            sqlx::query("UPDATE users SET two_step_enabled = 1, default_method = $1 WHERE id = $2")
-                .bind(first.default_method.as_str())
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            insert_recovery_codes(&mut tx, user, &first.recovery_digests, now).await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
-                .bind(user.as_str())
-                .bind(first.keep_session.as_ref().map(|s| s.as_str().to_owned()))
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        } else {
-            sqlx::query(
-                "UPDATE users SET default_method = COALESCE(default_method, 'totp') WHERE id = $1",
-            )
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        }
+        method_confirmed(&mut tx, user, "totp", first, now).await?;
         tx.commit().await.map_err(map)?;
         Ok(true)
     }

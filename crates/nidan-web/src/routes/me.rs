@@ -218,10 +218,10 @@ pub struct EventBody {
     pub id: i64,
     /// When (UTC).
     pub at: String,
-    /// `sign_in`, `second_step`, `sign_out`, `totp_added`, `totp_removed`, `two_step_on`,
+    /// `sign_in`, `second_step`, `sign_out`, `method_added`, `method_removed`, `two_step_on`,
     /// `two_step_off`, `two_step_removed`, `recovery_codes_created`, `recovery_code_used`,
     /// `device_remembered`, `device_revoked`, `session_ended`, `step_up`, `totp_confirm`,
-    /// `app_verify`, `support_reset`.
+    /// `method_confirm`, `code_sent`, `app_verify`, `support_reset`.
     pub kind: String,
     /// The method involved, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
