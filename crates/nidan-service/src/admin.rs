@@ -4,7 +4,7 @@
 //! These run with the operator's authority (shell access to the server), so they take no
 //! password; what they do is recorded in the user's own activity history.
 
-use nidan_domain::{EmailAddress, TotpSecret, TwoStepState, seed_aad};
+use nidan_domain::{EmailAddress, Method, TotpSecret, TwoStepState, seed_aad};
 use zeroize::Zeroizing;
 
 use crate::error::{ServiceError, ServiceResult};
@@ -19,8 +19,8 @@ pub struct AccountOverview {
     pub user: UserRecord,
     /// `none`, `on` or `off`.
     pub state: TwoStepState,
-    /// Whether an authenticator app is enrolled.
-    pub totp: bool,
+    /// Enrolled methods, with masked hints for email and SMS (`+81 **-****-5678`).
+    pub methods: Vec<(Method, Option<String>)>,
     /// Unused recovery codes.
     pub recovery_codes_left: u32,
     /// Active sessions.
@@ -77,7 +77,17 @@ impl Service {
         let locked = user.failed_attempts >= self.inner.policy.throttle.lock_at;
         Ok(AccountOverview {
             state: Self::two_step_state(user.two_step_enabled, enrolment.has_method()),
-            totp: enrolment.totp.is_some(),
+            methods: enrolment
+                .totp
+                .iter()
+                .map(|_| (Method::Totp, None))
+                .chain(enrolment.oob.iter().map(|m| {
+                    (
+                        crate::oob::method_of(m.channel),
+                        Some(self.mask(m.channel, &m.destination)),
+                    )
+                }))
+                .collect(),
             recovery_codes_left: enrolment.recovery_codes_left,
             sessions,
             devices,

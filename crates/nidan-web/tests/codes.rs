@@ -576,3 +576,83 @@ async fn sms_only_users_step_up_with_a_code_sent_for_the_session() {
         "the step-up code works once"
     );
 }
+
+#[tokio::test]
+async fn the_user_picks_the_default_method_and_the_language_of_emails() {
+    let app = TestApp::new().await;
+    let user = app.enrolled("default@example.com").await;
+    let r = app.post("/api/v1/me/email/setup", Some(&user.session), json!({"password": PASSWORD, "email": "codes@example.org", "code": app.code(&user.secret)})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let code = app.last_code_to("codes@example.org");
+    assert_eq!(
+        app.post(
+            "/api/v1/me/email/confirm",
+            Some(&user.session),
+            json!({"code": code})
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(app.login(&user.email).await.json["default_method"], "totp");
+
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/default-method",
+            Some(&user.session),
+            Some(json!({"method": "email"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/default-method",
+            Some(&user.session),
+            Some(json!({"method": "sms"})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "not enrolled: {}",
+        r.text
+    );
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/locale",
+            Some(&user.session),
+            Some(json!({"locale": "ja"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/locale",
+            Some(&user.session),
+            Some(json!({"locale": "fr"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    app.advance(61);
+    let login = app.login(&user.email).await;
+    assert_eq!(login.json["default_method"], "email");
+    assert_eq!(
+        login.json["code_sent_to"], "c***@example.org",
+        "the code goes out at once"
+    );
+    let mail = app
+        .outbox()
+        .into_iter()
+        .rev()
+        .find(|m| m["to"] == "codes@example.org")
+        .unwrap();
+    assert!(
+        mail["subject"].as_str().unwrap().contains("確認コード"),
+        "Japanese now: {mail}"
+    );
+}

@@ -164,7 +164,19 @@ fn operator_name() -> String {
 /// The `user show` summary.
 fn describe(o: &AccountOverview) -> String {
     let user = &o.user;
-    let methods = if o.totp { "totp" } else { "-" };
+    let listed: Vec<String> = o
+        .methods
+        .iter()
+        .map(|(m, hint)| match hint {
+            Some(h) => format!("{} ({h})", m.as_str()),
+            None => m.as_str().to_owned(),
+        })
+        .collect();
+    let methods = if listed.is_empty() {
+        "-".to_owned()
+    } else {
+        listed.join(", ")
+    };
     let default_method = user.default_method.map_or("-", |m| m.as_str());
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     let rows = [
