@@ -125,7 +125,8 @@ impl Run<'_> {
         self.at("/login").await;
         self.fill("#email", email).await;
         self.fill("#password", PASSWORD).await;
-        self.click("form[action='/login'] button[type=submit]").await;
+        self.click("form[action='/login'] button[type=submit]")
+            .await;
     }
 
     /// The two-step form: password, a code, then the button for `action`.
@@ -134,7 +135,11 @@ impl Run<'_> {
         self.fill("#code-two-step", &self.code(secret)).await;
         self.click(&format!("button[name=action][value={action}]"))
             .await;
-        let done = if action == "remove" { "removed" } else { action };
+        let done = if action == "remove" {
+            "removed"
+        } else {
+            action
+        };
         self.at(&format!("/settings/security?done={done}")).await;
     }
 }
@@ -154,7 +159,8 @@ async fn journey(r: &Run<'_>, email: &str) {
     // The authenticator app: read the secret off the page, compute the code.
     r.click("#add-totp summary").await;
     r.fill("#pw-totp-add", PASSWORD).await;
-    r.click("form[action='/settings/security/totp/setup'] button").await;
+    r.click("form[action='/settings/security/totp/setup'] button")
+        .await;
     r.at("/settings/security/totp/setup").await;
     r.shot("totp-setup").await;
     let secret_text = r.c.find(Locator::Css("#totp-secret")).await.unwrap();
@@ -164,14 +170,19 @@ async fn journey(r: &Run<'_>, email: &str) {
     let open = r.c.find(Locator::Css("a[href^='otpauth://totp/']")).await;
     assert!(open.is_ok(), "the open-in-app link");
     r.fill("#code", &r.code(&secret)).await;
-    r.click("form[action='/settings/security/totp/confirm'] button").await;
+    r.click("form[action='/settings/security/totp/confirm'] button")
+        .await;
     r.at("/settings/security/totp/confirm").await;
     r.shot("recovery-codes").await;
 
     // The recovery codes: the download holds them, the script runs under the CSP.
     let codes: Vec<String> = {
         let mut v = Vec::new();
-        for e in r.c.find_all(Locator::Css("#recovery-codes code")).await.unwrap() {
+        for e in
+            r.c.find_all(Locator::Css("#recovery-codes code"))
+                .await
+                .unwrap()
+        {
             v.push(e.text().await.unwrap());
         }
         v
@@ -187,9 +198,8 @@ async fn journey(r: &Run<'_>, email: &str) {
     for c in &codes {
         assert!(text.contains(c.as_str()), "{c} in the download");
     }
-    let shown = r
-        .c
-        .execute(
+    let shown =
+        r.c.execute(
             "return !document.querySelector('[data-print]').hidden && \
              !document.querySelector('[data-copy]').hidden",
             vec![],
@@ -198,14 +208,17 @@ async fn journey(r: &Run<'_>, email: &str) {
         .unwrap();
     assert_eq!(shown, json!(true), "nidan.js ran");
     link.click().await.unwrap();
-    let blob = r
-        .c
-        .execute("return document.getElementById('codes-download').href", vec![])
+    let blob =
+        r.c.execute(
+            "return document.getElementById('codes-download').href",
+            vec![],
+        )
         .await
         .unwrap();
     assert!(blob.as_str().unwrap().starts_with("blob:"), "{blob}");
     r.click("#saved").await;
-    r.click("form[action='/settings/security/recovery/done'] button").await;
+    r.click("form[action='/settings/security/recovery/done'] button")
+        .await;
     let html = r.at("/settings/security?done=codes-saved").await;
     assert!(html.contains("state-on"));
     r.shot("security-on").await;
@@ -217,22 +230,26 @@ async fn journey(r: &Run<'_>, email: &str) {
     r.at("/login/second-step").await;
     r.shot("second-step").await;
     r.fill("#code", "123456").await;
-    r.click("form[action='/login/second-step'] button[type=submit]").await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
     r.at("/login/second-step").await;
     r.shot("second-step-error").await;
     r.fill("#code", &r.code(&secret)).await;
-    r.click("form[action='/login/second-step'] button[type=submit]").await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
     r.at("/settings/security").await;
 
     // With a recovery code.
     r.logout().await;
     r.password(email).await;
     r.at("/login/second-step").await;
-    r.click("a[href='/login/second-step?method=recovery']").await;
+    r.click("a[href='/login/second-step?method=recovery']")
+        .await;
     r.at("/login/second-step?method=recovery").await;
     r.shot("second-step-recovery").await;
     r.fill("#code", &codes[0]).await;
-    r.click("form[action='/login/second-step'] button[type=submit]").await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
     r.at("/settings/security?done=recovery-used").await;
 
     // With "remember this device": the next sign-in skips the code.
@@ -241,7 +258,8 @@ async fn journey(r: &Run<'_>, email: &str) {
     r.at("/login/second-step").await;
     r.fill("#code", &r.code(&secret)).await;
     r.click("#remember").await;
-    r.click("form[action='/login/second-step'] button[type=submit]").await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
     r.at("/settings/security").await;
     r.logout().await;
     r.password(email).await;
@@ -262,7 +280,7 @@ async fn journey(r: &Run<'_>, email: &str) {
     r.shot("security-320").await;
     r.logout().await;
     r.shot("login-320").await;
-    r.c.set_window_size(1000, 1400).await.unwrap();
+    r.c.set_window_size(1000, 2200).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +328,7 @@ async fn the_whole_journey_in_headless_chromium() {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--lang=en-US",
-                "--window-size=1000,1400",
+                "--window-size=1000,2200",
                 format!("--user-data-dir={}", profile.path().display()),
             ],
             "prefs": { "intl.accept_languages": "en-US,en" }

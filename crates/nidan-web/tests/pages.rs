@@ -140,7 +140,11 @@ fn check_page(p: &Page, lang: &str) {
         p.url,
         p.html
     );
-    assert!(p.html.contains(&format!("<html lang=\"{lang}\">")), "{}", p.url);
+    assert!(
+        p.html.contains(&format!("<html lang=\"{lang}\">")),
+        "{}",
+        p.url
+    );
     let csp = p.headers["content-security-policy"].to_str().unwrap();
     assert_eq!(csp, nidan_web::pages::PAGE_CSP);
     assert!(!csp.contains("unsafe-inline"));
@@ -310,7 +314,11 @@ async fn cookie_flags_over_http_and_https() {
     let csrf = field(&p.html, "csrf");
     b.post(
         "/signup",
-        &[("csrf", &csrf), ("email", "c@example.com"), ("password", PASSWORD)],
+        &[
+            ("csrf", &csrf),
+            ("email", "c@example.com"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     assert!(b.jar.contains_key("nidan_session"));
@@ -334,7 +342,11 @@ async fn cookie_flags_over_http_and_https() {
     let csrf = b.csrf();
     b.post(
         "/signup",
-        &[("csrf", &csrf), ("email", "s@example.com"), ("password", PASSWORD)],
+        &[
+            ("csrf", &csrf),
+            ("email", "s@example.com"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     let session = b.jar.get("__Host-nidan_session").cloned().unwrap();
@@ -346,7 +358,9 @@ async fn cookie_flags_over_http_and_https() {
         .unwrap();
     assert_eq!(https.send(req).await.status, StatusCode::UNAUTHORIZED);
     // API answers keep the strict policy.
-    let r = https.call(axum::http::Method::GET, "/healthz", None, None).await;
+    let r = https
+        .call(axum::http::Method::GET, "/healthz", None, None)
+        .await;
     assert_eq!(
         r.headers["content-security-policy"],
         "default-src 'none'; frame-ancestors 'none'"
@@ -371,7 +385,11 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
     let p = b
         .post(
             "/login",
-            &[("csrf", &csrf), ("email", "flow@example.com"), ("password", PASSWORD)],
+            &[
+                ("csrf", &csrf),
+                ("email", "flow@example.com"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(p.url, "/login/second-step");
@@ -399,7 +417,11 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
     let csrf = b.csrf();
     b.post(
         "/login",
-        &[("csrf", &csrf), ("email", "flow@example.com"), ("password", PASSWORD)],
+        &[
+            ("csrf", &csrf),
+            ("email", "flow@example.com"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     app.advance(30);
@@ -407,7 +429,12 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
     let p = b
         .post(
             "/login/second-step",
-            &[("csrf", &csrf), ("method", "totp"), ("code", &code), ("remember", "1")],
+            &[
+                ("csrf", &csrf),
+                ("method", "totp"),
+                ("code", &code),
+                ("remember", "1"),
+            ],
         )
         .await;
     assert_eq!(p.url, "/settings/security");
@@ -425,10 +452,17 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
     let p = b
         .post(
             "/login",
-            &[("csrf", &csrf), ("email", "flow@example.com"), ("password", PASSWORD)],
+            &[
+                ("csrf", &csrf),
+                ("email", "flow@example.com"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
-    assert_eq!(p.url, "/settings/security", "the remembered device skips the code");
+    assert_eq!(
+        p.url, "/settings/security",
+        "the remembered device skips the code"
+    );
 
     // Off for now, then on again, then removed: each asks for the password and a code.
     let csrf = b.csrf();
@@ -445,7 +479,12 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
     let p = b
         .post(
             "/settings/security/two-step",
-            &[("csrf", &csrf), ("action", "off"), ("password", PASSWORD), ("code", &code)],
+            &[
+                ("csrf", &csrf),
+                ("action", "off"),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
         )
         .await;
     assert_eq!(p.url, "/settings/security?done=off", "{}", p.html);
@@ -455,7 +494,12 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
     let p = b
         .post(
             "/settings/security/two-step",
-            &[("csrf", &csrf), ("action", "on"), ("password", PASSWORD), ("code", &code)],
+            &[
+                ("csrf", &csrf),
+                ("action", "on"),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
         )
         .await;
     assert_eq!(p.url, "/settings/security?done=on");
@@ -464,7 +508,12 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
     let p = b
         .post(
             "/settings/security/two-step",
-            &[("csrf", &csrf), ("action", "remove"), ("password", PASSWORD), ("code", &code)],
+            &[
+                ("csrf", &csrf),
+                ("action", "remove"),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
         )
         .await;
     assert_eq!(p.url, "/settings/security?done=removed");
@@ -479,7 +528,10 @@ async fn the_language_switch_is_remembered() {
     assert!(p.html.contains("<html lang=\"en\">"));
     let csrf = b.csrf();
     let p = b
-        .post("/lang", &[("csrf", &csrf), ("lang", "ja"), ("back", "/signup")])
+        .post(
+            "/lang",
+            &[("csrf", &csrf), ("lang", "ja"), ("back", "/signup")],
+        )
         .await;
     assert_eq!(p.url, "/signup");
     assert!(p.html.contains("<html lang=\"ja\">"));
@@ -487,7 +539,10 @@ async fn the_language_switch_is_remembered() {
     assert_eq!(b.jar["nidan_lang"], "ja");
     // An outside `back` goes nowhere outside.
     let p = b
-        .post("/lang", &[("csrf", &csrf), ("lang", "en"), ("back", "//evil.example")])
+        .post(
+            "/lang",
+            &[("csrf", &csrf), ("lang", "en"), ("back", "//evil.example")],
+        )
         .await;
     assert_eq!(p.url, "/login");
 }

@@ -67,7 +67,11 @@ struct CodesPage {
 }
 
 fn channel_of(s: &str) -> Channel {
-    if s == "sms" { Channel::Sms } else { Channel::Email }
+    if s == "sms" {
+        Channel::Sms
+    } else {
+        Channel::Email
+    }
 }
 
 fn channel_id(c: Channel) -> &'static str {
@@ -103,7 +107,11 @@ fn totp_page(ctx: &Ctx, uri: &str, error: Option<String>) -> Option<TotpSetupPag
 }
 
 fn codes_page(ctx: &Ctx, codes: Vec<String>, error: Option<String>) -> CodesPage {
-    let text = format!("{}\n\n{}\n", ctx.tr.t("codes-file-heading"), codes.join("\n"));
+    let text = format!(
+        "{}\n\n{}\n",
+        ctx.tr.t("codes-file-heading"),
+        codes.join("\n")
+    );
     CodesPage {
         base: ctx.base(true, "/settings/security"),
         download: format!(
@@ -117,7 +125,11 @@ fn codes_page(ctx: &Ctx, codes: Vec<String>, error: Option<String>) -> CodesPage
 }
 
 fn show_codes(ctx: Ctx, codes: &[RecoveryCode]) -> Response {
-    let page = codes_page(&ctx, codes.iter().map(RecoveryCode::display).collect(), None);
+    let page = codes_page(
+        &ctx,
+        codes.iter().map(RecoveryCode::display).collect(),
+        None,
+    );
     ctx.page(&page)
 }
 
@@ -134,7 +146,11 @@ async fn totp_setup(
     match state.service.totp_setup(&auth, form.proof(), &info).await {
         Ok(setup) => match totp_page(&ctx, &setup.otpauth_uri, None) {
             Some(page) => ctx.page(&page),
-            None => ctx.message(StatusCode::INTERNAL_SERVER_ERROR, "err-title", "err-internal"),
+            None => ctx.message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "err-title",
+                "err-internal",
+            ),
         },
         Err(e) => render(&state, ctx, &auth, None, "totp-add", Some(&e)).await,
     }
@@ -244,7 +260,11 @@ async fn oob_confirm(
         Err(r) => return r,
     };
     let channel = channel_of(&form.method);
-    match state.service.oob_confirm(&auth, channel, &form.code, &info).await {
+    match state
+        .service
+        .oob_confirm(&auth, channel, &form.code, &info)
+        .await
+    {
         Ok(Some(codes)) => show_codes(ctx, &codes),
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
         Err(e @ ServiceError::InvalidCode { .. }) => {

@@ -7,8 +7,8 @@
 //! `nidan_service::Service` use cases as the API — no rule is decided twice.
 
 pub mod cookies;
-pub mod i18n;
 mod enrol;
+pub mod i18n;
 mod security;
 mod signin;
 
@@ -169,7 +169,10 @@ impl Ctx {
         };
         let response = (
             StatusCode::SEE_OTHER,
-            [(header::LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/login")))],
+            [(
+                header::LOCATION,
+                HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/login")),
+            )],
         )
             .into_response();
         self.finish(response)

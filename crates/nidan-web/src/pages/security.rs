@@ -204,10 +204,7 @@ pub(super) async fn build(
         has_totp: has(Method::Totp),
         has_sms: has(Method::Sms),
         has_email: has(Method::Email),
-        codes_left: tr.tf(
-            "codes-left",
-            &[("n", &two.recovery_codes_left.to_string())],
-        ),
+        codes_left: tr.tf("codes-left", &[("n", &two.recovery_codes_left.to_string())]),
         methods,
         devices,
         sessions,
@@ -312,10 +309,12 @@ async fn two_step(
             .set_two_step(&auth, form.proof(), form.action == "on", &info)
             .await
             .map(|_| ()),
-        "remove" => state
-            .service
-            .remove_two_step(&auth, form.proof(), &info)
-            .await,
+        "remove" => {
+            state
+                .service
+                .remove_two_step(&auth, form.proof(), &info)
+                .await
+        }
         _ => Err(ServiceError::InvalidRequest("unknown action".into())),
     };
     match result {

@@ -227,8 +227,8 @@ impl Challenge {
             .collect::<Vec<Method>>();
         let current = parts.next()?.parse().ok()?;
         let sent = parts.next().unwrap_or("");
-        let sent_to = (!sent.is_empty())
-            .then(|| percent_decode_str(sent).decode_utf8_lossy().into_owned());
+        let sent_to =
+            (!sent.is_empty()).then(|| percent_decode_str(sent).decode_utf8_lossy().into_owned());
         (!token.is_empty() && !methods.is_empty()).then_some(Challenge {
             token,
             methods,
@@ -271,7 +271,10 @@ fn second_page_for(
         method_label: ctx.tr.t(method_key(method)),
         hint: ctx.tr.t(hint),
         sends_code,
-        sent_to: c.sent_to.clone().filter(|_| sends_code && c.current == method),
+        sent_to: c
+            .sent_to
+            .clone()
+            .filter(|_| sends_code && c.current == method),
         info,
         error,
         others: c
@@ -405,7 +408,11 @@ async fn send_code(
         return ctx.redirect("/login");
     };
     let method = chosen(&c, &form.method);
-    match state.service.send_sign_in_code(&c.token, method, &info).await {
+    match state
+        .service
+        .send_sign_in_code(&c.token, method, &info)
+        .await
+    {
         Ok(sent) => {
             c.current = method;
             c.sent_to = Some(sent.sent_to);
