@@ -273,6 +273,32 @@ async fn journey(r: &Run<'_>, email: &str) {
     r.two_step("remove", &secret).await;
     r.shot("security-removed").await;
 
+    // Add a phone number: the code page says where the code went and how long to wait.
+    r.click("#add-sms summary").await;
+    r.fill("#dest-sms", "+81 90 1234 5678").await;
+    r.fill("#pw-sms-add", PASSWORD).await;
+    r.click("#add-sms form button").await;
+    let html = r.at("/settings/security/oob/setup").await;
+    assert!(
+        html.contains("5678") && !html.contains("1234 5678"),
+        "masked"
+    );
+    r.shot("sms-confirm").await;
+    r.click("a[href='/settings/security']").await;
+    r.at("/settings/security").await;
+
+    // A form posted without its CSRF token is refused with the message page.
+    r.c.execute(
+        "var f = document.createElement('form'); f.method = 'post'; \
+         f.action = '/settings/security/two-step'; document.body.appendChild(f); f.submit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let html = r.at("/settings/security/two-step").await;
+    assert!(html.contains("role=\"alert\""));
+    r.shot("csrf-403").await;
+
     // Narrow screen.
     r.c.set_window_size(320, 900).await.unwrap();
     r.go("/settings/security").await;

@@ -555,3 +555,102 @@ fn both_catalogues_have_the_same_keys() {
         nidan_web::pages::i18n::keys(Locale::Ja)
     );
 }
+
+#[tokio::test]
+async fn codes_by_email_through_the_forms() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    let p = b.get("/signup").await;
+    let csrf = field(&p.html, "csrf");
+    b.post(
+        "/signup",
+        &[
+            ("csrf", &csrf),
+            ("email", "mail@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/settings/security/oob/setup",
+            &[
+                ("csrf", &csrf),
+                ("method", "email"),
+                ("destination", "codes@example.org"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    check_page(&p, "en");
+    assert!(p.html.contains("autocomplete=\"one-time-code\""));
+    assert!(
+        !p.html.contains("codes@example.org"),
+        "the address shows masked"
+    );
+    let sent_to = field(&p.html, "destination");
+    let code = app.last_code_to("codes@example.org");
+    let p = b
+        .post(
+            "/settings/security/oob/confirm",
+            &[
+                ("csrf", &csrf),
+                ("method", "email"),
+                ("destination", &sent_to),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    let joined = field(&p.html, "codes");
+    b.post(
+        "/settings/security/recovery/done",
+        &[("csrf", &csrf), ("codes", &joined), ("saved", "1")],
+    )
+    .await;
+    let p = b.get("/settings/security").await;
+    assert!(p.html.contains("state-on"));
+    assert!(p.html.contains("/settings/security/step-up-code"));
+
+    // Sign in: the code goes by email; the page says where (masked) and offers a resend.
+    let csrf = b.csrf();
+    b.post("/logout", &[("csrf", &csrf)]).await;
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "mail@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/login/second-step");
+    check_page(&p, "en");
+    assert!(p.html.contains(&sent_to), "{}", p.html);
+    assert!(p.html.contains("action=\"/login/second-step/send\""));
+    let p = b
+        .post(
+            "/login/second-step/send",
+            &[("csrf", &csrf), ("method", "email")],
+        )
+        .await;
+    check_page(&p, "en");
+    assert!(
+        p.status == StatusCode::OK || p.status == StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        p.status
+    );
+    assert!(p.html.contains("role=\"status\"") || p.html.contains("role=\"alert\""));
+    let code = app.last_code_to("codes@example.org");
+    let p = b
+        .post(
+            "/login/second-step",
+            &[("csrf", &csrf), ("method", "email"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security", "{}", p.html);
+}
