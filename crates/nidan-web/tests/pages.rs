@@ -181,6 +181,7 @@ async fn enrol(b: &mut Browser<'_>, email: &str) -> (TotpSecret, Vec<String>) {
         )
         .await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    check_page(&p, b.lang);
     assert!(p.html.contains("<svg"));
     assert!(p.html.contains("href=\"otpauth://totp/"));
     let secret = secret_on(&p.html);
@@ -198,6 +199,7 @@ async fn enrol(b: &mut Browser<'_>, email: &str) -> (TotpSecret, Vec<String>) {
         .map(str::to_string)
         .collect();
     assert!(codes.len() >= 8, "{}", p.html);
+    check_page(&p, b.lang);
     assert!(p.html.contains("download=\"nidan-recovery-codes.txt\""));
     // Not ticked: the codes show again, with the error.
     let joined = codes.join(" ");
@@ -303,6 +305,7 @@ async fn a_form_without_the_csrf_token_gets_403() {
     let mut fresh = Browser::new(&app, "ja");
     let p = fresh.post("/login", &[("csrf", "x")]).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
+    check_page(&p, "ja");
     assert!(!p.html.contains(nidan_web::pages::i18n::MISSING));
 }
 
