@@ -657,3 +657,33 @@ async fn codes_by_email_through_the_forms() {
         .await;
     assert_eq!(p.url, "/settings/security", "{}", p.html);
 }
+
+#[tokio::test]
+async fn the_per_ip_sign_in_limit_applies_to_the_form_too() {
+    let app = TestApp::with(
+        Policy::default(),
+        WebOptions {
+            login_per_ip_per_minute: 2,
+            ..WebOptions::default()
+        },
+    )
+    .await;
+    let mut b = Browser::new(&app, "en");
+    b.get("/login").await;
+    let csrf = b.csrf();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let p = b
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "x@example.com"),
+                    ("password", "wrong password"),
+                ],
+            )
+            .await;
+        statuses.push(p.status);
+    }
+    assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}

@@ -140,6 +140,15 @@ async fn login(
     if !cookies::csrf_ok(&headers, &form.csrf) {
         return ctx.csrf_failed();
     }
+    // The same per-IP sign-in limit as `POST /api/v1/login`.
+    if state.limits.check_login(client.1).is_err() {
+        let page = LoginPage {
+            base: ctx.base(false, "/login"),
+            email: form.email,
+            error: Some(ctx.tr.t("err-rate-limited")),
+        };
+        return ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page);
+    }
     let password = Zeroizing::new(form.password);
     finish_login(ctx, &state, &form.email, password, &headers, client).await
 }
