@@ -11,6 +11,7 @@ pub mod extract;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod pages;
 pub mod qr;
 pub mod routes;
 
@@ -74,6 +75,7 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         .merge(routes::apps::router())
         .merge(routes::codes::router())
         .merge(routes::ops::router())
+        .merge(pages::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -123,9 +125,10 @@ async fn headers_and_limits(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(
-        HeaderName::from_static("content-security-policy"),
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // Pages set their own (self-only) policy; everything else gets the strictest one.
+    h.entry(HeaderName::from_static("content-security-policy"))
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     response
 }

@@ -1,0 +1,99 @@
+//! The pages' cookies and their CSRF tokens, in one place so every flag is decided once.
+//!
+//! Names: with an https `public_url` every cookie carries the `__Host-` prefix, which browsers
+//! accept only with `Secure`, `Path=/` and no `Domain` — so no other host or path can plant or
+//! shadow them. On plain-http (a localhost trial) a `__Host-` cookie would be refused outright
+//! by browsers, so the same cookies go without the prefix and without `Secure`.
+//!
+//! CSRF: a synchronizer token. A random 256-bit value lives in the `nidan_csrf` cookie (HttpOnly,
+//! SameSite=Lax, set on the first page view, before sign-in too) and is repeated in a hidden
+//! `csrf` field of every form; a post whose field does not equal the cookie (compared in constant
+//! time) gets 403. After sign-in the value is replaced, so a token seen before sign-in is useless
+//! after it.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use data_encoding::BASE64URL_NOPAD;
+use subtle::ConstantTimeEq;
+
+/// The session token (from the service).
+pub const SESSION: &str = "nidan_session";
+/// The CSRF value.
+pub const CSRF: &str = "nidan_csrf";
+/// The sign-in challenge between the password page and the second step.
+pub const CHALLENGE: &str = "nidan_challenge";
+/// A remembered device's token.
+pub const DEVICE: &str = "nidan_device";
+/// The chosen language.
+pub const LANG: &str = "nidan_lang";
+
+/// The cookie name as sent: `__Host-<name>` over https, `<name>` otherwise.
+pub fn name(base: &str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
+/// The value of cookie `base` (either spelling; the `__Host-` one wins).
+pub fn get(headers: &HeaderMap, base: &str) -> Option<String> {
+    let prefixed = format!("__Host-{base}");
+    let mut plain = None;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if k == prefixed && !v.is_empty() {
+                return Some(v.to_string());
+            }
+            if k == base && !v.is_empty() {
+                plain = Some(v.to_string());
+            }
+        }
+    }
+    plain
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure when `secure`; `max_age` in
+/// seconds (`None`: a browser-session cookie; `Some(0)`: delete).
+pub fn set(base: &str, value: &str, secure: bool, max_age: Option<i64>) -> HeaderValue {
+    let mut c = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax",
+        name(base, secure),
+        value
+    );
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("nidan_invalid=1"))
+}
+
+/// A deleting `Set-Cookie`.
+pub fn clear(base: &str, secure: bool) -> HeaderValue {
+    set(base, "", secure, Some(0))
+}
+
+/// A fresh random token (256 bits, base64url).
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness: refuse every form rather than issue a guessable token.
+        return String::new();
+    }
+    BASE64URL_NOPAD.encode(&bytes)
+}
+
+/// Whether a posted CSRF field matches the cookie (constant time; empty never matches).
+pub fn csrf_ok(headers: &HeaderMap, posted: &str) -> bool {
+    match get(headers, CSRF) {
+        Some(cookie) if !cookie.is_empty() && !posted.is_empty() => {
+            bool::from(cookie.as_bytes().ct_eq(posted.as_bytes()))
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,357 @@
+//! Adding and removing methods: the authenticator app (QR code, the secret as text, an
+//! `otpauth://` link), SMS and email (a code to the new destination), and recovery codes (shown
+//! once, with download, copy and print, and an "I have saved these codes" box to finish).
+//!
+//! Secrets shown here are never stored by the page layer. While a confirmation is pending, the
+//! `otpauth://` URI (or the recovery codes) go back and forth in a hidden field only so a typo in
+//! the confirm code does not force the person to start over; they travel over the same channel
+//! as the page that shows them and every response is `no-store`.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use nidan_domain::RecoveryCode;
+use nidan_service::ServiceError;
+use nidan_service::courier::Channel;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::security::{ProofForm, render, signed_in_post};
+use super::{Base, Ctx};
+use crate::AppState;
+use crate::extract::Client;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/settings/security/totp/setup", post(totp_setup))
+        .route("/settings/security/totp/confirm", post(totp_confirm))
+        .route("/settings/security/totp/remove", post(totp_remove))
+        .route("/settings/security/oob/setup", post(oob_setup))
+        .route("/settings/security/oob/confirm", post(oob_confirm))
+        .route("/settings/security/oob/remove", post(oob_remove))
+        .route("/settings/security/recovery", post(recovery_recreate))
+        .route("/settings/security/recovery/done", post(recovery_done))
+}
+
+#[derive(Template)]
+#[template(path = "totp_setup.html")]
+struct TotpSetupPage {
+    base: Base,
+    qr: String,
+    secret: String,
+    uri: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "oob_confirm.html")]
+struct OobConfirmPage {
+    base: Base,
+    channel: &'static str,
+    title: String,
+    sent_to: String,
+    wait: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "codes.html")]
+struct CodesPage {
+    base: Base,
+    codes: Vec<String>,
+    joined: String,
+    download: String,
+    error: Option<String>,
+}
+
+fn channel_of(s: &str) -> Channel {
+    if s == "sms" {
+        Channel::Sms
+    } else {
+        Channel::Email
+    }
+}
+
+fn channel_id(c: Channel) -> &'static str {
+    match c {
+        Channel::Sms => "sms",
+        Channel::Email => "email",
+    }
+}
+
+/// The secret in groups of 4, read back out of an otpauth URI.
+fn grouped_secret(uri: &str) -> String {
+    let secret = uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .unwrap_or("");
+    secret
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn totp_page(ctx: &Ctx, uri: &str, error: Option<String>) -> Option<TotpSetupPage> {
+    let qr = crate::qr::svg(uri).ok()?;
+    Some(TotpSetupPage {
+        base: ctx.base(true, "/settings/security"),
+        qr,
+        secret: grouped_secret(uri),
+        uri: uri.to_string(),
+        error,
+    })
+}
+
+fn codes_page(ctx: &Ctx, codes: Vec<String>, error: Option<String>) -> CodesPage {
+    let text = format!(
+        "{}\n\n{}\n",
+        ctx.tr.t("codes-file-heading"),
+        codes.join("\n")
+    );
+    CodesPage {
+        base: ctx.base(true, "/settings/security"),
+        download: format!(
+            "data:text/plain;charset=utf-8,{}",
+            utf8_percent_encode(&text, NON_ALPHANUMERIC)
+        ),
+        joined: text,
+        codes,
+        error,
+    }
+}
+
+fn show_codes(ctx: Ctx, codes: &[RecoveryCode]) -> Response {
+    let page = codes_page(
+        &ctx,
+        codes.iter().map(RecoveryCode::display).collect(),
+        None,
+    );
+    ctx.page(&page)
+}
+
+async fn totp_setup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match state.service.totp_setup(&auth, form.proof(), &info).await {
+        Ok(setup) => match totp_page(&ctx, &setup.otpauth_uri, None) {
+            Some(page) => ctx.page(&page),
+            None => ctx.message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "err-title",
+                "err-internal",
+            ),
+        },
+        Err(e) => render(&state, ctx, &auth, None, "totp-add", Some(&e)).await,
+    }
+}
+
+async fn totp_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match state.service.totp_confirm(&auth, &form.code, &info).await {
+        Ok(Some(codes)) => show_codes(ctx, &codes),
+        Ok(None) => ctx.redirect("/settings/security?done=method-added"),
+        Err(e) => {
+            let uri = form.destination.as_str();
+            let msg = ctx.tr.t(super::error_key(&e));
+            match (e, uri.starts_with("otpauth://totp/")) {
+                (ServiceError::InvalidCode { .. } | ServiceError::InvalidRequest(_), true) => {
+                    match totp_page(&ctx, uri, Some(msg)) {
+                        Some(page) => ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page),
+                        None => ctx.redirect("/settings/security"),
+                    }
+                }
+                (e, _) => render(&state, ctx, &auth, None, "totp-add", Some(&e)).await,
+            }
+        }
+    }
+}
+
+async fn totp_remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match state.service.totp_remove(&auth, form.proof(), &info).await {
+        Ok(()) => ctx.redirect("/settings/security?done=method-removed"),
+        Err(e) => render(&state, ctx, &auth, None, "remove-totp", Some(&e)).await,
+    }
+}
+
+async fn oob_setup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let channel = channel_of(&form.method);
+    match state
+        .service
+        .oob_setup(&auth, channel, form.proof(), &form.destination, &info)
+        .await
+    {
+        Ok(sent) => {
+            let page = oob_page(&ctx, channel, sent.sent_to, sent.resend_after, None);
+            ctx.page(&page)
+        }
+        Err(e) => {
+            let form_id = format!("{}-add", channel_id(channel));
+            render(&state, ctx, &auth, None, &form_id, Some(&e)).await
+        }
+    }
+}
+
+fn oob_page(
+    ctx: &Ctx,
+    channel: Channel,
+    sent_to: String,
+    wait: i64,
+    error: Option<String>,
+) -> OobConfirmPage {
+    let title = match channel {
+        Channel::Sms => "oob-title-sms",
+        Channel::Email => "oob-title-email",
+    };
+    OobConfirmPage {
+        base: ctx.base(true, "/settings/security"),
+        channel: channel_id(channel),
+        title: ctx.tr.t(title),
+        sent_to,
+        wait: ctx.tr.tf("oob-resend-wait", &[("n", &wait.to_string())]),
+        error,
+    }
+}
+
+async fn oob_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let channel = channel_of(&form.method);
+    match state
+        .service
+        .oob_confirm(&auth, channel, &form.code, &info)
+        .await
+    {
+        Ok(Some(codes)) => show_codes(ctx, &codes),
+        Ok(None) => ctx.redirect("/settings/security?done=method-added"),
+        Err(e @ ServiceError::InvalidCode { .. }) => {
+            let msg = ctx.tr.t(super::error_key(&e));
+            let page = oob_page(&ctx, channel, form.destination.clone(), 0, Some(msg));
+            ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => {
+            let form_id = format!("{}-add", channel_id(channel));
+            render(&state, ctx, &auth, None, &form_id, Some(&e)).await
+        }
+    }
+}
+
+async fn oob_remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let channel = channel_of(&form.method);
+    match state
+        .service
+        .oob_remove(&auth, channel, form.proof(), &info)
+        .await
+    {
+        Ok(()) => ctx.redirect("/settings/security?done=method-removed"),
+        Err(e) => {
+            let form_id = format!("remove-{}", channel_id(channel));
+            render(&state, ctx, &auth, None, &form_id, Some(&e)).await
+        }
+    }
+}
+
+async fn recovery_recreate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match state
+        .service
+        .recreate_recovery_codes(&auth, form.proof(), &info)
+        .await
+    {
+        Ok(codes) => show_codes(ctx, &codes),
+        Err(e) => render(&state, ctx, &auth, None, "recovery", Some(&e)).await,
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct DoneForm {
+    csrf: String,
+    saved: Option<String>,
+    codes: String,
+}
+
+/// Finishing needs the "I have saved these codes" box ticked; otherwise the codes show again.
+async fn recovery_done(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<DoneForm>,
+) -> Response {
+    let (ctx, _auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if form.saved.is_some() {
+        return ctx.redirect("/settings/security?done=codes-saved");
+    }
+    let codes: Vec<String> = form
+        .codes
+        .split_whitespace()
+        .filter(|c| c.len() <= 32)
+        .take(32)
+        .map(str::to_string)
+        .collect();
+    let msg = ctx.tr.t("codes-tick-first");
+    let page = codes_page(&ctx, codes, Some(msg));
+    ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}

@@ -1,0 +1,262 @@
+//! The browser pages: sign-up, sign-in with its second step, and the security settings.
+//!
+//! Why a separate tree: the JSON API (`routes`) authenticates with bearer tokens only and needs no
+//! CSRF defence; pages authenticate with a cookie, so everything that makes cookies safe (the
+//! CSRF check, the page CSP, the cookie flags) lives here and nowhere near the API. Pages are
+//! server-rendered askama templates, work without JavaScript, and call the same
+//! `nidan_service::Service` use cases as the API — no rule is decided twice.
+
+pub mod cookies;
+mod enrol;
+pub mod i18n;
+mod security;
+mod signin;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use nidan_service::ServiceError;
+use nidan_service::session::AuthContext;
+use serde::Deserialize;
+
+use crate::AppState;
+pub use i18n::Tr;
+
+/// The Content-Security-Policy of every page: own styles and scripts only, no inline code.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+const CSS: &str = include_str!("../../static/nidan.css");
+const JS: &str = include_str!("../../static/nidan.js");
+
+/// The pages' routes, merged into [`crate::app`].
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/static/nidan.css", get(css))
+        .route("/static/nidan.js", get(js))
+        .route("/lang", post(switch_language))
+        .merge(signin::router())
+        .merge(security::router())
+}
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        JS,
+    )
+        .into_response()
+}
+
+/// What the layout needs on every page.
+pub struct Base {
+    /// The translator.
+    pub tr: Tr,
+    /// The CSRF token for the hidden `csrf` field.
+    pub csrf: String,
+    /// Whether the sign-out button shows.
+    pub signed_in: bool,
+    /// Where the language switch returns to.
+    pub path: String,
+}
+
+/// One request's page context: language, CSRF token, cookies to set.
+pub struct Ctx {
+    /// The translator.
+    pub tr: Tr,
+    /// The CSRF token (from the cookie, or new).
+    pub csrf: String,
+    /// Whether cookies are `Secure` (and `__Host-`).
+    pub secure: bool,
+    set_cookies: Vec<HeaderValue>,
+}
+
+impl Ctx {
+    /// The context of a request; issues a CSRF cookie when there is none.
+    pub fn new(state: &AppState, headers: &HeaderMap) -> Ctx {
+        let secure = state.options.public_url.starts_with("https://");
+        let tr = Tr {
+            locale: i18n::locale_of(headers),
+        };
+        let mut ctx = Ctx {
+            tr,
+            csrf: String::new(),
+            secure,
+            set_cookies: Vec::new(),
+        };
+        match cookies::get(headers, cookies::CSRF) {
+            Some(v) => ctx.csrf = v,
+            None => ctx.renew_csrf(),
+        }
+        ctx
+    }
+
+    /// Replaces the CSRF token (at sign-in and sign-out).
+    pub fn renew_csrf(&mut self) {
+        self.csrf = cookies::random_token();
+        let c = cookies::set(cookies::CSRF, &self.csrf, self.secure, None);
+        self.set_cookies.push(c);
+    }
+
+    /// Sets cookie `base` (see [`cookies::set`]).
+    pub fn set_cookie(&mut self, base: &str, value: &str, max_age: Option<i64>) {
+        let c = cookies::set(base, value, self.secure, max_age);
+        self.set_cookies.push(c);
+    }
+
+    /// Deletes cookie `base`.
+    pub fn clear_cookie(&mut self, base: &str) {
+        let c = cookies::clear(base, self.secure);
+        self.set_cookies.push(c);
+    }
+
+    /// The layout's data.
+    pub fn base(&self, signed_in: bool, path: &str) -> Base {
+        Base {
+            tr: self.tr,
+            csrf: self.csrf.clone(),
+            signed_in,
+            path: path.to_string(),
+        }
+    }
+
+    fn finish(self, mut response: Response) -> Response {
+        let h = response.headers_mut();
+        for c in self.set_cookies {
+            h.append(header::SET_COOKIE, c);
+        }
+        h.insert(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(PAGE_CSP),
+        );
+        response
+    }
+
+    /// A rendered page with status 200.
+    pub fn page(self, template: &impl Template) -> Response {
+        self.page_with(StatusCode::OK, template)
+    }
+
+    /// A rendered page with `status`.
+    pub fn page_with(self, status: StatusCode, template: &impl Template) -> Response {
+        let response = match template.render() {
+            Ok(html) => (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                html,
+            )
+                .into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "page rendering failed");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        };
+        self.finish(response)
+    }
+
+    /// `303 See Other` to `to` (a local path).
+    pub fn redirect(self, to: &str) -> Response {
+        let to = if to.starts_with('/') && !to.starts_with("//") {
+            to
+        } else {
+            "/login"
+        };
+        let response = (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/login")),
+            )],
+        )
+            .into_response();
+        self.finish(response)
+    }
+
+    /// The plain message page (403 for a failed CSRF check, and the like).
+    pub fn message(self, status: StatusCode, title_key: &str, text_key: &str) -> Response {
+        let page = MessagePage {
+            base: self.base(false, "/login"),
+            title: self.tr.t(title_key),
+            text: self.tr.t(text_key),
+        };
+        self.page_with(status, &page)
+    }
+
+    /// 403: the form came without the right CSRF token.
+    pub fn csrf_failed(self) -> Response {
+        self.message(StatusCode::FORBIDDEN, "csrf-title", "csrf-text")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    base: Base,
+    title: String,
+    text: String,
+}
+
+/// The signed-in user of a page request (the session cookie), if any.
+pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(AuthContext, String)> {
+    let token = cookies::get(headers, cookies::SESSION)?;
+    let auth = state.service.authenticate(&token).await.ok()?;
+    Some((auth, token))
+}
+
+/// The catalogue key that explains a failed use case to a person.
+pub fn error_key(e: &ServiceError) -> &'static str {
+    match e {
+        ServiceError::InvalidRequest(_) => "err-invalid",
+        ServiceError::InvalidCredentials => "err-credentials",
+        ServiceError::InvalidCode { .. } => "err-code",
+        ServiceError::Unauthenticated => "err-signin-again",
+        ServiceError::ReauthRequired(_) => "err-reauth",
+        ServiceError::Forbidden(_) => "err-forbidden",
+        ServiceError::NotFound(_) => "err-not-found",
+        ServiceError::Conflict(_) => "err-conflict",
+        ServiceError::ChallengeExpired => "err-challenge-expired",
+        ServiceError::RateLimited { locked: true, .. } => "err-locked",
+        ServiceError::RateLimited { .. } => "err-rate-limited",
+        ServiceError::Busy { .. } => "err-busy",
+        ServiceError::DeliveryFailed => "err-delivery",
+        ServiceError::Unavailable(_) | ServiceError::Internal(_) => "err-internal",
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LangForm {
+    csrf: String,
+    lang: String,
+    back: String,
+}
+
+/// Remembers the chosen language for a year and goes back to the page the switch was on.
+async fn switch_language(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LangForm>,
+) -> Response {
+    let mut ctx = Ctx::new(&state, &headers);
+    if !cookies::csrf_ok(&headers, &form.csrf) {
+        return ctx.csrf_failed();
+    }
+    if let Some(locale) = nidan_service::courier::Locale::parse(&form.lang) {
+        ctx.set_cookie(cookies::LANG, locale.as_str(), Some(365 * 86_400));
+        ctx.tr = Tr { locale };
+        if let Some((auth, _)) = signed_in(&state, &headers).await {
+            let _ = state.service.set_locale(&auth, locale).await;
+        }
+    }
+    let back = match form.back.as_str() {
+        "/signup" | "/login" | "/login/second-step" | "/settings/security" => form.back.clone(),
+        _ => "/login".to_string(),
+    };
+    ctx.redirect(&back)
+}

@@ -1,0 +1,395 @@
+//! The security page: two-step state (on / off for now / remove), methods, recovery codes,
+//! remembered devices, sessions and the activity history; and its small posts.
+//!
+//! Every sensitive change asks for the password and (once a method exists) a current code in the
+//! same form; the service enforces it, the forms only make it possible. Enrolment (app, SMS,
+//! email, recovery codes) lives in `enrol.rs`.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use nidan_domain::{Method, TwoStepState};
+use nidan_service::session::AuthContext;
+use nidan_service::two_step::StepUp;
+use nidan_service::{DeviceId, ServiceError, SessionId};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{Base, Ctx, Tr, cookies, enrol, error_key, signed_in};
+use crate::AppState;
+use crate::extract::Client;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/settings/security", get(view))
+        .route("/settings/security/two-step", post(two_step))
+        .route("/settings/security/step-up-code", post(step_up_code))
+        .route("/settings/security/devices/forget", post(forget_device))
+        .route("/settings/security/sessions/end", post(end_session))
+        .merge(enrol::router())
+}
+
+/// One enrolled method as listed.
+pub(super) struct MethodRow {
+    pub id: &'static str,
+    pub label: String,
+    pub hint: String,
+    pub since: String,
+}
+
+/// A table row of strings.
+pub(super) struct Row {
+    pub id: String,
+    pub cells: Vec<String>,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+pub(super) struct SecurityPage {
+    pub base: Base,
+    pub email: String,
+    pub state: &'static str,
+    pub state_text: String,
+    pub notice: Option<String>,
+    pub err_form: String,
+    pub err_text: String,
+    pub needs_code: bool,
+    pub code_by: Vec<MethodRow>,
+    pub methods: Vec<MethodRow>,
+    pub has_totp: bool,
+    pub has_sms: bool,
+    pub has_email: bool,
+    pub codes_left: String,
+    pub devices: Vec<Row>,
+    pub sessions: Vec<Row>,
+    pub activity: Vec<Row>,
+}
+
+/// Keys of the notices a redirect may ask for (`?done=`).
+const NOTICES: [&str; 10] = [
+    "on",
+    "off",
+    "removed",
+    "method-added",
+    "method-removed",
+    "codes-saved",
+    "code-sent",
+    "device-forgotten",
+    "session-ended",
+    "recovery-used",
+];
+
+pub(super) fn method_key(m: Method) -> &'static str {
+    match m {
+        Method::Totp => "method-totp",
+        Method::Sms => "method-sms",
+        Method::Email => "method-email",
+        Method::Recovery => "method-recovery",
+    }
+}
+
+fn translated_or(tr: &Tr, key: &str, fallback: &str) -> String {
+    let t = tr.t(key);
+    if t.starts_with(super::i18n::MISSING) {
+        fallback.to_string()
+    } else {
+        t
+    }
+}
+
+/// Builds the page for `auth`, with an optional notice and an error next to form `err_form`.
+pub(super) async fn build(
+    state: &AppState,
+    ctx: &Ctx,
+    auth: &AuthContext,
+    notice: Option<String>,
+    err_form: &str,
+    err_text: String,
+) -> Result<SecurityPage, ServiceError> {
+    let tr = ctx.tr;
+    let me = state.service.me(auth).await?;
+    let two = &me.two_step;
+    let (state_key, state_id) = match two.state {
+        TwoStepState::On => ("state-on", "on"),
+        TwoStepState::Off => ("state-off", "off"),
+        TwoStepState::None => ("state-none", "none"),
+    };
+    let methods: Vec<MethodRow> = two
+        .methods
+        .iter()
+        .map(|m| MethodRow {
+            id: m.method.as_str(),
+            label: tr.t(method_key(m.method)),
+            hint: m.hint.clone().unwrap_or_default(),
+            since: tr.date(m.created_at),
+        })
+        .collect();
+    let has = |m: Method| two.methods.iter().any(|v| v.method == m);
+    let devices = state
+        .service
+        .devices(auth)
+        .await?
+        .into_iter()
+        .map(|d| Row {
+            id: d.id.as_str().to_string(),
+            cells: vec![
+                d.name.clone(),
+                tr.date(d.created_at),
+                d.last_used_at.map(|t| tr.date(t)).unwrap_or_default(),
+                tr.date(d.expires_at),
+            ],
+            current: false,
+        })
+        .collect();
+    let sessions = state
+        .service
+        .sessions(auth)
+        .await?
+        .into_iter()
+        .map(|s| Row {
+            current: s.id == auth.session_id,
+            id: s.id.as_str().to_string(),
+            cells: vec![
+                tr.date(s.created_at),
+                tr.date(s.last_seen_at),
+                s.ip.clone(),
+                s.user_agent.chars().take(80).collect(),
+            ],
+        })
+        .collect();
+    let activity = state
+        .service
+        .activity(auth, 50, None)
+        .await?
+        .into_iter()
+        .map(|a| Row {
+            id: a.id.to_string(),
+            cells: vec![
+                tr.date(a.at),
+                translated_or(&tr, &format!("activity-{}", a.kind), &a.kind),
+                a.method
+                    .as_deref()
+                    .and_then(|m| m.parse::<Method>().ok())
+                    .map(|m| tr.t(method_key(m)))
+                    .unwrap_or_default(),
+                translated_or(&tr, &format!("result-{}", a.result), &a.result),
+                a.ip.clone(),
+            ],
+            current: false,
+        })
+        .collect();
+    Ok(SecurityPage {
+        base: ctx.base(true, "/settings/security"),
+        email: me.email.clone(),
+        state: state_id,
+        state_text: tr.t(state_key),
+        notice,
+        err_form: err_form.to_string(),
+        err_text,
+        needs_code: !two.methods.is_empty() || two.recovery_codes_left > 0,
+        code_by: methods
+            .iter()
+            .filter(|m| m.id == "sms" || m.id == "email")
+            .map(|m| MethodRow {
+                id: m.id,
+                label: m.label.clone(),
+                hint: m.hint.clone(),
+                since: String::new(),
+            })
+            .collect(),
+        has_totp: has(Method::Totp),
+        has_sms: has(Method::Sms),
+        has_email: has(Method::Email),
+        codes_left: tr.tf("codes-left", &[("n", &two.recovery_codes_left.to_string())]),
+        methods,
+        devices,
+        sessions,
+        activity,
+    })
+}
+
+/// Renders the security page (or, when the session is gone, sends to the sign-in page).
+pub(super) async fn render(
+    state: &AppState,
+    ctx: Ctx,
+    auth: &AuthContext,
+    notice: Option<String>,
+    err_form: &str,
+    error: Option<&ServiceError>,
+) -> Response {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let err_text = error.map(|e| ctx.tr.t(error_key(e))).unwrap_or_default();
+    match build(state, &ctx, auth, notice, err_form, err_text).await {
+        Ok(page) => ctx.page_with(status, &page),
+        Err(_) => ctx.redirect("/login"),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DoneQuery {
+    done: String,
+}
+
+async fn view(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let ctx = Ctx::new(&state, &headers);
+    let Some((auth, _)) = signed_in(&state, &headers).await else {
+        return ctx.redirect("/login");
+    };
+    let notice = NOTICES
+        .contains(&q.done.as_str())
+        .then(|| ctx.tr.t(&format!("done-{}", q.done)));
+    render(&state, ctx, &auth, notice, "", None).await
+}
+
+/// The password and code of a sensitive change.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ProofForm {
+    pub csrf: String,
+    pub password: String,
+    pub code: String,
+    pub action: String,
+    pub id: String,
+    pub method: String,
+    pub destination: String,
+}
+
+impl ProofForm {
+    pub fn proof(&self) -> StepUp<'_> {
+        StepUp {
+            password: Zeroizing::new(self.password.clone()),
+            code: Some(self.code.as_str()).filter(|c| !c.trim().is_empty()),
+        }
+    }
+}
+
+/// The checks every signed-in post starts with: CSRF, then the session.
+pub(super) async fn signed_in_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(Ctx, AuthContext), Response> {
+    let ctx = Ctx::new(state, headers);
+    if !cookies::csrf_ok(headers, csrf) {
+        return Err(ctx.csrf_failed());
+    }
+    match signed_in(state, headers).await {
+        Some((auth, _)) => Ok((ctx, auth)),
+        None => Err(ctx.redirect("/login")),
+    }
+}
+
+/// On, off for now, or removed.
+async fn two_step(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let result = match form.action.as_str() {
+        "on" | "off" => state
+            .service
+            .set_two_step(&auth, form.proof(), form.action == "on", &info)
+            .await
+            .map(|_| ()),
+        "remove" => {
+            state
+                .service
+                .remove_two_step(&auth, form.proof(), &info)
+                .await
+        }
+        _ => Err(ServiceError::InvalidRequest("unknown action".into())),
+    };
+    match result {
+        Ok(()) => {
+            let done = if form.action == "remove" {
+                "removed"
+            } else {
+                form.action.as_str()
+            };
+            ctx.redirect(&format!("/settings/security?done={done}"))
+        }
+        Err(e) => render(&state, ctx, &auth, None, "two-step", Some(&e)).await,
+    }
+}
+
+/// Sends a step-up code by email or SMS (for accounts without an app or recovery codes at hand).
+async fn step_up_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let method = form.method.parse().unwrap_or(Method::Email);
+    match state.service.send_step_up_code(&auth, method, &info).await {
+        Ok(sent) => {
+            let notice = ctx.tr.tf("done-code-sent-to", &[("to", &sent.sent_to)]);
+            render(&state, ctx, &auth, Some(notice), "", None).await
+        }
+        Err(e) => render(&state, ctx, &auth, None, "two-step", Some(&e)).await,
+    }
+}
+
+async fn forget_device(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match state
+        .service
+        .forget_device(&auth, &DeviceId::new(form.id.clone()), &info)
+        .await
+    {
+        Ok(()) => ctx.redirect("/settings/security?done=device-forgotten"),
+        Err(e) => render(&state, ctx, &auth, None, "devices", Some(&e)).await,
+    }
+}
+
+async fn end_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (mut ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let id = SessionId::new(form.id.clone());
+    let current = id == auth.session_id;
+    match state.service.end_session(&auth, &id, &info).await {
+        Ok(()) if current => {
+            ctx.clear_cookie(cookies::SESSION);
+            ctx.renew_csrf();
+            ctx.redirect("/login")
+        }
+        Ok(()) => ctx.redirect("/settings/security?done=session-ended"),
+        Err(e) => render(&state, ctx, &auth, None, "sessions", Some(&e)).await,
+    }
+}

@@ -1,0 +1,469 @@
+//! Sign-up, sign-in (password, then the second step) and sign-out pages.
+//!
+//! The challenge between the password page and the second step travels in an HttpOnly cookie
+//! (never in the URL, where logs and the Referer would see it), with the methods to offer and
+//! where the first code went; the challenge itself is checked by the service on every post.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use nidan_domain::Method;
+use nidan_service::ServiceError;
+use nidan_service::signin::LoginOutcome;
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{Base, Ctx, cookies, error_key, signed_in};
+use crate::AppState;
+use crate::extract::Client;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signup", get(signup_page).post(signup))
+        .route("/login", get(login_page).post(login))
+        .route("/login/second-step", get(second_page).post(second_step))
+        .route("/login/second-step/send", post(send_code))
+        .route("/logout", post(logout))
+}
+
+/// Remembered devices live 30 days (the service's default); the cookie lives as long.
+const DEVICE_COOKIE_SECS: i64 = 30 * 86_400;
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    base: Base,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    base: Base,
+    email: String,
+    error: Option<String>,
+}
+
+/// One "try another method" entry.
+struct MethodLink {
+    id: &'static str,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "second_step.html")]
+struct SecondStepPage {
+    base: Base,
+    method: &'static str,
+    method_label: String,
+    hint: String,
+    sends_code: bool,
+    sent_to: Option<String>,
+    info: Option<String>,
+    error: Option<String>,
+    others: Vec<MethodLink>,
+    has_recovery: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CredentialsForm {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+async fn signup_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let ctx = Ctx::new(&state, &headers);
+    let page = SignupPage {
+        base: ctx.base(false, "/signup"),
+        email: String::new(),
+        error: None,
+    };
+    ctx.page(&page)
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Client,
+    axum::Form(form): axum::Form<CredentialsForm>,
+) -> Response {
+    let ctx = Ctx::new(&state, &headers);
+    if !cookies::csrf_ok(&headers, &form.csrf) {
+        return ctx.csrf_failed();
+    }
+    let password = Zeroizing::new(form.password);
+    let result = state
+        .service
+        .sign_up(&form.email, password.clone(), ctx.tr.locale)
+        .await;
+    let error = match result {
+        Ok(_) => return finish_login(ctx, &state, &form.email, password, &headers, client).await,
+        Err(ServiceError::InvalidRequest(_)) => ctx.tr.t("err-signup-invalid"),
+        Err(ServiceError::Conflict(_)) => ctx.tr.t("err-signup-taken"),
+        Err(e) => ctx.tr.t(error_key(&e)),
+    };
+    let page = SignupPage {
+        base: ctx.base(false, "/signup"),
+        email: form.email,
+        error: Some(error),
+    };
+    ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let ctx = Ctx::new(&state, &headers);
+    if signed_in(&state, &headers).await.is_some() {
+        return ctx.redirect("/settings/security");
+    }
+    let page = LoginPage {
+        base: ctx.base(false, "/login"),
+        email: String::new(),
+        error: None,
+    };
+    ctx.page(&page)
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Client,
+    axum::Form(form): axum::Form<CredentialsForm>,
+) -> Response {
+    let ctx = Ctx::new(&state, &headers);
+    if !cookies::csrf_ok(&headers, &form.csrf) {
+        return ctx.csrf_failed();
+    }
+    // The same per-IP sign-in limit as `POST /api/v1/login`.
+    if state.limits.check_login(client.1).is_err() {
+        let page = LoginPage {
+            base: ctx.base(false, "/login"),
+            email: form.email,
+            error: Some(ctx.tr.t("err-rate-limited")),
+        };
+        return ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page);
+    }
+    let password = Zeroizing::new(form.password);
+    finish_login(ctx, &state, &form.email, password, &headers, client).await
+}
+
+/// The password step: signs in, or hands over to the second step.
+async fn finish_login(
+    mut ctx: Ctx,
+    state: &AppState,
+    email: &str,
+    password: Zeroizing<String>,
+    headers: &HeaderMap,
+    Client(info, _): Client,
+) -> Response {
+    let device = cookies::get(headers, cookies::DEVICE);
+    match state
+        .service
+        .login(email, password, device.as_deref(), &info)
+        .await
+    {
+        Ok(LoginOutcome::SignedIn { session_token, .. }) => {
+            ctx.set_cookie(cookies::SESSION, session_token.expose(), None);
+            ctx.renew_csrf();
+            ctx.redirect("/settings/security")
+        }
+        Ok(LoginOutcome::SecondFactorRequired {
+            challenge_token,
+            methods,
+            default_method,
+            expires_in,
+            code_sent_to,
+            ..
+        }) => {
+            let c = Challenge {
+                token: challenge_token.expose().to_string(),
+                methods,
+                current: default_method,
+                sent_to: code_sent_to,
+            };
+            ctx.set_cookie(cookies::CHALLENGE, &c.encode(), Some(expires_in));
+            ctx.redirect("/login/second-step")
+        }
+        Err(e) => {
+            let page = LoginPage {
+                base: ctx.base(false, "/login"),
+                email: email.to_string(),
+                error: Some(ctx.tr.t(error_key(&e))),
+            };
+            ctx.page_with(StatusCode::UNAUTHORIZED, &page)
+        }
+    }
+}
+
+/// The second-step state kept in the challenge cookie.
+struct Challenge {
+    token: String,
+    methods: Vec<Method>,
+    current: Method,
+    sent_to: Option<String>,
+}
+
+impl Challenge {
+    fn encode(&self) -> String {
+        let methods: Vec<&str> = self.methods.iter().map(|m| m.as_str()).collect();
+        let sent = self
+            .sent_to
+            .as_deref()
+            .map(|s| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string())
+            .unwrap_or_default();
+        format!(
+            "{}~{}~{}~{}",
+            self.token,
+            methods.join("."),
+            self.current.as_str(),
+            sent
+        )
+    }
+
+    fn decode(value: &str) -> Option<Challenge> {
+        let mut parts = value.split('~');
+        let token = parts.next()?.to_string();
+        let methods = parts
+            .next()?
+            .split('.')
+            .filter_map(|m| m.parse().ok())
+            .collect::<Vec<Method>>();
+        let current = parts.next()?.parse().ok()?;
+        let sent = parts.next().unwrap_or("");
+        let sent_to =
+            (!sent.is_empty()).then(|| percent_decode_str(sent).decode_utf8_lossy().into_owned());
+        (!token.is_empty() && !methods.is_empty()).then_some(Challenge {
+            token,
+            methods,
+            current,
+            sent_to,
+        })
+    }
+
+    fn from_headers(headers: &HeaderMap) -> Option<Challenge> {
+        Challenge::decode(&cookies::get(headers, cookies::CHALLENGE)?)
+    }
+}
+
+fn method_key(m: Method) -> &'static str {
+    match m {
+        Method::Totp => "method-totp",
+        Method::Sms => "method-sms",
+        Method::Email => "method-email",
+        Method::Recovery => "method-recovery",
+    }
+}
+
+fn second_page_for(
+    ctx: &Ctx,
+    c: &Challenge,
+    method: Method,
+    info: Option<String>,
+    error: Option<String>,
+) -> SecondStepPage {
+    let sends_code = matches!(method, Method::Sms | Method::Email);
+    let hint = match method {
+        Method::Totp => "second-hint-totp",
+        Method::Sms => "second-hint-sms",
+        Method::Email => "second-hint-email",
+        Method::Recovery => "second-hint-recovery",
+    };
+    SecondStepPage {
+        base: ctx.base(false, "/login/second-step"),
+        method: method.as_str(),
+        method_label: ctx.tr.t(method_key(method)),
+        hint: ctx.tr.t(hint),
+        sends_code,
+        sent_to: c
+            .sent_to
+            .clone()
+            .filter(|_| sends_code && c.current == method),
+        info,
+        error,
+        others: c
+            .methods
+            .iter()
+            .filter(|m| **m != method && **m != Method::Recovery)
+            .map(|m| MethodLink {
+                id: m.as_str(),
+                label: ctx.tr.t(method_key(*m)),
+            })
+            .collect(),
+        has_recovery: method != Method::Recovery && c.methods.contains(&Method::Recovery),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MethodQuery {
+    method: String,
+}
+
+fn chosen(c: &Challenge, asked: &str) -> Method {
+    asked
+        .parse()
+        .ok()
+        .filter(|m| c.methods.contains(m))
+        .unwrap_or(c.current)
+}
+
+async fn second_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<MethodQuery>,
+) -> Response {
+    let ctx = Ctx::new(&state, &headers);
+    let Some(c) = Challenge::from_headers(&headers) else {
+        return ctx.redirect("/login");
+    };
+    let method = chosen(&c, &q.method);
+    let page = second_page_for(&ctx, &c, method, None, None);
+    ctx.page(&page)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SecondStepForm {
+    csrf: String,
+    method: String,
+    code: String,
+    remember: Option<String>,
+}
+
+async fn second_step(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<SecondStepForm>,
+) -> Response {
+    let mut ctx = Ctx::new(&state, &headers);
+    if !cookies::csrf_ok(&headers, &form.csrf) {
+        return ctx.csrf_failed();
+    }
+    let Some(c) = Challenge::from_headers(&headers) else {
+        return ctx.redirect("/login");
+    };
+    let method = chosen(&c, &form.method);
+    let remember = form.remember.is_some();
+    match state
+        .service
+        .second_step(&c.token, method, &form.code, remember, &info)
+        .await
+    {
+        Ok(outcome) => {
+            ctx.set_cookie(cookies::SESSION, outcome.session_token.expose(), None);
+            if let Some(device) = &outcome.device_token {
+                ctx.set_cookie(cookies::DEVICE, device.expose(), Some(DEVICE_COOKIE_SECS));
+            }
+            ctx.clear_cookie(cookies::CHALLENGE);
+            ctx.renew_csrf();
+            match outcome.recovery_codes_left {
+                Some(_) => ctx.redirect("/settings/security?done=recovery-used"),
+                None => ctx.redirect("/settings/security"),
+            }
+        }
+        Err(ServiceError::ChallengeExpired) => {
+            ctx.clear_cookie(cookies::CHALLENGE);
+            let page = LoginPage {
+                base: ctx.base(false, "/login"),
+                email: String::new(),
+                error: Some(ctx.tr.t("err-challenge-expired")),
+            };
+            ctx.page_with(StatusCode::UNAUTHORIZED, &page)
+        }
+        Err(e) => {
+            let mut error = ctx.tr.t(error_key(&e));
+            if let ServiceError::InvalidCode {
+                attempts_left: Some(n),
+            } = e
+            {
+                error = format!(
+                    "{} {}",
+                    error,
+                    ctx.tr.tf("err-attempts-left", &[("n", &n.to_string())])
+                );
+            }
+            let page = second_page_for(&ctx, &c, method, None, Some(error));
+            ctx.page_with(StatusCode::UNAUTHORIZED, &page)
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SendForm {
+    csrf: String,
+    method: String,
+}
+
+/// Sends (or resends) a code by email or SMS and shows where it went and the wait.
+async fn send_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<SendForm>,
+) -> Response {
+    let mut ctx = Ctx::new(&state, &headers);
+    if !cookies::csrf_ok(&headers, &form.csrf) {
+        return ctx.csrf_failed();
+    }
+    let Some(mut c) = Challenge::from_headers(&headers) else {
+        return ctx.redirect("/login");
+    };
+    let method = chosen(&c, &form.method);
+    match state
+        .service
+        .send_sign_in_code(&c.token, method, &info)
+        .await
+    {
+        Ok(sent) => {
+            c.current = method;
+            c.sent_to = Some(sent.sent_to);
+            ctx.set_cookie(cookies::CHALLENGE, &c.encode(), Some(sent.expires_in));
+            let wait = ctx.tr.tf(
+                "second-resend-wait",
+                &[("n", &sent.resend_after.to_string())],
+            );
+            let page = second_page_for(&ctx, &c, method, Some(wait), None);
+            ctx.page(&page)
+        }
+        Err(e) => {
+            let mut error = ctx.tr.t(error_key(&e));
+            if let ServiceError::RateLimited { retry_after, .. } = e {
+                error = ctx.tr.tf("err-wait", &[("n", &retry_after.to_string())]);
+            }
+            let page = second_page_for(&ctx, &c, method, None, Some(error));
+            ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page)
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CsrfOnly {
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    axum::Form(form): axum::Form<CsrfOnly>,
+) -> Response {
+    let mut ctx = Ctx::new(&state, &headers);
+    if !cookies::csrf_ok(&headers, &form.csrf) {
+        return ctx.csrf_failed();
+    }
+    if let Some((auth, _)) = signed_in(&state, &headers).await {
+        let _ = state.service.logout(&auth, &info).await;
+    }
+    ctx.clear_cookie(cookies::SESSION);
+    ctx.renew_csrf();
+    ctx.redirect("/login")
+}

@@ -1,0 +1,401 @@
+//! End to end in headless Chromium over WebDriver (fantoccini + Debian's chromium-driver):
+//! everything a person does on the pages, in English and in Japanese, with a screenshot of every
+//! page under `target/screenshots/`.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`apt-get install -y chromium
+//! chromium-driver`); without them the test fails saying so, unless `NIDAN_SKIP_BROWSER=1`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{PASSWORD, TestApp};
+use fantoccini::{Client, ClientBuilder, Locator};
+use nidan_domain::{TotpSecret, totp_code};
+use serde_json::json;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const DRIVER: &str = "/usr/bin/chromedriver";
+
+/// Ends chromedriver (the one this test started) when the test ends, however it ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn screenshots() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Run<'a> {
+    c: Client,
+    base: String,
+    app: &'a TestApp,
+    lang: &'static str,
+    shots: PathBuf,
+}
+
+impl Run<'_> {
+    async fn go(&self, path: &str) {
+        self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.c.screenshot().await.unwrap();
+        let path = self.shots.join(format!("{name}-{}.png", self.lang));
+        std::fs::write(&path, png).unwrap();
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.c.find(Locator::Css(css)).await.unwrap();
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the browser shows `path` (and the page has loaded).
+    async fn at(&self, path: &str) -> String {
+        for _ in 0..100 {
+            let url = self.c.current_url().await.unwrap();
+            let here = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_string(),
+            };
+            let ready = self
+                .c
+                .execute("return document.readyState", vec![])
+                .await
+                .unwrap();
+            if here == path && ready == "complete" {
+                let html = self.c.source().await.unwrap();
+                assert!(!html.contains("⟦"), "missing message on {path}");
+                assert!(html.contains(&format!("lang=\"{}\"", self.lang)), "{html}");
+                return html;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "never reached {path}; at {}",
+            self.c.current_url().await.unwrap()
+        );
+    }
+
+    fn code(&self, secret: &TotpSecret) -> String {
+        self.app.advance(30);
+        totp_code(secret.as_bytes(), self.app.now())
+    }
+
+    async fn logout(&self) {
+        self.click("form[action='/logout'] button").await;
+        self.at("/login").await;
+    }
+
+    async fn password(&self, email: &str) {
+        self.go("/login").await;
+        self.at("/login").await;
+        self.fill("#email", email).await;
+        self.fill("#password", PASSWORD).await;
+        self.click("form[action='/login'] button[type=submit]")
+            .await;
+    }
+
+    /// The two-step form: password, a code, then the button for `action`.
+    async fn two_step(&self, action: &str, secret: &TotpSecret) {
+        self.fill("#pw-two-step", PASSWORD).await;
+        self.fill("#code-two-step", &self.code(secret)).await;
+        self.click(&format!("button[name=action][value={action}]"))
+            .await;
+        let done = if action == "remove" {
+            "removed"
+        } else {
+            action
+        };
+        self.at(&format!("/settings/security?done={done}")).await;
+    }
+}
+
+/// One person's whole journey in one language.
+async fn journey(r: &Run<'_>, email: &str) {
+    // Sign up.
+    r.go("/signup").await;
+    r.at("/signup").await;
+    r.shot("signup").await;
+    r.fill("#email", email).await;
+    r.fill("#password", PASSWORD).await;
+    r.click("form[action='/signup'] button[type=submit]").await;
+    r.at("/settings/security").await;
+    r.shot("security-new").await;
+
+    // The authenticator app: read the secret off the page, compute the code.
+    r.click("#add-totp summary").await;
+    r.fill("#pw-totp-add", PASSWORD).await;
+    r.click("form[action='/settings/security/totp/setup'] button")
+        .await;
+    r.at("/settings/security/totp/setup").await;
+    r.shot("totp-setup").await;
+    let secret_text = r.c.find(Locator::Css("#totp-secret")).await.unwrap();
+    let secret_text = secret_text.text().await.unwrap();
+    assert_eq!(secret_text.split(' ').next().unwrap().len(), 4);
+    let secret = TotpSecret::from_base32(&secret_text.replace(' ', "")).unwrap();
+    let open = r.c.find(Locator::Css("a[href^='otpauth://totp/']")).await;
+    assert!(open.is_ok(), "the open-in-app link");
+    r.fill("#code", &r.code(&secret)).await;
+    r.click("form[action='/settings/security/totp/confirm'] button")
+        .await;
+    r.at("/settings/security/totp/confirm").await;
+    r.shot("recovery-codes").await;
+
+    // The recovery codes: the download holds them, the script runs under the CSP.
+    let codes: Vec<String> = {
+        let mut v = Vec::new();
+        for e in
+            r.c.find_all(Locator::Css("#recovery-codes code"))
+                .await
+                .unwrap()
+        {
+            v.push(e.text().await.unwrap());
+        }
+        v
+    };
+    assert!(codes.len() >= 8);
+    let link = r.c.find(Locator::Css("#codes-download")).await.unwrap();
+    let href = link.attr("href").await.unwrap().unwrap();
+    let payload = href.strip_prefix("data:text/plain;charset=utf-8,").unwrap();
+    let text = percent_encoding::percent_decode_str(payload)
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    for c in &codes {
+        assert!(text.contains(c.as_str()), "{c} in the download");
+    }
+    let shown =
+        r.c.execute(
+            "return !document.querySelector('[data-print]').hidden && \
+             !document.querySelector('[data-copy]').hidden",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!(true), "nidan.js ran");
+    link.click().await.unwrap();
+    let blob =
+        r.c.execute(
+            "return document.getElementById('codes-download').href",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(blob.as_str().unwrap().starts_with("blob:"), "{blob}");
+    r.click("#saved").await;
+    r.click("form[action='/settings/security/recovery/done'] button")
+        .await;
+    let html = r.at("/settings/security?done=codes-saved").await;
+    assert!(html.contains("state-on"));
+    r.shot("security-on").await;
+
+    // Sign in with a code.
+    r.logout().await;
+    r.shot("login").await;
+    r.password(email).await;
+    r.at("/login/second-step").await;
+    r.shot("second-step").await;
+    r.fill("#code", "123456").await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
+    r.at("/login/second-step").await;
+    r.shot("second-step-error").await;
+    r.fill("#code", &r.code(&secret)).await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
+    r.at("/settings/security").await;
+
+    // With a recovery code.
+    r.logout().await;
+    r.password(email).await;
+    r.at("/login/second-step").await;
+    r.click("a[href='/login/second-step?method=recovery']")
+        .await;
+    r.at("/login/second-step?method=recovery").await;
+    r.shot("second-step-recovery").await;
+    r.fill("#code", &codes[0]).await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
+    r.at("/settings/security?done=recovery-used").await;
+
+    // With "remember this device": the next sign-in skips the code.
+    r.logout().await;
+    r.password(email).await;
+    r.at("/login/second-step").await;
+    r.fill("#code", &r.code(&secret)).await;
+    r.click("#remember").await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
+    r.at("/settings/security").await;
+    r.logout().await;
+    r.password(email).await;
+    r.at("/settings/security").await;
+    r.shot("security-device").await;
+
+    // Off (temporarily), on again, removed.
+    r.two_step("off", &secret).await;
+    r.shot("security-off").await;
+    r.two_step("on", &secret).await;
+    r.two_step("remove", &secret).await;
+    r.shot("security-removed").await;
+
+    // Add a phone number: the code page says where the code went and how long to wait.
+    r.click("#add-sms summary").await;
+    r.fill("#dest-sms", "+81 90 1234 5678").await;
+    r.fill("#pw-sms-add", PASSWORD).await;
+    r.click("#add-sms form button").await;
+    let html = r.at("/settings/security/oob/setup").await;
+    assert!(
+        html.contains("5678") && !html.contains("1234 5678"),
+        "masked"
+    );
+    r.shot("sms-confirm").await;
+    r.click("a[href='/settings/security']").await;
+    r.at("/settings/security").await;
+
+    // A form posted without its CSRF token is refused with the message page.
+    r.c.execute(
+        "var f = document.createElement('form'); f.method = 'post'; \
+         f.action = '/settings/security/two-step'; document.body.appendChild(f); f.submit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let html = r.at("/settings/security/two-step").await;
+    assert!(html.contains("role=\"alert\""));
+    r.shot("csrf-403").await;
+
+    // Narrow screen.
+    r.c.set_window_size(320, 900).await.unwrap();
+    r.go("/settings/security").await;
+    r.at("/settings/security").await;
+    r.shot("security-320").await;
+    r.logout().await;
+    r.shot("login-320").await;
+    r.c.set_window_size(1000, 2200).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_journey_in_headless_chromium() {
+    if std::env::var("NIDAN_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("NIDAN_SKIP_BROWSER=1: browser test skipped");
+        return;
+    }
+    for bin in [CHROMIUM, DRIVER] {
+        assert!(
+            std::path::Path::new(bin).exists(),
+            "{bin} is missing: install Chromium and its WebDriver with \
+             `apt-get update && apt-get install -y chromium chromium-driver` \
+             (or set NIDAN_SKIP_BROWSER=1 to skip this test)"
+        );
+    }
+
+    let app = TestApp::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(DRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--lang=en-US",
+                "--window-size=1000,2200",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+            "prefs": { "intl.accept_languages": "en-US,en" }
+        }
+    });
+    let caps = match caps {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    let mut client = None;
+    for _ in 0..100 {
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let c = client.expect("chromedriver did not start");
+    let shots = screenshots();
+    let mut run = Run {
+        c,
+        base: format!("http://{addr}"),
+        app: &app,
+        lang: "en",
+        shots,
+    };
+    journey(&run, "browser-en@example.com").await;
+
+    // Switch the language with the header's button; it sticks.
+    run.go("/login").await;
+    run.at("/login").await;
+    run.click("form[action='/lang'] button").await;
+    run.lang = "ja";
+    let html = run.at("/login").await;
+    assert!(html.contains("ログイン"));
+    journey(&run, "browser-ja@example.com").await;
+    run.c.close().await.unwrap();
+}

@@ -1,0 +1,689 @@
+//! The browser pages in process: every page in both languages, the CSRF check, cookie flags, the
+//! page CSP, and sign-in through the forms exactly as a browser would post them.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{PASSWORD, TestApp};
+use nidan_domain::{TotpSecret, totp_code};
+use nidan_service::Policy;
+use nidan_web::WebOptions;
+
+/// A tiny browser: a cookie jar, a language, form posts, redirects followed.
+struct Browser<'a> {
+    app: &'a TestApp,
+    jar: BTreeMap<String, String>,
+    lang: &'static str,
+    last_set_cookies: Vec<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    url: String,
+    html: String,
+    headers: axum::http::HeaderMap,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp, lang: &'static str) -> Self {
+        Browser {
+            app,
+            jar: BTreeMap::new(),
+            lang,
+            last_set_cookies: Vec::new(),
+        }
+    }
+
+    async fn request(&mut self, method: &str, path: &str, form: Option<String>) -> Page {
+        let mut url = path.to_string();
+        let mut method = method.to_string();
+        let mut body = form;
+        loop {
+            let cookie: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut req = Request::builder()
+                .method(method.as_str())
+                .uri(&url)
+                .header("accept-language", self.lang)
+                .header("user-agent", "pages-test");
+            if !cookie.is_empty() {
+                req = req.header("cookie", cookie.join("; "));
+            }
+            let req = match body.take() {
+                Some(b) => req
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(b))
+                    .unwrap(),
+                None => req.body(Body::empty()).unwrap(),
+            };
+            let r = self.app.send(req).await;
+            self.last_set_cookies.clear();
+            for c in r.headers.get_all("set-cookie") {
+                let c = c.to_str().unwrap().to_string();
+                self.last_set_cookies.push(c.clone());
+                let (pair, attrs) = c.split_once(';').unwrap_or((&c, ""));
+                let (k, v) = pair.split_once('=').unwrap();
+                if v.is_empty() || attrs.contains("Max-Age=0") {
+                    self.jar.remove(k);
+                } else {
+                    self.jar.insert(k.to_string(), v.to_string());
+                }
+            }
+            if r.status == StatusCode::SEE_OTHER {
+                url = r.headers["location"].to_str().unwrap().to_string();
+                method = "GET".into();
+                continue;
+            }
+            return Page {
+                status: r.status,
+                url,
+                html: r.text,
+                headers: r.headers,
+            };
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.request("GET", path, None).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.request("POST", path, Some(body)).await
+    }
+
+    fn csrf(&self) -> String {
+        self.jar
+            .get("nidan_csrf")
+            .or_else(|| self.jar.get("__Host-nidan_csrf"))
+            .cloned()
+            .unwrap()
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The value of the first `name="<field>" value="..."` in the HTML.
+fn field(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no field {name}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+fn secret_on(html: &str) -> TotpSecret {
+    let at = html.find("id=\"totp-secret\"").unwrap();
+    let rest = &html[at..];
+    let text = &rest[rest.find('>').unwrap() + 1..rest.find("</code>").unwrap()];
+    TotpSecret::from_base32(&text.replace(' ', "")).unwrap()
+}
+
+fn check_page(p: &Page, lang: &str) {
+    assert!(
+        !p.html.contains(nidan_web::pages::i18n::MISSING),
+        "missing message on {}: {}",
+        p.url,
+        p.html
+    );
+    assert!(
+        p.html.contains(&format!("<html lang=\"{lang}\">")),
+        "{}",
+        p.url
+    );
+    let csp = p.headers["content-security-policy"].to_str().unwrap();
+    assert_eq!(csp, nidan_web::pages::PAGE_CSP);
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(p.headers["x-frame-options"], "DENY");
+    assert_eq!(p.headers["referrer-policy"], "no-referrer");
+    assert_eq!(p.headers["cache-control"], "no-store");
+    // Every form carries the CSRF token.
+    assert_eq!(
+        p.html.matches("<form ").count(),
+        p.html.matches("name=\"csrf\"").count(),
+        "a form without a CSRF field on {}",
+        p.url
+    );
+}
+
+/// Signs up through the form and enrols the authenticator app; returns the secret and codes.
+async fn enrol(b: &mut Browser<'_>, email: &str) -> (TotpSecret, Vec<String>) {
+    let p = b.get("/signup").await;
+    assert_eq!(p.status, StatusCode::OK);
+    let csrf = field(&p.html, "csrf");
+    let p = b
+        .post(
+            "/signup",
+            &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    assert_eq!(p.url, "/settings/security");
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/settings/security/totp/setup",
+            &[("csrf", &csrf), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    check_page(&p, b.lang);
+    assert!(p.html.contains("<svg"));
+    assert!(p.html.contains("href=\"otpauth://totp/"));
+    let secret = secret_on(&p.html);
+    let uri = field(&p.html, "destination").replace("&amp;", "&");
+    let code = totp_code(secret.as_bytes(), b.app.now());
+    let p = b
+        .post(
+            "/settings/security/totp/confirm",
+            &[("csrf", &csrf), ("code", &code), ("destination", &uri)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    let codes: Vec<String> = field(&p.html, "codes")
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    assert!(codes.len() >= 8, "{}", p.html);
+    check_page(&p, b.lang);
+    assert!(p.html.contains("download=\"nidan-recovery-codes.txt\""));
+    // Not ticked: the codes show again, with the error.
+    let joined = codes.join(" ");
+    let p = b
+        .post(
+            "/settings/security/recovery/done",
+            &[("csrf", &csrf), ("codes", &joined)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.html.contains("role=\"alert\""));
+    assert!(p.html.contains(&codes[0]));
+    let p = b
+        .post(
+            "/settings/security/recovery/done",
+            &[("csrf", &csrf), ("codes", &joined), ("saved", "1")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.html.contains("state-on"));
+    (secret, codes)
+}
+
+#[tokio::test]
+async fn every_page_renders_in_both_languages() {
+    let app = TestApp::new().await;
+    for lang in ["en", "ja"] {
+        let mut b = Browser::new(&app, lang);
+        for path in ["/signup", "/login"] {
+            let p = b.get(path).await;
+            assert_eq!(p.status, StatusCode::OK);
+            check_page(&p, lang);
+        }
+        let email = format!("pages-{lang}@example.com");
+        let (secret, codes) = enrol(&mut b, &email).await;
+        let p = b.get("/settings/security").await;
+        check_page(&p, lang);
+        let csrf = b.csrf();
+        let p = b.post("/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(p.url, "/login");
+        let csrf = b.csrf();
+        let p = b
+            .post(
+                "/login",
+                &[("csrf", &csrf), ("email", &email), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(p.url, "/login/second-step");
+        check_page(&p, lang);
+        assert!(p.html.contains("autocomplete=\"one-time-code\""));
+        assert!(p.html.contains("inputmode=\"numeric\""));
+        let p = b.get("/login/second-step?method=recovery").await;
+        check_page(&p, lang);
+        let p = b
+            .post(
+                "/login/second-step",
+                &[("csrf", &csrf), ("method", "totp"), ("code", "000000")],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+        check_page(&p, lang);
+        assert!(p.html.contains("aria-describedby=\"code-error\""));
+        assert!(p.html.contains("role=\"alert\""));
+        app.advance(30);
+        let code = totp_code(secret.as_bytes(), app.now());
+        let p = b
+            .post(
+                "/login/second-step",
+                &[("csrf", &csrf), ("method", "totp"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(p.url, "/settings/security", "{}", p.html);
+        check_page(&p, lang);
+        let _ = codes;
+    }
+}
+
+#[tokio::test]
+async fn a_form_without_the_csrf_token_gets_403() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    b.get("/login").await;
+    for path in [
+        "/login",
+        "/signup",
+        "/login/second-step",
+        "/logout",
+        "/lang",
+        "/settings/security/two-step",
+        "/settings/security/totp/setup",
+        "/settings/security/recovery/done",
+    ] {
+        let p = b
+            .post(path, &[("email", "a@example.com"), ("password", PASSWORD)])
+            .await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}");
+        let p = b
+            .post(path, &[("csrf", "forged"), ("password", PASSWORD)])
+            .await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // No cookie at all: 403 too.
+    let mut fresh = Browser::new(&app, "ja");
+    let p = fresh.post("/login", &[("csrf", "x")]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    check_page(&p, "ja");
+    assert!(!p.html.contains(nidan_web::pages::i18n::MISSING));
+}
+
+#[tokio::test]
+async fn cookie_flags_over_http_and_https() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    let p = b.get("/signup").await;
+    let csrf = field(&p.html, "csrf");
+    b.post(
+        "/signup",
+        &[
+            ("csrf", &csrf),
+            ("email", "c@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert!(b.jar.contains_key("nidan_session"));
+
+    let https = TestApp::with(
+        Policy::default(),
+        WebOptions {
+            public_url: "https://nidan.example".into(),
+            ..WebOptions::default()
+        },
+    )
+    .await;
+    let mut b = Browser::new(&https, "en");
+    b.get("/signup").await;
+    let set = b.last_set_cookies.join("\n");
+    assert!(set.starts_with("__Host-nidan_csrf="), "{set}");
+    for flag in ["Path=/", "HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(set.contains(flag), "{flag} in {set}");
+    }
+    assert!(!set.contains("Domain="));
+    let csrf = b.csrf();
+    b.post(
+        "/signup",
+        &[
+            ("csrf", &csrf),
+            ("email", "s@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let session = b.jar.get("__Host-nidan_session").cloned().unwrap();
+    // The JSON API never takes the cookie.
+    let req = Request::builder()
+        .uri("/api/v1/me")
+        .header("cookie", format!("__Host-nidan_session={session}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(https.send(req).await.status, StatusCode::UNAUTHORIZED);
+    // API answers keep the strict policy.
+    let r = https
+        .call(axum::http::Method::GET, "/healthz", None, None)
+        .await;
+    assert_eq!(
+        r.headers["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    let (secret, codes) = enrol(&mut b, "flow@example.com").await;
+    let first_session = b.jar["nidan_session"].clone();
+    let csrf = b.csrf();
+    b.post("/logout", &[("csrf", &csrf)]).await;
+    assert!(!b.jar.contains_key("nidan_session"));
+    // The old session is over.
+    let r = app.get("/api/v1/me", &first_session).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // Password, then a recovery code.
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "flow@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/login/second-step");
+    assert!(!p.url.contains("challenge"));
+    let set = b.last_set_cookies.join("\n");
+    let _ = set;
+    let challenge = b.jar["nidan_challenge"].clone();
+    assert!(!challenge.is_empty());
+    let p = b
+        .post(
+            "/login/second-step",
+            &[("csrf", &csrf), ("method", "recovery"), ("code", &codes[0])],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security?done=recovery-used", "{}", p.html);
+    assert!(!b.jar.contains_key("nidan_challenge"));
+    let second_session = b.jar["nidan_session"].clone();
+    assert_ne!(second_session, first_session);
+    // A new CSRF token after sign-in.
+    assert_ne!(b.csrf(), csrf);
+
+    // Log out; sign in with the app and "remember this device".
+    let csrf = b.csrf();
+    b.post("/logout", &[("csrf", &csrf)]).await;
+    let csrf = b.csrf();
+    b.post(
+        "/login",
+        &[
+            ("csrf", &csrf),
+            ("email", "flow@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    app.advance(30);
+    let code = totp_code(secret.as_bytes(), app.now());
+    let p = b
+        .post(
+            "/login/second-step",
+            &[
+                ("csrf", &csrf),
+                ("method", "totp"),
+                ("code", &code),
+                ("remember", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security");
+    assert!(b.jar.contains_key("nidan_device"));
+    let device_cookie = b
+        .last_set_cookies
+        .iter()
+        .find(|c| c.starts_with("nidan_device="))
+        .cloned()
+        .unwrap_or_default();
+    let _ = device_cookie;
+    let csrf = b.csrf();
+    b.post("/logout", &[("csrf", &csrf)]).await;
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "flow@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.url, "/settings/security",
+        "the remembered device skips the code"
+    );
+
+    // Off for now, then on again, then removed: each asks for the password and a code.
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/settings/security/two-step",
+            &[("csrf", &csrf), ("action", "off"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.html.contains("id=\"err-two-step\""));
+    app.advance(30);
+    let code = totp_code(secret.as_bytes(), app.now());
+    let p = b
+        .post(
+            "/settings/security/two-step",
+            &[
+                ("csrf", &csrf),
+                ("action", "off"),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security?done=off", "{}", p.html);
+    assert!(p.html.contains("state-off"));
+    app.advance(30);
+    let code = totp_code(secret.as_bytes(), app.now());
+    let p = b
+        .post(
+            "/settings/security/two-step",
+            &[
+                ("csrf", &csrf),
+                ("action", "on"),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security?done=on");
+    app.advance(30);
+    let code = totp_code(secret.as_bytes(), app.now());
+    let p = b
+        .post(
+            "/settings/security/two-step",
+            &[
+                ("csrf", &csrf),
+                ("action", "remove"),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security?done=removed");
+    assert!(p.html.contains("state-none"));
+}
+
+#[tokio::test]
+async fn the_language_switch_is_remembered() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    let p = b.get("/login").await;
+    assert!(p.html.contains("<html lang=\"en\">"));
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/lang",
+            &[("csrf", &csrf), ("lang", "ja"), ("back", "/signup")],
+        )
+        .await;
+    assert_eq!(p.url, "/signup");
+    assert!(p.html.contains("<html lang=\"ja\">"));
+    assert!(p.html.contains("アカウント作成"));
+    assert_eq!(b.jar["nidan_lang"], "ja");
+    // An outside `back` goes nowhere outside.
+    let p = b
+        .post(
+            "/lang",
+            &[("csrf", &csrf), ("lang", "en"), ("back", "//evil.example")],
+        )
+        .await;
+    assert_eq!(p.url, "/login");
+}
+
+#[test]
+fn both_catalogues_have_the_same_keys() {
+    use nidan_service::courier::Locale;
+    assert_eq!(
+        nidan_web::pages::i18n::keys(Locale::En),
+        nidan_web::pages::i18n::keys(Locale::Ja)
+    );
+}
+
+#[tokio::test]
+async fn codes_by_email_through_the_forms() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    let p = b.get("/signup").await;
+    let csrf = field(&p.html, "csrf");
+    b.post(
+        "/signup",
+        &[
+            ("csrf", &csrf),
+            ("email", "mail@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/settings/security/oob/setup",
+            &[
+                ("csrf", &csrf),
+                ("method", "email"),
+                ("destination", "codes@example.org"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    check_page(&p, "en");
+    assert!(p.html.contains("autocomplete=\"one-time-code\""));
+    assert!(
+        !p.html.contains("codes@example.org"),
+        "the address shows masked"
+    );
+    let sent_to = field(&p.html, "destination");
+    let code = app.last_code_to("codes@example.org");
+    let p = b
+        .post(
+            "/settings/security/oob/confirm",
+            &[
+                ("csrf", &csrf),
+                ("method", "email"),
+                ("destination", &sent_to),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    let joined = field(&p.html, "codes");
+    b.post(
+        "/settings/security/recovery/done",
+        &[("csrf", &csrf), ("codes", &joined), ("saved", "1")],
+    )
+    .await;
+    let p = b.get("/settings/security").await;
+    assert!(p.html.contains("state-on"));
+    assert!(p.html.contains("/settings/security/step-up-code"));
+
+    // Sign in: the code goes by email; the page says where (masked) and offers a resend.
+    let csrf = b.csrf();
+    b.post("/logout", &[("csrf", &csrf)]).await;
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "mail@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/login/second-step");
+    check_page(&p, "en");
+    assert!(p.html.contains(&sent_to), "{}", p.html);
+    assert!(p.html.contains("action=\"/login/second-step/send\""));
+    let p = b
+        .post(
+            "/login/second-step/send",
+            &[("csrf", &csrf), ("method", "email")],
+        )
+        .await;
+    check_page(&p, "en");
+    assert!(
+        p.status == StatusCode::OK || p.status == StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        p.status
+    );
+    assert!(p.html.contains("role=\"status\"") || p.html.contains("role=\"alert\""));
+    let code = app.last_code_to("codes@example.org");
+    let p = b
+        .post(
+            "/login/second-step",
+            &[("csrf", &csrf), ("method", "email"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security", "{}", p.html);
+}
+
+#[tokio::test]
+async fn the_per_ip_sign_in_limit_applies_to_the_form_too() {
+    let app = TestApp::with(
+        Policy::default(),
+        WebOptions {
+            login_per_ip_per_minute: 2,
+            ..WebOptions::default()
+        },
+    )
+    .await;
+    let mut b = Browser::new(&app, "en");
+    b.get("/login").await;
+    let csrf = b.csrf();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let p = b
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "x@example.com"),
+                    ("password", "wrong password"),
+                ],
+            )
+            .await;
+        statuses.push(p.status);
+    }
+    assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}
