@@ -735,7 +735,7 @@ async fn a_pending_setup_turns_nothing_on() {
     assert!(snap.rows("totp_credentials")[0].contains("confirmed_at=NULL"));
 }
 
-/// V13 (IDOR): user A ends B's session and forgets B's device by id. 404 `not_found`; B's
+/// T16/T22, V13 (IDOR): user A ends B's session and forgets B's device by id. 404 `not_found`; B's
 /// session and device live on.
 #[tokio::test]
 async fn ending_another_users_session_or_device_by_id_is_refused() {

@@ -106,7 +106,7 @@ async fn racing_one_recovery_code_through_sign_in_the_api_and_settings_wins_once
     }
 }
 
-/// "Races on one confirm": 20 confirms of one pending enrolment at once, half with the code for
+/// T15 ("races on one confirm"): 20 confirms of one pending enrolment at once, half with the code for
 /// T and half for T+1. Exactly one turns two-step on and hands out recovery codes; the account
 /// ends with one credential and exactly those 8 codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -84,7 +84,7 @@ async fn replaying_a_code_from_the_api_at_sign_in_is_refused() {
     );
 }
 
-/// V13 ("one OTP for enable, login and disable"): the code that just signed the user in is
+/// T16/T07, V13 ("one OTP for enable, login and disable"): the code that just signed the user in is
 /// offered as the step-up code to turn two-step off. Refused; two-step stays on.
 #[tokio::test]
 async fn replaying_a_sign_in_code_to_turn_two_step_off_is_refused() {
