@@ -22,13 +22,21 @@ fuzz_target!(|input: &str| {
                 .count();
             assert_eq!(digits, len, "{input:?}");
             // Idempotent: the normal form normalises to itself.
-            assert_eq!(normalize_numeric_code(s, len).map(|c| c.as_str().to_owned()).ok(), Some(s.to_owned()));
+            assert_eq!(
+                normalize_numeric_code(s, len)
+                    .map(|c| c.as_str().to_owned())
+                    .ok(),
+                Some(s.to_owned())
+            );
         }
     }
     if let Ok(code) = normalize_recovery_code(input) {
         let canonical = code.canonical();
         assert_eq!(canonical.len(), RECOVERY_CODE_LEN, "{input:?}");
-        assert!(canonical.bytes().all(|b| RECOVERY_ALPHABET.contains(&b)), "{input:?}");
+        assert!(
+            canonical.bytes().all(|b| RECOVERY_ALPHABET.contains(&b)),
+            "{input:?}"
+        );
         let display = code.display();
         let again = normalize_recovery_code(&display).expect("the display form parses");
         assert_eq!(again.canonical(), canonical);

@@ -4,7 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nidan_domain::{EmailAddress, Method, TwoStepState, classify_code, normalize_numeric_code, normalize_recovery_code};
+use nidan_domain::{
+    EmailAddress, Method, TwoStepState, classify_code, normalize_numeric_code,
+    normalize_recovery_code,
+};
 use nidan_web::routes::account::{LoginRequest, LoginVerifyRequest, SignUpRequest};
 use nidan_web::routes::apps::VerifyRequest;
 use nidan_web::routes::two_step::{ConfirmRequest, PasswordAndCode, StepUpRequest, TwoStepRequest};

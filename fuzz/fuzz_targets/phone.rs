@@ -13,7 +13,9 @@ struct Input<'a> {
     text: &'a str,
 }
 
-const REGIONS: &[&str] = &["JP", "US", "GB", "DE", "FR", "IN", "BR", "CN", "AU", "ZZ", "jp", ""];
+const REGIONS: &[&str] = &[
+    "JP", "US", "GB", "DE", "FR", "IN", "BR", "CN", "AU", "ZZ", "jp", "",
+];
 
 fuzz_target!(|input: Input<'_>| {
     let region = input
@@ -38,7 +40,10 @@ fuzz_target!(|input: Input<'_>| {
         let masked = phone.masked();
         let shown: String = masked.chars().filter(char::is_ascii_digit).collect();
         let last4 = &e164[e164.len() - 4..];
-        assert!(masked.ends_with(last4) || shown.ends_with(last4), "{masked} vs {e164}");
+        assert!(
+            masked.ends_with(last4) || shown.ends_with(last4),
+            "{masked} vs {e164}"
+        );
         // Country code (at most 3 digits) and the last four may show; longer numbers hide more.
         let digits = e164.len() - 1;
         if digits > 7 {
