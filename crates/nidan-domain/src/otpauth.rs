@@ -47,6 +47,9 @@ pub enum OtpauthError {
     /// The secret is not valid base32 or is shorter than 128 bits.
     #[error("the secret is not acceptable")]
     BadSecret,
+    /// The URI would be longer than [`MAX_URI_LEN`] (an issuer or account far too long).
+    #[error("the issuer and account are too long for a key URI")]
+    TooLong,
     /// The label's issuer and the `issuer` parameter differ.
     #[error("the issuer in the label and the issuer parameter differ")]
     IssuerMismatch,
@@ -85,6 +88,11 @@ fn check_label_parts(issuer: &str, account: &str) -> Result<(), OtpauthError> {
 /// Issuer and account are percent-encoded (RFC 3986 unreserved kept; `@` -> `%40`, space ->
 /// `%20`); neither may be empty or contain `:`. The result contains the secret: never log it,
 /// and send it only on `Cache-Control: no-store` responses.
+/// The longest key URI built or parsed: far beyond any real issuer and account, and small enough
+/// for a QR code an app can scan.
+pub const MAX_URI_LEN: usize = 4096;
+
+/// Builds the URI; refuses one longer than [`MAX_URI_LEN`], so every URI built parses back.
 pub fn otpauth_uri(
     issuer: &str,
     account: &str,
@@ -94,10 +102,14 @@ pub fn otpauth_uri(
     let iss = utf8_percent_encode(issuer, COMPONENT).to_string();
     let acc = utf8_percent_encode(account, COMPONENT);
     let b32 = zeroize::Zeroizing::new(secret.to_base32());
-    Ok(format!(
+    let uri = format!(
         "otpauth://totp/{iss}:{acc}?secret={}&issuer={iss}",
         b32.as_str()
-    ))
+    );
+    if uri.len() > MAX_URI_LEN {
+        return Err(OtpauthError::TooLong);
+    }
+    Ok(uri)
 }
 
 /// Percent-decode one URI component (invalid UTF-8 becomes U+FFFD).
@@ -118,8 +130,8 @@ fn decode_query(s: &str) -> String {
 /// ignored; a repeated parameter is refused.
 pub fn parse_otpauth_uri(uri: &str) -> Result<OtpauthParts, OtpauthError> {
     const SCHEME: &str = "otpauth://";
-    if uri.len() > 4096 {
-        return Err(OtpauthError::UnsupportedParameter("length".into()));
+    if uri.len() > MAX_URI_LEN {
+        return Err(OtpauthError::TooLong);
     }
     let rest = match uri.get(..SCHEME.len()) {
         Some(s) if s.eq_ignore_ascii_case(SCHEME) => &uri[SCHEME.len()..],

@@ -50,14 +50,29 @@ impl PhoneNumber {
         {
             return Err(PhoneError::Invalid(shown));
         }
-        let number = phonenumber::parse(Some(region), ascii.trim())
+        // A number written with `+` carries its own country: the default region is only for
+        // national forms (with it, the parser reads some `+` numbers differently per region).
+        let region = (!ascii.trim_start().starts_with('+')).then_some(region);
+        let number = phonenumber::parse(region, ascii.trim())
             .map_err(|_| PhoneError::Invalid(shown.clone()))?;
         if !number.is_valid() {
             return Err(PhoneError::Invalid(shown));
         }
+        let e164 = number.format().mode(Mode::E164).to_string();
+        // E.164 numbers have at most 15 digits (ITU-T E.164 §6.1); and the stored form must be one
+        // nidan accepts again on its own, whatever the default region, or a number enrolled once
+        // could not be typed back as nidan shows it.
+        if e164.chars().filter(char::is_ascii_digit).count() > 15 {
+            return Err(PhoneError::Invalid(shown));
+        }
+        let canonical =
+            phonenumber::parse(None, &e164).map_err(|_| PhoneError::Invalid(shown.clone()))?;
+        if !canonical.is_valid() || canonical.format().mode(Mode::E164).to_string() != e164 {
+            return Err(PhoneError::Invalid(shown));
+        }
         Ok(PhoneNumber {
-            e164: number.format().mode(Mode::E164).to_string(),
-            international: number.format().mode(Mode::International).to_string(),
+            international: canonical.format().mode(Mode::International).to_string(),
+            e164,
         })
     }
 

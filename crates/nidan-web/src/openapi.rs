@@ -22,7 +22,7 @@ use crate::routes::{account, apps, codes, me, ops, two_step};
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerSchemes),
+    modifiers(&BearerSchemes, &BodyErrors),
     tags((name = "accounts"), (name = "me"), (name = "two-step"), (name = "apps"), (name = "operations")),
 )]
 pub struct ApiDoc;
@@ -50,5 +50,52 @@ impl Modify for BearerSchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation that takes a JSON body can answer 413 (over 64 KiB) and 415 (not JSON); they
+/// come from the shared body handling, so they are documented here once for all of them.
+struct BodyErrors;
+
+impl Modify for BodyErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if op.request_body.is_some() {
+                    op.responses
+                        .responses
+                        .entry("413".into())
+                        .or_insert_with(|| error("`payload_too_large`: the body is over 64 KiB"));
+                    op.responses
+                        .responses
+                        .entry("415".into())
+                        .or_insert_with(|| {
+                            error("`unsupported_media_type`: send `Content-Type: application/json`")
+                        });
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! What a signed-in user reads and ends: the account, sessions, remembered devices, activity.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
@@ -130,12 +131,19 @@ async fn end_session(
     State(app): State<AppState>,
     Session(auth): Session,
     Client(client, _): Client,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let id = path_id(id)?;
     app.service
         .end_session(&auth, &SessionId::new(id), &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An id from the path; one that is not even text names nothing (404, in the API's format).
+fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    id.map(|Path(id)| id)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such id"))
 }
 
 /// A remembered device.
@@ -182,8 +190,9 @@ async fn forget_device(
     State(app): State<AppState>,
     Session(auth): Session,
     Client(client, _): Client,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let id = path_id(id)?;
     app.service
         .forget_device(&auth, &DeviceId::new(id), &client)
         .await?;

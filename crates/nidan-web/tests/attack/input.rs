@@ -665,7 +665,6 @@ async fn overlong_headers_and_query_strings_are_cut_or_refused() {
 /// in \`id\``), outside the contract: `crates/nidan-web/src/routes/me.rs`, handlers
 /// `end_session` and `forget_device`, extract `Path(id): Path<String>` directly.
 #[tokio::test]
-#[ignore = "bug: non-UTF-8 path ids get axum's plain-text 400, not the API error body (routes/me.rs end_session/forget_device)"]
 async fn a_path_id_that_is_not_utf8_gets_the_api_error_format() {
     let app = TestApp::new().await;
     let session = app.signed_up("utf8@example.com").await;
