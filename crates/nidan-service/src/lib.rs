@@ -62,6 +62,9 @@ pub struct Policy {
     pub codes: CodePolicy,
     /// The "sign-in from a new country" rule.
     pub risk: geo::RiskPolicy,
+    /// Methods people may enrol (`totp`, `sms`, `email`). A method left out cannot be added;
+    /// what is already enrolled keeps working, so nobody is locked out by a config change.
+    pub enabled_methods: Vec<nidan_domain::Method>,
 }
 
 /// Codes sent by email and SMS.
@@ -110,6 +113,11 @@ impl Default for Policy {
             throttle: ThrottlePolicy::default(),
             codes: CodePolicy::default(),
             risk: geo::RiskPolicy::default(),
+            enabled_methods: vec![
+                nidan_domain::Method::Totp,
+                nidan_domain::Method::Sms,
+                nidan_domain::Method::Email,
+            ],
         }
     }
 }
@@ -211,6 +219,17 @@ impl Service {
             .iter()
             .any(|h| h.eq_ignore_ascii_case(&country)))
         .then_some(country)
+    }
+
+    /// Refuses to enrol a method the operator turned off.
+    pub(crate) fn check_enabled(&self, method: nidan_domain::Method) -> ServiceResult<()> {
+        if self.inner.policy.enabled_methods.contains(&method) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(
+                "this server does not offer that method",
+            ))
+        }
     }
 
     /// The policy in force.

@@ -164,6 +164,7 @@ impl Service {
         destination: &str,
         client: &ClientInfo,
     ) -> ServiceResult<CodeSent> {
+        self.check_enabled(method_of(channel))?;
         let user = self.user_of(auth).await?;
         let destination = self.parse_destination(channel, destination, &user)?;
         self.step_up(&user, proof, Some(&auth.session_id), client)

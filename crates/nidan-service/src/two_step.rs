@@ -112,6 +112,7 @@ impl Service {
         proof: StepUp<'_>,
         client: &ClientInfo,
     ) -> ServiceResult<TotpSetup> {
+        self.check_enabled(Method::Totp)?;
         let user = self.user_of(auth).await?;
         self.step_up(&user, proof, Some(&auth.session_id), client)
             .await?;

@@ -656,3 +656,50 @@ async fn the_user_picks_the_default_method_and_the_language_of_emails() {
         "Japanese now: {mail}"
     );
 }
+
+#[tokio::test]
+async fn an_operator_can_turn_a_method_off_for_new_enrolments() {
+    use nidan_domain::Method as M;
+    let policy = Policy {
+        enabled_methods: vec![M::Totp, M::Sms],
+        ..Policy::default()
+    };
+    let app = TestApp::with_policy(policy).await;
+    let user = app.enrolled("methods@example.com").await;
+    let r = app
+        .post(
+            "/api/v1/me/email/setup",
+            Some(&user.session),
+            json!({"password": PASSWORD, "email": "x@example.org", "code": app.code(&user.secret)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "forbidden");
+    assert!(
+        app.outbox().iter().all(|m| m["to"] != "x@example.org"),
+        "nothing was sent"
+    );
+    let r = app
+        .post(
+            "/api/v1/me/sms/setup",
+            Some(&user.session),
+            json!({"password": PASSWORD, "phone": PHONE, "code": app.code(&user.secret)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+
+    let totp_off = TestApp::with_policy(Policy {
+        enabled_methods: vec![M::Email],
+        ..Policy::default()
+    })
+    .await;
+    let s = totp_off.signed_up("noapp@example.com").await;
+    let r = totp_off
+        .post(
+            "/api/v1/me/totp/setup",
+            Some(&s),
+            json!({"password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+}

@@ -22,6 +22,7 @@
 mod check;
 mod cidr;
 mod error;
+mod methods;
 mod redact;
 mod risk;
 mod source;
@@ -35,6 +36,7 @@ use std::path::{Path, PathBuf};
 use check::{check_database_url, check_http_url, check_issuer, check_smtp_url};
 pub use cidr::IpCidr;
 pub use error::ConfigError;
+pub use methods::MethodsConfig;
 pub use risk::{RiskConfig, UnknownCountry};
 use source::{Sources, invalid};
 
@@ -77,6 +79,8 @@ pub struct Config {
     pub sms: SmsConfig,
     /// `[risk]`: the "sign-in from a new country" rule.
     pub risk: RiskConfig,
+    /// `[methods]`: which methods people may enrol.
+    pub methods: MethodsConfig,
     /// `[secrets]`: the key that encrypts stored TOTP secrets.
     pub secrets: SecretsConfig,
     unknown_env: Vec<String>,
@@ -546,6 +550,7 @@ impl Config {
 
         let sms = build_sms(&src)?;
         let risk = risk::build_risk(&src)?;
+        let methods = methods::build_methods(&src)?;
 
         let secrets = SecretsConfig {
             key_file: src
@@ -571,6 +576,7 @@ impl Config {
             email,
             sms,
             risk,
+            methods,
             secrets,
             unknown_env: src.unknown_env().to_vec(),
         })

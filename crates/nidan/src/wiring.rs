@@ -86,6 +86,7 @@ pub fn policy(config: &Config) -> Result<Policy> {
             email_separate_address: config.email.separate_address,
             default_region: config.sms.default_region.clone(),
         },
+        enabled_methods: config.methods.enabled.clone(),
         risk: RiskPolicy {
             home_countries: config.risk.home_countries.clone(),
             challenge_unknown: config.risk.unknown_country == UnknownCountry::Challenge,

@@ -55,6 +55,7 @@ pub(super) const SETTINGS: &[&str] = &[
     "risk.home_countries",
     "risk.geoip_db",
     "risk.unknown_country",
+    "methods.enabled",
     "secrets.key_file",
 ];
 
