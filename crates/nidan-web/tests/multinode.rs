@@ -50,7 +50,11 @@ impl Cluster {
     }
 
     fn node(&self, i: usize) -> &Node {
-        if i % 2 == 0 { &self.a } else { &self.b }
+        if i.is_multiple_of(2) {
+            &self.a
+        } else {
+            &self.b
+        }
     }
 
     async fn finish(self, test: &str) {
