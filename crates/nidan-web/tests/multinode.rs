@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use nidan_store::StoreOptions;
-use nodes::{Node, Shared, drop_schema, fresh_schema, mark_ran, small_pool, wrong_code};
+use nodes::{
+    Node, PASSWORD, Shared, drop_schema, fresh_schema, last_code_to, mark_ran, small_pool,
+    wrong_code,
+};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, watch};
@@ -245,6 +248,89 @@ async fn throttled_on_one_node_is_throttled_on_the_other() {
         c.a.verify(&challenge, "totp", &c.shared.code(&secret))
             .await;
     assert_eq!(r.status, StatusCode::OK, "after the delay: {}", r.text);
+    c.finish(TEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sms_codes_and_resend_windows_across_two_nodes() {
+    const TEST: &str = "multinode::sms_codes_and_resend_windows_across_two_nodes";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    const PHONE: &str = "+819012345678";
+    let email = "sms-nodes@example.com";
+    let r =
+        c.a.post(
+            "/api/v1/users",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let session = c.a.login(email).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The number is added on A and confirmed on B with the code A sent.
+    let r =
+        c.a.post(
+            "/api/v1/me/sms/setup",
+            Some(&session),
+            json!({"password": PASSWORD, "phone": "090-1234-5678"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let code = last_code_to(&c.shared, PHONE);
+    let r =
+        c.b.post(
+            "/api/v1/me/sms/confirm",
+            Some(&session),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "confirmed on B: {}", r.text);
+
+    // Sign-in on A sends a code; a resend on B right away is refused: one resend window.
+    let login = c.a.login(email).await;
+    assert_eq!(
+        login.json["status"], "second_factor_required",
+        "{}",
+        login.text
+    );
+    let challenge = login.json["challenge_id"].as_str().unwrap().to_owned();
+    let code = last_code_to(&c.shared, PHONE);
+    let r =
+        c.b.post(
+            "/api/v1/login/send-code",
+            None,
+            json!({"challenge_id": challenge, "method": "sms"}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "resend on B: {}",
+        r.text
+    );
+    assert_eq!(r.headers["retry-after"], "60");
+
+    // 16 concurrent submissions of the sent code over both nodes: one session.
+    let barrier = Arc::new(Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let node = c.node(i).clone();
+        let (barrier, challenge, code) = (barrier.clone(), challenge.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            node.verify(&challenge, "sms", &code).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let wins = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(wins, 1, "one sent code, two nodes: {statuses:?}");
     c.finish(TEST).await;
 }
 

@@ -315,3 +315,28 @@ pub fn small_pool() -> StoreOptions {
         ..StoreOptions::default()
     }
 }
+
+/// The 6-digit code in the newest outbox message to `to` (every node writes to the shared
+/// outbox of the test's data directory).
+pub fn last_code_to(shared: &Shared, to: &str) -> String {
+    let messages =
+        nidan_delivery::outbox::read_all(shared.dir.path().join(nidan_delivery::outbox::FILE_NAME));
+    let body = messages
+        .iter()
+        .rev()
+        .find(|m| m["to"] == to)
+        .unwrap_or_else(|| panic!("no message to {to}: {messages:?}"))["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bytes = body.as_bytes();
+    (0..bytes.len().saturating_sub(5))
+        .find_map(|i| {
+            let run = &bytes[i..i + 6];
+            let before = i == 0 || !bytes[i - 1].is_ascii_digit();
+            let after = i + 6 == bytes.len() || !bytes[i + 6].is_ascii_digit();
+            (before && after && run.iter().all(u8::is_ascii_digit))
+                .then(|| String::from_utf8_lossy(run).into_owned())
+        })
+        .unwrap_or_else(|| panic!("no code in {body}"))
+}
