@@ -24,6 +24,7 @@ use nodes::{
     wrong_code,
 };
 use serde_json::json;
+use sqlx::Connection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, watch};
 
@@ -31,6 +32,7 @@ use tokio::sync::{Barrier, watch};
 struct Cluster {
     base: String,
     schema: String,
+    url: String,
     shared: Shared,
     a: Node,
     b: Node,
@@ -46,6 +48,7 @@ impl Cluster {
         Some(Cluster {
             base,
             schema,
+            url,
             shared,
             a,
             b,
@@ -331,6 +334,58 @@ async fn sms_codes_and_resend_windows_across_two_nodes() {
     }
     let wins = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     assert_eq!(wins, 1, "one sent code, two nodes: {statuses:?}");
+    c.finish(TEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn security_notices_go_out_once_from_two_nodes() {
+    const TEST: &str = "multinode::security_notices_go_out_once_from_two_nodes";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    // Enrolments queue notices (an app added, two-step on) for each account.
+    for i in 0..4 {
+        c.node(i)
+            .enrolled(&c.shared, &format!("notice-{i}@example.com"))
+            .await;
+    }
+    let mut conn = sqlx::postgres::PgConnection::connect(&c.url).await.unwrap();
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notices")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(queued >= 4, "enrolments queue notices, got {queued}");
+    // Both nodes' workers run at once, twice over.
+    let mut sent = 0;
+    for _ in 0..2 {
+        let (a, b) = (c.a.service.clone(), c.b.service.clone());
+        let (x, y) = tokio::join!(
+            tokio::spawn(async move { a.deliver_notices(50).await }),
+            tokio::spawn(async move { b.deliver_notices(50).await })
+        );
+        sent += x.unwrap() + y.unwrap();
+    }
+    assert_eq!(
+        sent as i64, queued,
+        "each queued notice is sent exactly once"
+    );
+    let messages = nidan_delivery::outbox::read_all(
+        c.shared.dir.path().join(nidan_delivery::outbox::FILE_NAME),
+    );
+    let to_accounts = messages
+        .iter()
+        .filter(|m| m["to"].as_str().is_some_and(|t| t.starts_with("notice-")))
+        .count();
+    assert_eq!(
+        to_accounts as i64, queued,
+        "no notice arrives twice: {messages:?}"
+    );
+    let unsent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notices WHERE sent_at IS NULL")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(unsent, 0);
+    drop(conn);
     c.finish(TEST).await;
 }
 

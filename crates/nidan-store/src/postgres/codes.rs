@@ -5,6 +5,9 @@
 //! transaction-scoped advisory lock on the destination (so the daily cap per destination holds
 //! across accounts too). The code it replaces dies in the same transaction and hands over its
 //! count of wrong tries (a resend never resets it).
+//!
+//! The notice queue is read by every node's worker, so `due_notices` claims what it returns
+//! (`FOR UPDATE SKIP LOCKED` and a lease), and a notice goes out once, not once per node.
 
 use nidan_service::StoreError;
 use nidan_service::courier::Channel;
@@ -20,6 +23,8 @@ use super::{PgStore, TxError, lock_user, map, rows};
 /// 15 minutes and 24 hours, the windows of the sending limits.
 const ACCOUNT_WINDOW: i64 = 15 * 60;
 const DESTINATION_WINDOW: i64 = 24 * 3600;
+/// Seconds a node holds the notices it took from the queue before another node may take them.
+const NOTICE_LEASE: i64 = 300;
 
 impl PgStore {
     pub(crate) async fn put_pending_oob_once(&self, m: &OobMethod) -> Result<(), TxError> {
@@ -241,19 +246,31 @@ impl PgStore {
         Ok(())
     }
 
+    /// Due notices, claimed for this node: several nodes run the notice worker, so the rows
+    /// handed out are leased (their next attempt moved [`NOTICE_LEASE`] ahead, rows another node
+    /// is claiming skipped) and two nodes never send the same notice at once. A notice whose
+    /// node dies before marking it comes due again when the lease ends.
     pub(crate) async fn due_notices_of(
         &self,
         now: UnixTime,
         limit: u32,
     ) -> Result<Vec<QueuedNotice>, StoreError> {
         let found = sqlx::query(
-            "SELECT n.id, u.email, u.locale, n.kind, n.at, n.ip, n.user_agent, n.country, n.attempts
-             FROM notices n JOIN users u ON u.id = n.user_id
-             WHERE n.sent_at IS NULL AND n.failed_at IS NULL AND n.next_attempt_at <= $1
-             ORDER BY n.next_attempt_at, n.id LIMIT $2",
+            "WITH claimed AS (
+                 UPDATE notices SET next_attempt_at = $1 + $3
+                 WHERE id IN (
+                     SELECT id FROM notices
+                     WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+                     ORDER BY next_attempt_at, id LIMIT $2
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING id, user_id, kind, at, ip, user_agent, country, attempts)
+             SELECT c.id, u.email, u.locale, c.kind, c.at, c.ip, c.user_agent, c.country, c.attempts
+             FROM claimed c JOIN users u ON u.id = c.user_id
+             ORDER BY c.id",
         )
         .bind(now)
         .bind(i64::from(limit))
+        .bind(NOTICE_LEASE)
         .fetch_all(&self.pool)
         .await
         .map_err(map)?;
