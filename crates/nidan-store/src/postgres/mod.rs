@@ -59,6 +59,8 @@ impl PgStore {
             .options([
                 ("statement_timeout", timeout_ms.as_str()),
                 ("idle_in_transaction_session_timeout", timeout_ms.as_str()),
+                // Server NOTICEs ("relation already exists, skipping") are not news for the log.
+                ("client_min_messages", "warning"),
             ]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
