@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -20,8 +21,12 @@ pub use error::OpenError;
 pub struct StoreOptions {
     /// Connections for reads (SQLite) or in total (PostgreSQL).
     pub max_connections: u32,
-    /// How long to wait for a connection before answering "unavailable".
+    /// How long to wait for a connection (from the pool, or a new one) before answering
+    /// "unavailable".
     pub connect_timeout: Duration,
+    /// Longest a single SQL statement may run (PostgreSQL `statement_timeout`); a statement that
+    /// takes longer is cancelled and the request answered "unavailable".
+    pub statement_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -29,6 +34,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 8,
             connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -39,10 +45,10 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, O
         let store = sqlite::SqliteStore::open(url, options).await?;
         store.migrate().await?;
         Ok(Arc::new(store))
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Err(OpenError::Unsupported(
-            "PostgreSQL support is not built yet; use a sqlite:// URL".into(),
-        ))
+    } else if is_postgres(url) {
+        let store = postgres::PgStore::open(url, options).await?;
+        store.migrate().await?;
+        Ok(Arc::new(store))
     } else {
         Err(OpenError::Unsupported(format!(
             "unknown database URL scheme in `{}`",
@@ -56,12 +62,20 @@ pub async fn migrate(url: &str, options: &StoreOptions) -> Result<usize, OpenErr
     if url.starts_with("sqlite:") {
         let store = sqlite::SqliteStore::open(url, options).await?;
         store.migrate().await
+    } else if is_postgres(url) {
+        let store = postgres::PgStore::open(url, options).await?;
+        store.migrate().await
     } else {
         Err(OpenError::Unsupported(format!(
             "cannot migrate `{}`",
             redact_url(url)
         )))
     }
+}
+
+/// Whether `url` names a PostgreSQL database.
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// A URL with any password replaced, for messages and logs.

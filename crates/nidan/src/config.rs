@@ -99,6 +99,10 @@ pub struct DatabaseConfig {
     /// Seconds to wait for a connection before failing (1..=300). Default 5: long enough for a
     /// busy database, short enough that `/readyz` and requests fail fast when it is down.
     pub connect_timeout_secs: u64,
+    /// Longest a single SQL statement may run, in seconds (1..=300; PostgreSQL
+    /// `statement_timeout`). Default 5: a hung query fails its request with 503 instead of
+    /// holding a connection.
+    pub statement_timeout_secs: u64,
 }
 
 /// `[server]` settings.
@@ -383,6 +387,7 @@ impl Config {
             url,
             max_connections: src.number("database.max_connections", 8, 1, 512, "")?,
             connect_timeout_secs: src.number("database.connect_timeout_secs", 5, 1, 300, "")?,
+            statement_timeout_secs: src.number("database.statement_timeout_secs", 5, 1, 300, "")?,
         };
 
         let listen: SocketAddr = src

@@ -99,6 +99,7 @@ pub fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         max_connections: config.database.max_connections,
         connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
+        statement_timeout: Duration::from_secs(config.database.statement_timeout_secs),
     }
 }
 

@@ -93,11 +93,13 @@ impl fmt::Debug for DatabaseConfig {
             url,
             max_connections,
             connect_timeout_secs,
+            statement_timeout_secs,
         } = self;
         f.debug_struct("DatabaseConfig")
             .field("url", &redact_url(url))
             .field("max_connections", max_connections)
             .field("connect_timeout_secs", connect_timeout_secs)
+            .field("statement_timeout_secs", statement_timeout_secs)
             .finish()
     }
 }

@@ -14,6 +14,7 @@ pub(super) const SETTINGS: &[&str] = &[
     "database.url",
     "database.max_connections",
     "database.connect_timeout_secs",
+    "database.statement_timeout_secs",
     "server.listen",
     "server.public_url",
     "server.trusted_proxies",

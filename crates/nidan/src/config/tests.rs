@@ -35,6 +35,7 @@ fn defaults() {
     assert_eq!(c.database.url, "sqlite://./nidan-data/nidan.db");
     assert_eq!(c.database.max_connections, 8);
     assert_eq!(c.database.connect_timeout_secs, 5);
+    assert_eq!(c.database.statement_timeout_secs, 5);
     assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
     assert_eq!(c.server.public_url, "http://127.0.0.1:8080");
     assert!(c.server.trusted_proxies.is_empty());

@@ -1,0 +1,556 @@
+//! Several nidan nodes on one PostgreSQL database: nothing nidan promises may break when a load
+//! balancer spreads one person's requests over nodes. Each node here is the real router with its
+//! own `Service` and its own connection pool; they share the database, the keys and the clock.
+//!
+//! Also resilience: `/readyz` follows the database, and when the connection to it is cut (a TCP
+//! proxy in the test drops every connection and refuses new ones for a while) requests fail fast
+//! with 503 `service_unavailable` and work again by themselves once it is back.
+//!
+//! Needs `NIDAN_TEST_DATABASE_URL`; without it every test says "skipped" and passes (unless
+//! `NIDAN_REQUIRE_POSTGRES=1`, as in `.ci/run`).
+#![allow(clippy::unwrap_used)]
+
+mod nodes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use nidan_store::StoreOptions;
+use nodes::{
+    Node, PASSWORD, Shared, drop_schema, fresh_schema, last_code_to, mark_ran, small_pool,
+    wrong_code,
+};
+use serde_json::json;
+use sqlx::Connection;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Barrier, watch};
+
+/// Two nodes on one fresh schema.
+struct Cluster {
+    base: String,
+    schema: String,
+    url: String,
+    shared: Shared,
+    a: Node,
+    b: Node,
+}
+
+impl Cluster {
+    async fn start(test: &str) -> Option<Cluster> {
+        let base = nodes::database_url(test)?;
+        let (schema, url) = fresh_schema(&base).await;
+        let shared = Shared::new();
+        let a = Node::start(&url, &shared, &small_pool()).await;
+        let b = Node::start(&url, &shared, &small_pool()).await;
+        Some(Cluster {
+            base,
+            schema,
+            url,
+            shared,
+            a,
+            b,
+        })
+    }
+
+    fn node(&self, i: usize) -> &Node {
+        if i.is_multiple_of(2) {
+            &self.a
+        } else {
+            &self.b
+        }
+    }
+
+    async fn finish(self, test: &str) {
+        let Cluster {
+            base, schema, a, b, ..
+        } = self;
+        drop((a, b));
+        drop_schema(&base, &schema).await;
+        mark_ran(test);
+    }
+}
+
+/// Submits `code` with `method` at `n` fresh challenges, half opened and submitted on each node,
+/// all at once; returns the statuses.
+async fn race(
+    c: &Cluster,
+    email: &str,
+    method: &'static str,
+    code: &str,
+    n: usize,
+) -> Vec<StatusCode> {
+    let mut challenges = Vec::new();
+    for i in 0..n {
+        // The challenge is opened on one node and answered on the other.
+        challenges.push((i, c.node(i + 1).challenge(email).await));
+    }
+    let barrier = Arc::new(Barrier::new(n));
+    let mut tasks = Vec::new();
+    for (i, challenge) in challenges {
+        let node = c.node(i).clone();
+        let (barrier, code) = (barrier.clone(), code.to_owned());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            node.verify(&challenge, method, &code).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn second_step_on_another_node() {
+    const TEST: &str = "multinode::second_step_on_another_node";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    let (_, secret, _) = c.a.enrolled(&c.shared, "two-nodes@example.com").await;
+    let challenge = c.a.challenge("two-nodes@example.com").await;
+    let r =
+        c.b.verify(&challenge, "totp", &c.shared.code(&secret))
+            .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "second step on node B: {}",
+        r.text
+    );
+    let session = r.json["session_token"].as_str().unwrap().to_owned();
+    // The session made on B works on A, and ending it on A ends it on B.
+    let me = c.a.get("/api/v1/me", Some(&session)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    let r = c.a.post("/api/v1/logout", Some(&session), json!({})).await;
+    assert!(
+        r.status.is_success(),
+        "logout on A: {} {}",
+        r.status,
+        r.text
+    );
+    let me = c.b.get("/api/v1/me", Some(&session)).await;
+    assert_eq!(
+        me.status,
+        StatusCode::UNAUTHORIZED,
+        "revoked on A, so dead on B: {}",
+        me.text
+    );
+    // The challenge was consumed on B: answering it again on A is refused.
+    c.shared.advance(30);
+    let again =
+        c.a.verify(&challenge, "totp", &c.shared.code(&secret))
+            .await;
+    assert_ne!(
+        again.status,
+        StatusCode::OK,
+        "a consumed challenge: {}",
+        again.text
+    );
+    c.finish(TEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_totp_code_across_two_nodes_is_accepted_once() {
+    const TEST: &str = "multinode::one_totp_code_across_two_nodes_is_accepted_once";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    let (_, secret, _) = c.a.enrolled(&c.shared, "race-totp@example.com").await;
+    let code = c.shared.code(&secret);
+    let statuses = race(&c, "race-totp@example.com", "totp", &code, 64).await;
+    let wins = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(
+        wins, 1,
+        "64 submissions of one TOTP code on two nodes: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [
+            StatusCode::OK,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+        .contains(s)),
+        "losers are refused, never a server error: {statuses:?}"
+    );
+    c.finish(TEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_recovery_code_across_two_nodes_is_accepted_once() {
+    const TEST: &str = "multinode::one_recovery_code_across_two_nodes_is_accepted_once";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    let (session, _, codes) = c.a.enrolled(&c.shared, "race-recovery@example.com").await;
+    let statuses = race(&c, "race-recovery@example.com", "recovery", &codes[2], 16).await;
+    let wins = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(
+        wins, 1,
+        "16 uses of one recovery code on two nodes: {statuses:?}"
+    );
+    for node in [&c.a, &c.b] {
+        let left = node.get("/api/v1/me/recovery-codes", Some(&session)).await;
+        assert_eq!(
+            left.json,
+            json!({"remaining": 7}),
+            "exactly one code used: {}",
+            left.text
+        );
+    }
+    c.finish(TEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttled_on_one_node_is_throttled_on_the_other() {
+    const TEST: &str = "multinode::throttled_on_one_node_is_throttled_on_the_other";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    let email = "throttle@example.com";
+    let (_, secret, _) = c.a.enrolled(&c.shared, email).await;
+    let wrong = wrong_code(&c.shared, &secret);
+    for i in 0..5 {
+        let challenge = c.a.challenge(email).await;
+        let r = c.a.verify(&challenge, "totp", &wrong).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "failure {i} on A: {}",
+            r.text
+        );
+    }
+    // Node B has never seen this account fail, yet it refuses even the right code.
+    let challenge = c.b.challenge(email).await;
+    let r =
+        c.b.verify(&challenge, "totp", &c.shared.code(&secret))
+            .await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled on B too: {}",
+        r.text
+    );
+    assert_eq!(r.headers["retry-after"], "30");
+    // The app API on B shares the count.
+    let (_, key) = c.b.service.create_api_key("multinode").await.unwrap();
+    let r =
+        c.b.post(
+            "/api/v1/verify",
+            Some(key.expose()),
+            json!({"user": email, "code": wrong}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    // After the delay, the right code on A works.
+    c.shared.advance(30);
+    let r =
+        c.a.verify(&challenge, "totp", &c.shared.code(&secret))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "after the delay: {}", r.text);
+    c.finish(TEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sms_codes_and_resend_windows_across_two_nodes() {
+    const TEST: &str = "multinode::sms_codes_and_resend_windows_across_two_nodes";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    const PHONE: &str = "+819012345678";
+    let email = "sms-nodes@example.com";
+    let r =
+        c.a.post(
+            "/api/v1/users",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let session = c.a.login(email).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The number is added on A and confirmed on B with the code A sent.
+    let r =
+        c.a.post(
+            "/api/v1/me/sms/setup",
+            Some(&session),
+            json!({"password": PASSWORD, "phone": "090-1234-5678"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let code = last_code_to(&c.shared, PHONE);
+    let r =
+        c.b.post(
+            "/api/v1/me/sms/confirm",
+            Some(&session),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "confirmed on B: {}", r.text);
+
+    // Sign-in on A sends a code; a resend on B right away is refused: one resend window.
+    let login = c.a.login(email).await;
+    assert_eq!(
+        login.json["status"], "second_factor_required",
+        "{}",
+        login.text
+    );
+    let challenge = login.json["challenge_id"].as_str().unwrap().to_owned();
+    let code = last_code_to(&c.shared, PHONE);
+    let r =
+        c.b.post(
+            "/api/v1/login/send-code",
+            None,
+            json!({"challenge_id": challenge, "method": "sms"}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "resend on B: {}",
+        r.text
+    );
+    assert_eq!(r.headers["retry-after"], "60");
+
+    // 16 concurrent submissions of the sent code over both nodes: one session.
+    let barrier = Arc::new(Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let node = c.node(i).clone();
+        let (barrier, challenge, code) = (barrier.clone(), challenge.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            node.verify(&challenge, "sms", &code).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let wins = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(wins, 1, "one sent code, two nodes: {statuses:?}");
+    c.finish(TEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn security_notices_go_out_once_from_two_nodes() {
+    const TEST: &str = "multinode::security_notices_go_out_once_from_two_nodes";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    // Enrolments queue notices (an app added, two-step on) for each account.
+    for i in 0..4 {
+        c.node(i)
+            .enrolled(&c.shared, &format!("notice-{i}@example.com"))
+            .await;
+    }
+    let mut conn = sqlx::postgres::PgConnection::connect(&c.url).await.unwrap();
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notices")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(queued >= 4, "enrolments queue notices, got {queued}");
+    // Both nodes' workers run at once, twice over.
+    let mut sent = 0;
+    for _ in 0..2 {
+        let (a, b) = (c.a.service.clone(), c.b.service.clone());
+        let (x, y) = tokio::join!(
+            tokio::spawn(async move { a.deliver_notices(50).await }),
+            tokio::spawn(async move { b.deliver_notices(50).await })
+        );
+        sent += x.unwrap() + y.unwrap();
+    }
+    assert_eq!(
+        sent as i64, queued,
+        "each queued notice is sent exactly once"
+    );
+    let messages = nidan_delivery::outbox::read_all(
+        c.shared.dir.path().join(nidan_delivery::outbox::FILE_NAME),
+    );
+    let to_accounts = messages
+        .iter()
+        .filter(|m| m["to"].as_str().is_some_and(|t| t.starts_with("notice-")))
+        .count();
+    assert_eq!(
+        to_accounts as i64, queued,
+        "no notice arrives twice: {messages:?}"
+    );
+    let unsent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notices WHERE sent_at IS NULL")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(unsent, 0);
+    drop(conn);
+    c.finish(TEST).await;
+}
+
+/// A TCP proxy to the database that the test can cut: every open connection is dropped and new
+/// ones are closed at once until it is restored.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    generation: watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let (generation, _) = watch::channel(0u64);
+        let (up2, generation2) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client); // refused while cut
+                    continue;
+                }
+                let mut cut = generation2.subscribe();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {} // both sockets are dropped here
+                    }
+                });
+            }
+        });
+        Proxy {
+            addr,
+            up,
+            generation,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `url` with host and port replaced by `addr`, and the database's `host:port`.
+fn through(url: &str, addr: SocketAddr) -> (String, String) {
+    let scheme_end = url.find("://").unwrap() + 3;
+    let rest = &url[scheme_end..];
+    let host_start = rest.find('@').map_or(0, |i| i + 1);
+    let host_end = rest[host_start..]
+        .find(['/', '?'])
+        .map_or(rest.len(), |i| host_start + i);
+    let hostport = &rest[host_start..host_end];
+    let upstream = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:5432")
+    };
+    let proxied = format!(
+        "{}{}{}{}",
+        &url[..scheme_end],
+        &rest[..host_start],
+        addr,
+        &rest[host_end..]
+    );
+    (proxied, upstream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_cut_answers_503_and_recovers() {
+    const TEST: &str = "resilience::database_cut_answers_503_and_recovers";
+    let Some(base) = nodes::database_url(TEST) else {
+        return;
+    };
+    let (schema, url) = fresh_schema(&base).await;
+    let (_, upstream) = through(&url, "127.0.0.1:1".parse().unwrap());
+    let proxy = Proxy::start(upstream).await;
+    let (proxied_url, _) = through(&url, proxy.addr);
+    let shared = Shared::new();
+    let options = StoreOptions {
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(1),
+        statement_timeout: Duration::from_secs(2),
+    };
+    let node = Node::start(&proxied_url, &shared, &options).await;
+    let email = "resilience@example.com";
+    let (session, secret, _) = node.enrolled(&shared, email).await;
+    assert_eq!(node.get("/readyz", None).await.status, StatusCode::OK);
+
+    proxy.cut();
+    let started = Instant::now();
+    let ready = node.get("/readyz", None).await;
+    assert_eq!(
+        ready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "readyz with the database cut: {}",
+        ready.text
+    );
+    let me = node.get("/api/v1/me", Some(&session)).await;
+    assert_eq!(
+        me.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a request with the database cut: {}",
+        me.text
+    );
+    assert_eq!(
+        me.json["error"]["code"], "service_unavailable",
+        "{}",
+        me.text
+    );
+    let r = node.login(email).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sign-in with the database cut: {}",
+        r.text
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "three requests must fail fast (acquire timeout 1 s), took {:?}",
+        started.elapsed()
+    );
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if node.get("/readyz", None).await.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readyz never came back after the database did"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let me = node.get("/api/v1/me", Some(&session)).await;
+    assert_eq!(
+        me.status,
+        StatusCode::OK,
+        "recovered by itself: {}",
+        me.text
+    );
+    let challenge = node.challenge(email).await;
+    let r = node.verify(&challenge, "totp", &shared.code(&secret)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "a full sign-in after recovery: {}",
+        r.text
+    );
+
+    drop(node);
+    drop_schema(&base, &schema).await;
+    mark_ran(TEST);
+}

@@ -1,0 +1,342 @@
+//! Harness for tests with several nidan nodes on one database: each node is the real router with
+//! its own `Service` and its own store connection pool (as separate processes would have), all
+//! sharing one database, one key file and one clock the test moves. PostgreSQL schemas are fresh
+//! per test (`nidan_t_<random>`, through the connection's `search_path`).
+//!
+//! Kept apart from `tests/common` on purpose: that harness is SQLite-only and owned by the HTTP
+//! tests; this one is about shared state across nodes.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use nidan_domain::{Keyring, SealKey, TotpSecret, totp_code};
+use nidan_service::system::OsRng;
+use nidan_service::{Clock, HashParams, PasswordHasher, Policy, Ports, Secrets, Service, UnixTime};
+use nidan_store::StoreOptions;
+use nidan_web::WebOptions;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The PostgreSQL URL, or `None` (with a message) when PostgreSQL tests are not wanted. Panics
+/// when `NIDAN_REQUIRE_POSTGRES=1` (set by `.ci/run`) and the URL is missing.
+pub fn database_url(test: &str) -> Option<String> {
+    match std::env::var("NIDAN_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("NIDAN_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "{test}: NIDAN_REQUIRE_POSTGRES=1 but NIDAN_TEST_DATABASE_URL is not set"
+            );
+            eprintln!("{test}: skipped: NIDAN_TEST_DATABASE_URL is not set");
+            None
+        }
+    }
+}
+
+/// Records that `test` really ran against PostgreSQL (checked by `.ci/run`).
+pub fn mark_ran(test: &str) {
+    if let Ok(dir) = std::env::var("NIDAN_POSTGRES_MARKER_DIR") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(test), b"ran\n").unwrap();
+    }
+}
+
+/// A new empty schema in the database at `base`; returns (schema, URL that uses it).
+pub async fn fresh_schema(base: &str) -> (String, String) {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let schema = format!("nidan_t_{:016x}", h.finish());
+    let mut conn = PgConnection::connect(base)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach {base}: {e}"));
+    // The name is ours (hex digits), not input.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    (schema, url)
+}
+
+/// Drops a schema made by [`fresh_schema`].
+pub async fn drop_schema(base: &str, schema: &str) {
+    if let Ok(mut conn) = PgConnection::connect(base).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .execute(&mut conn)
+        .await;
+        let _ = conn.close().await;
+    }
+}
+
+/// A clock the test sets, shared by every node.
+#[derive(Clone)]
+pub struct TestClock(pub Arc<AtomicI64>);
+
+impl Clock for TestClock {
+    fn now(&self) -> UnixTime {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What every node of one deployment shares: the key file's keys, the clock, a data directory.
+#[derive(Clone)]
+pub struct Shared {
+    pub seal_keys: Vec<(u32, [u8; 32])>,
+    pub hash_key: [u8; 32],
+    pub clock: TestClock,
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        let mut k1 = [0u8; 32];
+        let mut hk = [0u8; 32];
+        getrandom::fill(&mut k1).unwrap();
+        getrandom::fill(&mut hk).unwrap();
+        Self {
+            seal_keys: vec![(1, k1)],
+            hash_key: hk,
+            clock: TestClock(Arc::new(AtomicI64::new(1_800_000_015))),
+            dir: Arc::new(tempfile::tempdir().unwrap()),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.0.load(Ordering::SeqCst)
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    pub fn code(&self, secret: &TotpSecret) -> String {
+        totp_code(secret.as_bytes(), self.now())
+    }
+}
+
+/// One nidan node.
+#[derive(Clone)]
+pub struct Node {
+    pub router: Router,
+    pub service: Service,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+    pub text: String,
+}
+
+impl Node {
+    /// A node on the database at `url` with its own pool.
+    pub async fn start(url: &str, shared: &Shared, options: &StoreOptions) -> Node {
+        let store = nidan_store::open(url, options).await.unwrap();
+        let secrets = Secrets {
+            keyring: Keyring::new(
+                shared
+                    .seal_keys
+                    .iter()
+                    .map(|(v, k)| SealKey::new(*v, *k))
+                    .collect(),
+            )
+            .unwrap(),
+            hash_key: Zeroizing::new(shared.hash_key),
+        };
+        let hasher = PasswordHasher::new(HashParams::OWASP, 2, 64, [7u8; 16]).unwrap();
+        let delivery = nidan_delivery::DeliveryConfig {
+            data_dir: shared.dir.path().to_path_buf(),
+            smtp_url: None,
+            email_from: "nidan test <nidan@test.example>".into(),
+            sms: nidan_delivery::SmsConfig::Outbox,
+        };
+        let courier =
+            nidan_delivery::Courier::with_clock(delivery, Arc::new(shared.clock.clone())).unwrap();
+        let ports = Ports {
+            store,
+            clock: Arc::new(shared.clock.clone()),
+            rng: Arc::new(OsRng),
+            courier: Arc::new(courier),
+        };
+        let service = Service::new(ports, secrets, hasher, Policy::default());
+        let router = nidan_web::app(service.clone(), WebOptions::default());
+        Node { router, service }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("user-agent", "nidan-test/1.0 (Linux)");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string()))
+                .unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Response {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// Signs up, enrols an authenticator app and moves the clock one step on; returns
+    /// (session token, secret, recovery codes).
+    pub async fn enrolled(
+        &self,
+        shared: &Shared,
+        email: &str,
+    ) -> (String, TotpSecret, Vec<String>) {
+        let r = self
+            .post(
+                "/api/v1/users",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = self.login(email).await;
+        assert_eq!(r.json["status"], "signed_in", "{}", r.text);
+        let session = r.json["session_token"].as_str().unwrap().to_owned();
+        let r = self
+            .post(
+                "/api/v1/me/totp/setup",
+                Some(&session),
+                json!({"password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let secret = TotpSecret::from_base32(r.json["secret"].as_str().unwrap()).unwrap();
+        let r = self
+            .post(
+                "/api/v1/me/totp/confirm",
+                Some(&session),
+                json!({"code": shared.code(&secret)}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let codes = r.json["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        shared.advance(30);
+        (session, secret, codes)
+    }
+
+    pub async fn login(&self, email: &str) -> Response {
+        self.post(
+            "/api/v1/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await
+    }
+
+    /// Password step that must ask for a second factor; returns the challenge id.
+    pub async fn challenge(&self, email: &str) -> String {
+        let r = self.login(email).await;
+        assert_eq!(r.json["status"], "second_factor_required", "{}", r.text);
+        r.json["challenge_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn verify(&self, challenge: &str, method: &str, code: &str) -> Response {
+        self.post(
+            "/api/v1/login/verify",
+            None,
+            json!({"challenge_id": challenge, "method": method, "code": code}),
+        )
+        .await
+    }
+}
+
+/// A six-digit code that is not valid now (nor one step either side).
+pub fn wrong_code(shared: &Shared, secret: &TotpSecret) -> String {
+    let now = shared.now();
+    let valid: Vec<String> = [-30, 0, 30]
+        .iter()
+        .map(|d| totp_code(secret.as_bytes(), now + d))
+        .collect();
+    (0..1_000_000u32)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !valid.contains(c))
+        .unwrap()
+}
+
+/// Store options for test nodes: a small pool (many tests share one server).
+pub fn small_pool() -> StoreOptions {
+    StoreOptions {
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(5),
+        ..StoreOptions::default()
+    }
+}
+
+/// The 6-digit code in the newest outbox message to `to` (every node writes to the shared
+/// outbox of the test's data directory).
+pub fn last_code_to(shared: &Shared, to: &str) -> String {
+    let messages =
+        nidan_delivery::outbox::read_all(shared.dir.path().join(nidan_delivery::outbox::FILE_NAME));
+    let body = messages
+        .iter()
+        .rev()
+        .find(|m| m["to"] == to)
+        .unwrap_or_else(|| panic!("no message to {to}: {messages:?}"))["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bytes = body.as_bytes();
+    (0..bytes.len().saturating_sub(5))
+        .find_map(|i| {
+            let run = &bytes[i..i + 6];
+            let before = i == 0 || !bytes[i - 1].is_ascii_digit();
+            let after = i + 6 == bytes.len() || !bytes[i + 6].is_ascii_digit();
+            (before && after && run.iter().all(u8::is_ascii_digit))
+                .then(|| String::from_utf8_lossy(run).into_owned())
+        })
+        .unwrap_or_else(|| panic!("no code in {body}"))
+}

@@ -1,0 +1,188 @@
+//! The real binary on PostgreSQL: `nidan serve` started before the database is reachable keeps
+//! retrying (saying so in the log) and starts serving once it is; `/readyz` then answers 200.
+//!
+//! The "database" is first a closed port, then a TCP relay on that port to the real server named
+//! by `NIDAN_TEST_DATABASE_URL`. Skipped (passes with a message) without the variable, unless
+//! `NIDAN_REQUIRE_POSTGRES=1` (as in `.ci/run`).
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+const TEST: &str = "postgres_start::serve_waits_for_the_database_then_serves";
+
+/// Kills the server if the test fails half way.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `host:port` of a postgres URL.
+fn host_port(url: &str) -> String {
+    let rest = &url[url.find("://").unwrap() + 3..];
+    let rest = &rest[rest.find('@').map_or(0, |i| i + 1)..];
+    let hp = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    if hp.contains(':') {
+        hp.to_owned()
+    } else {
+        format!("{hp}:5432")
+    }
+}
+
+/// Relays every connection on `listener` to `upstream`, on plain threads.
+fn relay(listener: TcpListener, upstream: String) {
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_waits_for_the_database_then_serves() {
+    let base = match std::env::var("NIDAN_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var("NIDAN_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "{TEST}: NIDAN_REQUIRE_POSTGRES=1 but NIDAN_TEST_DATABASE_URL is not set"
+            );
+            eprintln!("{TEST}: skipped: NIDAN_TEST_DATABASE_URL is not set");
+            return;
+        }
+    };
+    // A fresh schema, and the URL that uses it through a port where nothing listens yet.
+    let schema = format!("nidan_t_start_{}_{}", std::process::id(), free_port());
+    let mut conn = sqlx::postgres::PgConnection::connect(&base).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let upstream = host_port(&base);
+    let db_port = free_port();
+    let url = base.replacen(&upstream, &format!("127.0.0.1:{db_port}"), 1);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nidan"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("NIDAN_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.arg("serve")
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env("NIDAN_DATA_DIR", dir.path().join("data"))
+        .env("NIDAN_HASHING_MAX_CONCURRENT", "1")
+        .env("NIDAN_DATABASE_URL", &url)
+        .env("NIDAN_DATABASE_CONNECT_TIMEOUT_SECS", "1")
+        .env("NIDAN_SERVER_LISTEN", &listen)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut server = Server(cmd.spawn().unwrap());
+
+    // No database: it keeps retrying, says so, and does not listen.
+    let waiting = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("database not reachable") {
+            break;
+        }
+        assert!(
+            server.0.try_wait().unwrap().is_none(),
+            "nidan exited without a database: {text}"
+        );
+        assert!(
+            waiting.elapsed() < Duration::from_secs(30),
+            "no retry logged: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        TcpStream::connect(&listen).is_err(),
+        "listening before the database is ready"
+    );
+
+    // The database appears: nidan connects, migrates, listens, and is ready.
+    relay(TcpListener::bind(("127.0.0.1", db_port)).unwrap(), upstream);
+    let started = Instant::now();
+    let ready = loop {
+        if let Some(answer) = http_get(&listen, "/readyz") {
+            break answer;
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            server.0.try_wait().unwrap().is_none(),
+            "nidan exited: {text}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never served: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = server.0.wait();
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut conn)
+        .await;
+    if let Ok(dir) = std::env::var("NIDAN_POSTGRES_MARKER_DIR") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(TEST), b"ran\n").unwrap();
+    }
+}
