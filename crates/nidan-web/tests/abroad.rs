@@ -298,3 +298,82 @@ async fn unknown_countries_pass_with_allow_and_the_rule_off_changes_nothing() {
         "signed_in"
     );
 }
+
+/// The hidden field `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} in {html}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// A request from the US through the trusted proxy, with cookies.
+async fn page_from_us(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    cookies: &str,
+    form: Option<String>,
+) -> common::Response {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-forwarded-for", US)
+        .header("cookie", cookies)
+        .header("accept-language", "en");
+    if form.is_some() {
+        b = b.header("content-type", "application/x-www-form-urlencoded");
+    }
+    let mut req = b
+        .body(form.map(Body::from).unwrap_or_else(Body::empty))
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from((PROXY, 40000))));
+    app.send(req).await
+}
+
+fn cookie_header(r: &common::Response, mut jar: Vec<String>) -> Vec<String> {
+    for c in r.headers.get_all("set-cookie") {
+        let pair = c.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let name = pair.split('=').next().unwrap().to_owned();
+        jar.retain(|p| !p.starts_with(&format!("{name}=")));
+        jar.push(pair);
+    }
+    jar
+}
+
+#[tokio::test]
+async fn the_second_step_page_says_why_a_code_is_asked_for() {
+    let app = app_with(&["JP"], true).await;
+    let _ = signed_up_at_home(&app, "page@example.com").await;
+    let r = page_from_us(&app, Method::GET, "/login", "", None).await;
+    let jar = cookie_header(&r, Vec::new());
+    let csrf = hidden(&r.text, "csrf");
+    let form = format!(
+        "csrf={csrf}&email=page%40example.com&password={}",
+        PASSWORD.replace(' ', "+")
+    );
+    let r = page_from_us(&app, Method::POST, "/login", &jar.join("; "), Some(form)).await;
+    assert!(r.status.is_redirection(), "{} {}", r.status, r.text);
+    let jar = cookie_header(&r, jar);
+    let r = page_from_us(
+        &app,
+        Method::GET,
+        "/login/second-step",
+        &jar.join("; "),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.text.contains("a country you do not usually sign in from"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("p***@example.com"),
+        "where the code went: {}",
+        r.text
+    );
+}

@@ -64,6 +64,8 @@ struct SecondStepPage {
     hint: String,
     sends_code: bool,
     sent_to: Option<String>,
+    /// Why a code is asked for beyond the account's own setting (a sign-in from a new country).
+    reason: Option<String>,
     info: Option<String>,
     error: Option<String>,
     others: Vec<MethodLink>,
@@ -179,6 +181,7 @@ async fn finish_login(
             default_method,
             expires_in,
             code_sent_to,
+            reason,
             ..
         }) => {
             let c = Challenge {
@@ -186,6 +189,7 @@ async fn finish_login(
                 methods,
                 current: default_method,
                 sent_to: code_sent_to,
+                new_country: reason == Some("new_country"),
             };
             ctx.set_cookie(cookies::CHALLENGE, &c.encode(), Some(expires_in));
             ctx.redirect("/login/second-step")
@@ -207,6 +211,8 @@ struct Challenge {
     methods: Vec<Method>,
     current: Method,
     sent_to: Option<String>,
+    /// The code is asked for because the sign-in comes from a new country (`[risk]`).
+    new_country: bool,
 }
 
 impl Challenge {
@@ -218,11 +224,12 @@ impl Challenge {
             .map(|s| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string())
             .unwrap_or_default();
         format!(
-            "{}~{}~{}~{}",
+            "{}~{}~{}~{}~{}",
             self.token,
             methods.join("."),
             self.current.as_str(),
-            sent
+            sent,
+            if self.new_country { "nc" } else { "" }
         )
     }
 
@@ -238,11 +245,13 @@ impl Challenge {
         let sent = parts.next().unwrap_or("");
         let sent_to =
             (!sent.is_empty()).then(|| percent_decode_str(sent).decode_utf8_lossy().into_owned());
+        let new_country = parts.next() == Some("nc");
         (!token.is_empty() && !methods.is_empty()).then_some(Challenge {
             token,
             methods,
             current,
             sent_to,
+            new_country,
         })
     }
 
@@ -284,6 +293,7 @@ fn second_page_for(
             .sent_to
             .clone()
             .filter(|_| sends_code && c.current == method),
+        reason: c.new_country.then(|| ctx.tr.t("second-new-country")),
         info,
         error,
         others: c
