@@ -20,6 +20,7 @@ mod attack {
     mod enumeration;
     mod guessing;
     mod input;
+    mod oob;
     mod races;
     mod replay;
 }

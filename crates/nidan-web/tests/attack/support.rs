@@ -14,8 +14,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 pub use crate::common::{Enrolled, PASSWORD, Response, TestApp};
 
-/// The tables that hold security state. `activity` is left out on purpose: an attack is *meant*
-/// to leave a trace there (the user reads it); tests that care read it through the API.
+/// The tables that hold security state. `activity` and `notices` are left out on purpose: an
+/// attack is *meant* to leave a trace there (the user reads it, or is told); tests that care read
+/// them through the API or the outbox.
 pub const STATE_TABLES: &[&str] = &[
     "users",
     "totp_credentials",
@@ -24,6 +25,8 @@ pub const STATE_TABLES: &[&str] = &[
     "sessions",
     "devices",
     "api_keys",
+    "oob_methods",
+    "oob_codes",
 ];
 
 /// Every row of every state table, each row rendered with SQLite's `quote()` so blobs, NULLs and
