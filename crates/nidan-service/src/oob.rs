@@ -198,6 +198,35 @@ impl Service {
         .await
     }
 
+    /// Sends a new code to the pending address or number of a channel ("Resend" while adding
+    /// one). The destination was approved with step-up when the setup started, so no password is
+    /// asked again; the sending limits apply and the earlier code dies.
+    pub async fn oob_resend(
+        &self,
+        auth: &AuthContext,
+        channel: Channel,
+    ) -> ServiceResult<CodeSent> {
+        let user = self.user_of(auth).await?;
+        let pending = self
+            .store_ref()
+            .oob_methods(&user.id)
+            .await?
+            .into_iter()
+            .find(|m| m.channel == channel && m.confirmed_at.is_none())
+            .ok_or(ServiceError::Conflict(
+                "there is nothing to resend; start the setup first",
+            ))?;
+        let binding = CodeBinding::Enrolment(pending.id.clone());
+        self.send_code(
+            &user,
+            binding,
+            channel,
+            &pending.destination,
+            CodePurpose::Enrolment,
+        )
+        .await
+    }
+
     /// Confirms a pending address or number with the code sent to it. Returns the recovery codes
     /// when this turned two-step on for the first time.
     pub async fn oob_confirm(

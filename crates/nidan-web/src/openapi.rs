@@ -17,7 +17,7 @@ use crate::routes::{account, apps, codes, me, ops, two_step};
         two_step::totp_setup, two_step::totp_confirm, two_step::totp_remove, two_step::recovery_left, two_step::recovery_recreate,
         two_step::two_step_set, two_step::two_step_remove,
         apps::verify,
-        codes::sms_setup, codes::sms_confirm, codes::sms_remove, codes::email_setup, codes::email_confirm, codes::email_remove,
+        codes::sms_setup, codes::sms_confirm, codes::sms_resend, codes::email_resend, codes::sms_remove, codes::email_setup, codes::email_confirm, codes::email_remove,
         codes::login_send_code, codes::me_send_code, codes::default_method, codes::set_locale,
         ops::healthz, ops::readyz, ops::metrics,
     ),

@@ -703,3 +703,49 @@ async fn an_operator_can_turn_a_method_off_for_new_enrolments() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 }
+
+#[tokio::test]
+async fn resending_while_adding_a_number_waits_its_turn_and_kills_the_earlier_code() {
+    let app = TestApp::new().await;
+    let s = app.signed_up("resend@example.com").await;
+    let r = app.post("/api/v1/me/sms/resend", Some(&s), json!({})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "nothing is being added yet: {}",
+        r.text
+    );
+    let _ = app
+        .post(
+            "/api/v1/me/sms/setup",
+            Some(&s),
+            json!({"password": PASSWORD, "phone": PHONE}),
+        )
+        .await;
+    let first = app.last_code_to(PHONE);
+    let r = app
+        .call(Method::POST, "/api/v1/me/sms/resend", Some(&s), None)
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    app.advance(61);
+    let r = app
+        .call(Method::POST, "/api/v1/me/sms/resend", Some(&s), None)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(r.json["sent_to"], "+81 **-****-5678");
+    let second = app.last_code_to(PHONE);
+    if first != second {
+        assert_eq!(
+            app.post("/api/v1/me/sms/confirm", Some(&s), json!({"code": first}))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.post("/api/v1/me/sms/confirm", Some(&s), json!({"code": second}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

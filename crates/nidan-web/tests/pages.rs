@@ -687,3 +687,142 @@ async fn the_per_ip_sign_in_limit_applies_to_the_form_too() {
     }
     assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
 }
+
+#[tokio::test]
+async fn resend_while_adding_a_number_and_choosing_the_default_method() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    let p = b.get("/signup").await;
+    let csrf = field(&p.html, "csrf");
+    b.post(
+        "/signup",
+        &[
+            ("csrf", &csrf),
+            ("email", "both@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let csrf = b.csrf();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("method", "sms"),
+        ("destination", "090-1234-5678"),
+        ("password", PASSWORD),
+    ];
+    let p = b.post("/settings/security/oob/setup", &fields).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    assert!(
+        p.html.contains("action=\"/settings/security/oob/resend\""),
+        "a resend button: {}",
+        p.html
+    );
+    let sent_to = field(&p.html, "destination");
+    let first = app.last_code_to("+819012345678");
+    // Too soon: the page says so and keeps the form.
+    let p = b
+        .post(
+            "/settings/security/oob/resend",
+            &[
+                ("csrf", &csrf),
+                ("method", "sms"),
+                ("destination", &sent_to),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
+    check_page(&p, "en");
+    app.advance(61);
+    let p = b
+        .post(
+            "/settings/security/oob/resend",
+            &[
+                ("csrf", &csrf),
+                ("method", "sms"),
+                ("destination", &sent_to),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    let second = app.last_code_to("+819012345678");
+    assert!(
+        first != second || app.outbox().len() >= 2,
+        "a new code went out"
+    );
+    let p = b
+        .post(
+            "/settings/security/oob/confirm",
+            &[
+                ("csrf", &csrf),
+                ("method", "sms"),
+                ("destination", &sent_to),
+                ("code", &second),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    let joined = field(&p.html, "codes");
+    b.post(
+        "/settings/security/recovery/done",
+        &[("csrf", &csrf), ("codes", &joined), ("saved", "1")],
+    )
+    .await;
+
+    // Add email too (step-up with a code sent by SMS for this session), then make it the one
+    // offered first.
+    app.advance(61);
+    b.post(
+        "/settings/security/step-up-code",
+        &[("csrf", &csrf), ("method", "sms")],
+    )
+    .await;
+    let step_up = app.last_code_to("+819012345678");
+    let p = b
+        .post(
+            "/settings/security/oob/setup",
+            &[
+                ("csrf", &csrf),
+                ("method", "email"),
+                ("destination", "codes@example.org"),
+                ("password", PASSWORD),
+                ("code", &step_up),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    let to = field(&p.html, "destination");
+    let code = app.last_code_to("codes@example.org");
+    b.post(
+        "/settings/security/oob/confirm",
+        &[
+            ("csrf", &csrf),
+            ("method", "email"),
+            ("destination", &to),
+            ("code", &code),
+        ],
+    )
+    .await;
+    let p = b.get("/settings/security").await;
+    assert!(p.html.contains("offered first at sign-in"), "{}", p.html);
+    assert!(
+        p.html
+            .contains("action=\"/settings/security/default-method\""),
+        "{}",
+        p.html
+    );
+    let p = b
+        .post(
+            "/settings/security/default-method",
+            &[("csrf", &csrf), ("method", "email")],
+        )
+        .await;
+    assert!(
+        p.html.contains("now offered first at sign-in"),
+        "{}",
+        p.html
+    );
+    assert_eq!(
+        app.login("both@example.com").await.json["default_method"],
+        "email"
+    );
+}

@@ -30,6 +30,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/settings/security/totp/remove", post(totp_remove))
         .route("/settings/security/oob/setup", post(oob_setup))
         .route("/settings/security/oob/confirm", post(oob_confirm))
+        .route("/settings/security/oob/resend", post(oob_resend))
         .route("/settings/security/oob/remove", post(oob_remove))
         .route("/settings/security/recovery", post(recovery_recreate))
         .route("/settings/security/recovery/done", post(recovery_done))
@@ -271,6 +272,33 @@ async fn oob_confirm(
             let msg = ctx.tr.t(super::error_key(&e));
             let page = oob_page(&ctx, channel, form.destination.clone(), 0, Some(msg));
             ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => {
+            let form_id = format!("{}-add", channel_id(channel));
+            render(&state, ctx, &auth, None, &form_id, Some(&e)).await
+        }
+    }
+}
+
+async fn oob_resend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let channel = channel_of(&form.method);
+    match state.service.oob_resend(&auth, channel).await {
+        Ok(sent) => {
+            let page = oob_page(&ctx, channel, sent.sent_to, sent.resend_after, None);
+            ctx.page(&page)
+        }
+        Err(e @ (ServiceError::RateLimited { .. } | ServiceError::DeliveryFailed)) => {
+            let msg = ctx.tr.t(super::error_key(&e));
+            let page = oob_page(&ctx, channel, form.destination.clone(), 0, Some(msg));
+            ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page)
         }
         Err(e) => {
             let form_id = format!("{}-add", channel_id(channel));

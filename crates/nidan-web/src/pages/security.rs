@@ -28,6 +28,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/settings/security/two-step", post(two_step))
         .route("/settings/security/step-up-code", post(step_up_code))
         .route("/settings/security/devices/forget", post(forget_device))
+        .route("/settings/security/default-method", post(default_method))
         .route("/settings/security/sessions/end", post(end_session))
         .merge(enrol::router())
 }
@@ -38,6 +39,8 @@ pub(super) struct MethodRow {
     pub label: String,
     pub hint: String,
     pub since: String,
+    /// Offered first at sign-in.
+    pub is_default: bool,
 }
 
 /// A table row of strings.
@@ -70,7 +73,8 @@ pub(super) struct SecurityPage {
 }
 
 /// Keys of the notices a redirect may ask for (`?done=`).
-const NOTICES: [&str; 10] = [
+const NOTICES: [&str; 11] = [
+    "default-method",
     "on",
     "off",
     "removed",
@@ -126,6 +130,7 @@ pub(super) async fn build(
             label: tr.t(method_key(m.method)),
             hint: m.hint.clone().unwrap_or_default(),
             since: tr.date(m.created_at),
+            is_default: two.default_method == Some(m.method),
         })
         .collect();
     let has = |m: Method| two.methods.iter().any(|v| v.method == m);
@@ -199,6 +204,7 @@ pub(super) async fn build(
                 label: m.label.clone(),
                 hint: m.hint.clone(),
                 since: String::new(),
+                is_default: m.is_default,
             })
             .collect(),
         has_totp: has(Method::Totp),
@@ -348,6 +354,23 @@ async fn step_up_code(
             render(&state, ctx, &auth, Some(notice), "", None).await
         }
         Err(e) => render(&state, ctx, &auth, None, "two-step", Some(&e)).await,
+    }
+}
+
+/// "Offer this first at sign-in": the method whose code is asked for (or sent) first.
+async fn default_method(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<ProofForm>,
+) -> Response {
+    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let method = form.method.parse::<Method>().unwrap_or(Method::Recovery);
+    match state.service.set_default_method(&auth, method).await {
+        Ok(()) => ctx.redirect("/settings/security?done=default-method"),
+        Err(e) => render(&state, ctx, &auth, None, "methods", Some(&e)).await,
     }
 }
 

@@ -25,9 +25,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/me/sms/setup", post(sms_setup))
         .route("/api/v1/me/sms/confirm", post(sms_confirm))
+        .route("/api/v1/me/sms/resend", post(sms_resend))
         .route("/api/v1/me/sms", delete(sms_remove))
         .route("/api/v1/me/email/setup", post(email_setup))
         .route("/api/v1/me/email/confirm", post(email_confirm))
+        .route("/api/v1/me/email/resend", post(email_resend))
         .route("/api/v1/me/email", delete(email_remove))
         .route("/api/v1/login/send-code", post(login_send_code))
         .route("/api/v1/me/send-code", post(me_send_code))
@@ -88,6 +90,30 @@ async fn sms_setup(
         .oob_setup(&auth, Channel::Sms, proof, &req.phone, &client)
         .await;
     app.metrics.delivery("sms", &result);
+    Ok(accepted(result?))
+}
+
+#[utoipa::path(post, path = "/api/v1/me/sms/resend", tag = "two-step", security(("session" = [])),
+    responses((status = 202, description = "a new code to the number being added; the earlier one dies", body = SentBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "no number is being added", body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn sms_resend(
+    State(app): State<AppState>,
+    Session(auth): Session,
+) -> Result<impl IntoResponse, ApiError> {
+    let result = app.service.oob_resend(&auth, Channel::Sms).await;
+    app.metrics.delivery("sms", &result);
+    Ok(accepted(result?))
+}
+
+#[utoipa::path(post, path = "/api/v1/me/email/resend", tag = "two-step", security(("session" = [])),
+    responses((status = 202, description = "a new code to the address being added; the earlier one dies", body = SentBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "no address is being added", body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn email_resend(
+    State(app): State<AppState>,
+    Session(auth): Session,
+) -> Result<impl IntoResponse, ApiError> {
+    let result = app.service.oob_resend(&auth, Channel::Email).await;
+    app.metrics.delivery("email", &result);
     Ok(accepted(result?))
 }
 
