@@ -19,6 +19,9 @@
 //! TOML form and environment form. `Debug` of [`Config`] hides secrets (URL passwords, the SMS
 //! tokens). `docs/configuration.md` lists every setting; a test keeps it in step with this code.
 
+// Why one file of ~700 lines: one struct per `[section]`, every field with the doc comment that
+// says what it does and why its default is what it is — the settings reference lives here, next
+// to the values. Parsing, checks, redaction and the bigger sections live in `config/`.
 mod check;
 mod cidr;
 mod error;

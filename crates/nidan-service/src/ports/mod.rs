@@ -1,0 +1,253 @@
+//! The ports the use cases are written against: storage, time and randomness (the records the
+//! store speaks in are in `records.rs`).
+//!
+//! `Store` is deliberately narrow and speaks in domain operations, not tables. Everything that
+//! must be one-time or counted (TOTP steps, recovery codes, challenge attempts, the per-account
+//! failure count) is settled inside the store by conditional updates in one transaction, so two
+//! requests can never both win, on one node or on many.
+
+mod records;
+
+use async_trait::async_trait;
+use nidan_domain::Method;
+
+use crate::courier::{Channel, Locale};
+use crate::ids::{CredentialId, DeviceId, SessionId, UserId};
+
+/// Seconds since the Unix epoch, UTC. The only representation of time inside nidan; it is
+/// formatted as RFC 3339 at the HTTP edge.
+pub type UnixTime = i64;
+
+/// Where time comes from. Real code uses the system clock; tests move a fake one.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in Unix seconds.
+    fn now(&self) -> UnixTime;
+}
+
+/// Where random bytes come from. Real code uses the OS CSPRNG; nothing else may make secrets.
+pub trait Rng: Send + Sync + 'static {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// A storage failure. Details are logged by the caller; users only ever see a generic 500/503.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. the email is taken).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database could not be reached or timed out.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the backend reported.
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub use records::*;
+
+/// Storage. Implemented for SQLite and PostgreSQL in `nidan-store`; every implementation must pass
+/// the conformance suite in [`crate::conformance`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- accounts
+    /// Creates an account; `Conflict` when the email is taken.
+    async fn create_user(&self, user: NewUser) -> Result<(), StoreError>;
+    /// Finds an account by normalised email.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Finds an account by id.
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError>;
+    /// Ids of existing accounts among these emails (for imports).
+    async fn user_ids_by_email(
+        &self,
+        emails: &[String],
+    ) -> Result<Vec<(String, UserId)>, StoreError>;
+    /// Sets or clears the password; revokes remembered devices (a credential change).
+    async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError>;
+    /// Switches two-step on or off (methods kept). Off revokes remembered devices.
+    async fn set_two_step_enabled(&self, id: &UserId, enabled: bool) -> Result<(), StoreError>;
+
+    // --- authenticator app
+    /// Stores a pending credential, replacing any earlier pending one of the user.
+    async fn put_pending_totp(&self, credential: TotpCredential) -> Result<(), StoreError>;
+    /// The user's pending credential.
+    async fn pending_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError>;
+    /// The user's confirmed credential.
+    async fn active_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError>;
+    /// Makes the pending credential the active one (replacing an older active one). When
+    /// `first_method` is given the account turns two-step on, gets these recovery-code digests,
+    /// and every other session (all but `keep_session`) ends.
+    async fn activate_totp(
+        &self,
+        user: &UserId,
+        credential: &CredentialId,
+        now: UnixTime,
+        first_method: Option<FirstMethod>,
+    ) -> Result<bool, StoreError>;
+    /// Removes the authenticator app. When it was the last method, two-step becomes `none`:
+    /// recovery codes, remembered devices and open sign-in challenges go too, and the failure
+    /// count is cleared.
+    async fn delete_totp(&self, user: &UserId) -> Result<(), StoreError>;
+    /// Imports seeds in one transaction: all rows or none.
+    async fn import_totp(&self, rows: Vec<ImportRow>) -> Result<(), StoreError>;
+    /// Every sealed seed (for key rotation), as (credential, user, blob).
+    async fn all_sealed_secrets(&self) -> Result<Vec<(CredentialId, UserId, Vec<u8>)>, StoreError>;
+    /// Replaces sealed seeds (key rotation), in one transaction.
+    async fn reseal_secrets(&self, rows: Vec<(CredentialId, Vec<u8>)>) -> Result<(), StoreError>;
+
+    // --- recovery codes
+    /// Replaces the user's recovery codes with these digests in one transaction.
+    async fn replace_recovery_codes(
+        &self,
+        user: &UserId,
+        digests: Vec<[u8; 32]>,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Unused recovery codes left.
+    async fn recovery_codes_left(&self, user: &UserId) -> Result<u32, StoreError>;
+
+    // --- attempts (the one place where codes are consumed and failures counted)
+    /// Settles one code attempt atomically; see [`Attempt`] and [`Settled`].
+    async fn settle_attempt(&self, attempt: Attempt) -> Result<Settled, StoreError>;
+
+    // --- two-step lifecycle
+    /// Removes every method, recovery code and remembered device; two-step becomes `none`. With
+    /// `end_sessions` (support reset) every session ends too.
+    async fn remove_two_step(&self, user: &UserId, end_sessions: bool) -> Result<(), StoreError>;
+
+    // --- challenges
+    /// Stores a new sign-in challenge.
+    async fn create_challenge(&self, challenge: ChallengeRecord) -> Result<(), StoreError>;
+    /// Finds a challenge by token digest.
+    async fn challenge_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<ChallengeRecord>, StoreError>;
+
+    // --- sessions
+    /// Creates a session (sign-in without a second step).
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
+    /// Finds a session by token digest.
+    async fn session_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<SessionRecord>, StoreError>;
+    /// Records activity on a session (idle timer).
+    async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError>;
+    /// The user's sessions, newest first.
+    async fn list_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Ends one of the user's sessions; false when there was none.
+    async fn delete_session(&self, user: &UserId, id: &SessionId) -> Result<bool, StoreError>;
+
+    // --- remembered devices
+    /// Finds a device by token digest.
+    async fn device_by_digest(&self, digest: &[u8; 32])
+    -> Result<Option<DeviceRecord>, StoreError>;
+    /// Records a use of a device and creates the session it allowed, in one transaction. Checks the
+    /// device again inside it (still there, not expired, the session's user): false, and no
+    /// session, when it is not.
+    async fn sign_in_with_device(
+        &self,
+        device: &DeviceId,
+        now: UnixTime,
+        ip: &str,
+        session: NewSession,
+    ) -> Result<bool, StoreError>;
+    /// The user's devices, newest first.
+    async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError>;
+    /// Forgets one device; false when there was none.
+    async fn delete_device(&self, user: &UserId, id: &DeviceId) -> Result<bool, StoreError>;
+    /// Forgets every device of the user.
+    async fn delete_devices(&self, user: &UserId) -> Result<u64, StoreError>;
+
+    // --- activity
+    /// Appends to the user's history.
+    async fn append_activity(&self, event: NewActivity) -> Result<(), StoreError>;
+    /// The user's history, newest first, `limit` lines older than the cursor `before`.
+    async fn list_activity(
+        &self,
+        user: &UserId,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<ActivityRecord>, StoreError>;
+
+    // --- email and SMS methods
+    /// Stores a pending method, replacing any pending one of the same channel (and killing
+    /// codes sent to it).
+    async fn put_pending_oob(&self, method: OobMethod) -> Result<(), StoreError>;
+    /// The user's email and SMS methods, pending and confirmed.
+    async fn oob_methods(&self, user: &UserId) -> Result<Vec<OobMethod>, StoreError>;
+    /// Makes a pending method the active one of its channel (replacing an older one); with
+    /// `first_method`, as [`Store::activate_totp`].
+    async fn activate_oob(
+        &self,
+        user: &UserId,
+        method: &CredentialId,
+        now: UnixTime,
+        first_method: Option<FirstMethod>,
+    ) -> Result<bool, StoreError>;
+    /// Removes the user's method of this channel (pending and confirmed), with what it affects,
+    /// as [`Store::delete_totp`].
+    async fn delete_oob(&self, user: &UserId, channel: Channel) -> Result<(), StoreError>;
+    /// Sets the method offered first at sign-in.
+    async fn set_default_method(&self, user: &UserId, method: Method) -> Result<(), StoreError>;
+    /// Sets the language of the account's emails.
+    async fn set_locale(&self, user: &UserId, locale: Locale) -> Result<(), StoreError>;
+
+    // --- sent codes
+    /// Stores a new code for its binding if the sending limits allow, killing the earlier live
+    /// code of that binding and carrying its wrong tries over; records the send.
+    async fn issue_code(&self, code: OobCode, limits: SendLimits) -> Result<Issued, StoreError>;
+    /// Forgets a code whose delivery failed, and its send record, so the person can try again.
+    async fn discard_code(&self, code_id: &str) -> Result<(), StoreError>;
+    /// The newest code for a binding that is not used or replaced (it may be expired).
+    async fn live_code(
+        &self,
+        user: &UserId,
+        binding: &CodeBinding,
+    ) -> Result<Option<OobCode>, StoreError>;
+
+    // --- security notices (a durable queue)
+    /// Queues a notice.
+    async fn enqueue_notice(&self, notice: NewNotice) -> Result<(), StoreError>;
+    /// Notices due at `now`, oldest first.
+    async fn due_notices(&self, now: UnixTime, limit: u32)
+    -> Result<Vec<QueuedNotice>, StoreError>;
+    /// Marks a notice sent.
+    async fn notice_sent(&self, id: i64, now: UnixTime) -> Result<(), StoreError>;
+    /// Records a failed try; `retry_at = None` gives up on it.
+    async fn notice_failed(
+        &self,
+        id: i64,
+        retry_at: Option<UnixTime>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Challenges created before `cutoff` that never produced a session and were not reported.
+    async fn unfinished_challenges(
+        &self,
+        cutoff: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<ChallengeRecord>, StoreError>;
+    /// Marks a challenge reported as unfinished.
+    async fn mark_challenge_reported(
+        &self,
+        digest: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Deletes expired challenges, codes and devices older than `before`; returns rows removed.
+    async fn purge_expired(&self, before: UnixTime) -> Result<u64, StoreError>;
+
+    // --- API keys
+    /// Stores a new key's digest.
+    async fn create_api_key(&self, key: ApiKeyRecord, digest: [u8; 32]) -> Result<(), StoreError>;
+    /// Finds an unrevoked key by digest.
+    async fn api_key_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Revokes a key by name; false when none was active.
+    async fn revoke_api_key(&self, name: &str, now: UnixTime) -> Result<bool, StoreError>;
+}
