@@ -1,0 +1,138 @@
+//! The load driver: one tokio task per keep-alive connection, each running a scenario's unit
+//! of work in a loop until the level's time is up (or the scenario runs out of fresh work),
+//! timing every unit.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::http::Conn;
+use crate::stats::{Latency, summarise};
+
+/// What one unit of work came to.
+pub struct Outcome {
+    /// A short label counted in the report (`valid`, `rate_limited`, `http_500`, …).
+    pub label: String,
+    /// Whether it is what the scenario expects (only these count as successes).
+    pub ok: bool,
+}
+
+impl Outcome {
+    /// An expected outcome.
+    pub fn ok(label: &str) -> Outcome {
+        Outcome {
+            label: label.to_owned(),
+            ok: true,
+        }
+    }
+    /// An unexpected outcome.
+    pub fn bad(label: impl Into<String>) -> Outcome {
+        Outcome {
+            label: label.into(),
+            ok: false,
+        }
+    }
+}
+
+/// A workload: one unit (one or more requests) at a time on the given connection.
+pub trait Scenario: Send + Sync + 'static {
+    /// Runs one unit; `None` when there is no fresh work left (the level stops early).
+    fn run_one<'a>(
+        &'a self,
+        conn: &'a mut Conn,
+    ) -> impl Future<Output = Option<Outcome>> + Send + 'a;
+}
+
+/// The figures of one scenario at one connection count.
+#[derive(Clone, Debug, Serialize)]
+pub struct LevelResult {
+    /// Connections (one task each).
+    pub connections: usize,
+    /// Seconds the level actually ran.
+    pub seconds: f64,
+    /// Units done.
+    pub total: u64,
+    /// Units with the expected outcome.
+    pub ok: u64,
+    /// Expected units per second.
+    pub ok_per_sec: f64,
+    /// All units per second.
+    pub total_per_sec: f64,
+    /// Units with an unexpected outcome.
+    pub errors: u64,
+    /// Count per outcome label.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Latency over all units.
+    pub latency: Latency,
+    /// True when the scenario ran out of fresh work before the time was up.
+    pub stopped_early: bool,
+}
+
+/// Runs `scenario` on `connections` connections for `duration`.
+pub async fn run_level<S: Scenario>(
+    addr: SocketAddr,
+    scenario: Arc<S>,
+    connections: usize,
+    duration: Duration,
+) -> Result<LevelResult> {
+    let mut conns = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        conns.push(Conn::connect(addr).await?);
+    }
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = JoinSet::new();
+    for mut conn in conns {
+        let scenario = scenario.clone();
+        tasks.spawn(async move {
+            let mut samples = Vec::new();
+            let mut outcomes: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+            let mut exhausted = false;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let Some(outcome) = scenario.run_one(&mut conn).await else {
+                    exhausted = true;
+                    break;
+                };
+                samples.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                let e = outcomes.entry(outcome.label).or_insert((0, outcome.ok));
+                e.0 += 1;
+            }
+            (samples, outcomes, exhausted)
+        });
+    }
+    let mut samples = Vec::new();
+    let mut outcomes = BTreeMap::new();
+    let (mut ok, mut total, mut stopped_early) = (0, 0, false);
+    while let Some(joined) = tasks.join_next().await {
+        let (s, o, exhausted) = joined?;
+        samples.extend(s);
+        stopped_early |= exhausted;
+        for (label, (n, is_ok)) in o {
+            total += n;
+            if is_ok {
+                ok += n;
+            }
+            *outcomes.entry(label).or_insert(0) += n;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(LevelResult {
+        connections,
+        seconds,
+        total,
+        ok,
+        ok_per_sec: ok as f64 / seconds,
+        total_per_sec: total as f64 / seconds,
+        errors: total - ok,
+        outcomes,
+        latency: summarise(&mut samples),
+        stopped_early,
+    })
+}

@@ -1,0 +1,276 @@
+//! The four workloads: the `/healthz` baseline, verify with valid codes, verify with wrong
+//! codes, and full sign-ins (password, then an authenticator code).
+//!
+//! Valid codes come from [`Codes`]: every (user, step) pair is handed out once, in increasing
+//! step order per user and round-robin over the users (so the oldest step, T-1, goes first), and
+//! only while the server's ±1 window still accepts it. The codes for the steps around the start
+//! of each level are precomputed; a step outside that table (the clock moved on) is computed
+//! when handed out.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hyper::{Method, StatusCode};
+use nidan_domain::totp::{totp_code_for_step, totp_step};
+use serde_json::{Value, json};
+
+use crate::http::Conn;
+use crate::load::{Outcome, Scenario};
+
+/// A 20-byte TOTP seed.
+pub type Seed = [u8; 20];
+
+/// The current TOTP step by the wall clock.
+// The harness is a client of the server, not part of the service: it must read the same wall
+// clock the server's Clock port reads, so the Clock port rule does not apply here.
+#[allow(clippy::disallowed_methods)]
+pub fn now_step() -> u64 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    totp_step(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+fn code_num(seed: &Seed, step: u64) -> u32 {
+    totp_code_for_step(seed, step).parse().unwrap_or(0)
+}
+
+/// Hands out fresh valid codes for a set of users.
+pub struct Codes {
+    seeds: Arc<Vec<Seed>>,
+    first: usize,
+    state: Mutex<CodesState>,
+}
+
+struct CodesState {
+    next: usize,
+    last_used: Vec<Option<u64>>,
+    base_step: u64,
+    /// Per user, the codes for `base_step - 1 ..= base_step + 2`.
+    table: Vec<[u32; 4]>,
+}
+
+impl Codes {
+    /// Codes for users `range` of `seeds`.
+    pub fn new(seeds: Arc<Vec<Seed>>, range: std::ops::Range<usize>) -> Codes {
+        let n = range.len();
+        Codes {
+            seeds,
+            first: range.start,
+            state: Mutex::new(CodesState {
+                next: 0,
+                last_used: vec![None; n],
+                base_step: 0,
+                table: Vec::new(),
+            }),
+        }
+    }
+
+    /// Precomputes the codes around the current step (call before a level).
+    pub fn prepare(&self) {
+        let base = now_step();
+        let n = self.lock().last_used.len();
+        let table: Vec<[u32; 4]> = (0..n)
+            .map(|i| {
+                let seed = &self.seeds[self.first + i];
+                [0, 1, 2, 3].map(|k| code_num(seed, base - 1 + k))
+            })
+            .collect();
+        let mut st = self.lock();
+        st.base_step = base;
+        st.table = table;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CodesState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next fresh (user index, code), or `None` when every user has used every step the
+    /// server accepts now.
+    pub fn take(&self) -> Option<(usize, String)> {
+        let t = now_step();
+        let mut st = self.lock();
+        let n = st.last_used.len();
+        for _ in 0..n {
+            let i = st.next;
+            st.next = (i + 1) % n;
+            let step = match st.last_used[i] {
+                None => t - 1,
+                Some(last) => (last + 1).max(t - 1),
+            };
+            if step > t + 1 {
+                continue;
+            }
+            st.last_used[i] = Some(step);
+            let code = match step.checked_sub(st.base_step - 1) {
+                Some(k) if k < 4 && !st.table.is_empty() => st.table[i][k as usize],
+                _ => code_num(&self.seeds[self.first + i], step),
+            };
+            return Some((self.first + i, format!("{code:06}")));
+        }
+        None
+    }
+}
+
+/// `GET /healthz`.
+pub struct Healthz;
+
+impl Scenario for Healthz {
+    async fn run_one(&self, conn: &mut Conn) -> Option<Outcome> {
+        Some(match conn.send(Method::GET, "/healthz", None, None).await {
+            Ok((StatusCode::OK, _)) => Outcome::ok("ok"),
+            Ok((s, _)) => Outcome::bad(format!("http_{}", s.as_u16())),
+            Err(_) => Outcome::bad("transport_error"),
+        })
+    }
+}
+
+/// `POST /api/v1/verify` with a fresh valid code each time.
+pub struct VerifyValid {
+    /// The API key.
+    pub key: String,
+    /// Users' emails, indexed like the seeds.
+    pub emails: Arc<Vec<String>>,
+    /// The code source.
+    pub codes: Codes,
+}
+
+fn verify_outcome(result: anyhow::Result<(StatusCode, bytes::Bytes)>, wrong: bool) -> Outcome {
+    let (status, body) = match result {
+        Ok(r) => r,
+        Err(_) => return Outcome::bad("transport_error"),
+    };
+    match status {
+        StatusCode::OK => {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            match (v["valid"].as_bool(), wrong) {
+                (Some(true), false) => Outcome::ok("valid_true"),
+                (Some(false), true) => Outcome::ok("valid_false"),
+                (Some(true), true) => Outcome::bad("valid_true"),
+                _ => Outcome::bad(format!(
+                    "valid_false:{}",
+                    v["reason"].as_str().unwrap_or("?")
+                )),
+            }
+        }
+        StatusCode::TOO_MANY_REQUESTS => Outcome {
+            label: "http_429".into(),
+            ok: wrong,
+        },
+        s => Outcome::bad(format!("http_{}", s.as_u16())),
+    }
+}
+
+impl Scenario for VerifyValid {
+    async fn run_one(&self, conn: &mut Conn) -> Option<Outcome> {
+        let (user, code) = self.codes.take()?;
+        let body = json!({"user": self.emails[user], "code": code}).to_string();
+        let r = conn
+            .send(Method::POST, "/api/v1/verify", Some(&self.key), Some(body))
+            .await;
+        Some(verify_outcome(r, false))
+    }
+}
+
+/// `POST /api/v1/verify` with a wrong code, round-robin over its own users.
+pub struct VerifyWrong {
+    /// The API key.
+    pub key: String,
+    /// Users' emails, indexed like the seeds.
+    pub emails: Arc<Vec<String>>,
+    /// The seeds (to make sure the wrong code is not accidentally right).
+    pub seeds: Arc<Vec<Seed>>,
+    /// The users this scenario uses.
+    pub range: std::ops::Range<usize>,
+    /// Round-robin position.
+    pub next: AtomicUsize,
+}
+
+impl Scenario for VerifyWrong {
+    async fn run_one(&self, conn: &mut Conn) -> Option<Outcome> {
+        let n = self.range.len().max(1);
+        let user = self.range.start + self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let t = now_step();
+        let right = [t - 1, t, t + 1].map(|s| code_num(&self.seeds[user], s));
+        let mut wrong = (right[1] + 500_000) % 1_000_000;
+        while right.contains(&wrong) {
+            wrong = (wrong + 1) % 1_000_000;
+        }
+        let body = json!({"user": self.emails[user], "code": format!("{wrong:06}")}).to_string();
+        let r = conn
+            .send(Method::POST, "/api/v1/verify", Some(&self.key), Some(body))
+            .await;
+        Some(verify_outcome(r, true))
+    }
+}
+
+/// A full sign-in: `POST /api/v1/login` then `POST /api/v1/login/verify` with a fresh code.
+pub struct SignIn {
+    /// Users' emails, indexed like the seeds.
+    pub emails: Arc<Vec<String>>,
+    /// Their (shared) password.
+    pub password: String,
+    /// The code source (over the sign-in users).
+    pub codes: Codes,
+}
+
+impl Scenario for SignIn {
+    async fn run_one(&self, conn: &mut Conn) -> Option<Outcome> {
+        let (user, code) = self.codes.take()?;
+        let body = json!({"email": self.emails[user], "password": self.password}).to_string();
+        let (status, bytes) = match conn
+            .send(Method::POST, "/api/v1/login", None, Some(body))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => return Some(Outcome::bad("transport_error")),
+        };
+        if status != StatusCode::OK {
+            return Some(Outcome::bad(format!("login_http_{}", status.as_u16())));
+        }
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let Some(challenge) = v["challenge_id"].as_str() else {
+            return Some(Outcome::bad("login_no_challenge"));
+        };
+        let body = json!({"challenge_id": challenge, "method": "totp", "code": code}).to_string();
+        Some(
+            match conn
+                .send(Method::POST, "/api/v1/login/verify", None, Some(body))
+                .await
+            {
+                Ok((StatusCode::OK, _)) => Outcome::ok("signed_in"),
+                Ok((s, _)) => Outcome::bad(format!("verify_http_{}", s.as_u16())),
+                Err(_) => Outcome::bad("transport_error"),
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_hand_out_each_user_step_once_in_order() {
+        let seeds = Arc::new(vec![[1u8; 20], [2u8; 20]]);
+        let codes = Codes::new(seeds.clone(), 0..2);
+        codes.prepare();
+        let t = now_step();
+        let mut got = Vec::new();
+        while let Some(x) = codes.take() {
+            got.push(x);
+            if got.len() > 10 {
+                break;
+            }
+        }
+        // Two users × three steps (unless the step changed during the test).
+        if now_step() == t {
+            assert_eq!(got.len(), 6);
+            assert_eq!(got[0], (0, totp_code_for_step(&seeds[0], t - 1)));
+            assert_eq!(got[1], (1, totp_code_for_step(&seeds[1], t - 1)));
+            assert_eq!(got[5], (1, totp_code_for_step(&seeds[1], t + 1)));
+        }
+    }
+}
