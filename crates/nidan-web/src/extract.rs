@@ -158,7 +158,7 @@ pub fn client_ip(parts: &Parts, trusted: &[(IpAddr, u8)]) -> IpAddr {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    if !is_trusted(peer, trusted) {
+    if !is_trusted_proxy(peer, trusted) {
         return peer;
     }
     let forwarded: Vec<IpAddr> = parts
@@ -172,11 +172,15 @@ pub fn client_ip(parts: &Parts, trusted: &[(IpAddr, u8)]) -> IpAddr {
     forwarded
         .into_iter()
         .rev()
-        .find(|ip| !is_trusted(*ip, trusted))
+        .find(|ip| !is_trusted_proxy(*ip, trusted))
         .unwrap_or(peer)
 }
 
-fn is_trusted(ip: IpAddr, trusted: &[(IpAddr, u8)]) -> bool {
+/// Whether `ip` is one of the trusted proxies `(network, prefix length)` — the one definition of
+/// the rule (`[server] trusted_proxies` reaches it as pairs). An IPv4-mapped IPv6 address
+/// (`::ffff:10.0.0.1`, what a dual-stack socket reports for an IPv4 peer) is matched as the IPv4
+/// address it carries; otherwise an address only matches networks of its own family.
+pub fn is_trusted_proxy(ip: IpAddr, trusted: &[(IpAddr, u8)]) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
@@ -219,9 +223,27 @@ mod tests {
             (IpAddr::from([10, 0, 0, 0]), 8),
             (IpAddr::from([192, 168, 1, 0]), 24),
         ];
-        assert!(is_trusted(IpAddr::from([10, 9, 8, 7]), &trusted));
-        assert!(is_trusted(IpAddr::from([192, 168, 1, 200]), &trusted));
-        assert!(!is_trusted(IpAddr::from([192, 168, 2, 1]), &trusted));
-        assert!(!is_trusted(IpAddr::from([11, 0, 0, 1]), &trusted));
+        assert!(is_trusted_proxy(IpAddr::from([10, 9, 8, 7]), &trusted));
+        assert!(is_trusted_proxy(IpAddr::from([192, 168, 1, 200]), &trusted));
+        assert!(!is_trusted_proxy(IpAddr::from([192, 168, 2, 1]), &trusted));
+        assert!(!is_trusted_proxy(IpAddr::from([11, 0, 0, 1]), &trusted));
+    }
+
+    #[test]
+    fn prefixes_families_and_mapped_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let n = [(ip("10.1.0.0"), 16)];
+        assert!(is_trusted_proxy(ip("10.1.255.3"), &n));
+        assert!(!is_trusted_proxy(ip("10.2.0.1"), &n));
+        assert!(!is_trusted_proxy(ip("fd00::1"), &n));
+        assert!(
+            is_trusted_proxy(ip("::ffff:10.1.2.3"), &n),
+            "IPv4-mapped peers match IPv4 networks"
+        );
+        assert!(is_trusted_proxy(ip("203.0.113.9"), &[(ip("0.0.0.0"), 0)]));
+        let v6 = [(ip("2001:db8::"), 32)];
+        assert!(is_trusted_proxy(ip("2001:db8:1::5"), &v6));
+        assert!(!is_trusted_proxy(ip("2001:db9::5"), &v6));
+        assert!(!is_trusted_proxy(ip("10.0.0.1"), &v6));
     }
 }

@@ -33,7 +33,7 @@ mod source;
 mod tests;
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use check::{check_database_url, check_http_url, check_issuer, check_smtp_url};
@@ -654,14 +654,6 @@ impl ServerConfig {
     /// Whether the public URL is `https://` (cookies then get the `Secure` flag).
     pub fn is_https(&self) -> bool {
         self.public_url.to_ascii_lowercase().starts_with("https://")
-    }
-
-    /// Whether a direct peer is one of the trusted proxies.
-    // The web layer resolves client addresses from `(addr, prefix)` pairs (see `wiring`); this
-    // stays as the config's own, tested, definition of the rule.
-    #[allow(dead_code)]
-    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
-        self.trusted_proxies.iter().any(|net| net.contains(peer))
     }
 }
 
