@@ -11,10 +11,12 @@ use nidan_service::ports::{
     SendLimits,
 };
 use nidan_service::{CredentialId, UnixTime, UserId};
+use rusqlite::params;
 
+use super::SqliteStore;
+use super::engine::Step;
+use super::rows::{self, all, exec, one};
 use super::transactions::{after_method_removed, method_confirmed};
-use super::{SqliteStore, rows};
-use crate::error::map;
 
 /// 15 minutes and 24 hours, the windows of the sending limits.
 const ACCOUNT_WINDOW: i64 = 15 * 60;
@@ -22,47 +24,42 @@ const DESTINATION_WINDOW: i64 = 24 * 3600;
 
 impl SqliteStore {
     pub(crate) async fn put_pending_oob_tx(&self, m: OobMethod) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let channel = rows::channel_name(m.channel);
-        let old: Vec<String> = sqlx::query_scalar("SELECT id FROM oob_methods WHERE user_id = $1 AND channel = $2 AND confirmed_at IS NULL")
-            .bind(m.user_id.as_str())
-            .bind(channel)
-            .fetch_all(&mut *tx)
+        self.engine
+            .write(move |c| {
+                let channel = rows::channel_name(m.channel);
+                let old: Vec<String> = all(
+                    c,
+                    "SELECT id FROM oob_methods WHERE user_id = ?1 AND channel = ?2 AND confirmed_at IS NULL",
+                    [m.user_id.as_str(), channel],
+                    |r| r.get(0),
+                )?;
+                for id in old {
+                    exec(
+                        c,
+                        "UPDATE oob_codes SET used_at = ?1 WHERE binding_kind = 'enrolment' AND binding = ?2 AND used_at IS NULL",
+                        params![m.created_at, id],
+                    )?;
+                    exec(c, "DELETE FROM oob_methods WHERE id = ?1", [&id])?;
+                }
+                exec(
+                    c,
+                    "INSERT INTO oob_methods (id, user_id, channel, destination, confirmed_at, created_at) VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+                    params![m.id.as_str(), m.user_id.as_str(), channel, m.destination, m.created_at],
+                )?;
+                Ok(())
+            })
             .await
-            .map_err(map)?;
-        for id in old {
-            sqlx::query("UPDATE oob_codes SET used_at = $1 WHERE binding_kind = 'enrolment' AND binding = $2 AND used_at IS NULL")
-                .bind(m.created_at)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            sqlx::query("DELETE FROM oob_methods WHERE id = $1")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        }
-        sqlx::query("INSERT INTO oob_methods (id, user_id, channel, destination, confirmed_at, created_at) VALUES ($1, $2, $3, $4, NULL, $5)")
-            .bind(m.id.as_str())
-            .bind(m.user_id.as_str())
-            .bind(channel)
-            .bind(&m.destination)
-            .bind(m.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        tx.commit().await.map_err(map)
     }
 
     pub(crate) async fn oob_methods_of(&self, user: &UserId) -> Result<Vec<OobMethod>, StoreError> {
-        let found =
-            sqlx::query("SELECT * FROM oob_methods WHERE user_id = $1 ORDER BY created_at, id")
-                .bind(user.as_str())
-                .fetch_all(&self.reader)
-                .await
-                .map_err(map)?;
-        found.iter().map(rows::oob_method).collect()
+        self.engine.read(|c| {
+            all(
+                c,
+                "SELECT * FROM oob_methods WHERE user_id = ?1 ORDER BY created_at, id",
+                [user.as_str()],
+                rows::oob_method,
+            )
+        })
     }
 
     pub(crate) async fn activate_oob_tx(
@@ -72,30 +69,28 @@ impl SqliteStore {
         now: UnixTime,
         first: Option<FirstMethod>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let channel: Option<String> = sqlx::query_scalar(
-            "UPDATE oob_methods SET confirmed_at = $1 WHERE id = $2 AND user_id = $3 AND confirmed_at IS NULL RETURNING channel",
-        )
-        .bind(now)
-        .bind(method.as_str())
-        .bind(user.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map)?;
-        let Some(channel) = channel else {
-            return Ok(false);
-        };
-        // A new number or address replaces the old one of its channel.
-        sqlx::query("DELETE FROM oob_methods WHERE user_id = $1 AND channel = $2 AND id <> $3")
-            .bind(user.as_str())
-            .bind(&channel)
-            .bind(method.as_str())
-            .execute(&mut *tx)
+        let (user, method) = (user.clone(), method.clone());
+        self.engine
+            .write_step(move |c| {
+                let channel: Option<String> = one(
+                    c,
+                    "UPDATE oob_methods SET confirmed_at = ?1 WHERE id = ?2 AND user_id = ?3 AND confirmed_at IS NULL RETURNING channel",
+                    params![now, method.as_str(), user.as_str()],
+                    |r| r.get(0),
+                )?;
+                let Some(channel) = channel else {
+                    return Ok(Step::Rollback(false));
+                };
+                // A new number or address replaces the old one of its channel.
+                exec(
+                    c,
+                    "DELETE FROM oob_methods WHERE user_id = ?1 AND channel = ?2 AND id <> ?3",
+                    params![user.as_str(), channel, method.as_str()],
+                )?;
+                method_confirmed(c, &user, &channel, first, now)?;
+                Ok(Step::Commit(true))
+            })
             .await
-            .map_err(map)?;
-        method_confirmed(&mut tx, user, &channel, first, now).await?;
-        tx.commit().await.map_err(map)?;
-        Ok(true)
     }
 
     pub(crate) async fn delete_oob_tx(
@@ -103,22 +98,23 @@ impl SqliteStore {
         user: &UserId,
         channel: Channel,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let name = rows::channel_name(channel);
-        sqlx::query("DELETE FROM oob_methods WHERE user_id = $1 AND channel = $2")
-            .bind(user.as_str())
-            .bind(name)
-            .execute(&mut *tx)
+        let user = user.clone();
+        self.engine
+            .write(move |c| {
+                let name = rows::channel_name(channel);
+                exec(
+                    c,
+                    "DELETE FROM oob_methods WHERE user_id = ?1 AND channel = ?2",
+                    [user.as_str(), name],
+                )?;
+                exec(
+                    c,
+                    "UPDATE oob_codes SET used_at = COALESCE(used_at, created_at) WHERE user_id = ?1 AND channel = ?2",
+                    [user.as_str(), name],
+                )?;
+                after_method_removed(c, &user, name)
+            })
             .await
-            .map_err(map)?;
-        sqlx::query("UPDATE oob_codes SET used_at = COALESCE(used_at, created_at) WHERE user_id = $1 AND channel = $2")
-            .bind(user.as_str())
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        after_method_removed(&mut tx, user, name).await?;
-        tx.commit().await.map_err(map)
     }
 
     pub(crate) async fn issue_code_tx(
@@ -126,88 +122,16 @@ impl SqliteStore {
         code: OobCode,
         limits: SendLimits,
     ) -> Result<Issued, StoreError> {
-        let mut tx = self.begin().await?;
-        let (kind, binding) = rows::binding_parts(&code.binding);
-        let now = code.created_at;
-        let live: Option<(String, i64, i64)> = sqlx::query_as(
-            "SELECT id, created_at, attempts FROM oob_codes WHERE binding_kind = $1 AND binding = $2 AND used_at IS NULL ORDER BY created_at DESC LIMIT 1",
-        )
-        .bind(kind)
-        .bind(&binding)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map)?;
-        if let Some((_, sent_at, _)) = &live {
-            let wait = sent_at + limits.min_interval_secs - now;
-            if wait > 0 {
-                return Ok(Issued::TooSoon {
-                    retry_after: wait as u64,
-                });
-            }
-        }
-        let (account_sends, oldest_account): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = $1 AND created_at > $2")
-                .bind(code.user_id.as_str())
-                .bind(now - ACCOUNT_WINDOW)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map)?;
-        if account_sends >= i64::from(limits.per_account_per_15min) {
-            let wait = oldest_account.unwrap_or(now) + ACCOUNT_WINDOW - now;
-            return Ok(Issued::TooSoon {
-                retry_after: wait.max(1) as u64,
-            });
-        }
-        let (destination_sends, oldest_destination): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM oob_codes WHERE destination = $1 AND created_at > $2")
-                .bind(&code.destination)
-                .bind(now - DESTINATION_WINDOW)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map)?;
-        if destination_sends >= i64::from(limits.per_destination_per_day) {
-            let wait = oldest_destination.unwrap_or(now) + DESTINATION_WINDOW - now;
-            return Ok(Issued::TooSoon {
-                retry_after: wait.max(1) as u64,
-            });
-        }
-        let mut attempts = i64::from(code.attempts);
-        if let Some((old_id, _, old_attempts)) = live {
-            attempts = attempts.max(old_attempts);
-            sqlx::query("UPDATE oob_codes SET used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(&old_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        }
-        sqlx::query(
-            "INSERT INTO oob_codes (id, user_id, binding_kind, binding, channel, destination, digest, created_at, expires_at, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&code.id)
-        .bind(code.user_id.as_str())
-        .bind(kind)
-        .bind(&binding)
-        .bind(rows::channel_name(code.channel))
-        .bind(&code.destination)
-        .bind(&code.digest[..])
-        .bind(now)
-        .bind(code.expires_at)
-        .bind(attempts)
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?;
-        tx.commit().await.map_err(map)?;
-        Ok(Issued::Issued)
+        self.engine
+            .write_step(move |c| issue_code(c, &code, &limits))
+            .await
     }
 
     pub(crate) async fn discard_code_tx(&self, code_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM oob_codes WHERE id = $1")
-            .bind(code_id)
-            .execute(&self.writer)
+        let code_id = code_id.to_owned();
+        self.engine
+            .write(move |c| exec(c, "DELETE FROM oob_codes WHERE id = ?1", [&code_id]).map(drop))
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     pub(crate) async fn live_code_of(
@@ -216,32 +140,27 @@ impl SqliteStore {
         binding: &CodeBinding,
     ) -> Result<Option<OobCode>, StoreError> {
         let (kind, value) = rows::binding_parts(binding);
-        let row = sqlx::query(
-            "SELECT * FROM oob_codes WHERE user_id = $1 AND binding_kind = $2 AND binding = $3 AND used_at IS NULL ORDER BY created_at DESC LIMIT 1",
-        )
-        .bind(user.as_str())
-        .bind(kind)
-        .bind(&value)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map)?;
-        row.as_ref()
-            .map(|r| rows::oob_code(r, binding.clone()))
-            .transpose()
+        self.engine.read(|c| {
+            one(
+                c,
+                "SELECT * FROM oob_codes WHERE user_id = ?1 AND binding_kind = ?2 AND binding = ?3 AND used_at IS NULL ORDER BY created_at DESC LIMIT 1",
+                params![user.as_str(), kind, value],
+                |r| rows::oob_code(r, binding.clone()),
+            )
+        })
     }
 
     pub(crate) async fn enqueue_notice_tx(&self, n: NewNotice) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO notices (user_id, kind, at, ip, user_agent, country, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $3)")
-            .bind(n.user_id.as_str())
-            .bind(&n.kind)
-            .bind(n.at)
-            .bind(&n.ip)
-            .bind(&n.user_agent)
-            .bind(&n.country)
-            .execute(&self.writer)
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "INSERT INTO notices (user_id, kind, at, ip, user_agent, country, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)",
+                    params![n.user_id.as_str(), n.kind, n.at, n.ip, n.user_agent, n.country],
+                )
+                .map(drop)
+            })
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     pub(crate) async fn due_notices_of(
@@ -249,28 +168,30 @@ impl SqliteStore {
         now: UnixTime,
         limit: u32,
     ) -> Result<Vec<QueuedNotice>, StoreError> {
-        let found = sqlx::query(
-            "SELECT n.id, u.email, u.locale, n.kind, n.at, n.ip, n.user_agent, n.country, n.attempts
-             FROM notices n JOIN users u ON u.id = n.user_id
-             WHERE n.sent_at IS NULL AND n.failed_at IS NULL AND n.next_attempt_at <= $1
-             ORDER BY n.next_attempt_at, n.id LIMIT $2",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.writer)
-        .await
-        .map_err(map)?;
-        found.iter().map(rows::queued_notice).collect()
+        self.engine.read(|c| {
+            all(
+                c,
+                "SELECT n.id, u.email, u.locale, n.kind, n.at, n.ip, n.user_agent, n.country, n.attempts
+                 FROM notices n JOIN users u ON u.id = n.user_id
+                 WHERE n.sent_at IS NULL AND n.failed_at IS NULL AND n.next_attempt_at <= ?1
+                 ORDER BY n.next_attempt_at, n.id LIMIT ?2",
+                params![now, i64::from(limit)],
+                rows::queued_notice,
+            )
+        })
     }
 
     pub(crate) async fn notice_done(&self, id: i64, now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE notices SET sent_at = $1, attempts = attempts + 1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "UPDATE notices SET sent_at = ?1, attempts = attempts + 1 WHERE id = ?2",
+                    params![now, id],
+                )
+                .map(drop)
+            })
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     pub(crate) async fn notice_retry(
@@ -279,16 +200,24 @@ impl SqliteStore {
         retry_at: Option<UnixTime>,
         error: &str,
     ) -> Result<(), StoreError> {
-        let q = match retry_at {
-            Some(at) => sqlx::query("UPDATE notices SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3").bind(at),
-            None => sqlx::query("UPDATE notices SET attempts = attempts + 1, failed_at = next_attempt_at, last_error = $2 WHERE id = $3").bind(0i64),
-        };
-        q.bind(error)
-            .bind(id)
-            .execute(&self.writer)
+        let error = error.to_owned();
+        self.engine
+            .write(move |c| {
+                match retry_at {
+                    Some(at) => exec(
+                        c,
+                        "UPDATE notices SET attempts = attempts + 1, next_attempt_at = ?1, last_error = ?2 WHERE id = ?3",
+                        params![at, error, id],
+                    ),
+                    None => exec(
+                        c,
+                        "UPDATE notices SET attempts = attempts + 1, failed_at = next_attempt_at, last_error = ?1 WHERE id = ?2",
+                        params![error, id],
+                    ),
+                }
+                .map(drop)
+            })
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     pub(crate) async fn unfinished_of(
@@ -296,15 +225,14 @@ impl SqliteStore {
         cutoff: UnixTime,
         limit: u32,
     ) -> Result<Vec<ChallengeRecord>, StoreError> {
-        let found = sqlx::query(
-            "SELECT * FROM challenges WHERE created_at <= $1 AND consumed_at IS NULL AND reported_at IS NULL ORDER BY created_at LIMIT $2",
-        )
-        .bind(cutoff)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map)?;
-        found.iter().map(rows::challenge).collect()
+        self.engine.read(|c| {
+            all(
+                c,
+                "SELECT * FROM challenges WHERE created_at <= ?1 AND consumed_at IS NULL AND reported_at IS NULL ORDER BY created_at LIMIT ?2",
+                params![cutoff, i64::from(limit)],
+                rows::challenge,
+            )
+        })
     }
 
     pub(crate) async fn mark_reported(
@@ -312,35 +240,36 @@ impl SqliteStore {
         digest: &[u8; 32],
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE challenges SET reported_at = $1 WHERE digest = $2")
-            .bind(now)
-            .bind(&digest[..])
-            .execute(&self.writer)
+        let digest = *digest;
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "UPDATE challenges SET reported_at = ?1 WHERE digest = ?2",
+                    params![now, &digest[..]],
+                )
+                .map(drop)
+            })
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     pub(crate) async fn purge(&self, before: UnixTime) -> Result<u64, StoreError> {
-        let mut tx = self.begin().await?;
-        let mut n = 0;
-        // Challenges are kept until reported (or consumed), so the unfinished-sign-in notice
-        // cannot be lost to the sweep.
-        for sql in [
-            "DELETE FROM challenges WHERE expires_at < $1 AND (consumed_at IS NOT NULL OR reported_at IS NOT NULL)",
-            "DELETE FROM oob_codes WHERE created_at < $1 - 86400",
-            "DELETE FROM devices WHERE expires_at < $1",
-            "DELETE FROM notices WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND at < $1 - 30 * 86400",
-        ] {
-            n += sqlx::query(sql)
-                .bind(before)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?
-                .rows_affected();
-        }
-        tx.commit().await.map_err(map)?;
-        Ok(n)
+        self.engine
+            .write(move |c| {
+                let mut n = 0u64;
+                // Challenges are kept until reported (or consumed), so the unfinished-sign-in
+                // notice cannot be lost to the sweep.
+                for sql in [
+                    "DELETE FROM challenges WHERE expires_at < ?1 AND (consumed_at IS NOT NULL OR reported_at IS NOT NULL)",
+                    "DELETE FROM oob_codes WHERE created_at < ?1 - 86400",
+                    "DELETE FROM devices WHERE expires_at < ?1",
+                    "DELETE FROM notices WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND at < ?1 - 30 * 86400",
+                ] {
+                    n += exec(c, sql, [before])? as u64;
+                }
+                Ok(n)
+            })
+            .await
     }
 
     pub(crate) async fn set_user_field(
@@ -349,13 +278,85 @@ impl SqliteStore {
         user: &UserId,
         value: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(sql)
-            .bind(value)
-            .bind(user.as_str())
-            .execute(&mut *tx)
+        let (user, value) = (user.clone(), value.to_owned());
+        self.engine
+            .write(move |c| exec(c, sql, [value.as_str(), user.as_str()]).map(drop))
             .await
-            .map_err(map)?;
-        tx.commit().await.map_err(map)
     }
+}
+
+/// Checks the sending limits and stores the new code (see the module comment).
+fn issue_code(
+    c: &rusqlite::Connection,
+    code: &OobCode,
+    limits: &SendLimits,
+) -> rusqlite::Result<Step<Issued>> {
+    let (kind, binding) = rows::binding_parts(&code.binding);
+    let now = code.created_at;
+    let live: Option<(String, i64, i64)> = one(
+        c,
+        "SELECT id, created_at, attempts FROM oob_codes WHERE binding_kind = ?1 AND binding = ?2 AND used_at IS NULL ORDER BY created_at DESC LIMIT 1",
+        params![kind, binding],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    if let Some((_, sent_at, _)) = &live {
+        let wait = sent_at + limits.min_interval_secs - now;
+        if wait > 0 {
+            return Ok(Step::Rollback(Issued::TooSoon {
+                retry_after: wait as u64,
+            }));
+        }
+    }
+    let (account_sends, oldest_account): (i64, Option<i64>) = c
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = ?1 AND created_at > ?2",
+        )?
+        .query_row(params![code.user_id.as_str(), now - ACCOUNT_WINDOW], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    if account_sends >= i64::from(limits.per_account_per_15min) {
+        let wait = oldest_account.unwrap_or(now) + ACCOUNT_WINDOW - now;
+        return Ok(Step::Rollback(Issued::TooSoon {
+            retry_after: wait.max(1) as u64,
+        }));
+    }
+    let (destination_sends, oldest_destination): (i64, Option<i64>) = c
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(created_at) FROM oob_codes WHERE destination = ?1 AND created_at > ?2",
+        )?
+        .query_row(params![code.destination, now - DESTINATION_WINDOW], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    if destination_sends >= i64::from(limits.per_destination_per_day) {
+        let wait = oldest_destination.unwrap_or(now) + DESTINATION_WINDOW - now;
+        return Ok(Step::Rollback(Issued::TooSoon {
+            retry_after: wait.max(1) as u64,
+        }));
+    }
+    let mut attempts = i64::from(code.attempts);
+    if let Some((old_id, _, old_attempts)) = live {
+        attempts = attempts.max(old_attempts);
+        exec(
+            c,
+            "UPDATE oob_codes SET used_at = ?1 WHERE id = ?2",
+            params![now, old_id],
+        )?;
+    }
+    exec(
+        c,
+        "INSERT INTO oob_codes (id, user_id, binding_kind, binding, channel, destination, digest, created_at, expires_at, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            code.id,
+            code.user_id.as_str(),
+            kind,
+            binding,
+            rows::channel_name(code.channel),
+            code.destination,
+            &code.digest[..],
+            now,
+            code.expires_at,
+            attempts
+        ],
+    )?;
+    Ok(Step::Commit(Issued::Issued))
 }

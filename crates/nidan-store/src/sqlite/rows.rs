@@ -6,110 +6,134 @@ use nidan_service::ports::{
     ActivityRecord, ApiKeyRecord, ChallengeRecord, CodeBinding, DeviceRecord, OobCode, OobMethod,
     QueuedNotice, SessionRecord, TotpCredential, UserRecord,
 };
-use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UserId};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, UserId};
+use rusqlite::{Connection, OptionalExtension, Params, Row};
 
-use crate::error::map;
+use super::engine::bad_data;
 
-pub(crate) fn digest(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+/// Runs a statement (prepared once per connection); returns the rows changed.
+pub(crate) fn exec(c: &Connection, sql: &str, params: impl Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(params)
+}
+
+/// The first row of a query, decoded, if there is one.
+pub(crate) fn one<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    c.prepare_cached(sql)?.query_row(params, decode).optional()
+}
+
+/// Every row of a query, decoded.
+pub(crate) fn all<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut statement = c.prepare_cached(sql)?;
+    let rows = statement.query_map(params, decode)?;
+    rows.collect()
+}
+
+pub(crate) fn digest(bytes: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
     bytes
         .try_into()
-        .map_err(|_| StoreError::Other("a stored digest is not 32 bytes".into()))
+        .map_err(|_| bad_data("a stored digest is not 32 bytes"))
+}
+
+fn count(r: &Row<'_>, column: &str) -> rusqlite::Result<u32> {
+    Ok(r.get::<_, i64>(column)?.clamp(0, u32::MAX as i64) as u32)
 }
 
 fn method(text: Option<String>) -> Option<Method> {
     text.and_then(|t| t.parse().ok())
 }
 
-pub(crate) fn user(r: &SqliteRow) -> Result<UserRecord, StoreError> {
+pub(crate) fn user(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
-        id: UserId::new(r.try_get::<String, _>("id").map_err(map)?),
-        email: r.try_get("email").map_err(map)?,
-        password_hash: r.try_get("password_hash").map_err(map)?,
-        two_step_enabled: r.try_get::<i64, _>("two_step_enabled").map_err(map)? != 0,
-        default_method: method(r.try_get("default_method").map_err(map)?),
-        failed_attempts: r
-            .try_get::<i64, _>("failed_attempts")
-            .map_err(map)?
-            .clamp(0, u32::MAX as i64) as u32,
-        last_failure_at: r.try_get("last_failure_at").map_err(map)?,
-        locale: Locale::parse(&r.try_get::<String, _>("locale").map_err(map)?).unwrap_or_default(),
-        created_at: r.try_get("created_at").map_err(map)?,
+        id: UserId::new(r.get::<_, String>("id")?),
+        email: r.get("email")?,
+        password_hash: r.get("password_hash")?,
+        two_step_enabled: r.get::<_, i64>("two_step_enabled")? != 0,
+        default_method: method(r.get("default_method")?),
+        failed_attempts: count(r, "failed_attempts")?,
+        last_failure_at: r.get("last_failure_at")?,
+        locale: Locale::parse(&r.get::<_, String>("locale")?).unwrap_or_default(),
+        created_at: r.get("created_at")?,
     })
 }
 
-pub(crate) fn totp(r: &SqliteRow) -> Result<TotpCredential, StoreError> {
-    let step: i64 = r.try_get("last_used_step").map_err(map)?;
+pub(crate) fn totp(r: &Row<'_>) -> rusqlite::Result<TotpCredential> {
+    let step: i64 = r.get("last_used_step")?;
     Ok(TotpCredential {
-        id: CredentialId::new(r.try_get::<String, _>("id").map_err(map)?),
-        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
-        sealed_secret: r.try_get("sealed_secret").map_err(map)?,
+        id: CredentialId::new(r.get::<_, String>("id")?),
+        user_id: UserId::new(r.get::<_, String>("user_id")?),
+        sealed_secret: r.get("sealed_secret")?,
         last_used_step: (step >= 0).then_some(step as u64),
-        confirmed_at: r.try_get("confirmed_at").map_err(map)?,
-        created_at: r.try_get("created_at").map_err(map)?,
+        confirmed_at: r.get("confirmed_at")?,
+        created_at: r.get("created_at")?,
     })
 }
 
-pub(crate) fn challenge(r: &SqliteRow) -> Result<ChallengeRecord, StoreError> {
+pub(crate) fn challenge(r: &Row<'_>) -> rusqlite::Result<ChallengeRecord> {
     Ok(ChallengeRecord {
-        digest: digest(r.try_get("digest").map_err(map)?)?,
-        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
-        created_at: r.try_get("created_at").map_err(map)?,
-        expires_at: r.try_get("expires_at").map_err(map)?,
-        attempts: r
-            .try_get::<i64, _>("attempts")
-            .map_err(map)?
-            .clamp(0, u32::MAX as i64) as u32,
-        consumed_at: r.try_get("consumed_at").map_err(map)?,
-        ip: r.try_get("ip").map_err(map)?,
-        user_agent: r.try_get("user_agent").map_err(map)?,
+        digest: digest(r.get("digest")?)?,
+        user_id: UserId::new(r.get::<_, String>("user_id")?),
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        attempts: count(r, "attempts")?,
+        consumed_at: r.get("consumed_at")?,
+        ip: r.get("ip")?,
+        user_agent: r.get("user_agent")?,
     })
 }
 
-pub(crate) fn session(r: &SqliteRow) -> Result<SessionRecord, StoreError> {
+pub(crate) fn session(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
-        id: SessionId::new(r.try_get::<String, _>("id").map_err(map)?),
-        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
-        created_at: r.try_get("created_at").map_err(map)?,
-        last_seen_at: r.try_get("last_seen_at").map_err(map)?,
-        ip: r.try_get("ip").map_err(map)?,
-        user_agent: r.try_get("user_agent").map_err(map)?,
+        id: SessionId::new(r.get::<_, String>("id")?),
+        user_id: UserId::new(r.get::<_, String>("user_id")?),
+        created_at: r.get("created_at")?,
+        last_seen_at: r.get("last_seen_at")?,
+        ip: r.get("ip")?,
+        user_agent: r.get("user_agent")?,
     })
 }
 
-pub(crate) fn device(r: &SqliteRow) -> Result<DeviceRecord, StoreError> {
+pub(crate) fn device(r: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
     Ok(DeviceRecord {
-        id: DeviceId::new(r.try_get::<String, _>("id").map_err(map)?),
-        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
-        name: r.try_get("name").map_err(map)?,
-        created_at: r.try_get("created_at").map_err(map)?,
-        last_used_at: r.try_get("last_used_at").map_err(map)?,
-        last_ip: r.try_get("last_ip").map_err(map)?,
-        expires_at: r.try_get("expires_at").map_err(map)?,
+        id: DeviceId::new(r.get::<_, String>("id")?),
+        user_id: UserId::new(r.get::<_, String>("user_id")?),
+        name: r.get("name")?,
+        created_at: r.get("created_at")?,
+        last_used_at: r.get("last_used_at")?,
+        last_ip: r.get("last_ip")?,
+        expires_at: r.get("expires_at")?,
     })
 }
 
-pub(crate) fn activity(r: &SqliteRow) -> Result<ActivityRecord, StoreError> {
+pub(crate) fn activity(r: &Row<'_>) -> rusqlite::Result<ActivityRecord> {
     Ok(ActivityRecord {
-        id: r.try_get("id").map_err(map)?,
-        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
-        at: r.try_get("at").map_err(map)?,
-        kind: r.try_get("kind").map_err(map)?,
-        method: r.try_get("method").map_err(map)?,
-        result: r.try_get("result").map_err(map)?,
-        ip: r.try_get("ip").map_err(map)?,
-        user_agent: r.try_get("user_agent").map_err(map)?,
-        detail: r.try_get("detail").map_err(map)?,
-        country: r.try_get("country").map_err(map)?,
+        id: r.get("id")?,
+        user_id: UserId::new(r.get::<_, String>("user_id")?),
+        at: r.get("at")?,
+        kind: r.get("kind")?,
+        method: r.get("method")?,
+        result: r.get("result")?,
+        ip: r.get("ip")?,
+        user_agent: r.get("user_agent")?,
+        detail: r.get("detail")?,
+        country: r.get("country")?,
     })
 }
 
-pub(crate) fn api_key(r: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+pub(crate) fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
-        id: ApiKeyId::new(r.try_get::<String, _>("id").map_err(map)?),
-        name: r.try_get("name").map_err(map)?,
-        created_at: r.try_get("created_at").map_err(map)?,
+        id: ApiKeyId::new(r.get::<_, String>("id")?),
+        name: r.get("name")?,
+        created_at: r.get("created_at")?,
     })
 }
 
@@ -120,24 +144,24 @@ pub(crate) fn channel_name(c: Channel) -> &'static str {
     }
 }
 
-fn channel(text: &str) -> Result<Channel, StoreError> {
+fn channel(text: &str) -> rusqlite::Result<Channel> {
     match text {
         "email" => Ok(Channel::Email),
         "sms" => Ok(Channel::Sms),
-        other => Err(StoreError::Other(format!(
+        other => Err(bad_data(format!(
             "unknown channel `{other}` in the database"
         ))),
     }
 }
 
-pub(crate) fn oob_method(r: &SqliteRow) -> Result<OobMethod, StoreError> {
+pub(crate) fn oob_method(r: &Row<'_>) -> rusqlite::Result<OobMethod> {
     Ok(OobMethod {
-        id: CredentialId::new(r.try_get::<String, _>("id").map_err(map)?),
-        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
-        channel: channel(&r.try_get::<String, _>("channel").map_err(map)?)?,
-        destination: r.try_get("destination").map_err(map)?,
-        confirmed_at: r.try_get("confirmed_at").map_err(map)?,
-        created_at: r.try_get("created_at").map_err(map)?,
+        id: CredentialId::new(r.get::<_, String>("id")?),
+        user_id: UserId::new(r.get::<_, String>("user_id")?),
+        channel: channel(&r.get::<_, String>("channel")?)?,
+        destination: r.get("destination")?,
+        confirmed_at: r.get("confirmed_at")?,
+        created_at: r.get("created_at")?,
     })
 }
 
@@ -150,37 +174,31 @@ pub(crate) fn binding_parts(b: &CodeBinding) -> (&'static str, String) {
     }
 }
 
-pub(crate) fn oob_code(r: &SqliteRow, binding: CodeBinding) -> Result<OobCode, StoreError> {
+pub(crate) fn oob_code(r: &Row<'_>, binding: CodeBinding) -> rusqlite::Result<OobCode> {
     Ok(OobCode {
-        id: r.try_get("id").map_err(map)?,
-        user_id: UserId::new(r.try_get::<String, _>("user_id").map_err(map)?),
+        id: r.get("id")?,
+        user_id: UserId::new(r.get::<_, String>("user_id")?),
         binding,
-        channel: channel(&r.try_get::<String, _>("channel").map_err(map)?)?,
-        destination: r.try_get("destination").map_err(map)?,
-        digest: digest(r.try_get("digest").map_err(map)?)?,
-        created_at: r.try_get("created_at").map_err(map)?,
-        expires_at: r.try_get("expires_at").map_err(map)?,
-        attempts: r
-            .try_get::<i64, _>("attempts")
-            .map_err(map)?
-            .clamp(0, u32::MAX as i64) as u32,
-        used_at: r.try_get("used_at").map_err(map)?,
+        channel: channel(&r.get::<_, String>("channel")?)?,
+        destination: r.get("destination")?,
+        digest: digest(r.get("digest")?)?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        attempts: count(r, "attempts")?,
+        used_at: r.get("used_at")?,
     })
 }
 
-pub(crate) fn queued_notice(r: &SqliteRow) -> Result<QueuedNotice, StoreError> {
+pub(crate) fn queued_notice(r: &Row<'_>) -> rusqlite::Result<QueuedNotice> {
     Ok(QueuedNotice {
-        id: r.try_get("id").map_err(map)?,
-        email: r.try_get("email").map_err(map)?,
-        locale: Locale::parse(&r.try_get::<String, _>("locale").map_err(map)?).unwrap_or_default(),
-        kind: r.try_get("kind").map_err(map)?,
-        at: r.try_get("at").map_err(map)?,
-        ip: r.try_get("ip").map_err(map)?,
-        user_agent: r.try_get("user_agent").map_err(map)?,
-        country: r.try_get("country").map_err(map)?,
-        attempts: r
-            .try_get::<i64, _>("attempts")
-            .map_err(map)?
-            .clamp(0, u32::MAX as i64) as u32,
+        id: r.get("id")?,
+        email: r.get("email")?,
+        locale: Locale::parse(&r.get::<_, String>("locale")?).unwrap_or_default(),
+        kind: r.get("kind")?,
+        at: r.get("at")?,
+        ip: r.get("ip")?,
+        user_agent: r.get("user_agent")?,
+        country: r.get("country")?,
+        attempts: count(r, "attempts")?,
     })
 }

@@ -1,4 +1,7 @@
 //! `Store` for SQLite: single statements here, transactions in `transactions.rs`.
+//!
+//! Reads run on the caller's thread (`engine.read`), writes on the writer thread
+//! (`engine.write`); see `engine.rs`.
 
 use async_trait::async_trait;
 use nidan_domain::Method;
@@ -9,137 +12,123 @@ use nidan_service::ports::{
     QueuedNotice, SendLimits, SessionRecord, Settled, Store, TotpCredential, UserRecord,
 };
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
+use rusqlite::params;
 
-use super::{SqliteStore, rows, transactions::insert_session};
-use crate::error::map;
+use super::rows::{self, all, exec, one};
+use super::{SqliteStore, transactions::insert_session};
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(map)?;
-        Ok(())
+        self.engine
+            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }
 
     async fn create_user(&self, u: NewUser) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO users (id, email, password_hash, locale, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(u.id.as_str())
-            .bind(&u.email)
-            .bind(&u.password_hash)
-            .bind(u.locale.as_str())
-            .bind(u.created_at)
-            .execute(&self.writer)
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "INSERT INTO users (id, email, password_hash, locale, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![u.id.as_str(), u.email, u.password_hash, u.locale.as_str(), u.created_at],
+                )
+                .map(drop)
+            })
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map)?;
-        row.as_ref().map(rows::user).transpose()
+        self.engine.read(|c| {
+            one(
+                c,
+                "SELECT * FROM users WHERE email = ?1",
+                [email],
+                rows::user,
+            )
+        })
     }
 
     async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map)?;
-        row.as_ref().map(rows::user).transpose()
+        self.engine.read(|c| {
+            one(
+                c,
+                "SELECT * FROM users WHERE id = ?1",
+                [id.as_str()],
+                rows::user,
+            )
+        })
     }
 
     async fn user_ids_by_email(
         &self,
         emails: &[String],
     ) -> Result<Vec<(String, UserId)>, StoreError> {
-        let mut out = Vec::new();
-        for email in emails {
-            let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(map)?;
-            if let Some(id) = id {
-                out.push((email.clone(), UserId::new(id)));
+        self.engine.read(|c| {
+            let mut out = Vec::new();
+            for email in emails {
+                if let Some(id) = one(c, "SELECT id FROM users WHERE email = ?1", [email], |r| {
+                    r.get::<_, String>(0)
+                })? {
+                    out.push((email.clone(), UserId::new(id)));
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(id.as_str())
-            .execute(&mut *tx)
+        let id = id.clone();
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+                    params![hash, id.as_str()],
+                )?;
+                exec(c, "DELETE FROM devices WHERE user_id = ?1", [id.as_str()])?;
+                Ok(())
+            })
             .await
-            .map_err(map)?;
-        sqlx::query("DELETE FROM devices WHERE user_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        tx.commit().await.map_err(map)
     }
 
     async fn set_two_step_enabled(&self, id: &UserId, enabled: bool) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query("UPDATE users SET two_step_enabled = $1 WHERE id = $2")
-            .bind(enabled)
-            .bind(id.as_str())
-            .execute(&mut *tx)
+        let id = id.clone();
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "UPDATE users SET two_step_enabled = ?1 WHERE id = ?2",
+                    params![enabled, id.as_str()],
+                )?;
+                if !enabled {
+                    exec(c, "DELETE FROM devices WHERE user_id = ?1", [id.as_str()])?;
+                }
+                Ok(())
+            })
             .await
-            .map_err(map)?;
-        if !enabled {
-            sqlx::query("DELETE FROM devices WHERE user_id = $1")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        }
-        tx.commit().await.map_err(map)
     }
 
-    async fn put_pending_totp(&self, c: TotpCredential) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NULL")
-            .bind(c.user_id.as_str())
-            .execute(&mut *tx)
+    async fn put_pending_totp(&self, t: TotpCredential) -> Result<(), StoreError> {
+        self.engine
+            .write(move |c| {
+                exec(c, "DELETE FROM totp_credentials WHERE user_id = ?1 AND confirmed_at IS NULL", [t.user_id.as_str()])?;
+                exec(c, "INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES (?1, ?2, ?3, -1, NULL, ?4)",
+                    params![t.id.as_str(), t.user_id.as_str(), t.sealed_secret, t.created_at])?;
+                Ok(())
+            })
             .await
-            .map_err(map)?;
-        sqlx::query("INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES ($1, $2, $3, -1, NULL, $4)")
-            .bind(c.id.as_str())
-            .bind(c.user_id.as_str())
-            .bind(&c.sealed_secret)
-            .bind(c.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        tx.commit().await.map_err(map)
     }
 
     async fn pending_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError> {
-        let row = sqlx::query("SELECT * FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NULL ORDER BY created_at DESC LIMIT 1")
-            .bind(user.as_str())
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(map)?;
-        row.as_ref().map(rows::totp).transpose()
+        self.engine.read(|c| {
+            one(c, "SELECT * FROM totp_credentials WHERE user_id = ?1 AND confirmed_at IS NULL ORDER BY created_at DESC LIMIT 1", [user.as_str()], rows::totp)
+        })
     }
 
     async fn active_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError> {
-        let row = sqlx::query("SELECT * FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC LIMIT 1")
-            .bind(user.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map)?;
-        row.as_ref().map(rows::totp).transpose()
+        self.engine.read(|c| {
+            one(c, "SELECT * FROM totp_credentials WHERE user_id = ?1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC LIMIT 1", [user.as_str()], rows::totp)
+        })
     }
 
     async fn activate_totp(
@@ -161,15 +150,20 @@ impl Store for SqliteStore {
     }
 
     async fn all_sealed_secrets(&self) -> Result<Vec<(CredentialId, UserId, Vec<u8>)>, StoreError> {
-        let found: Vec<(String, String, Vec<u8>)> =
-            sqlx::query_as("SELECT id, user_id, sealed_secret FROM totp_credentials")
-                .fetch_all(&self.reader)
-                .await
-                .map_err(map)?;
-        Ok(found
-            .into_iter()
-            .map(|(c, u, b)| (CredentialId::new(c), UserId::new(u), b))
-            .collect())
+        self.engine.read(|c| {
+            all(
+                c,
+                "SELECT id, user_id, sealed_secret FROM totp_credentials",
+                [],
+                |r| {
+                    Ok((
+                        CredentialId::new(r.get::<_, String>(0)?),
+                        UserId::new(r.get::<_, String>(1)?),
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
+            )
+        })
     }
 
     async fn reseal_secrets(&self, rows: Vec<(CredentialId, Vec<u8>)>) -> Result<(), StoreError> {
@@ -186,14 +180,13 @@ impl Store for SqliteStore {
     }
 
     async fn recovery_codes_left(&self, user: &UserId) -> Result<u32, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
-        )
-        .bind(user.as_str())
-        .fetch_one(&self.reader)
-        .await
-        .map_err(map)?;
-        Ok(n as u32)
+        self.engine.read(|c| {
+            c.prepare_cached(
+                "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+            )?
+            .query_row([user.as_str()], |r| r.get::<_, i64>(0))
+            .map(|n| n.clamp(0, u32::MAX as i64) as u32)
+        })
     }
 
     async fn settle_attempt(&self, attempt: Attempt) -> Result<Settled, StoreError> {
@@ -204,90 +197,98 @@ impl Store for SqliteStore {
         self.remove_all(user, end_sessions).await
     }
 
-    async fn create_challenge(&self, c: ChallengeRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO challenges (digest, user_id, created_at, expires_at, attempts, consumed_at, ip, user_agent) VALUES ($1, $2, $3, $4, 0, NULL, $5, $6)")
-            .bind(&c.digest[..])
-            .bind(c.user_id.as_str())
-            .bind(c.created_at)
-            .bind(c.expires_at)
-            .bind(&c.ip)
-            .bind(&c.user_agent)
-            .execute(&self.writer)
+    async fn create_challenge(&self, ch: ChallengeRecord) -> Result<(), StoreError> {
+        self.engine
+            .write(move |c| {
+                exec(c, "INSERT INTO challenges (digest, user_id, created_at, expires_at, attempts, consumed_at, ip, user_agent) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6)",
+                    params![&ch.digest[..], ch.user_id.as_str(), ch.created_at, ch.expires_at, ch.ip, ch.user_agent]).map(drop)
+            })
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     async fn challenge_by_digest(
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<ChallengeRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM challenges WHERE digest = $1")
-            .bind(&digest[..])
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map)?;
-        row.as_ref().map(rows::challenge).transpose()
+        self.engine.read(|c| {
+            one(
+                c,
+                "SELECT * FROM challenges WHERE digest = ?1",
+                [&digest[..]],
+                rows::challenge,
+            )
+        })
     }
 
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        insert_session(&mut tx, &s).await?;
-        tx.commit().await.map_err(map)
+        self.engine.write(move |c| insert_session(c, &s)).await
     }
 
     async fn session_by_digest(
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE digest = $1")
-            .bind(&digest[..])
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map)?;
-        row.as_ref().map(rows::session).transpose()
+        self.engine.read(|c| {
+            one(
+                c,
+                "SELECT * FROM sessions WHERE digest = ?1",
+                [&digest[..]],
+                rows::session,
+            )
+        })
     }
 
     async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id.as_str())
-            .execute(&self.writer)
+        let id = id.clone();
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2",
+                    params![now, id.as_str()],
+                )
+                .map(drop)
+            })
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     async fn list_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError> {
-        let found =
-            sqlx::query("SELECT * FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id")
-                .bind(user.as_str())
-                .fetch_all(&self.reader)
-                .await
-                .map_err(map)?;
-        found.iter().map(rows::session).collect()
+        self.engine.read(|c| {
+            all(
+                c,
+                "SELECT * FROM sessions WHERE user_id = ?1 ORDER BY created_at DESC, id",
+                [user.as_str()],
+                rows::session,
+            )
+        })
     }
 
     async fn delete_session(&self, user: &UserId, id: &SessionId) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-            .bind(id.as_str())
-            .bind(user.as_str())
-            .execute(&self.writer)
+        let (user, id) = (user.clone(), id.clone());
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2",
+                    [id.as_str(), user.as_str()],
+                )
+                .map(|n| n == 1)
+            })
             .await
-            .map_err(map)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn device_by_digest(
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<DeviceRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM devices WHERE digest = $1")
-            .bind(&digest[..])
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map)?;
-        row.as_ref().map(rows::device).transpose()
+        self.engine.read(|c| {
+            one(
+                c,
+                "SELECT * FROM devices WHERE digest = ?1",
+                [&digest[..]],
+                rows::device,
+            )
+        })
     }
 
     async fn sign_in_with_device(
@@ -301,49 +302,46 @@ impl Store for SqliteStore {
     }
 
     async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
-        let found =
-            sqlx::query("SELECT * FROM devices WHERE user_id = $1 ORDER BY created_at DESC, id")
-                .bind(user.as_str())
-                .fetch_all(&self.reader)
-                .await
-                .map_err(map)?;
-        found.iter().map(rows::device).collect()
+        self.engine.read(|c| {
+            all(
+                c,
+                "SELECT * FROM devices WHERE user_id = ?1 ORDER BY created_at DESC, id",
+                [user.as_str()],
+                rows::device,
+            )
+        })
     }
 
     async fn delete_device(&self, user: &UserId, id: &DeviceId) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM devices WHERE id = $1 AND user_id = $2")
-            .bind(id.as_str())
-            .bind(user.as_str())
-            .execute(&self.writer)
+        let (user, id) = (user.clone(), id.clone());
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "DELETE FROM devices WHERE id = ?1 AND user_id = ?2",
+                    [id.as_str(), user.as_str()],
+                )
+                .map(|n| n == 1)
+            })
             .await
-            .map_err(map)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn delete_devices(&self, user: &UserId) -> Result<u64, StoreError> {
-        let r = sqlx::query("DELETE FROM devices WHERE user_id = $1")
-            .bind(user.as_str())
-            .execute(&self.writer)
+        let user = user.clone();
+        self.engine
+            .write(move |c| {
+                exec(c, "DELETE FROM devices WHERE user_id = ?1", [user.as_str()]).map(|n| n as u64)
+            })
             .await
-            .map_err(map)?;
-        Ok(r.rows_affected())
     }
 
     async fn append_activity(&self, e: NewActivity) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .bind(e.user_id.as_str())
-            .bind(e.at)
-            .bind(e.kind)
-            .bind(e.method.map(|m| m.as_str()))
-            .bind(e.result)
-            .bind(&e.ip)
-            .bind(&e.user_agent)
-            .bind(&e.detail)
-            .bind(&e.country)
-            .execute(&self.writer)
+        self.engine
+            .write(move |c| {
+                exec(c, "INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![e.user_id.as_str(), e.at, e.kind, e.method.map(|m| m.as_str()), e.result, e.ip, e.user_agent, e.detail, e.country]).map(drop)
+            })
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     async fn list_activity(
@@ -352,52 +350,55 @@ impl Store for SqliteStore {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<ActivityRecord>, StoreError> {
-        let found = sqlx::query(
-            "SELECT * FROM activity WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        )
-        .bind(user.as_str())
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map)?;
-        found.iter().map(rows::activity).collect()
+        self.engine.read(|c| {
+            all(
+                c,
+                "SELECT * FROM activity WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                params![user.as_str(), before.unwrap_or(i64::MAX), i64::from(limit)],
+                rows::activity,
+            )
+        })
     }
 
     async fn create_api_key(&self, key: ApiKeyRecord, digest: [u8; 32]) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_keys (id, name, digest, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(key.id.as_str())
-            .bind(&key.name)
-            .bind(&digest[..])
-            .bind(key.created_at)
-            .execute(&self.writer)
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "INSERT INTO api_keys (id, name, digest, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![key.id.as_str(), key.name, &digest[..], key.created_at],
+                )
+                .map(drop)
+            })
             .await
-            .map_err(map)?;
-        Ok(())
     }
 
     async fn api_key_by_digest(
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE digest = $1 AND revoked_at IS NULL")
-            .bind(&digest[..])
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map)?;
-        row.as_ref().map(rows::api_key).transpose()
+        self.engine.read(|c| {
+            one(
+                c,
+                "SELECT * FROM api_keys WHERE digest = ?1 AND revoked_at IS NULL",
+                [&digest[..]],
+                rows::api_key,
+            )
+        })
     }
 
     async fn revoke_api_key(&self, name: &str, now: UnixTime) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(name)
-        .execute(&self.writer)
-        .await
-        .map_err(map)?;
-        Ok(r.rows_affected() == 1)
+        let name = name.to_owned();
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "UPDATE api_keys SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
+                    params![now, name],
+                )
+                .map(|n| n == 1)
+            })
+            .await
     }
 
     async fn put_pending_oob(&self, method: OobMethod) -> Result<(), StoreError> {
@@ -424,7 +425,7 @@ impl Store for SqliteStore {
 
     async fn set_default_method(&self, user: &UserId, method: Method) -> Result<(), StoreError> {
         self.set_user_field(
-            "UPDATE users SET default_method = $1 WHERE id = $2",
+            "UPDATE users SET default_method = ?1 WHERE id = ?2",
             user,
             method.as_str(),
         )
@@ -433,7 +434,7 @@ impl Store for SqliteStore {
 
     async fn set_locale(&self, user: &UserId, locale: Locale) -> Result<(), StoreError> {
         self.set_user_field(
-            "UPDATE users SET locale = $1 WHERE id = $2",
+            "UPDATE users SET locale = ?1 WHERE id = ?2",
             user,
             locale.as_str(),
         )

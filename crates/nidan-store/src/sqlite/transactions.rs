@@ -1,4 +1,5 @@
-//! The multi-statement operations, each one transaction on the single writer connection.
+//! The multi-statement operations, each one job on the writer thread (one savepoint inside the
+//! batch's transaction, see `engine.rs`).
 //!
 //! `settle_attempt` is the heart: it reserves the attempt with a compare-and-swap on the
 //! account's failure count, reserves one of the challenge's attempts, consumes the factor with a
@@ -10,122 +11,103 @@ use nidan_service::ports::{
     Attempt, Candidate, FirstMethod, ImportRow, NewDevice, NewSession, Settled,
 };
 use nidan_service::{CredentialId, UserId};
-use sqlx::{Sqlite, Transaction};
+use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use crate::error::map;
+use super::engine::Step;
+use super::rows::{exec, one};
 
-pub(crate) async fn insert_session(
-    tx: &mut Transaction<'_, Sqlite>,
-    s: &NewSession,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO sessions (id, digest, user_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(s.record.id.as_str())
-        .bind(&s.digest[..])
-        .bind(s.record.user_id.as_str())
-        .bind(s.record.created_at)
-        .bind(s.record.last_seen_at)
-        .bind(&s.record.ip)
-        .bind(&s.record.user_agent)
-        .execute(&mut **tx)
-        .await
-        .map_err(map)?;
-    Ok(())
+pub(crate) fn insert_session(c: &Connection, s: &NewSession) -> rusqlite::Result<()> {
+    exec(
+        c,
+        "INSERT INTO sessions (id, digest, user_id, created_at, last_seen_at, ip, user_agent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            s.record.id.as_str(),
+            &s.digest[..],
+            s.record.user_id.as_str(),
+            s.record.created_at,
+            s.record.last_seen_at,
+            s.record.ip,
+            s.record.user_agent
+        ],
+    )
+    .map(drop)
 }
 
-async fn insert_device(tx: &mut Transaction<'_, Sqlite>, d: &NewDevice) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO devices (id, digest, user_id, name, created_at, last_used_at, last_ip, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(d.record.id.as_str())
-        .bind(&d.digest[..])
-        .bind(d.record.user_id.as_str())
-        .bind(&d.record.name)
-        .bind(d.record.created_at)
-        .bind(d.record.last_used_at)
-        .bind(&d.record.last_ip)
-        .bind(d.record.expires_at)
-        .execute(&mut **tx)
-        .await
-        .map_err(map)?;
-    Ok(())
+fn insert_device(c: &Connection, d: &NewDevice) -> rusqlite::Result<()> {
+    exec(
+        c,
+        "INSERT INTO devices (id, digest, user_id, name, created_at, last_used_at, last_ip, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            d.record.id.as_str(),
+            &d.digest[..],
+            d.record.user_id.as_str(),
+            d.record.name,
+            d.record.created_at,
+            d.record.last_used_at,
+            d.record.last_ip,
+            d.record.expires_at
+        ],
+    )
+    .map(drop)
 }
 
-pub(crate) async fn insert_recovery_codes(
-    tx: &mut Transaction<'_, Sqlite>,
+pub(crate) fn insert_recovery_codes(
+    c: &Connection,
     user: &UserId,
     digests: &[[u8; 32]],
     now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-        .bind(user.as_str())
-        .execute(&mut **tx)
-        .await
-        .map_err(map)?;
+) -> rusqlite::Result<()> {
+    exec(
+        c,
+        "DELETE FROM recovery_codes WHERE user_id = ?1",
+        [user.as_str()],
+    )?;
     for d in digests {
-        sqlx::query("INSERT INTO recovery_codes (user_id, digest, created_at) VALUES ($1, $2, $3)")
-            .bind(user.as_str())
-            .bind(&d[..])
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .map_err(map)?;
+        exec(
+            c,
+            "INSERT INTO recovery_codes (user_id, digest, created_at) VALUES (?1, ?2, ?3)",
+            params![user.as_str(), &d[..], now],
+        )?;
     }
     Ok(())
-}
-
-/// Runs one statement whose only parameter is the user id.
-pub(crate) async fn run_for_user(
-    tx: &mut Transaction<'_, Sqlite>,
-    sql: &'static str,
-    user: &UserId,
-) -> Result<u64, StoreError> {
-    let r = sqlx::query(sql)
-        .bind(user.as_str())
-        .execute(&mut **tx)
-        .await
-        .map_err(map)?;
-    Ok(r.rows_affected())
 }
 
 /// After a method is removed: when no confirmed method is left, two-step becomes `none` and
 /// recovery codes, remembered devices and open challenges must not outlive it (the failure count
 /// starts again from zero, as after `remove_two_step`); otherwise the default method moves to a
 /// remaining one if it pointed at the removed kind.
-pub(crate) async fn after_method_removed(
-    tx: &mut Transaction<'_, Sqlite>,
+pub(crate) fn after_method_removed(
+    c: &Connection,
     user: &UserId,
     removed: &'static str,
-) -> Result<(), StoreError> {
-    let remaining: Option<String> = sqlx::query_scalar(
-        "SELECT 'totp' FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL
-         UNION ALL SELECT channel FROM oob_methods WHERE user_id = $1 AND confirmed_at IS NOT NULL
+) -> rusqlite::Result<()> {
+    let remaining: Option<String> = one(
+        c,
+        "SELECT 'totp' FROM totp_credentials WHERE user_id = ?1 AND confirmed_at IS NOT NULL
+         UNION ALL SELECT channel FROM oob_methods WHERE user_id = ?1 AND confirmed_at IS NOT NULL
          LIMIT 1",
-    )
-    .bind(user.as_str())
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(map)?;
+        [user.as_str()],
+        |r| r.get(0),
+    )?;
     match remaining {
         None => {
             for sql in [
-                "DELETE FROM recovery_codes WHERE user_id = $1",
-                "DELETE FROM devices WHERE user_id = $1",
-                "DELETE FROM challenges WHERE user_id = $1",
-                "DELETE FROM oob_codes WHERE user_id = $1 AND used_at IS NULL",
-                "UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1",
+                "DELETE FROM recovery_codes WHERE user_id = ?1",
+                "DELETE FROM devices WHERE user_id = ?1",
+                "DELETE FROM challenges WHERE user_id = ?1",
+                "DELETE FROM oob_codes WHERE user_id = ?1 AND used_at IS NULL",
+                "UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = ?1",
             ] {
-                run_for_user(tx, sql, user).await?;
+                exec(c, sql, [user.as_str()])?;
             }
         }
         Some(other) => {
-            sqlx::query(
-                "UPDATE users SET default_method = $1 WHERE id = $2 AND default_method = $3",
-            )
-            .bind(other)
-            .bind(user.as_str())
-            .bind(removed)
-            .execute(&mut **tx)
-            .await
-            .map_err(map)?;
+            exec(
+                c,
+                "UPDATE users SET default_method = ?1 WHERE id = ?2 AND default_method = ?3",
+                params![other, user.as_str(), removed],
+            )?;
         }
     }
     Ok(())
@@ -134,182 +116,155 @@ pub(crate) async fn after_method_removed(
 /// After a method was confirmed: with `first` (the account's first method) two-step turns on with
 /// its recovery codes and every other session ends; otherwise the method becomes the default if
 /// the account had none.
-pub(crate) async fn method_confirmed(
-    tx: &mut Transaction<'_, Sqlite>,
+pub(crate) fn method_confirmed(
+    c: &Connection,
     user: &UserId,
     method: &str,
     first: Option<FirstMethod>,
     now: i64,
-) -> Result<(), StoreError> {
+) -> rusqlite::Result<()> {
     let Some(first) = first else {
-        sqlx::query("UPDATE users SET default_method = COALESCE(default_method, $1) WHERE id = $2")
-            .bind(method)
-            .bind(user.as_str())
-            .execute(&mut **tx)
-            .await
-            .map_err(map)?;
+        exec(
+            c,
+            "UPDATE users SET default_method = COALESCE(default_method, ?1) WHERE id = ?2",
+            params![method, user.as_str()],
+        )?;
         return Ok(());
     };
-    sqlx::query("UPDATE users SET two_step_enabled = 1, default_method = $1 WHERE id = $2")
-        .bind(first.default_method.as_str())
-        .bind(user.as_str())
-        .execute(&mut **tx)
-        .await
-        .map_err(map)?;
-    insert_recovery_codes(tx, user, &first.recovery_digests, now).await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
-        .bind(user.as_str())
-        .bind(first.keep_session.as_ref().map(|s| s.as_str().to_owned()))
-        .execute(&mut **tx)
-        .await
-        .map_err(map)?;
+    exec(
+        c,
+        "UPDATE users SET two_step_enabled = 1, default_method = ?1 WHERE id = ?2",
+        params![first.default_method.as_str(), user.as_str()],
+    )?;
+    insert_recovery_codes(c, user, &first.recovery_digests, now)?;
+    exec(
+        c,
+        "DELETE FROM sessions WHERE user_id = ?1 AND id <> COALESCE(?2, '')",
+        params![
+            user.as_str(),
+            first.keep_session.as_ref().map(|s| s.as_str().to_owned())
+        ],
+    )?;
     Ok(())
 }
 
-impl SqliteStore {
-    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map)
+/// The body of `settle_attempt` (see the module comment).
+fn settle(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settled>> {
+    let reserved = exec(
+        c,
+        "UPDATE users SET failed_attempts = failed_attempts + 1, last_failure_at = ?1 WHERE id = ?2 AND failed_attempts = ?3",
+        params![a.now, a.user_id.as_str(), i64::from(a.seen_failures)],
+    )?;
+    if reserved != 1 {
+        return Ok(Step::Rollback(Settled::Raced));
     }
 
+    let mut attempts_left = None;
+    if let Some(ch) = &a.challenge {
+        let attempts: Option<i64> = one(
+            c,
+            "UPDATE challenges SET attempts = attempts + 1 WHERE digest = ?1 AND user_id = ?2 AND consumed_at IS NULL AND expires_at > ?3 AND attempts < ?4 RETURNING attempts",
+            params![
+                &ch.digest[..],
+                a.user_id.as_str(),
+                a.now,
+                i64::from(ch.max_attempts)
+            ],
+            |r| r.get(0),
+        )?;
+        let Some(attempts) = attempts else {
+            return Ok(Step::Rollback(Settled::ChallengeDead));
+        };
+        attempts_left = Some((i64::from(ch.max_attempts) - attempts).max(0) as u32);
+    }
+
+    let (accepted, replayed, is_recovery) = match &a.candidate {
+        Candidate::TotpStep {
+            credential_id,
+            step,
+        } => {
+            let ok = exec(
+                c,
+                "UPDATE totp_credentials SET last_used_step = ?1 WHERE id = ?2 AND user_id = ?3 AND last_used_step < ?1",
+                params![*step as i64, credential_id.as_str(), a.user_id.as_str()],
+            )? == 1;
+            (ok, !ok, false)
+        }
+        Candidate::RecoveryDigest(d) => {
+            let ok = exec(
+                c,
+                "UPDATE recovery_codes SET used_at = ?1 WHERE user_id = ?2 AND digest = ?3 AND used_at IS NULL",
+                params![a.now, a.user_id.as_str(), &d[..]],
+            )? == 1;
+            (ok, false, true)
+        }
+        Candidate::OobCode {
+            code_id,
+            digest,
+            max_attempts,
+        } => {
+            // One try counted against the code itself, only while it is alive.
+            let tried = exec(
+                c,
+                "UPDATE oob_codes SET attempts = attempts + 1 WHERE id = ?1 AND user_id = ?2 AND used_at IS NULL AND expires_at > ?3 AND attempts < ?4",
+                params![code_id, a.user_id.as_str(), a.now, i64::from(*max_attempts)],
+            )? == 1;
+            let ok = tried
+                && exec(
+                    c,
+                    "UPDATE oob_codes SET used_at = ?1 WHERE id = ?2 AND digest = ?3",
+                    params![a.now, code_id, &digest[..]],
+                )? == 1;
+            (ok, false, false)
+        }
+        Candidate::Wrong => (false, false, false),
+    };
+
+    if !accepted {
+        let failures: i64 = c
+            .prepare_cached("SELECT failed_attempts FROM users WHERE id = ?1")?
+            .query_row([a.user_id.as_str()], |r| r.get(0))?;
+        return Ok(Step::Commit(Settled::Rejected {
+            failures: failures.max(0) as u32,
+            challenge_attempts_left: attempts_left,
+            replayed,
+        }));
+    }
+
+    exec(
+        c,
+        "UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = ?1",
+        [a.user_id.as_str()],
+    )?;
+    let recovery_codes_left = if is_recovery {
+        let n: i64 = c
+            .prepare_cached(
+                "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+            )?
+            .query_row([a.user_id.as_str()], |r| r.get(0))?;
+        Some(n.max(0) as u32)
+    } else {
+        None
+    };
+    if let Some(ch) = &a.challenge {
+        exec(
+            c,
+            "UPDATE challenges SET consumed_at = ?1 WHERE digest = ?2",
+            params![a.now, &ch.digest[..]],
+        )?;
+        insert_session(c, &ch.grant.session)?;
+        if let Some(d) = &ch.grant.device {
+            insert_device(c, d)?;
+        }
+    }
+    Ok(Step::Commit(Settled::Accepted {
+        recovery_codes_left,
+    }))
+}
+
+impl SqliteStore {
     pub(crate) async fn settle(&self, a: Attempt) -> Result<Settled, StoreError> {
-        let mut tx = self.begin().await?;
-        let reserved = sqlx::query(
-            "UPDATE users SET failed_attempts = failed_attempts + 1, last_failure_at = $1 WHERE id = $2 AND failed_attempts = $3",
-        )
-        .bind(a.now)
-        .bind(a.user_id.as_str())
-        .bind(i64::from(a.seen_failures))
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?;
-        if reserved.rows_affected() != 1 {
-            return Ok(Settled::Raced); // dropping the transaction rolls it back
-        }
-
-        let mut attempts_left = None;
-        if let Some(c) = &a.challenge {
-            let attempts: Option<i64> = sqlx::query_scalar(
-                "UPDATE challenges SET attempts = attempts + 1 WHERE digest = $1 AND user_id = $2 AND consumed_at IS NULL AND expires_at > $3 AND attempts < $4 RETURNING attempts",
-            )
-            .bind(&c.digest[..])
-            .bind(a.user_id.as_str())
-            .bind(a.now)
-            .bind(i64::from(c.max_attempts))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map)?;
-            let Some(attempts) = attempts else {
-                return Ok(Settled::ChallengeDead);
-            };
-            attempts_left = Some((i64::from(c.max_attempts) - attempts).max(0) as u32);
-        }
-
-        let (accepted, replayed, is_recovery) = match &a.candidate {
-            Candidate::TotpStep {
-                credential_id,
-                step,
-            } => {
-                let r = sqlx::query("UPDATE totp_credentials SET last_used_step = $1 WHERE id = $2 AND user_id = $3 AND last_used_step < $1")
-                    .bind(*step as i64)
-                    .bind(credential_id.as_str())
-                    .bind(a.user_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map)?;
-                let ok = r.rows_affected() == 1;
-                (ok, !ok, false)
-            }
-            Candidate::RecoveryDigest(d) => {
-                let r = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND digest = $3 AND used_at IS NULL")
-                    .bind(a.now)
-                    .bind(a.user_id.as_str())
-                    .bind(&d[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map)?;
-                (r.rows_affected() == 1, false, true)
-            }
-            Candidate::OobCode {
-                code_id,
-                digest,
-                max_attempts,
-            } => {
-                // One try counted against the code itself, only while it is alive.
-                let tried = sqlx::query(
-                    "UPDATE oob_codes SET attempts = attempts + 1 WHERE id = $1 AND user_id = $2 AND used_at IS NULL AND expires_at > $3 AND attempts < $4",
-                )
-                .bind(code_id)
-                .bind(a.user_id.as_str())
-                .bind(a.now)
-                .bind(i64::from(*max_attempts))
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-                let ok = tried.rows_affected() == 1
-                    && sqlx::query(
-                        "UPDATE oob_codes SET used_at = $1 WHERE id = $2 AND digest = $3",
-                    )
-                    .bind(a.now)
-                    .bind(code_id)
-                    .bind(&digest[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map)?
-                    .rows_affected()
-                        == 1;
-                (ok, false, false)
-            }
-            Candidate::Wrong => (false, false, false),
-        };
-
-        if !accepted {
-            let failures: i64 =
-                sqlx::query_scalar("SELECT failed_attempts FROM users WHERE id = $1")
-                    .bind(a.user_id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map)?;
-            tx.commit().await.map_err(map)?;
-            return Ok(Settled::Rejected {
-                failures: failures.max(0) as u32,
-                challenge_attempts_left: attempts_left,
-                replayed,
-            });
-        }
-
-        sqlx::query("UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = $1")
-            .bind(a.user_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        let recovery_codes_left = if is_recovery {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
-            )
-            .bind(a.user_id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map)?;
-            Some(n as u32)
-        } else {
-            None
-        };
-        if let Some(c) = &a.challenge {
-            sqlx::query("UPDATE challenges SET consumed_at = $1 WHERE digest = $2")
-                .bind(a.now)
-                .bind(&c.digest[..])
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            insert_session(&mut tx, &c.grant.session).await?;
-            if let Some(d) = &c.grant.device {
-                insert_device(&mut tx, d).await?;
-            }
-        }
-        tx.commit().await.map_err(map)?;
-        Ok(Settled::Accepted {
-            recovery_codes_left,
-        })
+        self.engine.write_step(move |c| settle(c, &a)).await
     }
 
     pub(crate) async fn activate(
@@ -319,39 +274,41 @@ impl SqliteStore {
         now: i64,
         first: Option<FirstMethod>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("UPDATE totp_credentials SET confirmed_at = $1 WHERE id = $2 AND user_id = $3 AND confirmed_at IS NULL")
-            .bind(now)
-            .bind(credential.as_str())
-            .bind(user.as_str())
-            .execute(&mut *tx)
+        let (user, credential) = (user.clone(), credential.clone());
+        self.engine
+            .write_step(move |c| {
+                let confirmed = exec(
+                    c,
+                    "UPDATE totp_credentials SET confirmed_at = ?1 WHERE id = ?2 AND user_id = ?3 AND confirmed_at IS NULL",
+                    params![now, credential.as_str(), user.as_str()],
+                )?;
+                if confirmed != 1 {
+                    return Ok(Step::Rollback(false));
+                }
+                // A new app replaces the old one: its seed is destroyed.
+                exec(
+                    c,
+                    "DELETE FROM totp_credentials WHERE user_id = ?1 AND id <> ?2",
+                    [user.as_str(), credential.as_str()],
+                )?;
+                method_confirmed(c, &user, "totp", first, now)?;
+                Ok(Step::Commit(true))
+            })
             .await
-            .map_err(map)?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        // A new app replaces the old one: its seed is destroyed.
-        sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1 AND id <> $2")
-            .bind(user.as_str())
-            .bind(credential.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        method_confirmed(&mut tx, user, "totp", first, now).await?;
-        tx.commit().await.map_err(map)?;
-        Ok(true)
     }
 
     pub(crate) async fn delete_totp_tx(&self, user: &UserId) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        run_for_user(
-            &mut tx,
-            "DELETE FROM totp_credentials WHERE user_id = $1",
-            user,
-        )
-        .await?;
-        after_method_removed(&mut tx, user, "totp").await?;
-        tx.commit().await.map_err(map)
+        let user = user.clone();
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "DELETE FROM totp_credentials WHERE user_id = ?1",
+                    [user.as_str()],
+                )?;
+                after_method_removed(c, &user, "totp")
+            })
+            .await
     }
 
     pub(crate) async fn remove_all(
@@ -359,22 +316,26 @@ impl SqliteStore {
         user: &UserId,
         end_sessions: bool,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        for sql in [
-            "DELETE FROM totp_credentials WHERE user_id = $1",
-            "DELETE FROM oob_methods WHERE user_id = $1",
-            "DELETE FROM oob_codes WHERE user_id = $1 AND used_at IS NULL",
-            "DELETE FROM recovery_codes WHERE user_id = $1",
-            "DELETE FROM devices WHERE user_id = $1",
-            "DELETE FROM challenges WHERE user_id = $1",
-            "UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1",
-        ] {
-            run_for_user(&mut tx, sql, user).await?;
-        }
-        if end_sessions {
-            run_for_user(&mut tx, "DELETE FROM sessions WHERE user_id = $1", user).await?;
-        }
-        tx.commit().await.map_err(map)
+        let user = user.clone();
+        self.engine
+            .write(move |c| {
+                for sql in [
+                    "DELETE FROM totp_credentials WHERE user_id = ?1",
+                    "DELETE FROM oob_methods WHERE user_id = ?1",
+                    "DELETE FROM oob_codes WHERE user_id = ?1 AND used_at IS NULL",
+                    "DELETE FROM recovery_codes WHERE user_id = ?1",
+                    "DELETE FROM devices WHERE user_id = ?1",
+                    "DELETE FROM challenges WHERE user_id = ?1",
+                    "UPDATE users SET two_step_enabled = 0, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = ?1",
+                ] {
+                    exec(c, sql, [user.as_str()])?;
+                }
+                if end_sessions {
+                    exec(c, "DELETE FROM sessions WHERE user_id = ?1", [user.as_str()])?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub(crate) async fn replace_codes(
@@ -383,63 +344,61 @@ impl SqliteStore {
         digests: &[[u8; 32]],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        insert_recovery_codes(&mut tx, user, digests, now).await?;
-        tx.commit().await.map_err(map)
+        let (user, digests) = (user.clone(), digests.to_vec());
+        self.engine
+            .write(move |c| insert_recovery_codes(c, &user, &digests, now))
+            .await
     }
 
     pub(crate) async fn import(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        for row in &rows {
-            if let Some(u) = &row.new_user {
-                sqlx::query("INSERT INTO users (id, email, password_hash, locale, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(u.id.as_str())
-                    .bind(&u.email)
-                    .bind(&u.password_hash)
-                    .bind(u.locale.as_str())
-                    .bind(u.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map)?;
-            }
-            let c = &row.credential;
-            sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
-                .bind(c.user_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            sqlx::query("INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES ($1, $2, $3, -1, $4, $5)")
-                .bind(c.id.as_str())
-                .bind(c.user_id.as_str())
-                .bind(&c.sealed_secret)
-                .bind(c.confirmed_at)
-                .bind(c.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            sqlx::query("UPDATE users SET two_step_enabled = 1, default_method = COALESCE(default_method, 'totp') WHERE id = $1")
-                .bind(c.user_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        }
-        tx.commit().await.map_err(map)
+        self.engine
+            .write(move |c| {
+                for row in &rows {
+                    if let Some(u) = &row.new_user {
+                        exec(
+                            c,
+                            "INSERT INTO users (id, email, password_hash, locale, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![u.id.as_str(), u.email, u.password_hash, u.locale.as_str(), u.created_at],
+                        )?;
+                    }
+                    let t = &row.credential;
+                    exec(
+                        c,
+                        "DELETE FROM totp_credentials WHERE user_id = ?1",
+                        [t.user_id.as_str()],
+                    )?;
+                    exec(
+                        c,
+                        "INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES (?1, ?2, ?3, -1, ?4, ?5)",
+                        params![t.id.as_str(), t.user_id.as_str(), t.sealed_secret, t.confirmed_at, t.created_at],
+                    )?;
+                    exec(
+                        c,
+                        "UPDATE users SET two_step_enabled = 1, default_method = COALESCE(default_method, 'totp') WHERE id = ?1",
+                        [t.user_id.as_str()],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub(crate) async fn reseal(
         &self,
         rows: Vec<(CredentialId, Vec<u8>)>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        for (id, blob) in rows {
-            sqlx::query("UPDATE totp_credentials SET sealed_secret = $1 WHERE id = $2")
-                .bind(blob)
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        }
-        tx.commit().await.map_err(map)
+        self.engine
+            .write(move |c| {
+                for (id, blob) in &rows {
+                    exec(
+                        c,
+                        "UPDATE totp_credentials SET sealed_secret = ?1 WHERE id = ?2",
+                        params![blob, id.as_str()],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub(crate) async fn device_sign_in(
@@ -449,22 +408,22 @@ impl SqliteStore {
         ip: &str,
         session: NewSession,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        // Checked again here, not only by the caller's lookup: a device forgotten, expired or
-        // belonging to someone else since then must not produce a session.
-        let used = sqlx::query("UPDATE devices SET last_used_at = $1, last_ip = $2 WHERE id = $3 AND user_id = $4 AND expires_at > $1")
-            .bind(now)
-            .bind(ip)
-            .bind(device.as_str())
-            .bind(session.record.user_id.as_str())
-            .execute(&mut *tx)
+        let (device, ip) = (device.clone(), ip.to_owned());
+        self.engine
+            .write_step(move |c| {
+                // Checked again here, not only by the caller's lookup: a device forgotten, expired
+                // or belonging to someone else since then must not produce a session.
+                let used = exec(
+                    c,
+                    "UPDATE devices SET last_used_at = ?1, last_ip = ?2 WHERE id = ?3 AND user_id = ?4 AND expires_at > ?1",
+                    params![now, ip, device.as_str(), session.record.user_id.as_str()],
+                )?;
+                if used != 1 {
+                    return Ok(Step::Rollback(false));
+                }
+                insert_session(c, &session)?;
+                Ok(Step::Commit(true))
+            })
             .await
-            .map_err(map)?;
-        if used.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_session(&mut tx, &session).await?;
-        tx.commit().await.map_err(map)?;
-        Ok(true)
     }
 }
