@@ -90,6 +90,16 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// Before a verify level: waits for a new TOTP step when fewer than one fresh code per verify
+/// user is left (the previous level used them up).
+async fn wait_for_codes(codes: &Codes, users: usize) {
+    if codes.fresh_now() < users {
+        eprintln!("  waiting for the next TOTP step: the last level used every fresh code");
+        let waited = codes.wait_for_fresh(users).await;
+        eprintln!("  waited {waited:.1} s");
+    }
+}
+
 fn random_seeds(n: usize) -> Result<Vec<Seed>> {
     let mut bytes = vec![0u8; n * 20];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("getrandom: {e}"))?;
@@ -201,6 +211,7 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
         eprintln!("{c} connections: healthz, verify (valid), verify (wrong)");
         let r = run_level(addr, healthz.clone(), c, dur).await?;
         levels.push(ScenarioLevel::new("healthz", r));
+        wait_for_codes(&valid.codes, split).await;
         valid.codes.prepare();
         let r = run_level(addr, valid.clone(), c, dur).await?;
         levels.push(ScenarioLevel::new("verify_valid", r));
@@ -216,6 +227,7 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
     }
     // Verify at 32 connections while sign-ins run at full hashing parallelism (8 connections).
     eprintln!("storm: verify (32) during sign-ins (8)");
+    wait_for_codes(&valid.codes, split).await;
     valid.codes.prepare();
     signin.codes.prepare();
     let (v, s) = tokio::join!(

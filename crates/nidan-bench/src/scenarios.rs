@@ -33,6 +33,16 @@ pub fn now_step() -> u64 {
     totp_step(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
+/// Milliseconds until the next TOTP step begins.
+#[allow(clippy::disallowed_methods)] // the wall clock, as in `now_step`
+fn until_next_step_ms() -> u64 {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    30_000 - ms % 30_000
+}
+
 fn code_num(seed: &Seed, step: u64) -> u32 {
     totp_code_for_step(seed, step).parse().unwrap_or(0)
 }
@@ -81,6 +91,36 @@ impl Codes {
         let mut st = self.lock();
         st.base_step = base;
         st.table = table;
+    }
+
+    /// How many (user, step) pairs the server would accept right now.
+    pub fn fresh_now(&self) -> usize {
+        let t = now_step();
+        self.lock()
+            .last_used
+            .iter()
+            .map(|last| {
+                let from = match last {
+                    None => t - 1,
+                    Some(l) => (l + 1).max(t - 1),
+                };
+                (t + 2).saturating_sub(from) as usize
+            })
+            .sum()
+    }
+
+    /// Waits (at most two TOTP steps) until at least `min` fresh pairs exist: a fast server uses
+    /// every user's steps up within one level, and the next level must not measure an empty
+    /// table. Returns the seconds waited.
+    pub async fn wait_for_fresh(&self, min: usize) -> f64 {
+        let start = std::time::Instant::now();
+        for _ in 0..2 {
+            if self.fresh_now() >= min {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(until_next_step_ms() + 50)).await;
+        }
+        start.elapsed().as_secs_f64()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CodesState> {

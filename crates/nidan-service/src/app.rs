@@ -6,7 +6,7 @@
 
 use nidan_domain::{BearerToken, EmailAddress, Method, token_digest};
 
-use crate::attempt::{Expect, Verdict};
+use crate::attempt::{Expect, RecordAs, Verdict};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::ApiKeyRecord;
 use crate::{ApiKeyId, ClientInfo, Service, token_prefix};
@@ -98,6 +98,12 @@ impl Service {
             });
         }
         let detail = Some(format!("app: {}", app.name));
+        // Success and rejection are recorded by the settling transaction itself.
+        let record = RecordAs {
+            kind: "app_verify",
+            client,
+            detail: detail.clone(),
+        };
         match self
             .check_code(
                 user.clone(),
@@ -106,6 +112,7 @@ impl Service {
                 enrolment.totp.as_ref(),
                 None,
                 None,
+                Some(record),
             )
             .await
         {
@@ -113,29 +120,15 @@ impl Service {
                 method,
                 recovery_codes_left,
             }) => {
-                self.record(
-                    &user.id,
-                    "app_verify",
-                    Some(method),
-                    "success",
-                    client,
-                    detail,
-                )
-                .await;
                 if method == Method::Recovery {
                     self.recovery_code_used(&user.id, recovery_codes_left.unwrap_or(0), client)
                         .await;
                 }
                 Ok(AppVerdict::Valid { method })
             }
-            Ok(Verdict::Rejected {
-                method, replayed, ..
-            }) => {
-                let reason = if replayed { "replayed" } else { "invalid_code" };
-                self.record(&user.id, "app_verify", Some(method), reason, client, detail)
-                    .await;
-                Ok(AppVerdict::Invalid { reason })
-            }
+            Ok(Verdict::Rejected { replayed, .. }) => Ok(AppVerdict::Invalid {
+                reason: if replayed { "replayed" } else { "invalid_code" },
+            }),
             Err(e @ ServiceError::RateLimited { .. }) => {
                 self.record(&user.id, "app_verify", None, "throttled", client, detail)
                     .await;

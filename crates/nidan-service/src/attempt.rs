@@ -16,7 +16,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{
     Attempt, Candidate, ChallengeAttempt, CodeBinding, Settled, TotpCredential, UserRecord,
 };
-use crate::{Service, UnixTime, UserId};
+use crate::{ClientInfo, Service, UnixTime, UserId};
 
 /// Which kinds of code the caller accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,14 @@ pub(crate) enum Verdict {
         replayed: bool,
         attempts_left: Option<u32>,
     },
+}
+
+/// How a settled check is recorded in the activity log, in the same transaction as the check
+/// (see [`Attempt::record`]); method and result come from the check itself.
+pub(crate) struct RecordAs<'a> {
+    pub kind: &'static str,
+    pub client: &'a ClientInfo,
+    pub detail: Option<String>,
 }
 
 pub(crate) const RECOVERY_PURPOSE: &str = "recovery-code";
@@ -175,7 +183,8 @@ impl Service {
 
     /// Checks `code` for `user` and settles the attempt. `totp` is the credential a numeric code is
     /// checked against (the active one, or the pending one while confirming an enrolment);
-    /// `oob` is the binding of a code sent by email or SMS that may match.
+    /// `oob` is the binding of a code sent by email or SMS that may match. With `record`, the
+    /// outcome is written to the activity log in the settling transaction.
     pub(crate) async fn check_code(
         &self,
         mut user: UserRecord,
@@ -184,6 +193,7 @@ impl Service {
         totp: Option<&TotpCredential>,
         oob: Option<&CodeBinding>,
         challenge: Option<ChallengeAttempt>,
+        record: Option<RecordAs<'_>>,
     ) -> ServiceResult<Verdict> {
         let submitted = parse_code(expect, code)?;
         let mut method = match &submitted {
@@ -232,6 +242,21 @@ impl Service {
                 now,
                 candidate,
                 challenge: challenge.clone(),
+                record: record.as_ref().map(|r| {
+                    let rejected = if replay_seen {
+                        "replayed"
+                    } else {
+                        "invalid_code"
+                    };
+                    self.activity_line(
+                        &user.id,
+                        r.kind,
+                        Some(method),
+                        rejected,
+                        r.client,
+                        r.detail.clone(),
+                    )
+                }),
             };
             match self.store_ref().settle_attempt(attempt).await? {
                 Settled::Raced => {

@@ -256,6 +256,7 @@ impl Service {
                 None,
                 Some(&binding),
                 None,
+                None,
             )
             .await?
         {

@@ -122,7 +122,8 @@ impl Service {
         })
     }
 
-    pub(crate) async fn record(
+    /// An activity line as it will be stored (client details clipped, country looked up).
+    pub(crate) fn activity_line(
         &self,
         user: &UserId,
         kind: &'static str,
@@ -130,8 +131,8 @@ impl Service {
         result: &'static str,
         client: &ClientInfo,
         detail: Option<String>,
-    ) {
-        let event = NewActivity {
+    ) -> NewActivity {
+        NewActivity {
             user_id: user.clone(),
             at: self.now(),
             kind,
@@ -141,7 +142,19 @@ impl Service {
             user_agent: clip(&client.user_agent, 256),
             detail,
             country: self.country_of(&client.ip),
-        };
+        }
+    }
+
+    pub(crate) async fn record(
+        &self,
+        user: &UserId,
+        kind: &'static str,
+        method: Option<Method>,
+        result: &'static str,
+        client: &ClientInfo,
+        detail: Option<String>,
+    ) {
+        let event = self.activity_line(user, kind, method, result, client, detail);
         if let Err(e) = self.store_ref().append_activity(event).await {
             tracing::error!(error = %e, kind, "could not record activity");
         }
@@ -490,6 +503,7 @@ impl Service {
                 enrolment.totp.as_ref(),
                 Some(&CodeBinding::Challenge(digest)),
                 Some(attempt),
+                None,
             )
             .await;
         match verdict {

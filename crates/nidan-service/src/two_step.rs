@@ -78,6 +78,7 @@ impl Service {
                 enrolment.totp.as_ref(),
                 binding.as_ref(),
                 None,
+                None,
             )
             .await?
         {
@@ -241,6 +242,7 @@ impl Service {
                 Expect::Method(Method::Totp),
                 code,
                 Some(&pending),
+                None,
                 None,
                 None,
             )

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use super::fixture::{Fixture, NOW, STEP, rejected};
-use crate::ports::{Attempt, Candidate, Settled, Store};
+use nidan_domain::Method;
+
+use crate::ports::{Attempt, Candidate, NewActivity, Settled, Store};
 
 /// An attempt whose `seen_failures` is stale answers `Raced` and writes nothing: no failure, no
 /// consumed step or code, no challenge attempt, no session or device.
@@ -19,6 +21,7 @@ pub async fn settle_attempt_with_stale_failures_races_and_writes_nothing(store: 
             now: NOW - 10,
             candidate: Candidate::Wrong,
             challenge: None,
+            record: None,
         })
         .await;
     assert_eq!(
@@ -47,6 +50,7 @@ pub async fn settle_attempt_with_stale_failures_races_and_writes_nothing(store: 
                 now: NOW,
                 candidate: candidate.clone(),
                 challenge: Some(at),
+                record: None,
             };
             assert_eq!(
                 fx.settle(attempt).await,
@@ -324,4 +328,78 @@ pub async fn recovery_code_of_another_user_is_not_accepted(store: Arc<dyn Store>
         8,
         "another user's recovery code must not be consumed"
     );
+}
+
+/// An attempt that carries an activity line writes it in its own transaction with the outcome's
+/// result: `success` when accepted, `replayed` when the step was used in the meantime, the
+/// caller's result for a wrong code, and nothing at all when it raced.
+pub async fn settle_attempt_records_activity_with_its_outcome(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let a = fx.user().await;
+    let (cred, _) = fx.enrolled(&a, 0).await;
+    let line = |result: &'static str| NewActivity {
+        user_id: a.clone(),
+        at: NOW,
+        kind: "app_verify",
+        method: Some(Method::Totp),
+        result,
+        ip: "192.0.2.7".into(),
+        user_agent: "conformance".into(),
+        detail: Some("app: test".into()),
+        country: None,
+    };
+    let attempt = |seen: u32, candidate: Candidate| Attempt {
+        user_id: a.clone(),
+        seen_failures: seen,
+        now: NOW,
+        candidate,
+        challenge: None,
+        record: Some(line("invalid_code")),
+    };
+    let step = Candidate::TotpStep {
+        credential_id: cred.clone(),
+        step: STEP,
+    };
+
+    assert_eq!(
+        fx.settle(attempt(1, Candidate::Wrong)).await,
+        Settled::Raced
+    );
+    assert_eq!(
+        fx.settle(attempt(0, step.clone())).await,
+        Settled::Accepted {
+            recovery_codes_left: None
+        }
+    );
+    assert_eq!(
+        fx.settle(attempt(0, step)).await,
+        rejected(1, None, true),
+        "the same step again is a replay"
+    );
+    assert_eq!(
+        fx.settle(attempt(1, Candidate::Wrong)).await,
+        rejected(2, None, false)
+    );
+
+    let listed = fx
+        .store
+        .list_activity(&a, 10, None)
+        .await
+        .expect("list_activity failed");
+    let results: Vec<&str> = listed.iter().rev().map(|e| e.result.as_str()).collect();
+    assert_eq!(
+        results,
+        ["success", "replayed", "invalid_code"],
+        "one line per settled attempt, none for the raced one"
+    );
+    let first = listed.last().expect("three lines");
+    assert_eq!(
+        (
+            first.kind.as_str(),
+            first.method.as_deref(),
+            first.ip.as_str()
+        ),
+        ("app_verify", Some("totp"), "192.0.2.7")
+    );
+    assert_eq!(first.detail.as_deref(), Some("app: test"));
 }

@@ -387,6 +387,7 @@ pub(super) async fn settle_like_service(
             now,
             candidate: candidate.clone(),
             challenge: challenge.clone(),
+            record: None,
         };
         match store
             .settle_attempt(attempt)

@@ -35,6 +35,7 @@ pub use accounts::{
 pub use attempts::{
     recovery_code_of_another_user_is_not_accepted,
     recovery_code_works_once_and_recreate_kills_old_set,
+    settle_attempt_records_activity_with_its_outcome,
     settle_attempt_with_stale_failures_races_and_writes_nothing,
     totp_step_accepted_only_forward_and_failures_counted,
     totp_step_of_another_users_credential_is_not_accepted,
@@ -94,6 +95,7 @@ where
         api_keys_found_by_digest_until_revoked,
         // settling attempts
         settle_attempt_with_stale_failures_races_and_writes_nothing,
+        settle_attempt_records_activity_with_its_outcome,
         totp_step_accepted_only_forward_and_failures_counted,
         totp_step_of_another_users_credential_is_not_accepted,
         challenge_dies_after_max_attempts,

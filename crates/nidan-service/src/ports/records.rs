@@ -250,6 +250,26 @@ pub struct Attempt {
     pub candidate: Candidate,
     /// The sign-in challenge it was submitted to, with its attempt cap.
     pub challenge: Option<ChallengeAttempt>,
+    /// Activity to write in the same transaction once the attempt settles as accepted or
+    /// rejected (never when it raced or the challenge was dead), as [`Attempt::record_for`]
+    /// says: one write per code check instead of two, and no check without its record.
+    pub record: Option<NewActivity>,
+}
+
+impl Attempt {
+    /// The activity to write with this attempt now that it settled as `settled`: `record` with
+    /// its result set to `success` when accepted, to `replayed` when the store found the factor
+    /// already used, and left as the caller's rejection result otherwise.
+    pub fn record_for(&self, settled: &Settled) -> Option<NewActivity> {
+        let mut event = self.record.clone()?;
+        match settled {
+            Settled::Accepted { .. } => event.result = "success",
+            Settled::Rejected { replayed: true, .. } => event.result = "replayed",
+            Settled::Rejected { .. } => {}
+            Settled::Raced | Settled::ChallengeDead => return None,
+        }
+        Some(event)
+    }
 }
 
 /// The challenge side of an attempt.

@@ -9,7 +9,8 @@
 //! exactly one success.
 
 use nidan_service::ports::{
-    Attempt, Candidate, FirstMethod, ImportRow, NewDevice, NewSession, Settled, TotpCredential,
+    Attempt, Candidate, FirstMethod, ImportRow, NewActivity, NewDevice, NewSession, Settled,
+    TotpCredential,
 };
 use nidan_service::{CredentialId, DeviceId, UserId};
 use sqlx::{Postgres, Transaction};
@@ -30,6 +31,30 @@ pub(crate) async fn insert_session(tx: &mut Tx, s: &NewSession) -> Result<(), Tx
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+pub(crate) async fn insert_activity(tx: &mut Tx, e: &NewActivity) -> Result<(), TxError> {
+    sqlx::query("INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(e.user_id.as_str())
+        .bind(e.at)
+        .bind(e.kind)
+        .bind(e.method.map(|m| m.as_str()))
+        .bind(e.result)
+        .bind(&e.ip)
+        .bind(&e.user_agent)
+        .bind(&e.detail)
+        .bind(&e.country)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The activity line of a settled attempt, in its transaction (see `Attempt::record`).
+async fn record_settled(tx: &mut Tx, a: &Attempt, settled: &Settled) -> Result<(), TxError> {
+    match a.record_for(settled) {
+        Some(event) => insert_activity(tx, &event).await,
+        None => Ok(()),
+    }
 }
 
 async fn insert_device(tx: &mut Tx, d: &NewDevice) -> Result<(), TxError> {
@@ -238,12 +263,14 @@ impl PgStore {
                     .bind(a.user_id.as_str())
                     .fetch_one(&mut *tx)
                     .await?;
-            tx.commit().await?;
-            return Ok(Settled::Rejected {
+            let settled = Settled::Rejected {
                 failures: failures.clamp(0, i64::from(u32::MAX)) as u32,
                 challenge_attempts_left: attempts_left,
                 replayed,
-            });
+            };
+            record_settled(&mut tx, a, &settled).await?;
+            tx.commit().await?;
+            return Ok(settled);
         }
 
         sqlx::query("UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = $1")
@@ -272,10 +299,12 @@ impl PgStore {
                 insert_device(&mut tx, d).await?;
             }
         }
-        tx.commit().await?;
-        Ok(Settled::Accepted {
+        let settled = Settled::Accepted {
             recovery_codes_left,
-        })
+        };
+        record_settled(&mut tx, a, &settled).await?;
+        tx.commit().await?;
+        Ok(settled)
     }
 
     pub(crate) async fn set_password_once(

@@ -38,6 +38,9 @@ const MAX_BATCH: usize = 256;
 /// Prepared statements kept per connection (every distinct statement of the store fits).
 const STATEMENT_CACHE: usize = 256;
 
+/// The writer's page cache in KiB (SQLite's default is 2 MiB); allocated only as pages are read.
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
+
 /// Idle read connections kept; more may exist while many threads read at once.
 const IDLE_READERS: usize = 8;
 
@@ -89,10 +92,16 @@ pub(crate) fn path_of(url: &str) -> Result<PathBuf, OpenError> {
     Ok(PathBuf::from(path))
 }
 
-fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+fn configure(conn: &Connection, busy_timeout: Duration, write: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    if write {
+        // The writer's page cache survives between its transactions (a reader's is emptied
+        // whenever the database changed), so it is the one worth making larger.
+        conn.execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?;
+    }
+    Ok(())
 }
 
 fn open_connection(
@@ -106,7 +115,7 @@ fn open_connection(
         OpenFlags::SQLITE_OPEN_READ_ONLY
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    configure(&conn, busy_timeout)?;
+    configure(&conn, busy_timeout, write)?;
     Ok(conn)
 }
 
@@ -197,7 +206,7 @@ fn run_in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> rusqlite::Result<Step<T>>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job").map_err(map)?;
+    run_cached(conn, "SAVEPOINT job").map_err(map)?;
     let outcome = match catch_unwind(AssertUnwindSafe(|| f(conn))) {
         Ok(r) => r.map_err(map),
         Err(_) => {
@@ -210,12 +219,10 @@ fn run_in_savepoint<T>(
         Ok(Step::Rollback(v)) => (false, Ok(v)),
         Err(e) => (false, Err(e)),
     };
-    let end = if keep {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    conn.execute_batch(end).map_err(map)?;
+    if !keep {
+        run_cached(conn, "ROLLBACK TO job").map_err(map)?;
+    }
+    run_cached(conn, "RELEASE job").map_err(map)?;
     value
 }
 
@@ -230,7 +237,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             let e = map(e);
             tracing::warn!(error = %e, jobs = batch.len(), "SQLite: cannot begin a write transaction");
             // The jobs never ran: answer each with the error (dropping its reply would say "panic").
@@ -242,7 +249,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
         for job in batch.drain(..) {
             finishers.push(job(Some(&conn)));
         }
-        let committed = conn.execute_batch("COMMIT").map_err(map);
+        let committed = run_cached(&conn, "COMMIT").map_err(map);
         if let Err(e) = &committed {
             tracing::error!(error = %e, jobs = finishers.len(), "SQLite: COMMIT failed; the batch is rolled back");
             if !conn.is_autocommit() {
@@ -253,6 +260,12 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
             finish(committed.as_ref().map_err(same).copied());
         }
     }
+}
+
+/// Runs a statement without parameters or results, prepared once per connection (these run
+/// several times per request; parsing them each time showed up in profiles).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// A copy of an error, for every job of a failed batch.

@@ -14,8 +14,9 @@ use nidan_service::ports::{
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 use rusqlite::params;
 
+use super::SqliteStore;
 use super::rows::{self, all, exec, one};
-use super::{SqliteStore, transactions::insert_session};
+use super::transactions::{insert_activity, insert_session};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -336,12 +337,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_activity(&self, e: NewActivity) -> Result<(), StoreError> {
-        self.engine
-            .write(move |c| {
-                exec(c, "INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![e.user_id.as_str(), e.at, e.kind, e.method.map(|m| m.as_str()), e.result, e.ip, e.user_agent, e.detail, e.country]).map(drop)
-            })
-            .await
+        self.engine.write(move |c| insert_activity(c, &e)).await
     }
 
     async fn list_activity(

@@ -8,7 +8,7 @@
 
 use nidan_service::StoreError;
 use nidan_service::ports::{
-    Attempt, Candidate, FirstMethod, ImportRow, NewDevice, NewSession, Settled,
+    Attempt, Candidate, FirstMethod, ImportRow, NewActivity, NewDevice, NewSession, Settled,
 };
 use nidan_service::{CredentialId, UserId};
 use rusqlite::{Connection, params};
@@ -148,6 +148,36 @@ pub(crate) fn method_confirmed(
     Ok(())
 }
 
+pub(crate) fn insert_activity(c: &Connection, e: &NewActivity) -> rusqlite::Result<()> {
+    exec(
+        c,
+        "INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            e.user_id.as_str(),
+            e.at,
+            e.kind,
+            e.method.map(|m| m.as_str()),
+            e.result,
+            e.ip,
+            e.user_agent,
+            e.detail,
+            e.country
+        ],
+    )
+    .map(drop)
+}
+
+/// `settle_attempt`: the attempt, then its activity line when it settled.
+fn settle_and_record(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settled>> {
+    let step = settle(c, a)?;
+    if let Step::Commit(settled) = &step
+        && let Some(event) = a.record_for(settled)
+    {
+        insert_activity(c, &event)?;
+    }
+    Ok(step)
+}
+
 /// The body of `settle_attempt` (see the module comment).
 fn settle(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settled>> {
     let reserved = exec(
@@ -264,7 +294,9 @@ fn settle(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settled>> {
 
 impl SqliteStore {
     pub(crate) async fn settle(&self, a: Attempt) -> Result<Settled, StoreError> {
-        self.engine.write_step(move |c| settle(c, &a)).await
+        self.engine
+            .write_step(move |c| settle_and_record(c, &a))
+            .await
     }
 
     pub(crate) async fn activate(
