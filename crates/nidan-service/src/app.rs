@@ -9,6 +9,7 @@ use nidan_domain::{BearerToken, EmailAddress, Method, token_digest};
 use crate::attempt::{Expect, RecordAs, Verdict};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::ApiKeyRecord;
+use crate::signin::Enrolment;
 use crate::{ApiKeyId, ClientInfo, Service, token_prefix};
 
 /// The answer to an app's verify call.
@@ -77,11 +78,11 @@ impl Service {
         code: &str,
         client: &ClientInfo,
     ) -> ServiceResult<AppVerdict> {
-        let user = match EmailAddress::parse(user_email) {
-            Ok(email) => self.store_ref().user_by_email(email.as_str()).await?,
+        let found = match EmailAddress::parse(user_email) {
+            Ok(email) => self.store_ref().account_for_check(email.as_str()).await?,
             Err(_) => None,
         };
-        let Some(user) = user else {
+        let Some(found) = found else {
             // Shape errors still come first, so junk is a 400 whoever it is for.
             nidan_domain::classify_code(code)
                 .map_err(|e| ServiceError::InvalidRequest(format!("code: {e}")))?;
@@ -89,7 +90,8 @@ impl Service {
                 reason: "unknown_user",
             });
         };
-        let enrolment = self.enrolment(&user.id).await?;
+        let user = found.user;
+        let enrolment = Enrolment::new(found.totp, found.oob, found.recovery_codes_left);
         if !enrolment.has_method() && enrolment.recovery_codes_left == 0 {
             nidan_domain::classify_code(code)
                 .map_err(|e| ServiceError::InvalidRequest(format!("code: {e}")))?;

@@ -77,6 +77,22 @@ pub(crate) struct Enrolment {
 }
 
 impl Enrolment {
+    /// From the stored parts; only confirmed email and SMS methods count.
+    pub(crate) fn new(
+        totp: Option<TotpCredential>,
+        oob: Vec<OobMethod>,
+        recovery_codes_left: u32,
+    ) -> Self {
+        Self {
+            totp,
+            oob: oob
+                .into_iter()
+                .filter(|m| m.confirmed_at.is_some())
+                .collect(),
+            recovery_codes_left,
+        }
+    }
+
     /// Methods usable for a second step, in display order.
     pub(crate) fn methods(&self) -> Vec<Method> {
         let mut m = Vec::new();
@@ -107,19 +123,9 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
 impl Service {
     pub(crate) async fn enrolment(&self, user: &UserId) -> ServiceResult<Enrolment> {
         let totp = self.store_ref().active_totp(user).await?;
-        let oob = self
-            .store_ref()
-            .oob_methods(user)
-            .await?
-            .into_iter()
-            .filter(|m| m.confirmed_at.is_some())
-            .collect();
+        let oob = self.store_ref().oob_methods(user).await?;
         let recovery_codes_left = self.store_ref().recovery_codes_left(user).await?;
-        Ok(Enrolment {
-            totp,
-            oob,
-            recovery_codes_left,
-        })
+        Ok(Enrolment::new(totp, oob, recovery_codes_left))
     }
 
     /// An activity line as it will be stored (client details clipped, country looked up).

@@ -274,3 +274,44 @@ pub async fn api_keys_found_by_digest_until_revoked(store: Arc<dyn Store>) {
         "the renewed key is found"
     );
 }
+
+/// `account_for_check` finds an account by email with its active credential, its email and SMS
+/// methods and its unused recovery codes, and nothing for an unknown email.
+pub async fn account_for_check_reads_account_and_methods(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let a = fx.user().await;
+    let (cred, _) = fx.enrolled(&a, 8).await;
+    let email = fx.user_record(&a).await.email;
+    let found = fx
+        .store
+        .account_for_check(&email)
+        .await
+        .expect("account_for_check failed")
+        .expect("account_for_check must find the account");
+    assert_eq!(found.user.id, a, "the account");
+    assert_eq!(
+        found.totp.map(|t| t.id),
+        Some(cred),
+        "the active credential"
+    );
+    assert!(found.oob.is_empty(), "no email or SMS method");
+    assert_eq!(found.recovery_codes_left, 8, "unused recovery codes");
+
+    let bare = fx.user().await;
+    let bare_email = fx.user_record(&bare).await.email;
+    let found = fx
+        .store
+        .account_for_check(&bare_email)
+        .await
+        .expect("account_for_check failed")
+        .expect("an account without methods is found too");
+    assert!(found.totp.is_none() && found.oob.is_empty() && found.recovery_codes_left == 0);
+    assert!(
+        fx.store
+            .account_for_check("nobody@example.test")
+            .await
+            .expect("account_for_check failed")
+            .is_none(),
+        "an unknown email is None"
+    );
+}

@@ -29,8 +29,8 @@ use std::sync::Arc;
 use crate::ports::Store;
 
 pub use accounts::{
-    api_keys_found_by_digest_until_revoked, user_ids_by_email_finds_only_existing_accounts,
-    users_create_find_and_reject_duplicates,
+    account_for_check_reads_account_and_methods, api_keys_found_by_digest_until_revoked,
+    user_ids_by_email_finds_only_existing_accounts, users_create_find_and_reject_duplicates,
 };
 pub use attempts::{
     recovery_code_of_another_user_is_not_accepted,
@@ -93,6 +93,7 @@ where
         devices_revoked_by_password_change_and_two_step_off,
         activity_lists_newest_first_with_cursor,
         api_keys_found_by_digest_until_revoked,
+        account_for_check_reads_account_and_methods,
         // settling attempts
         settle_attempt_with_stale_failures_races_and_writes_nothing,
         settle_attempt_records_activity_with_its_outcome,

@@ -235,6 +235,19 @@ pub struct SignInGrant {
     pub device: Option<NewDevice>,
 }
 
+/// An account and its second-step methods, as [`super::Store::account_for_check`] reads them.
+#[derive(Clone, Debug)]
+pub struct AccountForCheck {
+    /// The account.
+    pub user: UserRecord,
+    /// Its confirmed authenticator-app credential.
+    pub totp: Option<TotpCredential>,
+    /// Its email and SMS methods, pending and confirmed (as [`super::Store::oob_methods`]).
+    pub oob: Vec<OobMethod>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+}
+
 /// One code attempt, settled atomically by [`Store::settle_attempt`].
 #[derive(Clone, Debug)]
 pub struct Attempt {

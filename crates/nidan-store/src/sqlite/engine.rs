@@ -165,6 +165,26 @@ impl Engine {
         result
     }
 
+    /// Runs `f` on a read connection inside one read transaction: every statement sees the same
+    /// snapshot, and the shared-memory locks are taken once instead of once per statement.
+    pub(crate) fn read_snapshot<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.read(|c| {
+            run_cached(c, "BEGIN")?;
+            let result = f(c);
+            // A read-only transaction has nothing to keep: end it either way.
+            let ended = run_cached(c, "COMMIT");
+            if ended.is_err() && !c.is_autocommit() {
+                let _ = c.execute_batch("ROLLBACK");
+            }
+            let value = result?;
+            ended?;
+            Ok(value)
+        })
+    }
+
     /// Runs `f` on the writer thread inside the next batch's transaction and answers once that
     /// transaction is committed. `f` decides whether its own changes are kept.
     pub(crate) async fn write_step<T, F>(&self, f: F) -> Result<T, StoreError>

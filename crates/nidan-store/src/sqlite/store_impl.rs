@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use nidan_domain::Method;
 use nidan_service::courier::{Channel, Locale};
 use nidan_service::ports::{
-    ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding, DeviceRecord, FirstMethod,
-    ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser, OobCode, OobMethod,
-    QueuedNotice, SendLimits, SessionRecord, Settled, Store, TotpCredential, UserRecord,
+    AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding,
+    DeviceRecord, FirstMethod, ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser,
+    OobCode, OobMethod, QueuedNotice, SendLimits, SessionRecord, Settled, Store, TotpCredential,
+    UserRecord,
 };
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 use rusqlite::params;
@@ -187,6 +188,28 @@ impl Store for SqliteStore {
             )?
             .query_row([user.as_str()], |r| r.get::<_, i64>(0))
             .map(|n| n.clamp(0, u32::MAX as i64) as u32)
+        })
+    }
+
+    async fn account_for_check(&self, email: &str) -> Result<Option<AccountForCheck>, StoreError> {
+        self.engine.read_snapshot(|c| {
+            let Some(user) = one(c, "SELECT * FROM users WHERE email = ?1", [email], rows::user)?
+            else {
+                return Ok(None);
+            };
+            let id = user.id.as_str();
+            let totp = one(c, "SELECT * FROM totp_credentials WHERE user_id = ?1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC LIMIT 1", [id], rows::totp)?;
+            let oob = all(c, "SELECT * FROM oob_methods WHERE user_id = ?1 ORDER BY created_at, id", [id], rows::oob_method)?;
+            let recovery_codes_left = c
+                .prepare_cached("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL")?
+                .query_row([id], |r| r.get::<_, i64>(0))?
+                .clamp(0, u32::MAX as i64) as u32;
+            Ok(Some(AccountForCheck {
+                user,
+                totp,
+                oob,
+                recovery_codes_left,
+            }))
         })
     }
 
