@@ -24,6 +24,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use nidan_service::StoreError;
@@ -40,6 +41,9 @@ const STATEMENT_CACHE: usize = 256;
 
 /// The writer's page cache in KiB (SQLite's default is 2 MiB); allocated only as pages are read.
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
+
+/// How often the WAL is checkpointed into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Idle read connections kept; more may exist while many threads read at once.
 const IDLE_READERS: usize = 8;
@@ -63,8 +67,30 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Finisher + Send>;
 pub(crate) struct Engine {
     path: PathBuf,
     busy_timeout: Duration,
-    jobs: mpsc::Sender<Job>,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
+    writer: Option<JoinHandle<()>>,
+    /// Dropping the sender stops the checkpointer.
+    checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Drop for Engine {
+    /// Closes the database cleanly: readers and the checkpointer first, then the writer, whose
+    /// close (the last connection) checkpoints the WAL into the database file and removes it.
+    fn drop(&mut self) {
+        if let Ok(mut idle) = self.readers.lock() {
+            idle.clear();
+        }
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        self.jobs = None;
+        if let Some(thread) = self.writer.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -133,16 +159,29 @@ impl Engine {
                 path.display()
             )));
         }
+        // Checkpoints run on a thread of their own (below), not inside a writer's COMMIT.
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(|e| OpenError::Connect(format!("{}: {e}", path.display())))?;
+        let checkpoints = open_connection(&path, busy_timeout, true)
+            .map_err(|e| OpenError::Connect(format!("{}: {e}", path.display())))?;
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("nidan-sqlite-writer".into())
             .spawn(move || write_loop(writer, queue))
             .map_err(|e| OpenError::Connect(format!("cannot start the writer thread: {e}")))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("nidan-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoints, stopped))
+            .map_err(|e| OpenError::Connect(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Arc::new(Self {
             path,
             busy_timeout,
-            jobs,
+            jobs: Some(jobs),
             readers: Mutex::new(Vec::new()),
+            writer: Some(writer),
+            checkpointer: Some((stop, checkpointer)),
         }))
     }
 
@@ -203,8 +242,9 @@ impl Engine {
             })
         });
         self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
         answer.await.map_err(|_| {
             StoreError::Other("a write job failed on the SQLite writer (see the logs)".into())
         })?
@@ -244,6 +284,17 @@ fn run_in_savepoint<T>(
     }
     run_cached(conn, "RELEASE job").map_err(map)?;
     value
+}
+
+/// Copies committed pages from the WAL into the database file every [`CHECKPOINT_EVERY`]
+/// without blocking the writer or the readers (PASSIVE), so the WAL stays short and a COMMIT
+/// never waits for a checkpoint's fsync.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "SQLite: checkpoint failed (retried later)");
+        }
+    }
 }
 
 fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {

@@ -2,7 +2,8 @@
 //! batch's transaction, see `engine.rs`).
 //!
 //! `settle_attempt` is the heart: it reserves the attempt with a compare-and-swap on the
-//! account's failure count, reserves one of the challenge's attempts, consumes the factor with a
+//! account's failure count (a read and a conditional write: the writer thread is the only
+//! writer), reserves one of the challenge's attempts, consumes the factor with a
 //! conditional update, and on success clears the failures and creates the session — all or
 //! nothing. Concurrent requests for the same code therefore produce exactly one success.
 
@@ -180,12 +181,17 @@ fn settle_and_record(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settl
 
 /// The body of `settle_attempt` (see the module comment).
 fn settle(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settled>> {
-    let reserved = exec(
+    // The compare of the compare-and-swap. Jobs run one at a time inside the writer's
+    // `BEGIN IMMEDIATE` transaction, so nothing can change the count between this read and the
+    // writes below; the row is then written only when the count really changes (a right code on
+    // an account without failures writes nothing here: one page less per verification).
+    let failures: Option<i64> = one(
         c,
-        "UPDATE users SET failed_attempts = failed_attempts + 1, last_failure_at = ?1 WHERE id = ?2 AND failed_attempts = ?3",
-        params![a.now, a.user_id.as_str(), i64::from(a.seen_failures)],
+        "SELECT failed_attempts FROM users WHERE id = ?1",
+        [a.user_id.as_str()],
+        |r| r.get(0),
     )?;
-    if reserved != 1 {
+    if failures != Some(i64::from(a.seen_failures)) {
         return Ok(Step::Rollback(Settled::Raced));
     }
 
@@ -251,11 +257,13 @@ fn settle(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settled>> {
     };
 
     if !accepted {
-        let failures: i64 = c
-            .prepare_cached("SELECT failed_attempts FROM users WHERE id = ?1")?
-            .query_row([a.user_id.as_str()], |r| r.get(0))?;
+        exec(
+            c,
+            "UPDATE users SET failed_attempts = failed_attempts + 1, last_failure_at = ?1 WHERE id = ?2",
+            params![a.now, a.user_id.as_str()],
+        )?;
         return Ok(Step::Commit(Settled::Rejected {
-            failures: failures.max(0) as u32,
+            failures: a.seen_failures.saturating_add(1),
             challenge_attempts_left: attempts_left,
             replayed,
         }));
@@ -263,7 +271,7 @@ fn settle(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settled>> {
 
     exec(
         c,
-        "UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = ?1",
+        "UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = ?1 AND (failed_attempts <> 0 OR last_failure_at IS NOT NULL)",
         [a.user_id.as_str()],
     )?;
     let recovery_codes_left = if is_recovery {
