@@ -242,12 +242,18 @@ pub struct ThrottleConfig {
 /// `[hashing]` settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HashingConfig {
-    /// Password hashes computed at once; 0 means one per CPU (0..=64). Default 0: hashing is
-    /// CPU-bound, so more workers than CPUs only adds memory use.
+    /// Password-hashing threads, i.e. hashes computed at once; 0 means half the CPUs, at least
+    /// one (0..=64). Default 0. Each thread keeps its 19 MiB Argon2 block once it has hashed, so
+    /// this bounds the memory hashing can use; and hashing is CPU-bound, so threads beyond the
+    /// CPUs only add memory, while leaving half the CPUs to the runtime keeps code checks fast
+    /// during a sign-in storm (the threads also run at a lower priority).
     pub max_concurrent: usize,
     /// Requests that may wait for a hashing worker; beyond this they get 503 (1..=10000).
     /// Default 64: absorbs a burst without letting a flood queue up unbounded memory and delay.
     pub max_queue: usize,
+    /// How much the hashing threads' niceness is raised (0..=19, Linux). Default 10: the
+    /// runtime's threads preempt hashing, so a sign-in storm slows sign-ins before code checks.
+    pub niceness: u8,
 }
 
 /// `[api]` settings.
@@ -522,9 +528,10 @@ impl Config {
                 0,
                 0,
                 64,
-                "0 means one per CPU",
+                "0 means half the CPUs, at least one",
             )?,
             max_queue: src.number("hashing.max_queue", 64, 1, 10000, "")?,
+            niceness: src.number("hashing.niceness", 10, 0, 19, "0 keeps the normal priority")?,
         };
         let api = ApiConfig {
             verify_per_key_per_minute: src.number(
@@ -658,13 +665,21 @@ impl ServerConfig {
 }
 
 impl HashingConfig {
-    /// The number of hashing workers: `max_concurrent`, or the number of CPUs when it is 0
-    /// (1 if that cannot be found out).
+    /// The number of hashing threads: `max_concurrent`, or when it is 0 half the CPUs, at least
+    /// one (one if the CPUs cannot be counted). Half: on a 2-CPU machine one hashing thread
+    /// keeps the peak memory at about 50 MiB and a whole CPU free for code checks.
     pub fn effective_max_concurrent(&self) -> usize {
         match self.max_concurrent {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            0 => {
+                Self::automatic_workers(std::thread::available_parallelism().map_or(1, usize::from))
+            }
             n => n,
         }
+    }
+
+    /// The automatic number of hashing threads on a machine with `cpus` CPUs.
+    pub fn automatic_workers(cpus: usize) -> usize {
+        (cpus / 2).max(1)
     }
 }
 

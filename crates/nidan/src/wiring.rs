@@ -123,16 +123,19 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, nidan_store::
     nidan_store::open(&config.database.url, &store_options(config)).await
 }
 
-/// The password-hashing pool. Building it computes the dummy hash (tens of milliseconds of
-/// Argon2), so it runs off the async threads.
+/// The password-hashing pool: `hashing.max_concurrent` dedicated threads (half the CPUs by
+/// default) at a niceness raised by `hashing.niceness`, and a queue of `hashing.max_queue`.
+/// Building it computes the dummy hash (tens of milliseconds of Argon2), so it runs off the
+/// async threads.
 async fn hasher(config: &Config) -> Result<PasswordHasher> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt)
         .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
     let workers = config.hashing.effective_max_concurrent();
     let queue = config.hashing.max_queue;
+    let niceness = config.hashing.niceness;
     tokio::task::spawn_blocking(move || {
-        PasswordHasher::new(HashParams::OWASP, workers, queue, salt)
+        PasswordHasher::with_niceness(HashParams::OWASP, workers, queue, salt, niceness)
     })
     .await
     .context("the password hashing set-up stopped")?

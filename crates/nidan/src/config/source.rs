@@ -41,6 +41,7 @@ pub(super) const SETTINGS: &[&str] = &[
     "throttle.lock_at",
     "hashing.max_concurrent",
     "hashing.max_queue",
+    "hashing.niceness",
     "api.verify_per_key_per_minute",
     "email.smtp_url",
     "email.from",

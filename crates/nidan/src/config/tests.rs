@@ -59,6 +59,7 @@ fn defaults() {
     assert_eq!(c.hashing.max_concurrent, 0);
     assert!(c.hashing.effective_max_concurrent() >= 1);
     assert_eq!(c.hashing.max_queue, 64);
+    assert_eq!(c.hashing.niceness, 10);
     assert_eq!(c.api.verify_per_key_per_minute, 0);
     assert_eq!(c.email.smtp_url, None);
     assert_eq!(c.email.from, "nidan <nidan@localhost>");
@@ -124,6 +125,7 @@ lock_at = 50
 [hashing]
 max_concurrent = 2
 max_queue = 100
+niceness = 5
 
 [api]
 verify_per_key_per_minute = 600
@@ -144,6 +146,27 @@ default_region = "US"
 [secrets]
 key_file = "/etc/nidan/secret.key"
 "#;
+
+#[test]
+fn automatic_hashing_threads_leave_half_the_cpus_to_the_runtime() {
+    for (cpus, workers) in [(1, 1), (2, 1), (3, 1), (4, 2), (16, 8)] {
+        assert_eq!(
+            HashingConfig::automatic_workers(cpus),
+            workers,
+            "{cpus} CPUs"
+        );
+    }
+    let auto = HashingConfig {
+        max_concurrent: 0,
+        max_queue: 64,
+        niceness: 10,
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(
+        auto.effective_max_concurrent(),
+        HashingConfig::automatic_workers(cpus)
+    );
+}
 
 #[test]
 fn toml_file_overrides_defaults() {
@@ -193,6 +216,7 @@ fn toml_file_overrides_defaults() {
     assert_eq!(c.hashing.max_concurrent, 2);
     assert_eq!(c.hashing.effective_max_concurrent(), 2);
     assert_eq!(c.hashing.max_queue, 100);
+    assert_eq!(c.hashing.niceness, 5);
     assert_eq!(c.api.verify_per_key_per_minute, 600);
     assert_eq!(
         c.email.smtp_url.as_deref(),
@@ -448,6 +472,7 @@ fn every_validation_names_the_setting() {
         ("NIDAN_HASHING_MAX_CONCURRENT", "65", "from 0 to 64"),
         ("NIDAN_HASHING_MAX_QUEUE", "0", "from 1 to 10000"),
         ("NIDAN_HASHING_MAX_QUEUE", "10001", "from 1 to 10000"),
+        ("NIDAN_HASHING_NICENESS", "20", "from 0 to 19"),
         (
             "NIDAN_API_VERIFY_PER_KEY_PER_MINUTE",
             "lots",
