@@ -380,3 +380,142 @@ pub(crate) fn map(e: rusqlite::Error) -> StoreError {
         _ => StoreError::Other(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> (tempfile::TempDir, Arc<Engine>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::open(dir.path().join("t.db"), Duration::from_secs(5)).expect("open");
+        (dir, engine)
+    }
+
+    async fn setup(engine: &Engine) {
+        engine
+            .write(|c| {
+                c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)")
+            })
+            .await
+            .expect("create table");
+    }
+
+    fn count(engine: &Engine) -> i64 {
+        engine
+            .read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)))
+            .expect("count")
+    }
+
+    /// Many jobs in flight at once land in shared batches; a job that fails (here a uniqueness
+    /// violation) or asks for a rollback undoes only its own changes, and every other job of its
+    /// batch is committed and answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_undoes_only_its_own_changes() {
+        let (_dir, engine) = engine();
+        setup(&engine).await;
+        let mut jobs = tokio::task::JoinSet::new();
+        for i in 0..200i64 {
+            let engine = engine.clone();
+            jobs.spawn(async move {
+                let result = engine
+                    .write_step(move |c| {
+                        c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
+                        // Every 10th job inserts its value a second time: it fails half way,
+                        // after its first insert.
+                        if i % 10 == 0 {
+                            c.execute(
+                                "INSERT INTO t (k, v) VALUES (?1, ?2)",
+                                (i + 1000, format!("v{i}")),
+                            )?;
+                        }
+                        if i % 10 == 5 {
+                            return Ok(Step::Rollback("rolled back"));
+                        }
+                        Ok(Step::Commit("kept"))
+                    })
+                    .await;
+                (i, result)
+            });
+        }
+        let mut kept = 0;
+        while let Some(joined) = jobs.join_next().await {
+            let (i, result) = joined.expect("task");
+            match (i % 10, result) {
+                (0, Err(StoreError::Conflict(_))) => {}
+                (5, Ok("rolled back")) => {}
+                (_, Ok("kept")) => kept += 1,
+                (_, other) => panic!("job {i}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(kept, 160);
+        assert_eq!(
+            count(&engine),
+            160,
+            "only the kept jobs' rows are in the table"
+        );
+        let stray: i64 = engine
+            .read(|c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM t WHERE k >= 1000 OR k % 10 IN (0, 5)",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .expect("stray");
+        assert_eq!(stray, 0, "no row of a failed or rolled-back job survives");
+    }
+
+    fn params(i: i64) -> (i64, String) {
+        (i, format!("v{i}"))
+    }
+
+    /// A job that panics is rolled back and answered with an error; the writer keeps working.
+    #[tokio::test]
+    async fn a_panicking_job_does_not_stop_the_writer() {
+        let (_dir, engine) = engine();
+        setup(&engine).await;
+        let result: Result<(), StoreError> = engine
+            .write(|c| {
+                c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
+                panic!("job panics on purpose");
+            })
+            .await;
+        assert!(result.is_err(), "a panicking job reports an error");
+        engine
+            .write(|c| {
+                c.execute("INSERT INTO t (k, v) VALUES (2, 'b')", [])
+                    .map(drop)
+            })
+            .await
+            .expect("the writer still works");
+        assert_eq!(
+            count(&engine),
+            1,
+            "the panicking job's insert was rolled back"
+        );
+    }
+
+    /// A write is visible to reads as soon as it is answered, and a clean close leaves no WAL.
+    #[tokio::test]
+    async fn answered_writes_are_visible_and_close_removes_the_wal() {
+        let (dir, engine) = engine();
+        setup(&engine).await;
+        engine
+            .write(|c| {
+                c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])
+                    .map(drop)
+            })
+            .await
+            .expect("insert");
+        assert_eq!(count(&engine), 1);
+        assert!(dir.path().join("t.db-wal").exists(), "WAL mode while open");
+        drop(engine);
+        assert!(
+            !dir.path().join("t.db-wal").exists(),
+            "closing checkpoints the WAL into the file and removes it"
+        );
+        let reopened =
+            Engine::open(dir.path().join("t.db"), Duration::from_secs(5)).expect("reopen");
+        assert_eq!(count(&reopened), 1, "the row survived the close");
+    }
+}
