@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use super::fixture::{Fixture, NOW, expect_conflict};
-use crate::ports::{ApiKeyRecord, NewUser, Store};
-use crate::{ApiKeyId, UserId};
+use crate::courier::Channel;
+use crate::ports::{ApiKeyRecord, NewUser, OobMethod, Store};
+use crate::{ApiKeyId, CredentialId, UserId};
 
 /// An account is found by email and by id with the fields it was created with; a taken email or
 /// id is `Conflict` and leaves the first account untouched.
@@ -296,6 +297,50 @@ pub async fn account_for_check_reads_account_and_methods(store: Arc<dyn Store>) 
     );
     assert!(found.oob.is_empty(), "no email or SMS method");
     assert_eq!(found.recovery_codes_left, 8, "unused recovery codes");
+
+    // With an SMS number (confirmed) and a pending email address, both are listed.
+    for (channel, destination) in [
+        (Channel::Sms, "+819012345678"),
+        (Channel::Email, "second@example.test"),
+    ] {
+        let method = OobMethod {
+            id: CredentialId::new(fx.id()),
+            user_id: a.clone(),
+            channel,
+            destination: destination.into(),
+            confirmed_at: None,
+            created_at: NOW,
+        };
+        fx.store
+            .put_pending_oob(method.clone())
+            .await
+            .expect("put_pending_oob failed");
+        if channel == Channel::Sms {
+            assert!(
+                fx.store
+                    .activate_oob(&a, &method.id, NOW, None)
+                    .await
+                    .expect("activate_oob failed")
+            );
+        }
+    }
+    let found = fx
+        .store
+        .account_for_check(&email)
+        .await
+        .expect("account_for_check failed")
+        .expect("still found");
+    let mut listed: Vec<(Channel, bool)> = found
+        .oob
+        .iter()
+        .map(|m| (m.channel, m.confirmed_at.is_some()))
+        .collect();
+    listed.sort_by_key(|(c, _)| *c == Channel::Sms);
+    assert_eq!(
+        listed,
+        [(Channel::Email, false), (Channel::Sms, true)],
+        "email and SMS methods, pending and confirmed"
+    );
 
     let bare = fx.user().await;
     let bare_email = fx.user_record(&bare).await.email;

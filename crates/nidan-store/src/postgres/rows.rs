@@ -51,6 +51,22 @@ pub(crate) fn totp(r: &PgRow) -> Result<TotpCredential, StoreError> {
     })
 }
 
+/// The credential columns of `account_for_check` (prefixed `t_`, NULL without a credential).
+pub(crate) fn joined_totp(r: &PgRow, user: &UserId) -> Result<Option<TotpCredential>, StoreError> {
+    let Some(id) = r.try_get::<Option<String>, _>("t_id").map_err(map)? else {
+        return Ok(None);
+    };
+    let step: i64 = r.try_get("t_last_used_step").map_err(map)?;
+    Ok(Some(TotpCredential {
+        id: CredentialId::new(id),
+        user_id: user.clone(),
+        sealed_secret: r.try_get("t_sealed_secret").map_err(map)?,
+        last_used_step: (step >= 0).then_some(step as u64),
+        confirmed_at: r.try_get("t_confirmed_at").map_err(map)?,
+        created_at: r.try_get("t_created_at").map_err(map)?,
+    }))
+}
+
 pub(crate) fn challenge(r: &PgRow) -> Result<ChallengeRecord, StoreError> {
     Ok(ChallengeRecord {
         digest: digest(r.try_get("digest").map_err(map)?)?,

@@ -4,13 +4,15 @@ use async_trait::async_trait;
 use nidan_domain::Method;
 use nidan_service::courier::{Channel, Locale};
 use nidan_service::ports::{
-    ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding, DeviceRecord, FirstMethod,
-    ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser, OobCode, OobMethod,
-    QueuedNotice, SendLimits, SessionRecord, Settled, Store, TotpCredential, UserRecord,
+    AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding,
+    DeviceRecord, FirstMethod, ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser,
+    OobCode, OobMethod, QueuedNotice, SendLimits, SessionRecord, Settled, Store, TotpCredential,
+    UserRecord,
 };
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
 use super::{PgStore, map, retrying, rows};
+use sqlx::Row as _;
 
 #[async_trait]
 impl Store for PgStore {
@@ -90,6 +92,46 @@ impl Store for PgStore {
             .await
             .map_err(map)?;
         row.as_ref().map(rows::totp).transpose()
+    }
+
+    async fn account_for_check(&self, email: &str) -> Result<Option<AccountForCheck>, StoreError> {
+        // One round trip for the account, its credential and its recovery-code count (a second
+        // one only when it has email or SMS methods), instead of four.
+        let row = sqlx::query(
+            "SELECT u.*,
+                t.id AS t_id, t.sealed_secret AS t_sealed_secret, t.last_used_step AS t_last_used_step,
+                t.confirmed_at AS t_confirmed_at, t.created_at AS t_created_at,
+                (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS recovery_left,
+                EXISTS (SELECT 1 FROM oob_methods o WHERE o.user_id = u.id) AS has_oob
+             FROM users u
+             LEFT JOIN LATERAL (
+                SELECT * FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
+                ORDER BY confirmed_at DESC LIMIT 1
+             ) t ON true
+             WHERE u.email = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = rows::user(&row)?;
+        let totp = rows::joined_totp(&row, &user.id)?;
+        let recovery_left: i64 = row.try_get("recovery_left").map_err(map)?;
+        let has_oob: bool = row.try_get("has_oob").map_err(map)?;
+        let oob = if has_oob {
+            self.oob_methods_of(&user.id).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(AccountForCheck {
+            user,
+            totp,
+            oob,
+            recovery_codes_left: recovery_left.clamp(0, i64::from(u32::MAX)) as u32,
+        }))
     }
 
     async fn active_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError> {

@@ -3,9 +3,9 @@
 //! one try; the `Store` methods wrap them in `retrying!`.
 //!
 //! `settle_once` is the heart: under the account lock it reserves the attempt with a
-//! compare-and-swap on the failure count, reserves one of the challenge's attempts, consumes the
-//! factor with a conditional update, and on success clears the failures and creates the session —
-//! all or nothing. Concurrent requests for the same code on any number of nodes therefore produce
+//! compare-and-swap on the failure count (the compare is a read under the lock), reserves one of
+//! the challenge's attempts, consumes the factor with a conditional update, and on success clears
+//! the failures and creates the session — all or nothing. Concurrent requests for the same code on any number of nodes therefore produce
 //! exactly one success.
 
 use nidan_service::ports::{
@@ -180,17 +180,16 @@ pub(crate) async fn after_method_removed(
 impl PgStore {
     pub(crate) async fn settle_once(&self, a: &Attempt) -> Result<Settled, TxError> {
         let mut tx = self.begin().await?;
-        // Every attempt for this account, on every node, waits here for the one before it.
-        lock_user(&mut tx, &a.user_id).await?;
-        let reserved = sqlx::query(
-            "UPDATE users SET failed_attempts = failed_attempts + 1, last_failure_at = $1 WHERE id = $2 AND failed_attempts = $3",
-        )
-        .bind(a.now)
-        .bind(a.user_id.as_str())
-        .bind(i64::from(a.seen_failures))
-        .execute(&mut *tx)
-        .await?;
-        if reserved.rows_affected() != 1 {
+        // Every attempt for this account, on every node, waits here for the one before it; under
+        // the lock the count cannot change, so the compare of the compare-and-swap is this read
+        // and the row is written below only when the count really changes (one statement and
+        // one row version less for a right code on an account without failures).
+        let failures: Option<i64> =
+            sqlx::query_scalar("SELECT failed_attempts FROM users WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(a.user_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if failures != Some(i64::from(a.seen_failures)) {
             return Ok(Settled::Raced); // dropping the transaction rolls it back
         }
 
@@ -258,13 +257,15 @@ impl PgStore {
         };
 
         if !accepted {
-            let failures: i64 =
-                sqlx::query_scalar("SELECT failed_attempts FROM users WHERE id = $1")
-                    .bind(a.user_id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
+            sqlx::query(
+                "UPDATE users SET failed_attempts = failed_attempts + 1, last_failure_at = $1 WHERE id = $2",
+            )
+            .bind(a.now)
+            .bind(a.user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
             let settled = Settled::Rejected {
-                failures: failures.clamp(0, i64::from(u32::MAX)) as u32,
+                failures: a.seen_failures.saturating_add(1),
                 challenge_attempts_left: attempts_left,
                 replayed,
             };
@@ -273,10 +274,15 @@ impl PgStore {
             return Ok(settled);
         }
 
-        sqlx::query("UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = $1")
+        // Under the lock the count is `seen_failures`; a count of 0 always has no failure time.
+        if a.seen_failures != 0 {
+            sqlx::query(
+                "UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = $1",
+            )
             .bind(a.user_id.as_str())
             .execute(&mut *tx)
             .await?;
+        }
         let recovery_codes_left = if is_recovery {
             let n: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
