@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::load::run_level;
 use crate::report::{Meta, Report, ScenarioLevel};
-use crate::scenarios::{Codes, Healthz, Seed, SignIn, VerifyValid, VerifyWrong};
+use crate::scenarios::{Codes, Healthz, PasswordBurst, Seed, SignIn, VerifyValid, VerifyWrong};
 use crate::server::Setup;
 
 /// The sign-in users' password (long enough for the default policy).
@@ -45,6 +45,10 @@ struct Args {
     /// Connection counts for full sign-ins (Argon2 makes these slow).
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     signin_connections: Vec<usize>,
+    /// Connections for the wrong-password burst that must overflow the hashing queue (0: skip);
+    /// the default is above the default pool (half the CPUs) plus queue (64).
+    #[arg(long, default_value_t = 96)]
+    burst_connections: usize,
     /// Accounts with a password and TOTP for the sign-in scenario.
     #[arg(long, default_value_t = 500)]
     signin_users: usize,
@@ -236,6 +240,19 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
     );
     levels.push(ScenarioLevel::new("verify_valid_during_signin_storm", v?));
     levels.push(ScenarioLevel::new("signin_storm", s?));
+    if args.burst_connections > 0 {
+        eprintln!(
+            "{} connections: wrong passwords, past the hashing queue",
+            args.burst_connections
+        );
+        let burst = Arc::new(PasswordBurst {
+            emails: emails.clone(),
+            range: n..n + k,
+            next: AtomicUsize::new(0),
+        });
+        let r = run_level(addr, burst, args.burst_connections, dur).await?;
+        levels.push(ScenarioLevel::new("signin_burst", r));
+    }
 
     let rss_peak = server.memory("VmHWM").unwrap_or(0);
     server.stop().context("stopping nidan")?;

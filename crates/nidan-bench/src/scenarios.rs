@@ -288,6 +288,39 @@ impl Scenario for SignIn {
     }
 }
 
+/// `POST /api/v1/login` with a wrong password from more connections than the hashing pool and
+/// its queue hold: every answer must be either the 401 of a password that was checked or the
+/// 503 of a full queue (nothing else, and no unbounded wait).
+pub struct PasswordBurst {
+    /// Users' emails, indexed like the seeds.
+    pub emails: Arc<Vec<String>>,
+    /// The users this scenario uses.
+    pub range: std::ops::Range<usize>,
+    /// Round-robin position.
+    pub next: AtomicUsize,
+}
+
+impl Scenario for PasswordBurst {
+    async fn run_one(&self, conn: &mut Conn) -> Option<Outcome> {
+        let n = self.range.len().max(1);
+        let user = self.range.start + self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let body =
+            json!({"email": self.emails[user], "password": "not the password, but long enough"})
+                .to_string();
+        Some(
+            match conn
+                .send(Method::POST, "/api/v1/login", None, Some(body))
+                .await
+            {
+                Ok((StatusCode::UNAUTHORIZED, _)) => Outcome::ok("checked_401"),
+                Ok((StatusCode::SERVICE_UNAVAILABLE, _)) => Outcome::ok("queue_full_503"),
+                Ok((s, _)) => Outcome::bad(format!("http_{}", s.as_u16())),
+                Err(_) => Outcome::bad("transport_error"),
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
