@@ -7,6 +7,7 @@
 //! last commits, never corrupt the file.
 
 mod codes;
+mod import;
 mod rows;
 mod store_impl;
 mod transactions;

@@ -6,9 +6,7 @@
 //! nothing. Concurrent requests for the same code therefore produce exactly one success.
 
 use nidan_service::StoreError;
-use nidan_service::ports::{
-    Attempt, Candidate, FirstMethod, ImportRow, NewDevice, NewSession, Settled,
-};
+use nidan_service::ports::{Attempt, Candidate, FirstMethod, NewDevice, NewSession, Settled};
 use nidan_service::{CredentialId, UserId};
 use sqlx::{Sqlite, Transaction};
 
@@ -385,44 +383,6 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_recovery_codes(&mut tx, user, digests, now).await?;
-        tx.commit().await.map_err(map)
-    }
-
-    pub(crate) async fn import(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        for row in &rows {
-            if let Some(u) = &row.new_user {
-                sqlx::query("INSERT INTO users (id, email, password_hash, locale, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(u.id.as_str())
-                    .bind(&u.email)
-                    .bind(&u.password_hash)
-                    .bind(u.locale.as_str())
-                    .bind(u.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map)?;
-            }
-            let c = &row.credential;
-            sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1")
-                .bind(c.user_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            sqlx::query("INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES ($1, $2, $3, -1, $4, $5)")
-                .bind(c.id.as_str())
-                .bind(c.user_id.as_str())
-                .bind(&c.sealed_secret)
-                .bind(c.confirmed_at)
-                .bind(c.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-            sqlx::query("UPDATE users SET two_step_enabled = 1, default_method = COALESCE(default_method, 'totp') WHERE id = $1")
-                .bind(c.user_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map)?;
-        }
         tx.commit().await.map_err(map)
     }
 
