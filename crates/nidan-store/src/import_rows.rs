@@ -22,13 +22,3 @@ pub(crate) fn each_account_once(rows: &[ImportRow]) -> Result<(), StoreError> {
         ))
     }
 }
-
-/// The rows in the order of their account ids. Ids are random, so inserting in input order
-/// touches index pages at random places; in id order the indexes keyed by the account id fill
-/// one page after the other, which keeps the pages a transaction dirties (and the WAL it
-/// writes) close to the size of the data.
-pub(crate) fn by_account(rows: &[ImportRow]) -> Vec<&ImportRow> {
-    let mut sorted: Vec<&ImportRow> = rows.iter().collect();
-    sorted.sort_unstable_by(|a, b| a.credential.user_id.cmp(&b.credential.user_id));
-    sorted
-}

@@ -47,8 +47,6 @@ impl PgStore {
     /// One try of the import (the caller retries serialization failures and deadlocks).
     pub(crate) async fn import_once(&self, rows: &[ImportRow]) -> Result<(), TxError> {
         crate::import_rows::each_account_once(rows)?;
-        // In account order: the indexes keyed by the account id fill page after page.
-        let rows = crate::import_rows::by_account(rows);
         let mut tx = self.begin().await?;
 
         let new_users: Vec<_> = rows.iter().filter_map(|r| r.new_user.as_ref()).collect();
@@ -75,12 +73,12 @@ impl PgStore {
             .await?;
         }
 
-        // Already in id order (`by_account`), which is the lock order.
-        let existing: Vec<&str> = rows
+        let mut existing: Vec<&str> = rows
             .iter()
             .filter(|r| r.new_user.is_none())
             .map(|r| r.credential.user_id.as_str())
             .collect();
+        existing.sort_unstable(); // the lock order
         for chunk in existing.chunks(ROWS_PER_STATEMENT) {
             sqlx::query("SELECT 1 FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
                 .bind(chunk)

@@ -8,12 +8,14 @@
 //!   than SQLite's own work; batched, that overhead is paid once per few hundred rows.
 //! - A new account is inserted with two-step already on, so it needs no `DELETE` of an old app
 //!   and no `UPDATE` afterwards; only accounts that already existed get those, batched as well.
-//! - Rows are written in the order of their account ids, so the indexes on `users.id` and
-//!   `totp_credentials.user_id` fill from left to right instead of at random places. Only two
-//!   indexes are left with inserts at random places (`users.email`, `totp_credentials.id`), and
-//!   the connection's page cache is raised for the import (and put back afterwards) so that
-//!   those stay in memory. Before, with four indexes on random keys and a 2,000-page cache,
-//!   pages were written to the WAL, read back, changed and written again, over and over.
+//! - The connection's page cache is raised for the import (and put back afterwards): the
+//!   indexes on random ids (`users.id`, `totp_credentials.id`, `totp_credentials.user_id`)
+//!   take inserts at random places, and with the default 2,000-page cache their pages would be
+//!   written out and read back over and over. Rows keep the file's order: sorting them by
+//!   account id was tried and made the import no measurably faster, while it scattered
+//!   neighbouring lines of the file over the whole table (the benchmark, which uses accounts in
+//!   file order, saw verify p99 at a million accounts nearly double).
+//! - Statement journals are kept in memory for the import (see `IMPORT_PRAGMAS`).
 //! - After the commit the WAL is checkpointed and truncated. Otherwise it keeps the whole import
 //!   (hundreds of megabytes at a million accounts), and the next process to open the database
 //!   has to read all of it to rebuild the WAL index before its first query: that was what made
@@ -82,7 +84,6 @@ impl SqliteStore {
     /// Writes the import in one transaction (see the module docs), then checkpoints the WAL.
     pub(crate) async fn import(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
         crate::import_rows::each_account_once(&rows)?;
-        let rows = crate::import_rows::by_account(&rows);
         let mut conn = self.writer.acquire().await.map_err(map)?;
         let mut before = Vec::with_capacity(IMPORT_PRAGMAS.len());
         for (name, value) in IMPORT_PRAGMAS {
@@ -120,7 +121,7 @@ impl SqliteStore {
 
 /// The transaction: new accounts, then the replaced apps of existing accounts, then every
 /// credential. Any error rolls everything back (the transaction is dropped uncommitted).
-async fn write_all(conn: &mut SqliteConnection, rows: &[&ImportRow]) -> Result<(), StoreError> {
+async fn write_all(conn: &mut SqliteConnection, rows: &[ImportRow]) -> Result<(), StoreError> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map)?;
 
     let started = std::time::Instant::now();
