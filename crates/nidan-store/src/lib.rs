@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod import_rows;
 pub mod postgres;
 pub mod sqlite;
 

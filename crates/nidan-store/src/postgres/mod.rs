@@ -23,6 +23,7 @@
 //!   the pool tests connections before handing them out and reconnects by itself.
 
 mod codes;
+mod import;
 mod rows;
 mod store_impl;
 mod transactions;

@@ -59,18 +59,7 @@ impl Store for PgStore {
         &self,
         emails: &[String],
     ) -> Result<Vec<(String, UserId)>, StoreError> {
-        let mut out = Vec::new();
-        for email in emails {
-            let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map)?;
-            if let Some(id) = id {
-                out.push((email.clone(), UserId::new(id)));
-            }
-        }
-        Ok(out)
+        super::import::user_ids_by_email(&self.pool, emails).await
     }
 
     async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError> {

@@ -9,8 +9,7 @@
 //! exactly one success.
 
 use nidan_service::ports::{
-    Attempt, Candidate, FirstMethod, ImportRow, NewActivity, NewDevice, NewSession, Settled,
-    TotpCredential,
+    Attempt, Candidate, FirstMethod, NewActivity, NewDevice, NewSession, Settled, TotpCredential,
 };
 use nidan_service::{CredentialId, DeviceId, UserId};
 use sqlx::{Postgres, Transaction};
@@ -441,45 +440,6 @@ impl PgStore {
         let mut tx = self.begin().await?;
         lock_user(&mut tx, user).await?;
         insert_recovery_codes(&mut tx, user, digests, now).await?;
-        Ok(tx.commit().await?)
-    }
-
-    pub(crate) async fn import_once(&self, rows: &[ImportRow]) -> Result<(), TxError> {
-        let mut tx = self.begin().await?;
-        for row in rows {
-            if let Some(u) = &row.new_user {
-                sqlx::query("INSERT INTO users (id, email, password_hash, locale, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(u.id.as_str())
-                    .bind(&u.email)
-                    .bind(&u.password_hash)
-                    .bind(u.locale.as_str())
-                    .bind(u.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let c = &row.credential;
-            lock_user(&mut tx, &c.user_id).await?;
-            run_for_user(
-                &mut tx,
-                "DELETE FROM totp_credentials WHERE user_id = $1",
-                &c.user_id,
-            )
-            .await?;
-            sqlx::query("INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES ($1, $2, $3, -1, $4, $5)")
-                .bind(c.id.as_str())
-                .bind(c.user_id.as_str())
-                .bind(&c.sealed_secret)
-                .bind(c.confirmed_at)
-                .bind(c.created_at)
-                .execute(&mut *tx)
-                .await?;
-            run_for_user(
-                &mut tx,
-                "UPDATE users SET two_step_enabled = TRUE, default_method = COALESCE(default_method, 'totp') WHERE id = $1",
-                &c.user_id,
-            )
-            .await?;
-        }
         Ok(tx.commit().await?)
     }
 

@@ -121,7 +121,11 @@ pub(crate) fn path_of(url: &str) -> Result<PathBuf, OpenError> {
 fn configure(conn: &Connection, busy_timeout: Duration, write: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    // Temporary files stay in memory: every write job runs in a savepoint, whose sub-journal
+    // (the pages it changed, for `ROLLBACK TO`) would otherwise spill to a temporary file.
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+    )?;
     if write {
         // The writer's page cache survives between its transactions (a reader's is emptied
         // whenever the database changed), so it is the one worth making larger.

@@ -11,6 +11,7 @@
 
 mod codes;
 mod engine;
+mod import;
 mod rows;
 mod store_impl;
 mod transactions;

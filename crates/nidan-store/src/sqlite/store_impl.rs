@@ -65,17 +65,8 @@ impl Store for SqliteStore {
         &self,
         emails: &[String],
     ) -> Result<Vec<(String, UserId)>, StoreError> {
-        self.engine.read(|c| {
-            let mut out = Vec::new();
-            for email in emails {
-                if let Some(id) = one(c, "SELECT id FROM users WHERE email = ?1", [email], |r| {
-                    r.get::<_, String>(0)
-                })? {
-                    out.push((email.clone(), UserId::new(id)));
-                }
-            }
-            Ok(out)
-        })
+        self.engine
+            .read_snapshot(|c| super::import::user_ids_by_email(c, emails))
     }
 
     async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@
 
 use nidan_service::StoreError;
 use nidan_service::ports::{
-    Attempt, Candidate, FirstMethod, ImportRow, NewActivity, NewDevice, NewSession, Settled,
+    Attempt, Candidate, FirstMethod, NewActivity, NewDevice, NewSession, Settled,
 };
 use nidan_service::{CredentialId, UserId};
 use rusqlite::{Connection, params};
@@ -387,39 +387,6 @@ impl SqliteStore {
         let (user, digests) = (user.clone(), digests.to_vec());
         self.engine
             .write(move |c| insert_recovery_codes(c, &user, &digests, now))
-            .await
-    }
-
-    pub(crate) async fn import(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
-        self.engine
-            .write(move |c| {
-                for row in &rows {
-                    if let Some(u) = &row.new_user {
-                        exec(
-                            c,
-                            "INSERT INTO users (id, email, password_hash, locale, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            params![u.id.as_str(), u.email, u.password_hash, u.locale.as_str(), u.created_at],
-                        )?;
-                    }
-                    let t = &row.credential;
-                    exec(
-                        c,
-                        "DELETE FROM totp_credentials WHERE user_id = ?1",
-                        [t.user_id.as_str()],
-                    )?;
-                    exec(
-                        c,
-                        "INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES (?1, ?2, ?3, -1, ?4, ?5)",
-                        params![t.id.as_str(), t.user_id.as_str(), t.sealed_secret, t.confirmed_at, t.created_at],
-                    )?;
-                    exec(
-                        c,
-                        "UPDATE users SET two_step_enabled = 1, default_method = COALESCE(default_method, 'totp') WHERE id = ?1",
-                        [t.user_id.as_str()],
-                    )?;
-                }
-                Ok(())
-            })
             .await
     }
 

@@ -1,0 +1,106 @@
+//! Bulk import of TOTP seeds (`nidan admin totp import`) on SQLite.
+//!
+//! Why it is shaped this way (a million accounts must go in well under a minute):
+//!
+//! - The import is one job on the writer thread, so one transaction: all rows or none.
+//! - Statements are prepared once and run per row: with rusqlite a statement costs SQLite's own
+//!   work only (with the earlier async driver every statement crossed to a worker thread and
+//!   back, which made row-by-row imports slow and multi-row statements necessary).
+//! - A new account is inserted with two-step already on, so it needs no `DELETE` of an old app
+//!   and no `UPDATE` afterwards; only accounts that already existed get those.
+//! - The writer's page cache is raised for the import (and put back afterwards): the indexes on
+//!   random ids (`users.id`, `totp_credentials.id`, `totp_credentials.user_id`) take inserts at
+//!   random places, and with a small cache their pages would be written out and read back over
+//!   and over. Rows keep the file's order.
+//! - Closing the store (the end of the `nidan admin` process) checkpoints the WAL into the
+//!   database file and removes it, so the next server start does not read a WAL as large as the
+//!   import to rebuild its index.
+
+use nidan_service::StoreError;
+use nidan_service::UserId;
+use nidan_service::ports::ImportRow;
+use rusqlite::{Connection, params};
+
+use super::SqliteStore;
+use super::rows::{exec, one};
+
+/// The writer's page cache during an import, in KiB (SQLite's negative `cache_size`).
+const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+
+/// The ids of the accounts with these emails.
+pub(crate) fn user_ids_by_email(
+    c: &Connection,
+    emails: &[String],
+) -> rusqlite::Result<Vec<(String, UserId)>> {
+    let mut out = Vec::new();
+    for email in emails {
+        if let Some(id) = one(c, "SELECT id FROM users WHERE email = ?1", [email], |r| {
+            r.get::<_, String>(0)
+        })? {
+            out.push((email.clone(), UserId::new(id)));
+        }
+    }
+    Ok(out)
+}
+
+impl SqliteStore {
+    /// Writes the import in one writer job (see the module docs).
+    pub(crate) async fn import(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
+        crate::import_rows::each_account_once(&rows)?;
+        self.engine
+            .write(move |c| {
+                let before: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+                c.execute_batch(&format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))?;
+                let written = write_all(c, &rows);
+                // Put the cache back whatever happened: the writer serves other jobs next.
+                let restored = c.execute_batch(&format!("PRAGMA cache_size = {before}"));
+                written.and(restored)
+            })
+            .await
+    }
+}
+
+fn write_all(c: &Connection, rows: &[ImportRow]) -> rusqlite::Result<()> {
+    for row in rows {
+        let t = &row.credential;
+        match &row.new_user {
+            Some(u) => {
+                exec(
+                    c,
+                    "INSERT INTO users (id, email, password_hash, locale, created_at, two_step_enabled, default_method) VALUES (?1, ?2, ?3, ?4, ?5, 1, 'totp')",
+                    params![
+                        u.id.as_str(),
+                        u.email,
+                        u.password_hash,
+                        u.locale.as_str(),
+                        u.created_at
+                    ],
+                )?;
+            }
+            None => {
+                exec(
+                    c,
+                    "DELETE FROM totp_credentials WHERE user_id = ?1",
+                    [t.user_id.as_str()],
+                )?;
+                exec(
+                    c,
+                    "UPDATE users SET two_step_enabled = 1, default_method = COALESCE(default_method, 'totp') WHERE id = ?1",
+                    [t.user_id.as_str()],
+                )?;
+            }
+        }
+        exec(
+            c,
+            "INSERT INTO totp_credentials (id, user_id, sealed_secret, last_used_step, confirmed_at, created_at) VALUES (?1, ?2, ?3, -1, ?4, ?5)",
+            params![
+                t.id.as_str(),
+                t.user_id.as_str(),
+                t.sealed_secret,
+                t.confirmed_at,
+                t.created_at
+            ],
+        )?;
+    }
+    Ok(())
+}
