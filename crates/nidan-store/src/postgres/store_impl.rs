@@ -329,20 +329,9 @@ impl Store for PgStore {
     }
 
     async fn append_activity(&self, e: NewActivity) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .bind(e.user_id.as_str())
-            .bind(e.at)
-            .bind(e.kind)
-            .bind(e.method.map(|m| m.as_str()))
-            .bind(e.result)
-            .bind(&e.ip)
-            .bind(&e.user_agent)
-            .bind(&e.detail)
-            .bind(&e.country)
-            .execute(&self.pool)
+        super::transactions::insert_activity(&self.pool, &e)
             .await
-            .map_err(map)?;
-        Ok(())
+            .map_err(map)
     }
 
     async fn list_activity(

@@ -32,7 +32,11 @@ pub(crate) async fn insert_session(tx: &mut Tx, s: &NewSession) -> Result<(), Tx
     Ok(())
 }
 
-pub(crate) async fn insert_activity(tx: &mut Tx, e: &NewActivity) -> Result<(), TxError> {
+/// Appends an activity line, in a transaction or straight on the pool.
+pub(crate) async fn insert_activity<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    e: &NewActivity,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(e.user_id.as_str())
         .bind(e.at)
@@ -43,7 +47,7 @@ pub(crate) async fn insert_activity(tx: &mut Tx, e: &NewActivity) -> Result<(), 
         .bind(&e.user_agent)
         .bind(&e.detail)
         .bind(&e.country)
-        .execute(&mut **tx)
+        .execute(ex)
         .await?;
     Ok(())
 }
@@ -51,7 +55,7 @@ pub(crate) async fn insert_activity(tx: &mut Tx, e: &NewActivity) -> Result<(), 
 /// The activity line of a settled attempt, in its transaction (see `Attempt::record`).
 async fn record_settled(tx: &mut Tx, a: &Attempt, settled: &Settled) -> Result<(), TxError> {
     match a.record_for(settled) {
-        Some(event) => insert_activity(tx, &event).await,
+        Some(event) => Ok(insert_activity(&mut **tx, &event).await?),
         None => Ok(()),
     }
 }
