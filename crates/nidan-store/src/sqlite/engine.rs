@@ -9,7 +9,10 @@
 //!
 //! - **Reads** run synchronously on the calling task's thread, on a connection taken from a
 //!   pool (WAL readers never wait for the writer). A read is a few indexed lookups; the pool holds
-//!   as many connections as threads that have read at the same time.
+//!   as many connections as threads that have read at the same time. The one case where a read
+//!   can wait (up to the busy timeout) is another process recovering the WAL after a crash, at
+//!   its first open; the async worker then waits with it, which is acceptable for a moment that
+//!   rare.
 //! - **Writes** are jobs sent to one writer thread, the only connection that writes. It takes
 //!   every job waiting in its queue (up to [`MAX_BATCH`]) and runs them in one transaction, each
 //!   inside a savepoint so that a job that fails or asks for a rollback undoes only its own
