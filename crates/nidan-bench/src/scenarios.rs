@@ -47,6 +47,15 @@ fn code_num(seed: &Seed, step: u64) -> u32 {
     totp_code_for_step(seed, step).parse().unwrap_or(0)
 }
 
+/// The oldest step a user may still use at step `t`: the server accepts T-1..=T+1, each step
+/// newer than the last one used.
+fn first_fresh_step(last_used: Option<u64>, t: u64) -> u64 {
+    match last_used {
+        None => t - 1,
+        Some(last) => (last + 1).max(t - 1),
+    }
+}
+
 /// Hands out fresh valid codes for a set of users.
 pub struct Codes {
     seeds: Arc<Vec<Seed>>,
@@ -99,13 +108,7 @@ impl Codes {
         self.lock()
             .last_used
             .iter()
-            .map(|last| {
-                let from = match last {
-                    None => t - 1,
-                    Some(l) => (l + 1).max(t - 1),
-                };
-                (t + 2).saturating_sub(from) as usize
-            })
+            .map(|&last| (t + 2).saturating_sub(first_fresh_step(last, t)) as usize)
             .sum()
     }
 
@@ -136,10 +139,7 @@ impl Codes {
         for _ in 0..n {
             let i = st.next;
             st.next = (i + 1) % n;
-            let step = match st.last_used[i] {
-                None => t - 1,
-                Some(last) => (last + 1).max(t - 1),
-            };
+            let step = first_fresh_step(st.last_used[i], t);
             if step > t + 1 {
                 continue;
             }

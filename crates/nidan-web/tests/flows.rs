@@ -549,6 +549,38 @@ async fn apps_verify_codes_with_an_api_key_sharing_replay_state_with_sign_in() {
         .await;
     assert_eq!(r.json, json!({"valid": true, "method": "recovery"}));
 
+    // Every settled app check is in the user's activity, written with its outcome by the
+    // settling transaction: newest first, the recovery code, the code used at sign-in, the
+    // replay, the first success.
+    let events = app
+        .get("/api/v1/me/activity?limit=200", &user.session)
+        .await
+        .json["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let checks: Vec<(&str, &str, &str)> = events
+        .iter()
+        .filter(|e| e["kind"] == "app_verify")
+        .map(|e| {
+            (
+                e["method"].as_str().unwrap(),
+                e["result"].as_str().unwrap(),
+                e["detail"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("recovery", "success", "app: shop"),
+            ("totp", "replayed", "app: shop"),
+            ("totp", "replayed", "app: shop"),
+            ("totp", "success", "app: shop"),
+        ],
+        "{events:?}"
+    );
+
     // Keys: wrong, missing, a session token, revoked.
     let r = app
         .post(

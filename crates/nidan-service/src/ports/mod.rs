@@ -31,7 +31,7 @@ pub trait Rng: Send + Sync + 'static {
 }
 
 /// A storage failure. Details are logged by the caller; users only ever see a generic 500/503.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken (e.g. the email is taken).
     #[error("conflict: {0}")]
@@ -109,22 +109,9 @@ pub trait Store: Send + Sync + 'static {
     /// Unused recovery codes left.
     async fn recovery_codes_left(&self, user: &UserId) -> Result<u32, StoreError>;
     /// An account found by email with everything a code check needs, for the hot path of
-    /// `POST /api/v1/verify`. A backend may read it in one snapshot (SQLite does: one read
-    /// transaction instead of four); the default reads the parts one by one.
-    async fn account_for_check(&self, email: &str) -> Result<Option<AccountForCheck>, StoreError> {
-        let Some(user) = self.user_by_email(email).await? else {
-            return Ok(None);
-        };
-        let totp = self.active_totp(&user.id).await?;
-        let oob = self.oob_methods(&user.id).await?;
-        let recovery_codes_left = self.recovery_codes_left(&user.id).await?;
-        Ok(Some(AccountForCheck {
-            user,
-            totp,
-            oob,
-            recovery_codes_left,
-        }))
-    }
+    /// `POST /api/v1/verify`, read in one snapshot (SQLite: one read transaction; PostgreSQL:
+    /// one round trip, a second only for email/SMS methods) instead of four reads.
+    async fn account_for_check(&self, email: &str) -> Result<Option<AccountForCheck>, StoreError>;
 
     // --- attempts (the one place where codes are consumed and failures counted)
     /// Settles one code attempt atomically; see [`Attempt`] and [`Settled`].

@@ -52,14 +52,8 @@ impl SqliteStore {
     }
 
     pub(crate) async fn oob_methods_of(&self, user: &UserId) -> Result<Vec<OobMethod>, StoreError> {
-        self.engine.read(|c| {
-            all(
-                c,
-                "SELECT * FROM oob_methods WHERE user_id = ?1 ORDER BY created_at, id",
-                [user.as_str()],
-                rows::oob_method,
-            )
-        })
+        self.engine
+            .read(|c| super::reads::oob_methods(c, user.as_str()))
     }
 
     pub(crate) async fn activate_oob_tx(

@@ -320,7 +320,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
             tracing::warn!(error = %e, jobs = batch.len(), "SQLite: cannot begin a write transaction");
             // The jobs never ran: answer each with the error (dropping its reply would say "panic").
             for job in batch.drain(..) {
-                job(None)(Err(same(&e)));
+                job(None)(Err(e.clone()));
             }
             continue;
         }
@@ -335,7 +335,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
             }
         }
         for finish in finishers.drain(..) {
-            finish(committed.as_ref().map_err(same).copied());
+            finish(committed.clone());
         }
     }
 }
@@ -344,15 +344,6 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
 /// several times per request; parsing them each time showed up in profiles).
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
-}
-
-/// A copy of an error, for every job of a failed batch.
-fn same(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Conflict(what) => StoreError::Conflict(what),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Other(m) => StoreError::Other(m.clone()),
-    }
 }
 
 /// An error for data in the database that does not decode (reported as an internal error).

@@ -10,8 +10,9 @@
 //!   and no `UPDATE` afterwards; only accounts that already existed get those.
 //! - The writer's page cache is raised for the import (and put back afterwards): the indexes on
 //!   random ids (`users.id`, `totp_credentials.id`, `totp_credentials.user_id`) take inserts at
-//!   random places, and with a small cache their pages would be written out and read back over
-//!   and over. Rows keep the file's order.
+//!   random places, so their pages should stay in memory for the whole transaction (not
+//!   measured separately on this engine; 1,000,000 rows take about 17 s in all). Rows keep the
+//!   file's order.
 //! - Closing the store (the end of the `nidan admin` process) checkpoints the WAL into the
 //!   database file and removes it, so the next server start does not read a WAL as large as the
 //!   import to rebuild its index.

@@ -12,6 +12,7 @@
 mod codes;
 mod engine;
 mod import;
+mod reads;
 mod rows;
 mod store_impl;
 mod transactions;

@@ -15,9 +15,9 @@ use nidan_service::ports::{
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 use rusqlite::params;
 
-use super::SqliteStore;
 use super::rows::{self, all, exec, one};
 use super::transactions::{insert_activity, insert_session};
+use super::{SqliteStore, reads};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -40,14 +40,7 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.engine.read(|c| {
-            one(
-                c,
-                "SELECT * FROM users WHERE email = ?1",
-                [email],
-                rows::user,
-            )
-        })
+        self.engine.read(|c| reads::user_by_email(c, email))
     }
 
     async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
@@ -119,9 +112,7 @@ impl Store for SqliteStore {
     }
 
     async fn active_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError> {
-        self.engine.read(|c| {
-            one(c, "SELECT * FROM totp_credentials WHERE user_id = ?1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC LIMIT 1", [user.as_str()], rows::totp)
-        })
+        self.engine.read(|c| reads::active_totp(c, user.as_str()))
     }
 
     async fn activate_totp(
@@ -173,28 +164,19 @@ impl Store for SqliteStore {
     }
 
     async fn recovery_codes_left(&self, user: &UserId) -> Result<u32, StoreError> {
-        self.engine.read(|c| {
-            c.prepare_cached(
-                "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
-            )?
-            .query_row([user.as_str()], |r| r.get::<_, i64>(0))
-            .map(|n| n.clamp(0, u32::MAX as i64) as u32)
-        })
+        self.engine
+            .read(|c| reads::recovery_codes_left(c, user.as_str()))
     }
 
     async fn account_for_check(&self, email: &str) -> Result<Option<AccountForCheck>, StoreError> {
         self.engine.read_snapshot(|c| {
-            let Some(user) = one(c, "SELECT * FROM users WHERE email = ?1", [email], rows::user)?
-            else {
+            let Some(user) = reads::user_by_email(c, email)? else {
                 return Ok(None);
             };
             let id = user.id.as_str();
-            let totp = one(c, "SELECT * FROM totp_credentials WHERE user_id = ?1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC LIMIT 1", [id], rows::totp)?;
-            let oob = all(c, "SELECT * FROM oob_methods WHERE user_id = ?1 ORDER BY created_at, id", [id], rows::oob_method)?;
-            let recovery_codes_left = c
-                .prepare_cached("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL")?
-                .query_row([id], |r| r.get::<_, i64>(0))?
-                .clamp(0, u32::MAX as i64) as u32;
+            let totp = reads::active_totp(c, id)?;
+            let oob = reads::oob_methods(c, id)?;
+            let recovery_codes_left = reads::recovery_codes_left(c, id)?;
             Ok(Some(AccountForCheck {
                 user,
                 totp,

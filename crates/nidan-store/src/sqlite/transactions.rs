@@ -269,18 +269,17 @@ fn settle(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settled>> {
         }));
     }
 
-    exec(
-        c,
-        "UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = ?1 AND (failed_attempts <> 0 OR last_failure_at IS NOT NULL)",
-        [a.user_id.as_str()],
-    )?;
+    // The count is `seen_failures` here; a count of 0 never has a failure time (both are set
+    // and cleared together), so there is nothing to clear.
+    if a.seen_failures != 0 {
+        exec(
+            c,
+            "UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = ?1",
+            [a.user_id.as_str()],
+        )?;
+    }
     let recovery_codes_left = if is_recovery {
-        let n: i64 = c
-            .prepare_cached(
-                "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
-            )?
-            .query_row([a.user_id.as_str()], |r| r.get(0))?;
-        Some(n.max(0) as u32)
+        Some(super::reads::recovery_codes_left(c, a.user_id.as_str())?)
     } else {
         None
     };
