@@ -72,6 +72,23 @@ pub struct LevelResult {
     pub latency: Latency,
     /// True when the scenario ran out of fresh work before the time was up.
     pub stopped_early: bool,
+    /// Server CPU time (user + system) per unit in microseconds, when the level ran alone.
+    pub server_cpu_us_per_unit: Option<f64>,
+    /// The load generator's own CPU time per unit in microseconds, when the level ran alone.
+    pub bench_cpu_us_per_unit: Option<f64>,
+}
+
+impl LevelResult {
+    /// Fills in the CPU time per unit from process CPU times taken before and after the level.
+    pub fn with_cpu(mut self, server: Option<Duration>, bench: Option<Duration>) -> Self {
+        let per_unit = |d: Option<Duration>| {
+            d.filter(|_| self.total > 0)
+                .map(|d| d.as_secs_f64() * 1e6 / self.total as f64)
+        };
+        self.server_cpu_us_per_unit = per_unit(server);
+        self.bench_cpu_us_per_unit = per_unit(bench);
+        self
+    }
 }
 
 /// Runs `scenario` on `connections` connections for `duration`.
@@ -134,5 +151,7 @@ pub async fn run_level<S: Scenario>(
         outcomes,
         latency: summarise(&mut samples),
         stopped_early,
+        server_cpu_us_per_unit: None,
+        bench_cpu_us_per_unit: None,
     })
 }

@@ -213,20 +213,20 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
     });
     for &c in &args.connections {
         eprintln!("{c} connections: healthz, verify (valid), verify (wrong)");
-        let r = run_level(addr, healthz.clone(), c, dur).await?;
+        let r = measured(&server, run_level(addr, healthz.clone(), c, dur)).await?;
         levels.push(ScenarioLevel::new("healthz", r));
         wait_for_codes(&valid.codes, split).await;
         valid.codes.prepare();
-        let r = run_level(addr, valid.clone(), c, dur).await?;
+        let r = measured(&server, run_level(addr, valid.clone(), c, dur)).await?;
         levels.push(ScenarioLevel::new("verify_valid", r));
-        let r = run_level(addr, wrong.clone(), c, dur).await?;
+        let r = measured(&server, run_level(addr, wrong.clone(), c, dur)).await?;
         levels.push(ScenarioLevel::new("verify_wrong", r));
     }
     let rss_peak_verify = server.memory("VmHWM").unwrap_or(0);
     for &c in &args.signin_connections {
         eprintln!("{c} connections: sign-in");
         signin.codes.prepare();
-        let r = run_level(addr, signin.clone(), c, dur).await?;
+        let r = measured(&server, run_level(addr, signin.clone(), c, dur)).await?;
         levels.push(ScenarioLevel::new("signin", r));
     }
     // Verify at 32 connections while sign-ins run at full hashing parallelism (8 connections).
@@ -250,7 +250,7 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
             range: n..n + k,
             next: AtomicUsize::new(0),
         });
-        let r = run_level(addr, burst, args.burst_connections, dur).await?;
+        let r = measured(&server, run_level(addr, burst, args.burst_connections, dur)).await?;
         levels.push(ScenarioLevel::new("signin_burst", r));
     }
 
@@ -280,5 +280,21 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
             rss_peak_mib: rss_peak as f64 / 1048576.0,
         },
         levels,
+    ))
+}
+
+/// Runs a level alone and adds the server's and the load generator's CPU time per unit: what a
+/// request costs, independent of how the two processes shared the CPUs.
+async fn measured(
+    server: &server::Server,
+    level: impl std::future::Future<Output = Result<load::LevelResult>>,
+) -> Result<load::LevelResult> {
+    let (server_before, bench_before) = (server.cpu_time(), server::cpu_time_of("self"));
+    let result = level.await?;
+    let (server_after, bench_after) = (server.cpu_time(), server::cpu_time_of("self"));
+    let delta = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
+    Ok(result.with_cpu(
+        delta(server_before, server_after),
+        delta(bench_before, bench_after),
     ))
 }

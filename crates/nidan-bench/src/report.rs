@@ -110,15 +110,24 @@ impl Report {
             m.rss_idle_mib, m.rss_peak_before_signin_mib, m.rss_peak_mib
         );
         println!(
-            "{:<34} {:>5} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}  outcomes",
-            "scenario", "conns", "ok/s", "p50 ms", "p99 ms", "p99.9", "errors", "ratio"
+            "{:<34} {:>5} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}  outcomes",
+            "scenario",
+            "conns",
+            "ok/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9",
+            "errors",
+            "ratio",
+            "srv µs",
+            "gen µs"
         );
         for l in &self.levels {
             let r = &l.result;
             let outcomes: Vec<String> =
                 r.outcomes.iter().map(|(k, v)| format!("{k}={v}")).collect();
             println!(
-                "{:<34} {:>5} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>7}  {}{}",
+                "{:<34} {:>5} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>7} {:>7} {:>7}  {}{}",
                 l.scenario,
                 r.connections,
                 r.ok_per_sec,
@@ -128,6 +137,12 @@ impl Report {
                 r.errors,
                 l.ratio_to_healthz
                     .map(|x| format!("{:.0}%", x * 100.0))
+                    .unwrap_or_default(),
+                r.server_cpu_us_per_unit
+                    .map(|x| format!("{x:.1}"))
+                    .unwrap_or_default(),
+                r.bench_cpu_us_per_unit
+                    .map(|x| format!("{x:.1}"))
                     .unwrap_or_default(),
                 outcomes.join(" "),
                 if r.stopped_early {

@@ -9,6 +9,7 @@
 //! Migrations still run through sqlx's migrator (one short-lived connection at start), so the
 //! `_sqlx_migrations` bookkeeping of existing databases stays as it is.
 
+mod checkpoint;
 mod codes;
 mod engine;
 mod import;
