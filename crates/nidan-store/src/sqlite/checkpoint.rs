@@ -63,7 +63,7 @@ pub(crate) fn checkpoint_loop(
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(policy.checkpoint_every) {
         // Each pass copies what the writer appended during the one before, so each is shorter;
         // the writer's own pass, which holds up its queue, is then left with very little.
-        for _ in 0..CATCH_UP_PASSES {
+        for pass in 1..=CATCH_UP_PASSES {
             // (busy, frames in the WAL, frames copied)
             let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                 Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
@@ -72,7 +72,11 @@ pub(crate) fn checkpoint_loop(
                 Ok((frames, _)) if (frames.max(0) as u64) * page_size <= policy.rewind_bytes => {
                     break;
                 }
-                Ok((frames, copied)) if frames - copied <= CATCH_UP_FRAMES => {
+                // After the last pass the writer finishes the job whatever is left: a longer
+                // pause, but the WAL stays bounded even where the passes cannot catch up.
+                Ok((frames, copied))
+                    if frames - copied <= CATCH_UP_FRAMES || pass == CATCH_UP_PASSES =>
+                {
                     rewind.store(true, Ordering::Release);
                     break;
                 }
