@@ -71,6 +71,13 @@ fn handout_step(t: u64, ms_to_next_step: u64) -> u64 {
     }
 }
 
+/// The current step and the step whose T-1 is the oldest code worth handing out now (see
+/// [`handout_step`]): what `take` hands out and `fresh_now` counts.
+fn handout_window() -> (u64, u64) {
+    let t = now_step();
+    (t, handout_step(t, until_next_step_ms()))
+}
+
 /// Hands out fresh valid codes for a set of users.
 pub struct Codes {
     seeds: Arc<Vec<Seed>>,
@@ -119,11 +126,11 @@ impl Codes {
 
     /// How many (user, step) pairs the server would accept right now.
     pub fn fresh_now(&self) -> usize {
-        let t = now_step();
+        let (t, oldest_from) = handout_window();
         self.lock()
             .last_used
             .iter()
-            .map(|&last| (t + 2).saturating_sub(first_fresh_step(last, t)) as usize)
+            .map(|&last| (t + 2).saturating_sub(first_fresh_step(last, oldest_from)) as usize)
             .sum()
     }
 
@@ -148,8 +155,7 @@ impl Codes {
     /// The next fresh (user index, code), or `None` when every user has used every step the
     /// server accepts now.
     pub fn take(&self) -> Option<(usize, String)> {
-        let t = now_step();
-        let oldest_from = handout_step(t, until_next_step_ms());
+        let (t, oldest_from) = handout_window();
         let mut st = self.lock();
         let n = st.last_used.len();
         for _ in 0..n {

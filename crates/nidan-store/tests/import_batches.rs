@@ -68,17 +68,23 @@ async fn sealed(store: &Arc<dyn Store>) -> HashMap<CredentialId, (UserId, Vec<u8
         .collect()
 }
 
-/// A first import creates accounts; a second one replaces their apps and adds more accounts.
-async fn many_rows_are_stored_exactly(store: Arc<dyn Store>) {
-    let first = fresh_rows("a", FIRST);
-    store.import_totp(first.clone()).await.unwrap();
-
+/// A second import for `first`: a new app for each of its accounts, then `SECOND_NEW` new ones.
+fn again_and_more(first: &[ImportRow]) -> Vec<ImportRow> {
     let mut second: Vec<ImportRow> = first
         .iter()
         .enumerate()
         .map(|(i, r)| row(&r.credential.user_id, None, "again", i))
         .collect();
     second.extend(fresh_rows("b", SECOND_NEW));
+    second
+}
+
+/// A first import creates accounts; a second one replaces their apps and adds more accounts.
+async fn many_rows_are_stored_exactly(store: Arc<dyn Store>) {
+    let first = fresh_rows("a", FIRST);
+    store.import_totp(first.clone()).await.unwrap();
+
+    let second = again_and_more(&first);
     store.import_totp(second.clone()).await.unwrap();
 
     let stored = sealed(&store).await;
@@ -123,12 +129,7 @@ async fn a_late_conflict_leaves_nothing(store: Arc<dyn Store>) {
     store.import_totp(first.clone()).await.unwrap();
     let before = sealed(&store).await;
 
-    let mut second: Vec<ImportRow> = first
-        .iter()
-        .enumerate()
-        .map(|(i, r)| row(&r.credential.user_id, None, "again", i))
-        .collect();
-    second.extend(fresh_rows("b", SECOND_NEW));
+    let mut second = again_and_more(&first);
     let clash = NewUser {
         id: UserId::new("u-clash"),
         ..new_user("a", 7)

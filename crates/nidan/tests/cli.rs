@@ -2,6 +2,8 @@
 //! directory, and no `NIDAN_*` variable of the surrounding environment leaks in.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -34,18 +36,8 @@ impl Instance {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nidan"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("NIDAN_") {
-                cmd.env_remove(name);
-            }
-        }
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env("NIDAN_DATA_DIR", self.data_dir())
-            // The machine running tests is shared: one hashing worker is plenty.
-            .env("NIDAN_HASHING_MAX_CONCURRENT", "1");
+        let mut cmd = common::nidan_in(self.dir.path());
+        cmd.args(args);
         cmd
     }
 

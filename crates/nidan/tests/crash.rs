@@ -12,6 +12,8 @@
 //! on only through the invariants that hold either way.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -91,20 +93,11 @@ impl Instance {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nidan"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("NIDAN_") {
-                cmd.env_remove(name);
-            }
-        }
+        let mut cmd = common::nidan_in(self.dir.path());
         cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env("NIDAN_DATA_DIR", self.data_dir())
             .env("NIDAN_SERVER_LISTEN", &self.addr)
             // The load comes from one address: no per-IP sign-in limit here.
             .env("NIDAN_SERVER_LOGIN_REQUESTS_PER_IP_PER_MINUTE", "0")
-            .env("NIDAN_HASHING_MAX_CONCURRENT", "1")
             .envs(
                 self.database_url
                     .iter()

@@ -7,8 +7,10 @@
 //! imported after an error.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use tempfile::TempDir;
 
@@ -28,17 +30,8 @@ impl Instance {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nidan"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("NIDAN_") {
-                cmd.env_remove(name);
-            }
-        }
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env("NIDAN_DATA_DIR", self.dir.path().join("data"))
-            .env("NIDAN_HASHING_MAX_CONCURRENT", "1")
+        common::nidan_in(self.dir.path())
+            .args(args)
             .output()
             .unwrap()
     }

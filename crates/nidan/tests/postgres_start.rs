@@ -6,6 +6,8 @@
 //! `NIDAN_REQUIRE_POSTGRES=1` (as in `.ci/run`).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -108,17 +110,8 @@ async fn serve_waits_for_the_database_then_serves() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nidan"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("NIDAN_") {
-            cmd.env_remove(name);
-        }
-    }
+    let mut cmd = common::nidan_in(dir.path());
     cmd.arg("serve")
-        .current_dir(dir.path())
-        .env_remove("RUST_LOG")
-        .env("NIDAN_DATA_DIR", dir.path().join("data"))
-        .env("NIDAN_HASHING_MAX_CONCURRENT", "1")
         .env("NIDAN_DATABASE_URL", &url)
         .env("NIDAN_DATABASE_CONNECT_TIMEOUT_SECS", "1")
         .env("NIDAN_SERVER_LISTEN", &listen)

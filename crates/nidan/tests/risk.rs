@@ -2,26 +2,20 @@
 //! not start.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::Duration;
 
 fn nidan_serve(dir: &std::path::Path, env: &[(&str, String)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nidan"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("NIDAN_") {
-            cmd.env_remove(name);
-        }
-    }
+    let mut cmd = common::nidan_in(dir);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     cmd.arg("serve")
-        .current_dir(dir)
-        .env("NIDAN_DATA_DIR", dir.join("data"))
         .env("NIDAN_SERVER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("NIDAN_HASHING_MAX_CONCURRENT", "1")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -8,7 +8,8 @@
 //! a point lookup in a warm page cache takes microseconds, less than one thread hand-off.
 //!
 //! - **Reads** run synchronously on the calling task's thread, on a connection taken from a
-//!   pool (WAL readers never wait for the writer). A read is a few indexed lookups; the pool holds
+//!   pool (WAL readers never wait for the writer); the one read on the hot path of every code
+//!   check runs on the writer instead ([`Engine::read_on_writer`]). A read is a few indexed lookups; the pool holds
 //!   as many connections as threads that have read at the same time. The one case where a read
 //!   can wait (up to the busy timeout) is another process recovering the WAL after a crash, at
 //!   its first open; the async worker then waits with it, which is acceptable for a moment that
@@ -270,16 +271,7 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.submit(
-            move |conn| match catch_unwind(AssertUnwindSafe(|| f(conn))) {
-                Ok(result) => result.map_err(map),
-                Err(_) => {
-                    tracing::error!("a SQLite read on the writer panicked");
-                    Err(StoreError::Other("a read job panicked".into()))
-                }
-            },
-        )
-        .await
+        self.submit(move |conn| run_guarded(conn, f)).await
     }
 
     /// Queues `run` for the writer's next batch and waits for its answer, given after the
@@ -325,14 +317,7 @@ fn run_in_savepoint<T>(
     f: impl FnOnce(&Connection) -> rusqlite::Result<Step<T>>,
 ) -> Result<T, StoreError> {
     run_cached(conn, "SAVEPOINT job").map_err(map)?;
-    let outcome = match catch_unwind(AssertUnwindSafe(|| f(conn))) {
-        Ok(r) => r.map_err(map),
-        Err(_) => {
-            tracing::error!("a SQLite write job panicked; its changes are rolled back");
-            Err(StoreError::Other("a write job panicked".into()))
-        }
-    };
-    let (keep, value) = match outcome {
+    let (keep, value) = match run_guarded(conn, f) {
         Ok(Step::Commit(v)) => (true, Ok(v)),
         Ok(Step::Rollback(v)) => (false, Ok(v)),
         Err(e) => (false, Err(e)),
@@ -342,6 +327,23 @@ fn run_in_savepoint<T>(
     }
     run_cached(conn, "RELEASE job").map_err(map)?;
     value
+}
+
+/// Runs a job's function on the writer's connection; a panic becomes an error for that job (the
+/// writer thread must outlive every job).
+fn run_guarded<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> Result<T, StoreError> {
+    match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+        Ok(result) => result.map_err(map),
+        Err(_) => {
+            tracing::error!("a job on the SQLite writer panicked; its changes are rolled back");
+            Err(StoreError::Other(
+                "a job on the SQLite writer panicked".into(),
+            ))
+        }
+    }
 }
 
 fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool) {

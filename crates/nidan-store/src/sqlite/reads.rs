@@ -1,6 +1,6 @@
 //! The reads that several operations share: each one statement on a given connection, so a
-//! single read (`engine.read`), the snapshot of `account_for_check` (`engine.read_snapshot`) and
-//! a writer job all run the same SQL.
+//! single read (`engine.read`), `account_for_check` (`engine.read_on_writer`) and a writer job
+//! all run the same SQL.
 
 use nidan_service::ports::{OobMethod, TotpCredential, UserRecord};
 use rusqlite::Connection;
