@@ -82,6 +82,10 @@ fn schema(dir: &str) -> (BTreeMap<String, BTreeSet<String>>, BTreeSet<String>) {
                 ["CREATE", "UNIQUE", "INDEX", ..] => {
                     indexes.insert(words[3].to_lowercase());
                 }
+                ["DROP", "INDEX", name, ..] => {
+                    let name = name.trim_end_matches(';').to_lowercase();
+                    assert!(indexes.remove(&name), "DROP of unknown index {name}");
+                }
                 [] => {}
                 other => panic!(
                     "the equivalence test does not understand `{}` in {}",

@@ -78,6 +78,22 @@ pub(crate) fn totp(r: &Row<'_>) -> rusqlite::Result<TotpCredential> {
     })
 }
 
+/// The credential columns of `account_for_check` (prefixed `t_`, NULL without a credential).
+pub(crate) fn joined_totp(r: &Row<'_>, user: &UserId) -> rusqlite::Result<Option<TotpCredential>> {
+    let Some(id) = r.get::<_, Option<String>>("t_id")? else {
+        return Ok(None);
+    };
+    let step: i64 = r.get("t_last_used_step")?;
+    Ok(Some(TotpCredential {
+        id: CredentialId::new(id),
+        user_id: user.clone(),
+        sealed_secret: r.get("t_sealed_secret")?,
+        last_used_step: (step >= 0).then_some(step as u64),
+        confirmed_at: r.get("t_confirmed_at")?,
+        created_at: r.get("t_created_at")?,
+    }))
+}
+
 pub(crate) fn challenge(r: &Row<'_>) -> rusqlite::Result<ChallengeRecord> {
     Ok(ChallengeRecord {
         digest: digest(r.get("digest")?)?,

@@ -172,21 +172,7 @@ impl Store for SqliteStore {
         // On the writer: every check is followed by its settling write (see `read_on_writer`).
         let email = email.to_owned();
         self.engine
-            .read_on_writer(move |c| {
-                let Some(user) = reads::user_by_email(c, &email)? else {
-                    return Ok(None);
-                };
-                let id = user.id.as_str();
-                let totp = reads::active_totp(c, id)?;
-                let oob = reads::oob_methods(c, id)?;
-                let recovery_codes_left = reads::recovery_codes_left(c, id)?;
-                Ok(Some(AccountForCheck {
-                    user,
-                    totp,
-                    oob,
-                    recovery_codes_left,
-                }))
-            })
+            .read_on_writer(move |c| reads::account_for_check(c, &email))
             .await
     }
 
