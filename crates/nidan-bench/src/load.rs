@@ -70,6 +70,10 @@ pub struct LevelResult {
     pub outcomes: BTreeMap<String, u64>,
     /// Latency over all units.
     pub latency: Latency,
+    /// Where in the level the slowest 1 % of units started: counts per tenth of the level's
+    /// time (a tail made by the level's first moments piles up in the first tenth; pauses of
+    /// the server spread over the others).
+    pub slowest_1pct_by_tenth: [u64; 10],
     /// True when the scenario ran out of fresh work before the time was up.
     pub stopped_early: bool,
     /// Server CPU time (user + system) per unit in microseconds, when the level ran alone.
@@ -108,7 +112,7 @@ pub async fn run_level<S: Scenario>(
     for mut conn in conns {
         let scenario = scenario.clone();
         tasks.spawn(async move {
-            let mut samples = Vec::new();
+            let mut samples: Vec<Sample> = Vec::new();
             let mut outcomes: BTreeMap<String, (u64, bool)> = BTreeMap::new();
             let mut exhausted = false;
             while Instant::now() < deadline {
@@ -117,7 +121,10 @@ pub async fn run_level<S: Scenario>(
                     exhausted = true;
                     break;
                 };
-                samples.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                samples.push(Sample {
+                    started_us: micros(t - start),
+                    latency_us: micros(t.elapsed()),
+                });
                 let e = outcomes.entry(outcome.label).or_insert((0, outcome.ok));
                 e.0 += 1;
             }
@@ -139,7 +146,10 @@ pub async fn run_level<S: Scenario>(
             *outcomes.entry(label).or_insert(0) += n;
         }
     }
-    let seconds = start.elapsed().as_secs_f64();
+    let elapsed = start.elapsed();
+    let seconds = elapsed.as_secs_f64();
+    let slowest_1pct_by_tenth = slowest_by_tenth(&samples, micros(elapsed));
+    let mut latencies: Vec<u64> = samples.iter().map(|s| s.latency_us).collect();
     Ok(LevelResult {
         connections,
         seconds,
@@ -149,9 +159,62 @@ pub async fn run_level<S: Scenario>(
         total_per_sec: total as f64 / seconds,
         errors: total - ok,
         outcomes,
-        latency: summarise(&mut samples),
+        latency: summarise(&mut latencies),
+        slowest_1pct_by_tenth,
         stopped_early,
         server_cpu_us_per_unit: None,
         bench_cpu_us_per_unit: None,
     })
+}
+
+/// One timed unit: when it started (from the level's start) and how long it took.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    started_us: u64,
+    latency_us: u64,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Counts per tenth of the level (`level_us` long) of when the slowest 1 % of `samples` started.
+fn slowest_by_tenth(samples: &[Sample], level_us: u64) -> [u64; 10] {
+    let mut tenths = [0u64; 10];
+    if samples.is_empty() {
+        return tenths;
+    }
+    let mut slowest: Vec<Sample> = samples.to_vec();
+    slowest.sort_unstable_by_key(|s| std::cmp::Reverse(s.latency_us));
+    let tail = samples.len().div_ceil(100);
+    for s in &slowest[..tail] {
+        let tenth = (s.started_us.saturating_mul(10) / level_us.max(1)).min(9);
+        tenths[tenth as usize] += 1;
+    }
+    tenths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slowest_hundredth_is_placed_by_when_it_started() {
+        // 1,000 units over 1 s; the 10 slowest started at 0.05 s (5) and 0.95 s (5).
+        let mut samples: Vec<Sample> = (0..1000)
+            .map(|i| Sample {
+                started_us: i * 1000,
+                latency_us: 100,
+            })
+            .collect();
+        for i in 0..5 {
+            samples[50 + i].latency_us = 9000;
+            samples[950 + i].latency_us = 8000;
+        }
+        assert_eq!(
+            slowest_by_tenth(&samples, 1_000_000),
+            [5, 0, 0, 0, 0, 0, 0, 0, 0, 5]
+        );
+        assert_eq!(slowest_by_tenth(&[], 1_000_000), [0; 10]);
+    }
 }

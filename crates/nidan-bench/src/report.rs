@@ -152,5 +152,24 @@ impl Report {
                 }
             );
         }
+        println!("\nwhen the slowest 1 % started, per tenth of the level:");
+        for l in self
+            .levels
+            .iter()
+            .filter(|l| l.scenario.starts_with("verify"))
+        {
+            let tenths: Vec<String> = l
+                .result
+                .slowest_1pct_by_tenth
+                .iter()
+                .map(u64::to_string)
+                .collect();
+            println!(
+                "  {:<34} {:>3}  {}",
+                l.scenario,
+                l.result.connections,
+                tenths.join(" ")
+            );
+        }
     }
 }
