@@ -4,6 +4,8 @@
 //! same replay state (a code used on the web is refused here and the other way round) and the same
 //! per-account failure count and throttle.
 
+use std::time::Instant;
+
 use nidan_domain::{BearerToken, EmailAddress, Method, token_digest};
 
 use crate::attempt::{Expect, RecordAs, Verdict};
@@ -28,12 +30,21 @@ pub enum AppVerdict {
 }
 
 impl Service {
-    /// Finds the app behind an API key.
+    /// Finds the app behind an API key: from memory when it was found valid less than a
+    /// second ago (see [`crate::key_cache`]), else from the store.
     pub async fn authenticate_api_key(&self, key: &str) -> ServiceResult<ApiKeyRecord> {
-        self.store_ref()
-            .api_key_by_digest(&token_digest(key))
+        let digest = token_digest(key);
+        let cache = &self.inner.api_keys;
+        if let Some(found) = cache.get(&digest, Instant::now()) {
+            return Ok(found);
+        }
+        let found = self
+            .store_ref()
+            .api_key_by_digest(&digest)
             .await?
-            .ok_or(ServiceError::Unauthenticated)
+            .ok_or(ServiceError::Unauthenticated)?;
+        cache.put(digest, found.clone(), Instant::now());
+        Ok(found)
     }
 
     /// Creates an API key; the key itself is returned once and only its digest is kept.
@@ -64,7 +75,9 @@ impl Service {
 
     /// Revokes an API key by name.
     pub async fn revoke_api_key(&self, name: &str) -> ServiceResult<()> {
-        if !self.store_ref().revoke_api_key(name, self.now()).await? {
+        let revoked = self.store_ref().revoke_api_key(name, self.now()).await?;
+        self.inner.api_keys.clear();
+        if !revoked {
             return Err(ServiceError::NotFound("no active API key with this name"));
         }
         Ok(())

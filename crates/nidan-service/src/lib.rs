@@ -15,6 +15,7 @@ pub mod courier;
 pub mod error;
 pub mod geo;
 pub mod ids;
+pub mod key_cache;
 pub mod notices;
 pub mod oob;
 pub mod password;
@@ -159,6 +160,7 @@ struct Inner {
     hasher: PasswordHasher,
     policy: Policy,
     countries: std::sync::OnceLock<Arc<dyn geo::CountryLookup>>,
+    api_keys: key_cache::KeyCache,
 }
 
 impl Service {
@@ -180,6 +182,7 @@ impl Service {
                 hasher,
                 policy,
                 countries: std::sync::OnceLock::new(),
+                api_keys: key_cache::KeyCache::default(),
             }),
         }
     }

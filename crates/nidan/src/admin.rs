@@ -77,7 +77,7 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
         }
         AdminCommand::ApiKey(ApiKeyCommand::Revoke { name }) => {
             service.revoke_api_key(&name).await?;
-            println!("revoked API key `{name}`");
+            println!("revoked API key `{name}` (a running server refuses it within a second)");
         }
         AdminCommand::Totp(TotpCommand::Import { file }) => {
             let rows = import.unwrap_or_default();

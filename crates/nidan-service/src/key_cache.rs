@@ -1,0 +1,114 @@
+//! API keys found valid in the last second, kept in memory so that an app's verify call does
+//! not read the key from the database every time.
+//!
+//! Why: on SQLite that read runs on a read connection, whose page cache is cold after every
+//! commit, and whose locks the writer thread then waits for; under load it was about a twentieth
+//! of the server's CPU time per verification (docs/performance.md, change 13).
+//!
+//! The price is bounded: a key revoked by another process (`nidan admin api-key revoke` against
+//! the database of a running server) is refused at most [`KEY_CACHE_TTL`] later. A key revoked
+//! through this process is forgotten at once. Only keys that were found are kept, so unknown keys
+//! cannot fill the memory; the number of real keys is small, and past [`KEY_CACHE_MAX`] the
+//! memory simply starts over.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::ports::ApiKeyRecord;
+
+/// How long a key found valid is trusted without asking the database again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// The most keys remembered at once.
+const KEY_CACHE_MAX: usize = 1024;
+
+/// Keys by the SHA-256 digest of the key (the secret itself is never kept).
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    found: Mutex<HashMap<[u8; 32], (ApiKeyRecord, Instant)>>,
+}
+
+impl KeyCache {
+    /// The key with this digest, if it was found valid less than [`KEY_CACHE_TTL`] before `now`.
+    pub(crate) fn get(&self, digest: &[u8; 32], now: Instant) -> Option<ApiKeyRecord> {
+        let found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        found
+            .get(digest)
+            .filter(|(_, at)| now.saturating_duration_since(*at) < KEY_CACHE_TTL)
+            .map(|(record, _)| record.clone())
+    }
+
+    /// Remembers a key the database just found valid.
+    pub(crate) fn put(&self, digest: [u8; 32], record: ApiKeyRecord, now: Instant) {
+        let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        if found.len() >= KEY_CACHE_MAX && !found.contains_key(&digest) {
+            found.clear();
+        }
+        found.insert(digest, (record, now));
+    }
+
+    /// Forgets every key (after a revocation through this process).
+    pub(crate) fn clear(&self) {
+        self.found.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ApiKeyId;
+
+    fn name(found: Option<ApiKeyRecord>) -> Option<String> {
+        found.map(|r| r.name)
+    }
+
+    fn record(name: &str) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: ApiKeyId::new(format!("key-{name}")),
+            name: name.into(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_found_key_is_trusted_for_less_than_the_ttl_only() {
+        let cache = KeyCache::default();
+        let t0 = Instant::now();
+        assert!(cache.get(&[1; 32], t0).is_none());
+        cache.put([1; 32], record("shop"), t0);
+        assert_eq!(name(cache.get(&[1; 32], t0)).as_deref(), Some("shop"));
+        let almost = t0 + KEY_CACHE_TTL - Duration::from_millis(1);
+        assert_eq!(name(cache.get(&[1; 32], almost)).as_deref(), Some("shop"));
+        // From the TTL on, the database is asked again (a revocation elsewhere shows).
+        assert!(cache.get(&[1; 32], t0 + KEY_CACHE_TTL).is_none());
+        assert!(
+            cache.get(&[2; 32], t0).is_none(),
+            "other digests are not found"
+        );
+    }
+
+    #[test]
+    fn clearing_forgets_every_key() {
+        let cache = KeyCache::default();
+        let t0 = Instant::now();
+        cache.put([1; 32], record("shop"), t0);
+        cache.put([2; 32], record("blog"), t0);
+        cache.clear();
+        assert!(cache.get(&[1; 32], t0).is_none());
+        assert!(cache.get(&[2; 32], t0).is_none());
+    }
+
+    #[test]
+    fn the_memory_is_bounded() {
+        let cache = KeyCache::default();
+        let t0 = Instant::now();
+        for i in 0..=KEY_CACHE_MAX {
+            let mut digest = [0u8; 32];
+            digest[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            cache.put(digest, record("k"), t0);
+        }
+        let kept = cache.found.lock().map(|f| f.len()).unwrap_or(0);
+        assert!(kept <= KEY_CACHE_MAX, "{kept} keys kept");
+    }
+}
