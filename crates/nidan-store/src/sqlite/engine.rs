@@ -62,9 +62,17 @@ pub(crate) enum Step<T> {
 
 /// Called once the batch's COMMIT succeeded or failed.
 type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A write job: runs on the writer thread inside a savepoint; given `None` (its transaction
-/// could not begin) it does not run and only hands back its finisher.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Finisher + Send>;
+/// A write job: runs on the writer thread; given `None` (its transaction could not begin, or
+/// its batch is being rolled back) it does not run and only hands back its finisher.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Ran + Send>;
+
+/// What running one job left behind.
+struct Ran {
+    finish: Finisher,
+    /// The job left changes it could not undo by itself (a job without a savepoint that failed
+    /// after writing): the whole batch must be rolled back.
+    spoiled: bool,
+}
 
 /// The connections of one database file.
 pub(crate) struct Engine {
@@ -258,6 +266,38 @@ impl Engine {
         self.submit(move |conn| run_in_savepoint(conn, f)).await
     }
 
+    /// [`Engine::write_step`] without a savepoint of its own, for the hottest job (settling a
+    /// code check): no `SAVEPOINT`/`RELEASE`, and no copy of each page it changes into the
+    /// savepoint's journal (about a twentieth of the writer's time per check,
+    /// docs/performance.md, change 14).
+    ///
+    /// `f` must decide to roll back before its first write, which settling does (a race or a
+    /// dead challenge is found by reads, or by an update that matched nothing). Should it fail,
+    /// panic or ask for a rollback after changing rows, nothing of it can be undone alone: the
+    /// whole batch is rolled back and every job in it answered with an error — never a change
+    /// kept that was meant to be undone, nor a caller told of a change that was not kept.
+    pub(crate) async fn write_step_whole<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<Step<T>> + Send + 'static,
+    {
+        self.submit_job(move |conn| {
+            let before = conn.total_changes();
+            let outcome = run_guarded(conn, f);
+            let changed = conn.total_changes() != before;
+            match outcome {
+                Ok(Step::Commit(v)) => (Ok(v), false),
+                Ok(Step::Rollback(v)) if !changed => (Ok(v), false),
+                Ok(Step::Rollback(_)) => {
+                    tracing::error!("a job without a savepoint asked for a rollback after writing; its batch is rolled back");
+                    (Err(StoreError::Other("rolled back".into())), true)
+                }
+                Err(e) => (Err(e), changed),
+            }
+        })
+        .await
+    }
+
     /// Runs the read `f` on the writer thread, in the next batch (answered after its COMMIT).
     ///
     /// For the reads on the hot path of a check, next to its write: a read connection empties its
@@ -281,15 +321,27 @@ impl Engine {
         T: Send + 'static,
         R: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit_job(move |conn| (run(conn), false)).await
+    }
+
+    /// [`Engine::submit`] for a job that may spoil its batch (`(outcome, spoiled)`).
+    async fn submit_job<T, R>(&self, run: R) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        R: FnOnce(&Connection) -> (Result<T, StoreError>, bool) + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let outcome = match conn {
+            let (outcome, spoiled) = match conn {
                 Some(conn) => run(conn),
-                None => Err(StoreError::Unavailable("not run".into())),
+                None => (Err(StoreError::Unavailable("not run".into())), false),
             };
-            Box::new(move |committed: Result<(), StoreError>| {
-                let _ = reply.send(committed.and(outcome));
-            })
+            Ran {
+                finish: Box::new(move |committed: Result<(), StoreError>| {
+                    let _ = reply.send(committed.and(outcome));
+                }),
+                spoiled,
+            }
         });
         self.jobs
             .as_ref()
@@ -362,16 +414,26 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool)
             tracing::warn!(error = %e, jobs = batch.len(), "SQLite: cannot begin a write transaction");
             // The jobs never ran: answer each with the error (dropping its reply would say "panic").
             for job in batch.drain(..) {
-                job(None)(Err(e.clone()));
+                (job(None).finish)(Err(e.clone()));
             }
             continue;
         }
+        let mut spoiled = false;
         for job in batch.drain(..) {
-            finishers.push(job(Some(&conn)));
+            // After a spoiled job the rest do not run: the batch is rolled back anyway.
+            let ran = job((!spoiled).then_some(&conn));
+            spoiled |= ran.spoiled;
+            finishers.push(ran.finish);
         }
-        let committed = run_cached(&conn, "COMMIT").map_err(map);
+        let committed = if spoiled {
+            Err(StoreError::Unavailable(
+                "a job failed after writing; its batch was rolled back".into(),
+            ))
+        } else {
+            run_cached(&conn, "COMMIT").map_err(map)
+        };
         if let Err(e) = &committed {
-            tracing::error!(error = %e, jobs = finishers.len(), "SQLite: COMMIT failed; the batch is rolled back");
+            tracing::error!(error = %e, jobs = finishers.len(), "SQLite: the batch is rolled back");
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
@@ -428,168 +490,5 @@ pub(crate) fn map(e: rusqlite::Error) -> StoreError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn engine() -> (tempfile::TempDir, Arc<Engine>) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let engine = Engine::open(dir.path().join("t.db"), Duration::from_secs(5)).expect("open");
-        (dir, engine)
-    }
-
-    async fn setup(engine: &Engine) {
-        engine
-            .write(|c| {
-                c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)")
-            })
-            .await
-            .expect("create table");
-    }
-
-    /// Writes the row (1, 'a').
-    async fn insert_a(engine: &Engine) {
-        engine
-            .write(|c| {
-                c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])
-                    .map(drop)
-            })
-            .await
-            .expect("insert");
-    }
-
-    fn count(engine: &Engine) -> i64 {
-        engine
-            .read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)))
-            .expect("count")
-    }
-
-    /// Many jobs in flight at once land in shared batches; a job that fails (here a uniqueness
-    /// violation) or asks for a rollback undoes only its own changes, and every other job of its
-    /// batch is committed and answered.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failing_job_undoes_only_its_own_changes() {
-        let (_dir, engine) = engine();
-        setup(&engine).await;
-        let mut jobs = tokio::task::JoinSet::new();
-        for i in 0..200i64 {
-            let engine = engine.clone();
-            jobs.spawn(async move {
-                let result = engine
-                    .write_step(move |c| {
-                        c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
-                        // Every 10th job inserts its value a second time: it fails half way,
-                        // after its first insert.
-                        if i % 10 == 0 {
-                            c.execute(
-                                "INSERT INTO t (k, v) VALUES (?1, ?2)",
-                                (i + 1000, format!("v{i}")),
-                            )?;
-                        }
-                        if i % 10 == 5 {
-                            return Ok(Step::Rollback("rolled back"));
-                        }
-                        Ok(Step::Commit("kept"))
-                    })
-                    .await;
-                (i, result)
-            });
-        }
-        let mut kept = 0;
-        while let Some(joined) = jobs.join_next().await {
-            let (i, result) = joined.expect("task");
-            match (i % 10, result) {
-                (0, Err(StoreError::Conflict(_))) => {}
-                (5, Ok("rolled back")) => {}
-                (_, Ok("kept")) => kept += 1,
-                (_, other) => panic!("job {i}: unexpected {other:?}"),
-            }
-        }
-        assert_eq!(kept, 160);
-        assert_eq!(
-            count(&engine),
-            160,
-            "only the kept jobs' rows are in the table"
-        );
-        let stray: i64 = engine
-            .read(|c| {
-                c.query_row(
-                    "SELECT COUNT(*) FROM t WHERE k >= 1000 OR k % 10 IN (0, 5)",
-                    [],
-                    |r| r.get(0),
-                )
-            })
-            .expect("stray");
-        assert_eq!(stray, 0, "no row of a failed or rolled-back job survives");
-    }
-
-    fn params(i: i64) -> (i64, String) {
-        (i, format!("v{i}"))
-    }
-
-    /// A job that panics is rolled back and answered with an error; the writer keeps working.
-    #[tokio::test]
-    async fn a_panicking_job_does_not_stop_the_writer() {
-        let (_dir, engine) = engine();
-        setup(&engine).await;
-        let result: Result<(), StoreError> = engine
-            .write(|c| {
-                c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
-                panic!("job panics on purpose");
-            })
-            .await;
-        assert!(result.is_err(), "a panicking job reports an error");
-        engine
-            .write(|c| {
-                c.execute("INSERT INTO t (k, v) VALUES (2, 'b')", [])
-                    .map(drop)
-            })
-            .await
-            .expect("the writer still works");
-        assert_eq!(
-            count(&engine),
-            1,
-            "the panicking job's insert was rolled back"
-        );
-    }
-
-    /// A read on the writer sees every write answered before it; one that panics is answered
-    /// with an error and the writer keeps working.
-    #[tokio::test]
-    async fn reads_on_the_writer_see_answered_writes() {
-        let (_dir, engine) = engine();
-        setup(&engine).await;
-        insert_a(&engine).await;
-        let n: i64 = engine
-            .read_on_writer(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)))
-            .await
-            .expect("read");
-        assert_eq!(n, 1);
-        let panicked: Result<i64, StoreError> = engine
-            .read_on_writer(|_| panic!("read panics on purpose"))
-            .await;
-        assert!(panicked.is_err());
-        let v: String = engine
-            .read_on_writer(|c| c.query_row("SELECT v FROM t WHERE k = 1", [], |r| r.get(0)))
-            .await
-            .expect("the writer still answers");
-        assert_eq!(v, "a");
-    }
-
-    /// A write is visible to reads as soon as it is answered, and a clean close leaves no WAL.
-    #[tokio::test]
-    async fn answered_writes_are_visible_and_close_removes_the_wal() {
-        let (dir, engine) = engine();
-        setup(&engine).await;
-        insert_a(&engine).await;
-        assert_eq!(count(&engine), 1);
-        assert!(dir.path().join("t.db-wal").exists(), "WAL mode while open");
-        drop(engine);
-        assert!(
-            !dir.path().join("t.db-wal").exists(),
-            "closing checkpoints the WAL into the file and removes it"
-        );
-        let reopened =
-            Engine::open(dir.path().join("t.db"), Duration::from_secs(5)).expect("reopen");
-        assert_eq!(count(&reopened), 1, "the row survived the close");
-    }
-}
+#[path = "engine_tests.rs"]
+mod tests;

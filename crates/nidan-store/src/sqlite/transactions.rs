@@ -301,8 +301,9 @@ fn settle(c: &Connection, a: &Attempt) -> rusqlite::Result<Step<Settled>> {
 
 impl SqliteStore {
     pub(crate) async fn settle(&self, a: Attempt) -> Result<Settled, StoreError> {
+        // Without a savepoint: `settle` decides every rollback before its first write.
         self.engine
-            .write_step(move |c| settle_and_record(c, &a))
+            .write_step_whole(move |c| settle_and_record(c, &a))
             .await
     }
 

@@ -1,0 +1,250 @@
+//! Tests of the writer thread and its jobs (kept apart from `engine.rs` for its length).
+use super::*;
+
+fn engine() -> (tempfile::TempDir, Arc<Engine>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Engine::open(dir.path().join("t.db"), Duration::from_secs(5)).expect("open");
+    (dir, engine)
+}
+
+async fn setup(engine: &Engine) {
+    engine
+        .write(|c| {
+            c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)")
+        })
+        .await
+        .expect("create table");
+}
+
+/// Writes the row (1, 'a').
+async fn insert_a(engine: &Engine) {
+    engine
+        .write(|c| {
+            c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])
+                .map(drop)
+        })
+        .await
+        .expect("insert");
+}
+
+fn count(engine: &Engine) -> i64 {
+    engine
+        .read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)))
+        .expect("count")
+}
+
+/// Many jobs in flight at once land in shared batches; a job that fails (here a uniqueness
+/// violation) or asks for a rollback undoes only its own changes, and every other job of its
+/// batch is committed and answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_undoes_only_its_own_changes() {
+    let (_dir, engine) = engine();
+    setup(&engine).await;
+    let mut jobs = tokio::task::JoinSet::new();
+    for i in 0..200i64 {
+        let engine = engine.clone();
+        jobs.spawn(async move {
+            let result = engine
+                .write_step(move |c| {
+                    c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
+                    // Every 10th job inserts its value a second time: it fails half way,
+                    // after its first insert.
+                    if i % 10 == 0 {
+                        c.execute(
+                            "INSERT INTO t (k, v) VALUES (?1, ?2)",
+                            (i + 1000, format!("v{i}")),
+                        )?;
+                    }
+                    if i % 10 == 5 {
+                        return Ok(Step::Rollback("rolled back"));
+                    }
+                    Ok(Step::Commit("kept"))
+                })
+                .await;
+            (i, result)
+        });
+    }
+    let mut kept = 0;
+    while let Some(joined) = jobs.join_next().await {
+        let (i, result) = joined.expect("task");
+        match (i % 10, result) {
+            (0, Err(StoreError::Conflict(_))) => {}
+            (5, Ok("rolled back")) => {}
+            (_, Ok("kept")) => kept += 1,
+            (_, other) => panic!("job {i}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kept, 160);
+    assert_eq!(
+        count(&engine),
+        160,
+        "only the kept jobs' rows are in the table"
+    );
+    let stray: i64 = engine
+        .read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM t WHERE k >= 1000 OR k % 10 IN (0, 5)",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .expect("stray");
+    assert_eq!(stray, 0, "no row of a failed or rolled-back job survives");
+}
+
+/// A job without a savepoint that fails after writing takes its whole batch down: whoever was
+/// told "done" has their row, whoever got an error has none, and the writer carries on.
+#[tokio::test]
+async fn a_whole_job_that_fails_after_writing_rolls_back_its_batch() {
+    let (_dir, engine) = engine();
+    setup(&engine).await;
+    let mut jobs = tokio::task::JoinSet::new();
+    for i in 0..300i64 {
+        let engine = engine.clone();
+        jobs.spawn(async move {
+            let result = match i % 20 {
+                // Spoilers: write, then fail (a duplicate value) or ask for a rollback.
+                0 => {
+                    engine
+                        .write_step_whole(move |c| {
+                            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
+                            c.execute(
+                                "INSERT INTO t (k, v) VALUES (?1, ?2)",
+                                (i + 1000, format!("v{i}")),
+                            )?;
+                            Ok(Step::Commit("kept"))
+                        })
+                        .await
+                }
+                10 => {
+                    engine
+                        .write_step_whole(move |c| {
+                            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
+                            Ok(Step::Rollback("rolled back"))
+                        })
+                        .await
+                }
+                // Rolls back before writing: fine without a savepoint.
+                5 => {
+                    engine
+                        .write_step_whole(|_| Ok(Step::Rollback("rolled back")))
+                        .await
+                }
+                // Whole jobs that succeed, and ordinary jobs.
+                1..=3 => {
+                    engine
+                        .write_step_whole(move |c| {
+                            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
+                            Ok(Step::Commit("kept"))
+                        })
+                        .await
+                }
+                _ => {
+                    engine
+                        .write(move |c| {
+                            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))
+                                .map(|_| "kept")
+                        })
+                        .await
+                }
+            };
+            (i, result)
+        });
+    }
+    let mut failed = 0;
+    while let Some(joined) = jobs.join_next().await {
+        let (i, result) = joined.expect("task");
+        let present: i64 = engine
+            .read(move |c| c.query_row("SELECT COUNT(*) FROM t WHERE k = ?1", [i], |r| r.get(0)))
+            .expect("read");
+        match (i % 20, result) {
+            (0 | 10, Ok(v)) => panic!("spoiler {i} answered {v:?}"),
+            (5, Ok("rolled back")) => assert_eq!(present, 0),
+            (_, Ok("kept")) => assert_eq!(present, 1, "job {i} was told its row is kept"),
+            (_, Err(_)) => {
+                failed += 1;
+                assert_eq!(present, 0, "job {i} got an error but its row is there");
+            }
+            (_, other) => panic!("job {i}: unexpected {other:?}"),
+        }
+    }
+    assert!(failed >= 30, "every spoiler fails ({failed} errors)");
+    let stray: i64 = engine
+        .read(|c| c.query_row("SELECT COUNT(*) FROM t WHERE k >= 1000", [], |r| r.get(0)))
+        .expect("stray");
+    assert_eq!(stray, 0);
+    let after = engine
+        .write(|c| c.execute("INSERT INTO t (k, v) VALUES (5000, 'after')", []))
+        .await;
+    assert_eq!(after.ok(), Some(1), "the writer carries on");
+}
+
+fn params(i: i64) -> (i64, String) {
+    (i, format!("v{i}"))
+}
+
+/// A job that panics is rolled back and answered with an error; the writer keeps working.
+#[tokio::test]
+async fn a_panicking_job_does_not_stop_the_writer() {
+    let (_dir, engine) = engine();
+    setup(&engine).await;
+    let result: Result<(), StoreError> = engine
+        .write(|c| {
+            c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
+            panic!("job panics on purpose");
+        })
+        .await;
+    assert!(result.is_err(), "a panicking job reports an error");
+    engine
+        .write(|c| {
+            c.execute("INSERT INTO t (k, v) VALUES (2, 'b')", [])
+                .map(drop)
+        })
+        .await
+        .expect("the writer still works");
+    assert_eq!(
+        count(&engine),
+        1,
+        "the panicking job's insert was rolled back"
+    );
+}
+
+/// A read on the writer sees every write answered before it; one that panics is answered
+/// with an error and the writer keeps working.
+#[tokio::test]
+async fn reads_on_the_writer_see_answered_writes() {
+    let (_dir, engine) = engine();
+    setup(&engine).await;
+    insert_a(&engine).await;
+    let n: i64 = engine
+        .read_on_writer(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)))
+        .await
+        .expect("read");
+    assert_eq!(n, 1);
+    let panicked: Result<i64, StoreError> = engine
+        .read_on_writer(|_| panic!("read panics on purpose"))
+        .await;
+    assert!(panicked.is_err());
+    let v: String = engine
+        .read_on_writer(|c| c.query_row("SELECT v FROM t WHERE k = 1", [], |r| r.get(0)))
+        .await
+        .expect("the writer still answers");
+    assert_eq!(v, "a");
+}
+
+/// A write is visible to reads as soon as it is answered, and a clean close leaves no WAL.
+#[tokio::test]
+async fn answered_writes_are_visible_and_close_removes_the_wal() {
+    let (dir, engine) = engine();
+    setup(&engine).await;
+    insert_a(&engine).await;
+    assert_eq!(count(&engine), 1);
+    assert!(dir.path().join("t.db-wal").exists(), "WAL mode while open");
+    drop(engine);
+    assert!(
+        !dir.path().join("t.db-wal").exists(),
+        "closing checkpoints the WAL into the file and removes it"
+    );
+    let reopened = Engine::open(dir.path().join("t.db"), Duration::from_secs(5)).expect("reopen");
+    assert_eq!(count(&reopened), 1, "the row survived the close");
+}
