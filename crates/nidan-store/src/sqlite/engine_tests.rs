@@ -18,13 +18,14 @@ async fn setup(engine: &Engine) {
 
 /// Writes the row (1, 'a').
 async fn insert_a(engine: &Engine) {
+    insert(engine, 1, "a").await.expect("insert");
+}
+
+/// Writes the row (`k`, `v`) in a job of its own.
+async fn insert(engine: &Engine, k: i64, v: &'static str) -> Result<usize, StoreError> {
     engine
-        .write(|c| {
-            c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])
-                .map(drop)
-        })
+        .write(move |c| c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", (k, v)))
         .await
-        .expect("insert");
 }
 
 fn count(engine: &Engine) -> i64 {
@@ -173,9 +174,7 @@ async fn a_whole_job_that_fails_after_writing_rolls_back_its_batch() {
         .read(|c| c.query_row("SELECT COUNT(*) FROM t WHERE k >= 1000", [], |r| r.get(0)))
         .expect("stray");
     assert_eq!(stray, 0);
-    let after = engine
-        .write(|c| c.execute("INSERT INTO t (k, v) VALUES (5000, 'after')", []))
-        .await;
+    let after = insert(&engine, 5000, "after").await;
     assert_eq!(after.ok(), Some(1), "the writer carries on");
 }
 
@@ -195,11 +194,7 @@ async fn a_panicking_job_does_not_stop_the_writer() {
         })
         .await;
     assert!(result.is_err(), "a panicking job reports an error");
-    engine
-        .write(|c| {
-            c.execute("INSERT INTO t (k, v) VALUES (2, 'b')", [])
-                .map(drop)
-        })
+    insert(&engine, 2, "b")
         .await
         .expect("the writer still works");
     assert_eq!(
