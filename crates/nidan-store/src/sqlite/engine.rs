@@ -17,7 +17,7 @@
 //! - **Writes** are jobs sent to one writer thread, the only connection that writes. It takes
 //!   every job waiting in its queue (up to [`MAX_BATCH`]) and runs them in one transaction, each
 //!   inside a savepoint so that a job that fails or asks for a rollback undoes only its own
-//!   changes. Callers get their answer only after the COMMIT: nothing is reported done before it
+//!   changes (except the hottest job, which needs none: [`Engine::write_step_whole`]). Callers get their answer only after the COMMIT: nothing is reported done before it
 //!   is in the database. Under load this is group commit — one WAL write for many requests —
 //!   and it keeps the whole async runtime free of database waits.
 //!
