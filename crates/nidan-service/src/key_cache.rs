@@ -2,8 +2,8 @@
 //! not read the key from the database every time.
 //!
 //! Why: on SQLite that read runs on a read connection, whose page cache is cold after every
-//! commit, and whose locks the writer thread then waits for; under load it was about a twentieth
-//! of the server's CPU time per verification (docs/performance.md, change 13).
+//! commit, and which shares the file's lock mutex with the writer thread; under load it was
+//! about a twentieth of the server's profile samples (docs/performance.md, change 13).
 //!
 //! The price is bounded: a key revoked by another process (`nidan admin api-key revoke` against
 //! the database of a running server) is refused at most [`KEY_CACHE_TTL`] later. A key revoked
@@ -12,7 +12,7 @@
 //! memory simply starts over.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::ports::ApiKeyRecord;
@@ -32,8 +32,7 @@ pub(crate) struct KeyCache {
 impl KeyCache {
     /// The key with this digest, if it was found valid less than [`KEY_CACHE_TTL`] before `now`.
     pub(crate) fn get(&self, digest: &[u8; 32], now: Instant) -> Option<ApiKeyRecord> {
-        let found = self.found.lock().unwrap_or_else(|p| p.into_inner());
-        found
+        self.found()
             .get(digest)
             .filter(|(_, at)| now.saturating_duration_since(*at) < KEY_CACHE_TTL)
             .map(|(record, _)| record.clone())
@@ -41,7 +40,7 @@ impl KeyCache {
 
     /// Remembers a key the database just found valid.
     pub(crate) fn put(&self, digest: [u8; 32], record: ApiKeyRecord, now: Instant) {
-        let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        let mut found = self.found();
         if found.len() >= KEY_CACHE_MAX && !found.contains_key(&digest) {
             found.clear();
         }
@@ -50,7 +49,13 @@ impl KeyCache {
 
     /// Forgets every key (after a revocation through this process).
     pub(crate) fn clear(&self) {
-        self.found.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.found().clear();
+    }
+
+    /// The map (a panic elsewhere while it was held leaves nothing half-written: every change
+    /// is one `insert` or `clear`).
+    fn found(&self) -> MutexGuard<'_, HashMap<[u8; 32], (ApiKeyRecord, Instant)>> {
+        self.found.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -108,7 +113,7 @@ mod tests {
             digest[..8].copy_from_slice(&(i as u64).to_le_bytes());
             cache.put(digest, record("k"), t0);
         }
-        let kept = cache.found.lock().map(|f| f.len()).unwrap_or(0);
+        let kept = cache.found().len();
         assert!(kept <= KEY_CACHE_MAX, "{kept} keys kept");
     }
 }

@@ -5,6 +5,7 @@
 //! transaction, so the database — not the memory of one process — decides who wins a race.
 #![warn(missing_docs)]
 
+mod account_check;
 mod error;
 mod import_rows;
 pub mod postgres;

@@ -364,36 +364,61 @@ impl Drop for Server {
     }
 }
 
+impl Instance {
+    /// Starts `nidan serve` on a free port and waits until it listens; returns it and its address.
+    fn serve(&self) -> (Server, String) {
+        let port = {
+            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let addr = format!("127.0.0.1:{port}");
+        let mut cmd = self.command(&["serve"]);
+        cmd.env("NIDAN_SERVER_LISTEN", &addr)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut server = Server(cmd.spawn().unwrap());
+        let started = Instant::now();
+        loop {
+            if TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            if let Some(status) = server.0.try_wait().unwrap() {
+                panic!("the server exited before listening: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the server never listened"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (server, addr)
+    }
+}
+
+/// `POST path` with a JSON body and a bearer token; the answer's status code.
+fn post_status(addr: &str, path: &str, bearer: &str, body: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
 #[test]
 fn serve_listens_and_stops_cleanly_on_sigterm() {
     let nidan = Instance::new();
-    let port = {
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let mut cmd = nidan.command(&["serve"]);
-    cmd.env("NIDAN_SERVER_LISTEN", &addr)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut server = Server(cmd.spawn().unwrap());
-
-    let started = Instant::now();
-    loop {
-        if TcpStream::connect(&addr).is_ok() {
-            break;
-        }
-        if let Some(status) = server.0.try_wait().unwrap() {
-            panic!("the server exited before listening: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the server never listened"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-
+    let (mut server, _) = nidan.serve();
     let pid = server.0.id().to_string();
     let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(kill.success());
@@ -409,4 +434,33 @@ fn serve_listens_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
+}
+
+/// A running server remembers an API key it found valid for at most a second
+/// (`nidan-service/src/key_cache.rs`): a key revoked by another process, as `nidan admin
+/// api-key revoke` is, is refused from then on.
+#[test]
+fn a_key_revoked_by_the_command_is_refused_by_a_running_server_within_a_second() {
+    let nidan = Instance::new();
+    let created = nidan.run(&["admin", "api-key", "create", "shop"]);
+    assert_status(&created, 0);
+    let key = stdout(&created).trim().to_owned();
+    let (_server, addr) = nidan.serve();
+    let body = r#"{"user":"nobody@example.com","code":"123456"}"#;
+    // Accepted: the server now remembers the key.
+    assert_eq!(post_status(&addr, "/api/v1/verify", &key, body), 200);
+
+    let revoked = nidan.run(&["admin", "api-key", "revoke", "shop"]);
+    assert_status(&revoked, 0);
+    assert!(
+        stdout(&revoked).contains("within a second"),
+        "{}",
+        stdout(&revoked)
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        post_status(&addr, "/api/v1/verify", &key, body),
+        401,
+        "a second after the revocation the key must be refused"
+    );
 }

@@ -12,6 +12,7 @@ use nidan_service::ports::{
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
 use super::{PgStore, map, retrying, rows};
+use crate::account_check::CheckRow;
 use sqlx::Row as _;
 
 #[async_trait]
@@ -84,8 +85,8 @@ impl Store for PgStore {
     }
 
     async fn account_for_check(&self, email: &str) -> Result<Option<AccountForCheck>, StoreError> {
-        // One round trip for the account, its credential and its recovery-code count (a second
-        // one only when it has email or SMS methods), instead of four.
+        // One round trip, a second one only when the account has email or SMS methods (see
+        // `CheckRow`).
         let row = sqlx::query(
             "SELECT u.*,
                 t.id AS t_id, t.sealed_secret AS t_sealed_secret, t.last_used_step AS t_last_used_step,
@@ -107,20 +108,18 @@ impl Store for PgStore {
             return Ok(None);
         };
         let user = rows::user(&row)?;
-        let totp = rows::joined_totp(&row, &user.id)?;
-        let recovery_left: i64 = row.try_get("recovery_left").map_err(map)?;
-        let has_oob: bool = row.try_get("has_oob").map_err(map)?;
-        let oob = if has_oob {
-            self.oob_methods_of(&user.id).await?
+        let row = CheckRow {
+            totp: rows::joined_totp(&row, &user.id)?,
+            recovery_left: row.try_get("recovery_left").map_err(map)?,
+            has_oob: row.try_get("has_oob").map_err(map)?,
+            user,
+        };
+        let oob = if row.has_oob {
+            self.oob_methods_of(&row.user.id).await?
         } else {
             Vec::new()
         };
-        Ok(Some(AccountForCheck {
-            user,
-            totp,
-            oob,
-            recovery_codes_left: recovery_left.clamp(0, i64::from(u32::MAX)) as u32,
-        }))
+        Ok(Some(row.into_account(oob)))
     }
 
     async fn active_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError> {

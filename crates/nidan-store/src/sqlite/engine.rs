@@ -268,8 +268,8 @@ impl Engine {
 
     /// [`Engine::write_step`] without a savepoint of its own, for the hottest job (settling a
     /// code check): no `SAVEPOINT`/`RELEASE`, and no copy of each page it changes into the
-    /// savepoint's journal (about a twentieth of the writer's time per check,
-    /// docs/performance.md, change 14).
+    /// savepoint's journal (3.9 % of the server's samples under load, docs/performance.md,
+    /// change 14).
     ///
     /// `f` must decide to roll back before its first write, which settling does (a race or a
     /// dead challenge is found by reads, or by an update that matched nothing). Should it fail,

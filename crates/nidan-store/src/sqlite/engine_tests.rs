@@ -34,6 +34,52 @@ fn count(engine: &Engine) -> i64 {
         .expect("count")
 }
 
+/// Runs `job(engine, i)` for every `i` in `0..n` as tasks in flight at once (so the writer takes
+/// them in shared batches) and collects each `(i, answer)`.
+async fn in_flight<T, Fut>(
+    engine: &Arc<Engine>,
+    n: i64,
+    job: impl Fn(Arc<Engine>, i64) -> Fut,
+) -> Vec<(i64, T)>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let answer = job(engine.clone(), i);
+        tasks.spawn(async move { (i, answer.await) });
+    }
+    let mut answers = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        answers.push(joined.expect("task"));
+    }
+    answers
+}
+
+/// Inserts row `i`; when `fail_after_write`, then inserts its value a second time under another
+/// key, which fails (the value is unique) after the first insert; when `roll_back`, asks for a
+/// rollback after the insert.
+fn insert_then(
+    c: &Connection,
+    i: i64,
+    fail_after_write: bool,
+    roll_back: bool,
+) -> rusqlite::Result<Step<&'static str>> {
+    c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
+    if fail_after_write {
+        c.execute(
+            "INSERT INTO t (k, v) VALUES (?1, ?2)",
+            (i + 1000, format!("v{i}")),
+        )?;
+    }
+    Ok(if roll_back {
+        Step::Rollback("rolled back")
+    } else {
+        Step::Commit("kept")
+    })
+}
+
 /// Many jobs in flight at once land in shared batches; a job that fails (here a uniqueness
 /// violation) or asks for a rollback undoes only its own changes, and every other job of its
 /// batch is committed and answered.
@@ -41,33 +87,15 @@ fn count(engine: &Engine) -> i64 {
 async fn a_failing_job_undoes_only_its_own_changes() {
     let (_dir, engine) = engine();
     setup(&engine).await;
-    let mut jobs = tokio::task::JoinSet::new();
-    for i in 0..200i64 {
-        let engine = engine.clone();
-        jobs.spawn(async move {
-            let result = engine
-                .write_step(move |c| {
-                    c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
-                    // Every 10th job inserts its value a second time: it fails half way,
-                    // after its first insert.
-                    if i % 10 == 0 {
-                        c.execute(
-                            "INSERT INTO t (k, v) VALUES (?1, ?2)",
-                            (i + 1000, format!("v{i}")),
-                        )?;
-                    }
-                    if i % 10 == 5 {
-                        return Ok(Step::Rollback("rolled back"));
-                    }
-                    Ok(Step::Commit("kept"))
-                })
-                .await;
-            (i, result)
-        });
-    }
+    // Every 10th job fails half way, after its first insert; every 10th from 5 rolls back.
+    let answers = in_flight(&engine, 200, |engine, i| async move {
+        engine
+            .write_step(move |c| insert_then(c, i, i % 10 == 0, i % 10 == 5))
+            .await
+    })
+    .await;
     let mut kept = 0;
-    while let Some(joined) = jobs.join_next().await {
-        let (i, result) = joined.expect("task");
+    for (i, result) in answers {
         match (i % 10, result) {
             (0, Err(StoreError::Conflict(_))) => {}
             (5, Ok("rolled back")) => {}
@@ -95,66 +123,40 @@ async fn a_failing_job_undoes_only_its_own_changes() {
 
 /// A job without a savepoint that fails after writing takes its whole batch down: whoever was
 /// told "done" has their row, whoever got an error has none, and the writer carries on.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_job_that_fails_after_writing_rolls_back_its_batch() {
     let (_dir, engine) = engine();
     setup(&engine).await;
-    let mut jobs = tokio::task::JoinSet::new();
-    for i in 0..300i64 {
-        let engine = engine.clone();
-        jobs.spawn(async move {
-            let result = match i % 20 {
-                // Spoilers: write, then fail (a duplicate value) or ask for a rollback.
-                0 => {
-                    engine
-                        .write_step_whole(move |c| {
-                            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
-                            c.execute(
-                                "INSERT INTO t (k, v) VALUES (?1, ?2)",
-                                (i + 1000, format!("v{i}")),
-                            )?;
-                            Ok(Step::Commit("kept"))
-                        })
-                        .await
-                }
-                10 => {
-                    engine
-                        .write_step_whole(move |c| {
-                            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
-                            Ok(Step::Rollback("rolled back"))
-                        })
-                        .await
-                }
-                // Rolls back before writing: fine without a savepoint.
-                5 => {
-                    engine
-                        .write_step_whole(|_| Ok(Step::Rollback("rolled back")))
-                        .await
-                }
-                // Whole jobs that succeed, and ordinary jobs.
-                1..=3 => {
-                    engine
-                        .write_step_whole(move |c| {
-                            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))?;
-                            Ok(Step::Commit("kept"))
-                        })
-                        .await
-                }
-                _ => {
-                    engine
-                        .write(move |c| {
-                            c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params(i))
-                                .map(|_| "kept")
-                        })
-                        .await
-                }
-            };
-            (i, result)
-        });
-    }
+    let answers = in_flight(&engine, 300, |engine, i| async move {
+        match i % 20 {
+            // Spoilers: write, then fail (a duplicate value) or ask for a rollback.
+            0 | 10 => {
+                engine
+                    .write_step_whole(move |c| insert_then(c, i, i % 20 == 0, i % 20 == 10))
+                    .await
+            }
+            // Rolls back before writing: fine without a savepoint.
+            5 => {
+                engine
+                    .write_step_whole(|_| Ok(Step::Rollback("rolled back")))
+                    .await
+            }
+            // Whole jobs that succeed, and ordinary jobs.
+            1..=3 => {
+                engine
+                    .write_step_whole(move |c| insert_then(c, i, false, false))
+                    .await
+            }
+            _ => {
+                engine
+                    .write_step(move |c| insert_then(c, i, false, false))
+                    .await
+            }
+        }
+    })
+    .await;
     let mut failed = 0;
-    while let Some(joined) = jobs.join_next().await {
-        let (i, result) = joined.expect("task");
+    for (i, result) in answers {
         let present: i64 = engine
             .read(move |c| c.query_row("SELECT COUNT(*) FROM t WHERE k = ?1", [i], |r| r.get(0)))
             .expect("read");
