@@ -43,9 +43,20 @@ pub struct WebOptions {
     pub public_url: String,
 }
 
-/// What every handler can reach.
+/// What every handler can reach. Every request clones it (axum hands each handler its own
+/// copy), so it is one shared pointer: one reference count to touch instead of four.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     /// The use cases.
     pub service: Service,
     /// HTTP settings.
@@ -59,7 +70,7 @@ pub struct AppState {
 /// The whole HTTP surface. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
 /// so client addresses are known.
 pub fn app(service: Service, options: WebOptions) -> Router {
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         service,
         limits: Arc::new(limits::Limits::new(
             options.login_per_ip_per_minute,
@@ -67,7 +78,7 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         )),
         options: Arc::new(options),
         metrics: Arc::new(metrics::Metrics::default()),
-    };
+    }));
     Router::new()
         .merge(routes::account::router())
         .merge(routes::me::router())
@@ -115,6 +126,9 @@ async fn headers_and_limits(request: Request, next: Next) -> Response {
         next.run(request).await
     };
     let h = response.headers_mut();
+    // Room for the five below at once: growing the map one insert at a time was a fifth of the
+    // allocations of a verification.
+    h.reserve(5);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

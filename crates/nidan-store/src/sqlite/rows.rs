@@ -52,17 +52,46 @@ fn method(text: Option<String>) -> Option<Method> {
     text.and_then(|t| t.parse().ok())
 }
 
+/// The columns [`user`] decodes, by position, from the start of a row: every query it decodes
+/// selects exactly these first ([`select_user!`] writes the list). Positions, because finding a
+/// column by name compares it with every column name before it, for each field, and the
+/// account read of every verification decodes a user (test `user_queries_select_user_fields`).
+pub(crate) const USER_FIELDS: [&str; 9] = [
+    "id",
+    "email",
+    "password_hash",
+    "two_step_enabled",
+    "default_method",
+    "failed_attempts",
+    "last_failure_at",
+    "locale",
+    "created_at",
+];
+
+/// `SELECT` of [`USER_FIELDS`] from `users`, then the rest of the statement.
+macro_rules! select_user {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, email, password_hash, two_step_enabled, default_method, failed_attempts, \
+             last_failure_at, locale, created_at FROM users ",
+            $rest
+        )
+    };
+}
+pub(crate) use select_user;
+
+/// A user from the first [`USER_FIELDS`].len() columns of a row.
 pub(crate) fn user(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
-        id: UserId::new(r.get::<_, String>("id")?),
-        email: r.get("email")?,
-        password_hash: r.get("password_hash")?,
-        two_step_enabled: r.get::<_, i64>("two_step_enabled")? != 0,
-        default_method: method(r.get("default_method")?),
-        failed_attempts: count(r, "failed_attempts")?,
-        last_failure_at: r.get("last_failure_at")?,
-        locale: Locale::parse(&r.get::<_, String>("locale")?).unwrap_or_default(),
-        created_at: r.get("created_at")?,
+        id: UserId::new(r.get::<_, String>(0)?),
+        email: r.get(1)?,
+        password_hash: r.get(2)?,
+        two_step_enabled: r.get::<_, i64>(3)? != 0,
+        default_method: method(r.get(4)?),
+        failed_attempts: r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32,
+        last_failure_at: r.get(6)?,
+        locale: Locale::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
+        created_at: r.get(8)?,
     })
 }
 
@@ -79,18 +108,24 @@ pub(crate) fn totp(r: &Row<'_>) -> rusqlite::Result<TotpCredential> {
 }
 
 /// The credential columns of `account_for_check` (prefixed `t_`, NULL without a credential).
-pub(crate) fn joined_totp(r: &Row<'_>, user: &UserId) -> rusqlite::Result<Option<TotpCredential>> {
-    let Some(id) = r.get::<_, Option<String>>("t_id")? else {
+/// The credential columns of a joined row, from position `at` in this order: id, sealed
+/// secret, last used step, confirmed time, created time (all NULL when there is none).
+pub(crate) fn joined_totp(
+    r: &Row<'_>,
+    at: usize,
+    user: &UserId,
+) -> rusqlite::Result<Option<TotpCredential>> {
+    let Some(id) = r.get::<_, Option<String>>(at)? else {
         return Ok(None);
     };
-    let step: i64 = r.get("t_last_used_step")?;
+    let step: i64 = r.get(at + 2)?;
     Ok(Some(TotpCredential {
         id: CredentialId::new(id),
         user_id: user.clone(),
-        sealed_secret: r.get("t_sealed_secret")?,
+        sealed_secret: r.get(at + 1)?,
         last_used_step: (step >= 0).then_some(step as u64),
-        confirmed_at: r.get("t_confirmed_at")?,
-        created_at: r.get("t_created_at")?,
+        confirmed_at: r.get(at + 3)?,
+        created_at: r.get(at + 4)?,
     }))
 }
 

@@ -47,7 +47,7 @@ impl Store for SqliteStore {
         self.engine.read(|c| {
             one(
                 c,
-                "SELECT * FROM users WHERE id = ?1",
+                rows::select_user!("WHERE id = ?1"),
                 [id.as_str()],
                 rows::user,
             )
