@@ -77,6 +77,11 @@ fn stderr(output: &Output) -> String {
 }
 
 #[track_caller]
+/// That `text` (a command's output) says `needle`, showing the whole text when it does not.
+fn assert_says(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+}
+
 fn assert_status(output: &Output, code: i32) {
     assert_eq!(
         output.status.code(),
@@ -92,7 +97,7 @@ fn migrate_creates_the_database_and_a_private_key_file() {
     let nidan = Instance::new();
     let out = nidan.run(&["migrate"]);
     assert_status(&out, 0);
-    assert!(stdout(&out).contains("applied"), "{}", stdout(&out));
+    assert_says(&stdout(&out), "applied");
     assert!(nidan.data_dir().join("nidan.db").is_file());
     let meta = std::fs::metadata(nidan.key_file()).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -106,7 +111,7 @@ fn migrate_creates_the_database_and_a_private_key_file() {
     // A second run finds everything in place and keeps the same keys.
     let again = nidan.run(&["migrate"]);
     assert_status(&again, 0);
-    assert!(stdout(&again).contains("up to date"), "{}", stdout(&again));
+    assert_says(&stdout(&again), "up to date");
     assert_eq!(std::fs::read_to_string(nidan.key_file()).unwrap(), text);
 }
 
@@ -136,7 +141,7 @@ fn a_bad_setting_in_the_config_file_exits_2() {
     let file = nidan.write("nidan.toml", "[totp]\nwindow = 2\n");
     let out = nidan.run(&["migrate", "--config", file.to_str().unwrap()]);
     assert_status(&out, 2);
-    assert!(stderr(&out).contains("totp.window"), "{}", stderr(&out));
+    assert_says(&stderr(&out), "totp.window");
 }
 
 #[test]
@@ -181,11 +186,7 @@ fn keys_may_come_from_the_environment_instead_of_the_file() {
         None,
     );
     assert_status(&rotate, 1);
-    assert!(
-        stderr(&rotate).contains("NIDAN_SECRETS_KEY"),
-        "{}",
-        stderr(&rotate)
-    );
+    assert_says(&stderr(&rotate), "NIDAN_SECRETS_KEY");
 }
 
 #[test]
@@ -211,7 +212,7 @@ fn a_user_is_added_shown_and_not_added_twice() {
 
     let twice = nidan.run_with(&add, &[], Some("correct horse battery staple\n"));
     assert_status(&twice, 1);
-    assert!(stderr(&twice).contains("exists"), "{}", stderr(&twice));
+    assert_says(&stderr(&twice), "exists");
 }
 
 #[test]
@@ -219,11 +220,7 @@ fn adding_a_user_needs_a_password_source() {
     let nidan = Instance::new();
     let out = nidan.run(&["admin", "user", "add", "a@example.com"]);
     assert_status(&out, 2);
-    assert!(
-        stderr(&out).contains("--password-stdin"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "--password-stdin");
 }
 
 #[test]
@@ -231,7 +228,7 @@ fn an_unknown_user_is_an_error() {
     let nidan = Instance::new();
     let out = nidan.run(&["admin", "user", "show", "nobody@example.com"]);
     assert_status(&out, 1);
-    assert!(stderr(&out).contains("no account"), "{}", stderr(&out));
+    assert_says(&stderr(&out), "no account");
 }
 
 #[test]
@@ -242,7 +239,7 @@ fn an_api_key_is_printed_once_alone_on_stdout() {
     let text = stdout(&out);
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("ndk_"), "{text}");
-    assert!(stderr(&out).contains("only this once"), "{}", stderr(&out));
+    assert_says(&stderr(&out), "only this once");
 
     assert_status(&nidan.run(&["admin", "api-key", "revoke", "app1"]), 0);
     assert_status(&nidan.run(&["admin", "api-key", "revoke", "app1"]), 1);
@@ -258,7 +255,7 @@ fn a_good_seed_file_is_imported() {
     assert_eq!(stdout(&out).trim(), "imported 2");
     let show = nidan.run(&["admin", "user", "show", "c@example.com"]);
     assert_status(&show, 0);
-    assert!(stdout(&show).contains("totp"), "{}", stdout(&show));
+    assert_says(&stdout(&show), "totp");
 }
 
 #[test]
@@ -268,7 +265,7 @@ fn a_bad_row_fails_the_whole_import_naming_its_line() {
     let file = nidan.write("seeds.csv", &csv);
     let out = nidan.run(&["admin", "totp", "import", file.to_str().unwrap()]);
     assert_status(&out, 1);
-    assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+    assert_says(&stderr(&out), "line 3");
     let show = nidan.run(&["admin", "user", "show", "b@example.com"]);
     assert_status(&show, 1);
 }
@@ -282,7 +279,7 @@ fn a_row_with_the_wrong_shape_names_its_line() {
     );
     let out = nidan.run(&["admin", "totp", "import", file.to_str().unwrap()]);
     assert_status(&out, 1);
-    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+    assert_says(&stderr(&out), "line 2");
 }
 
 #[test]
@@ -296,11 +293,7 @@ fn a_support_reset_needs_a_reason_and_is_recorded() {
 
     let without = nidan.run(&["admin", "user", "reset-2fa", "b@example.com"]);
     assert_status(&without, 2);
-    assert!(
-        stderr(&without).contains("--reason"),
-        "{}",
-        stderr(&without)
-    );
+    assert_says(&stderr(&without), "--reason");
 
     let reset = nidan.run_with(
         &[
@@ -343,7 +336,7 @@ fn rotating_the_key_reseals_every_seed() {
     );
     let out = nidan.run(&["admin", "rotate-key"]);
     assert_status(&out, 0);
-    assert!(stdout(&out).contains("re-sealed 1"), "{}", stdout(&out));
+    assert_says(&stdout(&out), "re-sealed 1");
     let text = std::fs::read_to_string(nidan.key_file()).unwrap();
     assert!(text.contains("\n1 = ") && text.contains("\n2 = "), "{text}");
     let meta = std::fs::metadata(nidan.key_file()).unwrap();
@@ -351,7 +344,7 @@ fn rotating_the_key_reseals_every_seed() {
     // The seed opens under the new key: a second rotation re-seals it again.
     let again = nidan.run(&["admin", "rotate-key"]);
     assert_status(&again, 0);
-    assert!(stdout(&again).contains("re-sealed 1"), "{}", stdout(&again));
+    assert_says(&stdout(&again), "re-sealed 1");
 }
 
 /// Kills the server if a test fails half way, so no process outlives the test run.
@@ -452,11 +445,7 @@ fn a_key_revoked_by_the_command_is_refused_by_a_running_server_within_a_second()
 
     let revoked = nidan.run(&["admin", "api-key", "revoke", "shop"]);
     assert_status(&revoked, 0);
-    assert!(
-        stdout(&revoked).contains("within a second"),
-        "{}",
-        stdout(&revoked)
-    );
+    assert_says(&stdout(&revoked), "within a second");
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(
         post_status(&addr, "/api/v1/verify", &key, body),

@@ -44,7 +44,7 @@ pub(crate) fn digest(bytes: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
         .map_err(|_| bad_data("a stored digest is not 32 bytes"))
 }
 
-fn count(r: &Row<'_>, column: &str) -> rusqlite::Result<u32> {
+fn count(r: &Row<'_>, column: impl rusqlite::RowIndex) -> rusqlite::Result<u32> {
     Ok(r.get::<_, i64>(column)?.clamp(0, u32::MAX as i64) as u32)
 }
 
@@ -88,7 +88,7 @@ pub(crate) fn user(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         password_hash: r.get(2)?,
         two_step_enabled: r.get::<_, i64>(3)? != 0,
         default_method: method(r.get(4)?),
-        failed_attempts: r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32,
+        failed_attempts: count(r, 5)?,
         last_failure_at: r.get(6)?,
         locale: Locale::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
         created_at: r.get(8)?,
