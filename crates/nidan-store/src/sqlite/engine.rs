@@ -15,7 +15,8 @@
 //!   its first open; the async worker then waits with it, which is acceptable for a moment that
 //!   rare.
 //! - **Writes** are jobs sent to one writer thread, the only connection that writes. It takes
-//!   every job waiting in its queue (up to [`MAX_BATCH`]) and runs them in one transaction, each
+//!   every job waiting in its queue, and every job that arrives while those run (up to
+//!   [`MAX_BATCH`] in all), and runs them in one transaction, each
 //!   inside a savepoint so that a job that fails or asks for a rollback undoes only its own
 //!   changes (except the hottest job, which needs none: [`Engine::write_step_whole`]). Callers get their answer only after the COMMIT: nothing is reported done before it
 //!   is in the database. Under load this is group commit — one WAL write for many requests —
@@ -298,7 +299,8 @@ impl Engine {
         .await
     }
 
-    /// Runs the read `f` on the writer thread, in the next batch (answered after its COMMIT).
+    /// Runs the read `f` on the writer thread, in the next batch, and answers as soon as it ran
+    /// (not after the batch's COMMIT).
     ///
     /// For the reads on the hot path of a check, next to its write: a read connection empties its
     /// page cache whenever the database changed since its last transaction, which under steady
@@ -306,12 +308,43 @@ impl Engine {
     /// shared-memory locks). The writer's cache stays warm. Measured on `POST /api/v1/verify`:
     /// the server's CPU time per request fell by about a fifth (docs/performance.md). `f` must
     /// only read: it runs without a savepoint of its own (there is nothing to undo).
+    ///
+    /// Answering before the COMMIT lets the caller go on while the writer finishes the batch
+    /// (docs/performance.md, change 16). The price: `f` may see changes of earlier jobs in the
+    /// same batch that a failed COMMIT then undoes. That is only safe for reads whose result is
+    /// checked again by the write that follows them, as a code check's is: settling compares
+    /// the failure count it was decided on and updates the replay step only if it is still
+    /// older (compare-and-swap), so a decision made on undone state ends as "raced" and is taken
+    /// again from fresh state.
     pub(crate) async fn read_on_writer<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.submit(move |conn| run_guarded(conn, f)).await
+        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let outcome = match conn {
+                Some(conn) => run_guarded(conn, f),
+                None => Err(StoreError::Unavailable("not run".into())),
+            };
+            let _ = reply.send(outcome);
+            Ran {
+                finish: Box::new(|_| {}),
+                spoiled: false,
+            }
+        });
+        self.queue(job)?;
+        answer.await.map_err(|_| {
+            StoreError::Other("a read failed on the SQLite writer (see the logs)".into())
+        })?
+    }
+
+    /// Hands `job` to the writer thread.
+    fn queue(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| StoreError::Unavailable("the SQLite writer has stopped".into()))
     }
 
     /// Queues `run` for the writer's next batch and waits for its answer, given after the
@@ -343,10 +376,7 @@ impl Engine {
                 spoiled,
             }
         });
-        self.jobs
-            .as_ref()
-            .and_then(|jobs| jobs.send(job).ok())
-            .ok_or_else(|| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        self.queue(job)?;
         answer.await.map_err(|_| {
             StoreError::Other("a write job failed on the SQLite writer (see the logs)".into())
         })?
@@ -419,11 +449,24 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool)
             continue;
         }
         let mut spoiled = false;
-        for job in batch.drain(..) {
-            // After a spoiled job the rest do not run: the batch is rolled back anyway.
-            let ran = job((!spoiled).then_some(&conn));
-            spoiled |= ran.spoiled;
-            finishers.push(ran.finish);
+        let mut ran_jobs = 0;
+        while !batch.is_empty() {
+            for job in batch.drain(..) {
+                // After a spoiled job the rest do not run: the batch is rolled back anyway.
+                let ran = job((!spoiled).then_some(&conn));
+                spoiled |= ran.spoiled;
+                finishers.push(ran.finish);
+                ran_jobs += 1;
+            }
+            // Jobs that arrived while these ran join this transaction: above all the settling
+            // writes of checks whose reads this batch answered early (`read_on_writer`), so
+            // that a check's read and write share one COMMIT (docs/performance.md, change 16).
+            while ran_jobs + batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
         }
         let committed = if spoiled {
             Err(StoreError::Unavailable(

@@ -245,3 +245,107 @@ async fn answered_writes_are_visible_and_close_removes_the_wal() {
     let reopened = Engine::open(dir.path().join("t.db"), Duration::from_secs(5)).expect("reopen");
     assert_eq!(count(&reopened), 1, "the row survived the close");
 }
+
+/// Polls `answer` once, which queues its job on the writer, and hands back the rest to await.
+async fn queued<T>(answer: impl Future<Output = T>) -> std::pin::Pin<Box<impl Future<Output = T>>> {
+    let mut answer = Box::pin(answer);
+    std::future::poll_fn(|cx| {
+        let _ = answer.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
+    answer
+}
+
+/// Starts a job that inserts the row (`k`, `v`) and then holds the writer until `go` is sent;
+/// returns once the job is running.
+async fn holding_job(
+    engine: &Arc<Engine>,
+    k: i64,
+    v: &'static str,
+) -> (
+    mpsc::Sender<()>,
+    tokio::task::JoinHandle<Result<usize, StoreError>>,
+) {
+    let (go, wait) = mpsc::channel::<()>();
+    let (started, running) = mpsc::channel::<()>();
+    let job = tokio::spawn({
+        let engine = engine.clone();
+        async move {
+            engine
+                .write(move |c| {
+                    let inserted = c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", (k, v))?;
+                    let _ = started.send(());
+                    let _ = wait.recv_timeout(Duration::from_secs(30));
+                    Ok(inserted)
+                })
+                .await
+        }
+    });
+    running
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the holding job runs");
+    (go, job)
+}
+
+/// A read on the writer is answered as soon as it ran, not after its batch's COMMIT: it sees
+/// the uncommitted rows of the jobs before it, and its answer comes while a job after it in the
+/// same transaction still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_on_the_writer_is_answered_before_its_batch_commits() {
+    let (_dir, engine) = engine();
+    setup(&engine).await;
+    let (go_first, first) = holding_job(&engine, 1, "a").await;
+    let read = queued(
+        engine
+            .read_on_writer(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))),
+    )
+    .await;
+    let (go_last, wait_last) = mpsc::channel::<()>();
+    let last = queued(engine.write(move |c| {
+        let _ = wait_last.recv_timeout(Duration::from_secs(30));
+        c.execute("INSERT INTO t (k, v) VALUES (2, 'b')", [])
+    }))
+    .await;
+    go_first.send(()).expect("first job waits");
+    let seen = tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("the read is answered while a later job of its batch still runs")
+        .expect("read");
+    assert_eq!(seen, 1, "the read sees the row of the job before it");
+    assert_eq!(count(&engine), 0, "nothing is committed yet");
+    go_last.send(()).expect("last job waits");
+    last.await.expect("last job");
+    first.await.expect("task").expect("first job");
+    assert_eq!(count(&engine), 2);
+}
+
+/// Jobs queued while a batch's jobs run join that batch: their changes share its COMMIT, so a
+/// check's read, answered early, and its write can land in one transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_queued_while_a_batch_runs_join_its_transaction() {
+    let (_dir, engine) = engine();
+    setup(&engine).await;
+    let (go_first, first) = holding_job(&engine, 1, "a").await;
+    let (second_started, second_running) = mpsc::channel::<()>();
+    let (go_second, wait_second) = mpsc::channel::<()>();
+    let second = queued(engine.write(move |c| {
+        let _ = second_started.send(());
+        let _ = wait_second.recv_timeout(Duration::from_secs(30));
+        c.execute("INSERT INTO t (k, v) VALUES (2, 'b')", [])
+    }))
+    .await;
+    go_first.send(()).expect("first job waits");
+    second_running
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the second job runs");
+    assert_eq!(
+        count(&engine),
+        0,
+        "the first job's row is not committed before the second job, queued while it ran, is done"
+    );
+    go_second.send(()).expect("second job waits");
+    second.await.expect("second job");
+    first.await.expect("task").expect("first job");
+    assert_eq!(count(&engine), 2);
+}
