@@ -19,7 +19,8 @@
 //!   [`MAX_BATCH`] in all), and runs them in one transaction, each
 //!   inside a savepoint so that a job that fails or asks for a rollback undoes only its own
 //!   changes (except the hottest job, which needs none: [`Engine::write_step_whole`]). Callers get their answer only after the COMMIT: nothing is reported done before it
-//!   is in the database. Under load this is group commit — one WAL write for many requests —
+//!   is in the database (a read on the writer is answered as soon as it ran: see
+//!   [`Engine::read_on_writer`] for why that is safe where it is used). Under load this is group commit — one WAL write for many requests —
 //!   and it keeps the whole async runtime free of database waits.
 //!
 //! Jobs run strictly one after another on the writer, so a job's reads see every earlier job's
@@ -461,7 +462,8 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool)
             // Jobs that arrived while these ran join this transaction: above all the settling
             // writes of checks whose reads this batch answered early (`read_on_writer`), so
             // that a check's read and write share one COMMIT (docs/performance.md, change 16).
-            while ran_jobs + batch.len() < MAX_BATCH {
+            // Not into a spoiled batch: they would only be answered with its failure.
+            while !spoiled && ran_jobs + batch.len() < MAX_BATCH {
                 match queue.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,

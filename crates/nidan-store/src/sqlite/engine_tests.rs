@@ -349,3 +349,40 @@ async fn jobs_queued_while_a_batch_runs_join_its_transaction() {
     first.await.expect("task").expect("first job");
     assert_eq!(count(&engine), 2);
 }
+
+/// A job that arrives after a job spoiled the running batch is not drawn into it (it would only
+/// share the rollback): it runs in the next batch and keeps its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoiled_batch_takes_no_more_jobs() {
+    let (_dir, engine) = engine();
+    setup(&engine).await;
+    let (wrote, written) = mpsc::channel::<()>();
+    let (go, wait) = mpsc::channel::<()>();
+    let spoiler = tokio::spawn({
+        let engine = engine.clone();
+        async move {
+            engine
+                .write_step_whole(move |c| {
+                    c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
+                    let _ = wrote.send(());
+                    let _ = wait.recv_timeout(Duration::from_secs(30));
+                    // The same value again: fails after writing, which spoils the batch.
+                    c.execute("INSERT INTO t (k, v) VALUES (2, 'a')", [])
+                        .map(|_| Step::Commit(()))
+                })
+                .await
+        }
+    });
+    written
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the spoiler runs");
+    let later = queued(insert(&engine, 3, "c")).await;
+    go.send(()).expect("the spoiler waits");
+    assert!(spoiler.await.expect("task").is_err(), "the spoiler fails");
+    assert_eq!(
+        later.await.ok(),
+        Some(1),
+        "the later job runs in a batch of its own"
+    );
+    assert_eq!(count(&engine), 1, "only the later job's row is there");
+}
