@@ -289,9 +289,9 @@ async fn measured(
     server: &server::Server,
     level: impl std::future::Future<Output = Result<load::LevelResult>>,
 ) -> Result<load::LevelResult> {
-    let (server_before, bench_before) = (server.cpu_time(), server::cpu_time_of("self"));
+    let (server_before, bench_before) = (server.cpu_time(), nidan_bench::cpu_time_of("self"));
     let result = level.await?;
-    let (server_after, bench_after) = (server.cpu_time(), server::cpu_time_of("self"));
+    let (server_after, bench_after) = (server.cpu_time(), nidan_bench::cpu_time_of("self"));
     let delta = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
     Ok(result.with_cpu(
         delta(server_before, server_after),

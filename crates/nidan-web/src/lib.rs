@@ -55,16 +55,16 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The parts of [`AppState`].
+/// The parts of [`AppState`], shared by every request through its one pointer.
 pub struct Shared {
     /// The use cases.
     pub service: Service,
     /// HTTP settings.
-    pub options: Arc<WebOptions>,
+    pub options: WebOptions,
     /// Metrics registry.
-    pub metrics: Arc<metrics::Metrics>,
+    pub metrics: metrics::Metrics,
     /// Coarse per-IP / per-key limits.
-    pub limits: Arc<limits::Limits>,
+    pub limits: limits::Limits,
 }
 
 /// The whole HTTP surface. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
@@ -72,12 +72,12 @@ pub struct Shared {
 pub fn app(service: Service, options: WebOptions) -> Router {
     let state = AppState(Arc::new(Shared {
         service,
-        limits: Arc::new(limits::Limits::new(
+        limits: limits::Limits::new(
             options.login_per_ip_per_minute,
             options.verify_per_key_per_minute,
-        )),
-        options: Arc::new(options),
-        metrics: Arc::new(metrics::Metrics::default()),
+        ),
+        options,
+        metrics: metrics::Metrics::default(),
     }));
     Router::new()
         .merge(routes::account::router())

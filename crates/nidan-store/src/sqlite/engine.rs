@@ -62,6 +62,16 @@ pub(crate) enum Step<T> {
     Rollback(T),
 }
 
+/// When the caller of a job gets its answer.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    /// After the batch's COMMIT, with its error if it failed: for writes.
+    AfterCommit,
+    /// As soon as the job ran: for reads whose result the write after them checks again
+    /// ([`Engine::read_on_writer`]).
+    AsSoonAsRun,
+}
+
 /// Called once the batch's COMMIT succeeded or failed.
 type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write job: runs on the writer thread; given `None` (its transaction could not begin, or
@@ -283,7 +293,7 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<Step<T>> + Send + 'static,
     {
-        self.submit_job(move |conn| {
+        self.submit_job(Answer::AfterCommit, move |conn| {
             let before = conn.total_changes();
             let outcome = run_guarded(conn, f);
             let changed = conn.total_changes() != before;
@@ -322,30 +332,10 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let outcome = match conn {
-                Some(conn) => run_guarded(conn, f),
-                None => Err(StoreError::Unavailable("not run".into())),
-            };
-            let _ = reply.send(outcome);
-            Ran {
-                finish: Box::new(|_| {}),
-                spoiled: false,
-            }
-        });
-        self.queue(job)?;
-        answer.await.map_err(|_| {
-            StoreError::Other("a read failed on the SQLite writer (see the logs)".into())
-        })?
-    }
-
-    /// Hands `job` to the writer thread.
-    fn queue(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs
-            .as_ref()
-            .and_then(|jobs| jobs.send(job).ok())
-            .ok_or_else(|| StoreError::Unavailable("the SQLite writer has stopped".into()))
+        self.submit_job(Answer::AsSoonAsRun, move |conn| {
+            (run_guarded(conn, f), false)
+        })
+        .await
     }
 
     /// Queues `run` for the writer's next batch and waits for its answer, given after the
@@ -355,31 +345,40 @@ impl Engine {
         T: Send + 'static,
         R: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit_job(move |conn| (run(conn), false)).await
+        self.submit_job(Answer::AfterCommit, move |conn| (run(conn), false))
+            .await
     }
 
-    /// [`Engine::submit`] for a job that may spoil its batch (`(outcome, spoiled)`).
-    async fn submit_job<T, R>(&self, run: R) -> Result<T, StoreError>
+    /// Queues a job that may spoil its batch (`run` returns `(outcome, spoiled)`) and waits for
+    /// its answer, given when `answer` says.
+    async fn submit_job<T, R>(&self, answer: Answer, run: R) -> Result<T, StoreError>
     where
         T: Send + 'static,
         R: FnOnce(&Connection) -> (Result<T, StoreError>, bool) + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let (reply, answered) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
             let (outcome, spoiled) = match conn {
                 Some(conn) => run(conn),
                 None => (Err(StoreError::Unavailable("not run".into())), false),
             };
-            Ran {
-                finish: Box::new(move |committed: Result<(), StoreError>| {
+            let finish: Finisher = match answer {
+                Answer::AsSoonAsRun => {
+                    let _ = reply.send(outcome);
+                    Box::new(|_| {})
+                }
+                Answer::AfterCommit => Box::new(move |committed: Result<(), StoreError>| {
                     let _ = reply.send(committed.and(outcome));
                 }),
-                spoiled,
-            }
+            };
+            Ran { finish, spoiled }
         });
-        self.queue(job)?;
-        answer.await.map_err(|_| {
-            StoreError::Other("a write job failed on the SQLite writer (see the logs)".into())
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        answered.await.map_err(|_| {
+            StoreError::Other("a job failed on the SQLite writer (see the logs)".into())
         })?
     }
 
@@ -434,12 +433,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool)
     let mut finishers: Vec<Finisher> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = queue.recv() {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        take_waiting(&queue, &mut batch, 0);
         if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             let e = map(e);
             tracing::warn!(error = %e, jobs = batch.len(), "SQLite: cannot begin a write transaction");
@@ -450,24 +444,19 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool)
             continue;
         }
         let mut spoiled = false;
-        let mut ran_jobs = 0;
         while !batch.is_empty() {
             for job in batch.drain(..) {
                 // After a spoiled job the rest do not run: the batch is rolled back anyway.
                 let ran = job((!spoiled).then_some(&conn));
                 spoiled |= ran.spoiled;
                 finishers.push(ran.finish);
-                ran_jobs += 1;
             }
             // Jobs that arrived while these ran join this transaction: above all the settling
             // writes of checks whose reads this batch answered early (`read_on_writer`), so
             // that a check's read and write share one COMMIT (docs/performance.md, change 16).
             // Not into a spoiled batch: they would only be answered with its failure.
-            while !spoiled && ran_jobs + batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+            if !spoiled {
+                take_waiting(&queue, &mut batch, finishers.len());
             }
         }
         let committed = if spoiled {
@@ -491,6 +480,17 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool)
             && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         {
             tracing::warn!(error = %e, "SQLite: the writer's checkpoint failed (retried later)");
+        }
+    }
+}
+
+/// Moves the jobs waiting in `queue` into `batch` while the transaction, which holds `taken`
+/// jobs already, has room for them (at most [`MAX_BATCH`] in all).
+fn take_waiting(queue: &mpsc::Receiver<Job>, batch: &mut Vec<Job>, taken: usize) {
+    while taken + batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
         }
     }
 }

@@ -257,35 +257,70 @@ async fn queued<T>(answer: impl Future<Output = T>) -> std::pin::Pin<Box<impl Fu
     answer
 }
 
-/// Starts a job that inserts the row (`k`, `v`) and then holds the writer until `go` is sent;
-/// returns once the job is running.
-async fn holding_job(
-    engine: &Arc<Engine>,
+/// A point inside a job on the writer: the job says it got there and waits for the test.
+struct Pause {
+    reached: mpsc::Sender<()>,
+    go: mpsc::Receiver<()>,
+}
+
+impl Pause {
+    fn here(self) {
+        let _ = self.reached.send(());
+        let _ = self.go.recv_timeout(Duration::from_secs(30));
+    }
+}
+
+/// The test's side of a [`Pause`].
+struct Gate {
+    reached: mpsc::Receiver<()>,
+    go: mpsc::Sender<()>,
+}
+
+impl Gate {
+    fn new() -> (Gate, Pause) {
+        let (reached, reached_rx) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel();
+        (
+            Gate {
+                reached: reached_rx,
+                go,
+            },
+            Pause { reached, go: go_rx },
+        )
+    }
+
+    /// Waits until the job is at its pause.
+    fn wait_reached(&self, what: &str) {
+        self.reached
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{what} never reached its pause"));
+    }
+
+    /// Lets the job go on.
+    fn open(&self) {
+        self.go.send(()).expect("the job waits at its pause");
+    }
+}
+
+/// Queues a job that inserts the row (`k`, `v`) and then holds the writer at a pause; returns
+/// once the job is there.
+async fn holding_job<'e>(
+    engine: &'e Engine,
     k: i64,
     v: &'static str,
 ) -> (
-    mpsc::Sender<()>,
-    tokio::task::JoinHandle<Result<usize, StoreError>>,
+    Gate,
+    std::pin::Pin<Box<impl Future<Output = Result<usize, StoreError>> + 'e>>,
 ) {
-    let (go, wait) = mpsc::channel::<()>();
-    let (started, running) = mpsc::channel::<()>();
-    let job = tokio::spawn({
-        let engine = engine.clone();
-        async move {
-            engine
-                .write(move |c| {
-                    let inserted = c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", (k, v))?;
-                    let _ = started.send(());
-                    let _ = wait.recv_timeout(Duration::from_secs(30));
-                    Ok(inserted)
-                })
-                .await
-        }
-    });
-    running
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the holding job runs");
-    (go, job)
+    let (gate, pause) = Gate::new();
+    let job = queued(engine.write(move |c| {
+        let inserted = c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", (k, v))?;
+        pause.here();
+        Ok(inserted)
+    }))
+    .await;
+    gate.wait_reached("the holding job");
+    (gate, job)
 }
 
 /// A read on the writer is answered as soon as it ran, not after its batch's COMMIT: it sees
@@ -295,28 +330,28 @@ async fn holding_job(
 async fn a_read_on_the_writer_is_answered_before_its_batch_commits() {
     let (_dir, engine) = engine();
     setup(&engine).await;
-    let (go_first, first) = holding_job(&engine, 1, "a").await;
+    let (first_gate, first) = holding_job(&engine, 1, "a").await;
     let read = queued(
         engine
             .read_on_writer(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))),
     )
     .await;
-    let (go_last, wait_last) = mpsc::channel::<()>();
+    let (last_gate, pause) = Gate::new();
     let last = queued(engine.write(move |c| {
-        let _ = wait_last.recv_timeout(Duration::from_secs(30));
+        pause.here();
         c.execute("INSERT INTO t (k, v) VALUES (2, 'b')", [])
     }))
     .await;
-    go_first.send(()).expect("first job waits");
+    first_gate.open();
     let seen = tokio::time::timeout(Duration::from_secs(5), read)
         .await
         .expect("the read is answered while a later job of its batch still runs")
         .expect("read");
     assert_eq!(seen, 1, "the read sees the row of the job before it");
     assert_eq!(count(&engine), 0, "nothing is committed yet");
-    go_last.send(()).expect("last job waits");
+    last_gate.open();
     last.await.expect("last job");
-    first.await.expect("task").expect("first job");
+    first.await.expect("first job");
     assert_eq!(count(&engine), 2);
 }
 
@@ -326,27 +361,23 @@ async fn a_read_on_the_writer_is_answered_before_its_batch_commits() {
 async fn jobs_queued_while_a_batch_runs_join_its_transaction() {
     let (_dir, engine) = engine();
     setup(&engine).await;
-    let (go_first, first) = holding_job(&engine, 1, "a").await;
-    let (second_started, second_running) = mpsc::channel::<()>();
-    let (go_second, wait_second) = mpsc::channel::<()>();
+    let (first_gate, first) = holding_job(&engine, 1, "a").await;
+    let (second_gate, pause) = Gate::new();
     let second = queued(engine.write(move |c| {
-        let _ = second_started.send(());
-        let _ = wait_second.recv_timeout(Duration::from_secs(30));
+        pause.here();
         c.execute("INSERT INTO t (k, v) VALUES (2, 'b')", [])
     }))
     .await;
-    go_first.send(()).expect("first job waits");
-    second_running
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the second job runs");
+    first_gate.open();
+    second_gate.wait_reached("the second job");
     assert_eq!(
         count(&engine),
         0,
         "the first job's row is not committed before the second job, queued while it ran, is done"
     );
-    go_second.send(()).expect("second job waits");
+    second_gate.open();
     second.await.expect("second job");
-    first.await.expect("task").expect("first job");
+    first.await.expect("first job");
     assert_eq!(count(&engine), 2);
 }
 
@@ -356,29 +387,19 @@ async fn jobs_queued_while_a_batch_runs_join_its_transaction() {
 async fn a_spoiled_batch_takes_no_more_jobs() {
     let (_dir, engine) = engine();
     setup(&engine).await;
-    let (wrote, written) = mpsc::channel::<()>();
-    let (go, wait) = mpsc::channel::<()>();
-    let spoiler = tokio::spawn({
-        let engine = engine.clone();
-        async move {
-            engine
-                .write_step_whole(move |c| {
-                    c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
-                    let _ = wrote.send(());
-                    let _ = wait.recv_timeout(Duration::from_secs(30));
-                    // The same value again: fails after writing, which spoils the batch.
-                    c.execute("INSERT INTO t (k, v) VALUES (2, 'a')", [])
-                        .map(|_| Step::Commit(()))
-                })
-                .await
-        }
-    });
-    written
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the spoiler runs");
+    let (gate, pause) = Gate::new();
+    let spoiler = queued(engine.write_step_whole(move |c| {
+        c.execute("INSERT INTO t (k, v) VALUES (1, 'a')", [])?;
+        pause.here();
+        // The same value again: fails after writing, which spoils the batch.
+        c.execute("INSERT INTO t (k, v) VALUES (2, 'a')", [])
+            .map(|_| Step::Commit(()))
+    }))
+    .await;
+    gate.wait_reached("the spoiler");
     let later = queued(insert(&engine, 3, "c")).await;
-    go.send(()).expect("the spoiler waits");
-    assert!(spoiler.await.expect("task").is_err(), "the spoiler fails");
+    gate.open();
+    assert!(spoiler.await.is_err(), "the spoiler fails");
     assert_eq!(
         later.await.ok(),
         Some(1),

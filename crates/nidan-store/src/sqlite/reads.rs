@@ -19,9 +19,10 @@ pub(crate) fn user_by_email(c: &Connection, email: &str) -> rusqlite::Result<Opt
 
 /// The account read of every check: the user's columns ([`rows::USER_FIELDS`]), then its
 /// active credential's, then the counts (positions `CHECK_*`).
-pub(crate) const ACCOUNT_FOR_CHECK: &str = "SELECT u.id, u.email, u.password_hash,
-        u.two_step_enabled, u.default_method, u.failed_attempts, u.last_failure_at, u.locale,
-        u.created_at,
+pub(crate) const ACCOUNT_FOR_CHECK: &str = concat!(
+    "SELECT ",
+    rows::user_columns!("u."),
+    ",
         t.id AS t_id, t.sealed_secret AS t_sealed_secret, t.last_used_step AS t_last_used_step,
         t.confirmed_at AS t_confirmed_at, t.created_at AS t_created_at,
         (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS recovery_left,
@@ -30,7 +31,8 @@ pub(crate) const ACCOUNT_FOR_CHECK: &str = "SELECT u.id, u.email, u.password_has
      LEFT JOIN totp_credentials t ON t.rowid = (
         SELECT rowid FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
         ORDER BY confirmed_at DESC LIMIT 1)
-     WHERE u.email = ?1";
+     WHERE u.email = ?1"
+);
 /// Where the credential's columns start in [`ACCOUNT_FOR_CHECK`].
 const CHECK_TOTP: usize = rows::USER_FIELDS.len();
 /// The unused recovery codes, then whether there are email or SMS methods.

@@ -53,7 +53,7 @@ fn method(text: Option<String>) -> Option<Method> {
 }
 
 /// The columns [`user`] decodes, by position, from the start of a row: every query it decodes
-/// selects exactly these first ([`select_user!`] writes the list). Positions, because finding a
+/// selects exactly these first ([`user_columns!`] writes the list, [`select_user!`] uses it). Positions, because finding a
 /// column by name compares it with every column name before it, for each field, and the
 /// account read of every verification decodes a user (test `user_queries_select_user_fields`).
 pub(crate) const USER_FIELDS: [&str; 9] = [
@@ -68,12 +68,40 @@ pub(crate) const USER_FIELDS: [&str; 9] = [
     "created_at",
 ];
 
+/// The column list of [`USER_FIELDS`], each name after `$table` (`""` or an alias like `"u."`).
+macro_rules! user_columns {
+    ($table:literal) => {
+        concat!(
+            $table,
+            "id, ",
+            $table,
+            "email, ",
+            $table,
+            "password_hash, ",
+            $table,
+            "two_step_enabled, ",
+            $table,
+            "default_method, ",
+            $table,
+            "failed_attempts, ",
+            $table,
+            "last_failure_at, ",
+            $table,
+            "locale, ",
+            $table,
+            "created_at"
+        )
+    };
+}
+pub(crate) use user_columns;
+
 /// `SELECT` of [`USER_FIELDS`] from `users`, then the rest of the statement.
 macro_rules! select_user {
     ($rest:literal) => {
         concat!(
-            "SELECT id, email, password_hash, two_step_enabled, default_method, failed_attempts, \
-             last_failure_at, locale, created_at FROM users ",
+            "SELECT ",
+            $crate::sqlite::rows::user_columns!(""),
+            " FROM users ",
             $rest
         )
     };
@@ -107,7 +135,6 @@ pub(crate) fn totp(r: &Row<'_>) -> rusqlite::Result<TotpCredential> {
     })
 }
 
-/// The credential columns of `account_for_check` (prefixed `t_`, NULL without a credential).
 /// The credential columns of a joined row, from position `at` in this order: id, sealed
 /// secret, last used step, confirmed time, created time (all NULL when there is none).
 pub(crate) fn joined_totp(

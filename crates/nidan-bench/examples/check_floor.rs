@@ -6,7 +6,7 @@
 //! (docs/performance.md, "The storage floor").
 //!
 //! ```sh
-//! cargo run --release -p nidan-store --example check_floor -- \
+//! cargo run --release -p nidan-bench --example check_floor -- \
 //!     [accounts] [in_flight] [seconds] [with-activity|without-activity]
 //! ```
 //! Defaults: 10,000 accounts, 32 checks in flight, 5 seconds, with the activity line, two async
@@ -181,19 +181,9 @@ async fn check(
     ))
 }
 
-/// This process's user + system CPU time so far, from `/proc/self/stat` (Linux).
+/// This process's user + system CPU time so far, in seconds.
 fn cpu_seconds() -> Result<f64, Failure> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // The fields after the command name, which is in parentheses and may contain spaces.
-    let rest = stat.rsplit_once(')').ok_or("unexpected /proc/self/stat")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64, Failure> {
-        Ok(fields
-            .get(i)
-            .ok_or("short /proc/self/stat")?
-            .parse::<f64>()?)
-    };
-    // utime and stime are fields 14 and 15 of the line; `fields` starts at field 3. Linux counts
-    // 100 ticks a second.
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
+    Ok(nidan_bench::cpu_time_of("self")
+        .ok_or("cannot read /proc/self/stat")?
+        .as_secs_f64())
 }
