@@ -16,19 +16,24 @@
 //! thread), and hashing still gets every cycle the runtime leaves idle.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::Block;
+use zeroize::Zeroize;
 
 /// The Argon2 working memory of one worker: grown on first use to the size the current
 /// parameters need, then reused for every hash. Each hash overwrites every block it reads in its
-/// first pass, so nothing of an earlier hash leaks into the next one.
+/// first pass, so nothing of an earlier hash leaks into the next one; and the worker wipes the
+/// blocks whenever it runs out of work ([`Memory::wipe`]), so an idle server holds nothing
+/// derived from a password (security.md: secrets in memory are zeroized).
 pub struct Memory {
     blocks: Vec<Block>,
     /// Blocks the configured parameters need; a stored hash with a larger `m` gets a one-off
     /// buffer instead of growing this one for good.
     keep: usize,
+    /// Whether a hash has run since the last wipe.
+    used: bool,
 }
 
 impl Memory {
@@ -37,26 +42,49 @@ impl Memory {
         Self {
             blocks: Vec::new(),
             keep,
+            used: false,
         }
     }
 
     /// Runs `f` on at least `count` blocks: the kept buffer when it is large enough (allocated
-    /// on first use), else a temporary one (a hash made with a larger `m` than configured).
+    /// on first use), else a temporary one (a hash made with a larger `m` than configured),
+    /// which is zeroized before it is freed.
     pub fn with_blocks<T>(&mut self, count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
         if count > self.keep {
             let mut once = vec![Block::new(); count];
-            return f(&mut once);
+            let result = f(&mut once);
+            once.iter_mut().for_each(Zeroize::zeroize);
+            return result;
         }
         if self.blocks.len() < self.keep {
             self.blocks.resize(self.keep, Block::new());
         }
+        self.used = true;
         f(&mut self.blocks[..count])
+    }
+
+    /// Zeroizes the kept blocks if a hash has used them since the last wipe. Called between
+    /// jobs only when none is waiting, so a sign-in storm pays nothing for it (≈ 19 MiB of
+    /// writes once the storm is over).
+    pub fn wipe(&mut self) {
+        if self.used {
+            self.blocks.iter_mut().for_each(Zeroize::zeroize);
+            self.used = false;
+        }
     }
 
     /// Bytes held between hashes (for tests).
     #[cfg(test)]
     pub fn kept_bytes(&self) -> usize {
         self.blocks.len() * Block::SIZE
+    }
+
+    /// Whether every kept block is all zeros (for tests).
+    #[cfg(test)]
+    pub fn kept_blocks_are_zero(&self) -> bool {
+        self.blocks
+            .iter()
+            .all(|block| block.as_ref().iter().all(|word| *word == 0))
     }
 }
 
@@ -122,9 +150,22 @@ fn work(queue: &Mutex<Receiver<Job>>, keep_blocks: usize, niceness: u8) {
     }
     let mut memory = Memory::new(keep_blocks);
     loop {
-        // The lock is held only while waiting for the next job, never while hashing.
-        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(job) = next else { return };
+        // The lock is held only while waiting for the next job, never while hashing. With no job
+        // waiting, the blocks are wiped before the worker goes to sleep.
+        let waiting = queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_recv();
+        let job = match waiting {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                memory.wipe();
+                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                let Ok(job) = next else { return };
+                job
+            }
+        };
         // A panicking job must not shrink the pool; its caller sees the dropped reply channel.
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
     }

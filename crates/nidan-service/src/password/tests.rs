@@ -238,3 +238,26 @@ async fn hashing_threads_run_at_the_asked_lower_priority() {
         assert_eq!(nice, expected, "niceness {niceness}");
     }
 }
+
+#[tokio::test]
+async fn a_hashing_thread_out_of_work_keeps_nothing_derived_from_a_password() {
+    let hasher = PasswordHasher::new(SMALL, 1, 4, [9; 16]).unwrap();
+    hasher.hash(pw("some password"), [1; 16]).await.unwrap();
+    // The worker wipes its blocks once no job waits. A look queued before it got there still
+    // sees the hash's blocks; after a pause with nothing queued, the last look must not.
+    let mut looks = Vec::new();
+    for _ in 0..3 {
+        looks.push(
+            hasher
+                .run(|memory| (memory.kept_bytes(), memory.kept_blocks_are_zero()))
+                .await
+                .unwrap(),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        looks.iter().all(|(kept, _)| *kept == 256 * 1024),
+        "{looks:?}"
+    );
+    assert!(looks[2].1, "{looks:?}");
+}
