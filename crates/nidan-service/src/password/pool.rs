@@ -17,7 +17,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use argon2::Block;
 use zeroize::Zeroize;
@@ -151,11 +151,15 @@ fn work(queue: &Mutex<Receiver<Job>>, keep_blocks: usize, niceness: u8) {
     let mut memory = Memory::new(keep_blocks);
     loop {
         // The lock is held only while waiting for the next job, never while hashing. With no job
-        // waiting, the blocks are wiped before the worker goes to sleep.
-        let waiting = queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .try_recv();
+        // waiting, the blocks are wiped before the worker goes to sleep. A lock held by another
+        // worker means that one is waiting for work (or about to take the one job there is), so
+        // this one wipes too: blocking on the lock instead would leave its blocks as they are for
+        // as long as the server stays idle.
+        let waiting = match queue.try_lock() {
+            Ok(jobs) => jobs.try_recv(),
+            Err(TryLockError::Poisoned(jobs)) => jobs.into_inner().try_recv(),
+            Err(TryLockError::WouldBlock) => Err(TryRecvError::Empty),
+        };
         let job = match waiting {
             Ok(job) => job,
             Err(TryRecvError::Disconnected) => return,

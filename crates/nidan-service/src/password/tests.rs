@@ -10,6 +10,7 @@ use argon2::password_hash::PasswordHasher as _;
 use argon2::{Algorithm, Argon2, Params, Version};
 use zeroize::Zeroizing;
 
+use super::pool::Memory;
 use super::{HashParams, PasswordHasher};
 use crate::error::ServiceError;
 
@@ -260,4 +261,47 @@ async fn a_hashing_thread_out_of_work_keeps_nothing_derived_from_a_password() {
         "{looks:?}"
     );
     assert!(looks[2].1, "{looks:?}");
+}
+
+#[tokio::test]
+async fn every_hashing_thread_out_of_work_wipes_its_memory_not_only_the_first() {
+    use std::sync::{Arc, Barrier};
+    let hasher = PasswordHasher::new(SMALL, 2, 4, [11; 16]).unwrap();
+    // Each pair of jobs meets at a barrier, so each of the two threads runs one of them.
+    let dirty = |both: Arc<Barrier>| {
+        move |memory: &mut Memory| {
+            both.wait();
+            memory.with_blocks(256, |blocks| {
+                for block in blocks {
+                    block.as_mut().fill(u64::MAX);
+                }
+            });
+        }
+    };
+    let both = Arc::new(Barrier::new(2));
+    let (a, b) = tokio::join!(
+        hasher.run(dirty(both.clone())),
+        hasher.run(dirty(both.clone()))
+    );
+    a.unwrap();
+    b.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let look = |both: Arc<Barrier>| {
+        move |memory: &mut Memory| {
+            both.wait();
+            (memory.kept_bytes(), memory.kept_blocks_are_zero())
+        }
+    };
+    let both = Arc::new(Barrier::new(2));
+    let (a, b) = tokio::join!(
+        hasher.run(look(both.clone())),
+        hasher.run(look(both.clone()))
+    );
+    let looks = [a.unwrap(), b.unwrap()];
+    assert!(
+        looks
+            .iter()
+            .all(|(kept, zero)| *kept == 256 * 1024 && *zero),
+        "{looks:?}"
+    );
 }
