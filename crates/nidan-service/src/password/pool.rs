@@ -20,7 +20,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use argon2::Block;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The Argon2 working memory of one worker: grown on first use to the size the current
 /// parameters need, then reused for every hash. Each hash overwrites every block it reads in its
@@ -48,13 +48,10 @@ impl Memory {
 
     /// Runs `f` on at least `count` blocks: the kept buffer when it is large enough (allocated
     /// on first use), else a temporary one (a hash made with a larger `m` than configured),
-    /// which is zeroized before it is freed.
+    /// zeroized when it is dropped, even if `f` panics.
     pub fn with_blocks<T>(&mut self, count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
         if count > self.keep {
-            let mut once = vec![Block::new(); count];
-            let result = f(&mut once);
-            once.iter_mut().for_each(Zeroize::zeroize);
-            return result;
+            return f(&mut Zeroizing::new(vec![Block::new(); count]));
         }
         if self.blocks.len() < self.keep {
             self.blocks.resize(self.keep, Block::new());
@@ -63,9 +60,9 @@ impl Memory {
         f(&mut self.blocks[..count])
     }
 
-    /// Zeroizes the kept blocks if a hash has used them since the last wipe. Called between
-    /// jobs only when none is waiting, so a sign-in storm pays nothing for it (≈ 19 MiB of
-    /// writes once the storm is over).
+    /// Zeroizes the kept blocks if a hash has used them since the last wipe. The worker calls it
+    /// only when it finds no job waiting ([`next_job`]), so while a sign-in storm keeps the queue
+    /// full it hardly runs (≈ 19 MiB of writes each time it does).
     pub fn wipe(&mut self) {
         if self.used {
             self.blocks.iter_mut().for_each(Zeroize::zeroize);
@@ -149,29 +146,31 @@ fn work(queue: &Mutex<Receiver<Job>>, keep_blocks: usize, niceness: u8) {
         lower_priority(niceness);
     }
     let mut memory = Memory::new(keep_blocks);
-    loop {
-        // The lock is held only while waiting for the next job, never while hashing. With no job
-        // waiting, the blocks are wiped before the worker goes to sleep. A lock held by another
-        // worker means that one is waiting for work (or about to take the one job there is), so
-        // this one wipes too: blocking on the lock instead would leave its blocks as they are for
-        // as long as the server stays idle.
-        let waiting = match queue.try_lock() {
-            Ok(jobs) => jobs.try_recv(),
-            Err(TryLockError::Poisoned(jobs)) => jobs.into_inner().try_recv(),
-            Err(TryLockError::WouldBlock) => Err(TryRecvError::Empty),
-        };
-        let job = match waiting {
-            Ok(job) => job,
-            Err(TryRecvError::Disconnected) => return,
-            Err(TryRecvError::Empty) => {
-                memory.wipe();
-                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                let Ok(job) = next else { return };
-                job
-            }
-        };
+    while let Some(job) = next_job(queue, &mut memory) {
         // A panicking job must not shrink the pool; its caller sees the dropped reply channel.
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+    }
+}
+
+/// The next job for a worker, or `None` once the pool is dropped. The queue's lock is held only
+/// while waiting for a job, never while hashing. With no job waiting, the worker wipes `memory`
+/// before it sleeps. A lock held by another worker means that one is waiting for work (or about
+/// to take the one job there is), so this one wipes too: blocking on the lock instead would leave
+/// its blocks as they are for as long as the server stays idle.
+fn next_job(queue: &Mutex<Receiver<Job>>, memory: &mut Memory) -> Option<Job> {
+    let waiting = match queue.try_lock() {
+        Ok(jobs) => jobs.try_recv(),
+        Err(TryLockError::Poisoned(jobs)) => jobs.into_inner().try_recv(),
+        Err(TryLockError::WouldBlock) => Err(TryRecvError::Empty),
+    };
+    match waiting {
+        Ok(job) => Some(job),
+        Err(TryRecvError::Disconnected) => None,
+        Err(TryRecvError::Empty) => {
+            memory.wipe();
+            let jobs = queue.lock().unwrap_or_else(PoisonError::into_inner);
+            jobs.recv().ok()
+        }
     }
 }
 

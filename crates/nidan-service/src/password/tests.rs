@@ -263,41 +263,39 @@ async fn a_hashing_thread_out_of_work_keeps_nothing_derived_from_a_password() {
     assert!(looks[2].1, "{looks:?}");
 }
 
+/// Runs `job` on each of the two threads of `hasher` once: the two runs meet at a barrier, so
+/// neither thread can take both.
+async fn on_both_threads<T: Send + 'static>(
+    hasher: &PasswordHasher,
+    job: fn(&mut Memory) -> T,
+) -> [T; 2] {
+    let both = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let run = |both: std::sync::Arc<std::sync::Barrier>| {
+        hasher.run(move |memory| {
+            both.wait();
+            job(memory)
+        })
+    };
+    let (a, b) = tokio::join!(run(both.clone()), run(both));
+    [a.unwrap(), b.unwrap()]
+}
+
 #[tokio::test]
 async fn every_hashing_thread_out_of_work_wipes_its_memory_not_only_the_first() {
-    use std::sync::{Arc, Barrier};
     let hasher = PasswordHasher::new(SMALL, 2, 4, [11; 16]).unwrap();
-    // Each pair of jobs meets at a barrier, so each of the two threads runs one of them.
-    let dirty = |both: Arc<Barrier>| {
-        move |memory: &mut Memory| {
-            both.wait();
-            memory.with_blocks(256, |blocks| {
-                for block in blocks {
-                    block.as_mut().fill(u64::MAX);
-                }
-            });
-        }
-    };
-    let both = Arc::new(Barrier::new(2));
-    let (a, b) = tokio::join!(
-        hasher.run(dirty(both.clone())),
-        hasher.run(dirty(both.clone()))
-    );
-    a.unwrap();
-    b.unwrap();
+    on_both_threads(&hasher, |memory| {
+        memory.with_blocks(256, |blocks| {
+            for block in blocks {
+                block.as_mut().fill(u64::MAX);
+            }
+        })
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let look = |both: Arc<Barrier>| {
-        move |memory: &mut Memory| {
-            both.wait();
-            (memory.kept_bytes(), memory.kept_blocks_are_zero())
-        }
-    };
-    let both = Arc::new(Barrier::new(2));
-    let (a, b) = tokio::join!(
-        hasher.run(look(both.clone())),
-        hasher.run(look(both.clone()))
-    );
-    let looks = [a.unwrap(), b.unwrap()];
+    let looks = on_both_threads(&hasher, |memory| {
+        (memory.kept_bytes(), memory.kept_blocks_are_zero())
+    })
+    .await;
     assert!(
         looks
             .iter()

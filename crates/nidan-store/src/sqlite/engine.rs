@@ -16,12 +16,13 @@
 //!   rare.
 //! - **Writes** are jobs sent to one writer thread, the only connection that writes. It takes
 //!   every job waiting in its queue, and every job that arrives while those run (up to
-//!   [`MAX_BATCH`] in all), and runs them in one transaction, each
-//!   inside a savepoint so that a job that fails or asks for a rollback undoes only its own
-//!   changes (except the hottest job, which needs none: [`Engine::write_step_whole`]). Callers get their answer only after the COMMIT: nothing is reported done before it
-//!   is in the database (a read on the writer is answered as soon as it ran: see
-//!   [`Engine::read_on_writer`] for why that is safe where it is used). Under load this is group commit — one WAL write for many requests —
-//!   and it keeps the whole async runtime free of database waits.
+//!   [`MAX_BATCH`] in all), and runs them in one transaction, each inside a savepoint so that a
+//!   job that fails or asks for a rollback undoes only its own changes (except the hottest job,
+//!   which needs none: [`Engine::write_step_whole`]). Callers get their answer only after the
+//!   COMMIT: nothing is reported done before it is in the database (a read on the writer is
+//!   answered as soon as it ran: see [`Engine::read_on_writer`] for why that is safe where it is
+//!   used). Under load this is group commit — one WAL write for many requests — and it keeps
+//!   the whole async runtime free of database waits.
 //!
 //! Jobs run strictly one after another on the writer, so a job's reads see every earlier job's
 //! writes: the compare-and-swap guards of `settle_attempt` work exactly as in separate

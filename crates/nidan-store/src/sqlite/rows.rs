@@ -53,9 +53,10 @@ fn method(text: Option<String>) -> Option<Method> {
 }
 
 /// The columns [`user`] decodes, by position, from the start of a row: every query it decodes
-/// selects exactly these first ([`user_columns!`] writes the list, [`select_user!`] uses it). Positions, because finding a
-/// column by name compares it with every column name before it, for each field, and the
-/// account read of every verification decodes a user (test `user_queries_select_user_fields`).
+/// selects exactly these first ([`user_columns!`] writes the list, [`select_user!`] uses it).
+/// Positions, because finding a column by name compares it with every column name before it, for
+/// each field, and the account read of every verification decodes a user (test
+/// `user_queries_select_user_fields`).
 pub(crate) const USER_FIELDS: [&str; 9] = [
     "id",
     "email",
@@ -71,26 +72,11 @@ pub(crate) const USER_FIELDS: [&str; 9] = [
 /// The column list of [`USER_FIELDS`], each name after `$table` (`""` or an alias like `"u."`).
 macro_rules! user_columns {
     ($table:literal) => {
-        concat!(
-            $table,
-            "id, ",
-            $table,
-            "email, ",
-            $table,
-            "password_hash, ",
-            $table,
-            "two_step_enabled, ",
-            $table,
-            "default_method, ",
-            $table,
-            "failed_attempts, ",
-            $table,
-            "last_failure_at, ",
-            $table,
-            "locale, ",
-            $table,
-            "created_at"
-        )
+        $crate::sqlite::rows::user_columns!(@each $table; id, email, password_hash,
+            two_step_enabled, default_method, failed_attempts, last_failure_at, locale, created_at)
+    };
+    (@each $table:literal; $first:ident $(, $column:ident)*) => {
+        concat!($table, stringify!($first) $(, ", ", $table, stringify!($column))*)
     };
 }
 pub(crate) use user_columns;
