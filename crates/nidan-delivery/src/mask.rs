@@ -1,12 +1,15 @@
 //! Masked recipients for logs: enough to tell messages apart (`+81***5678`, `t***@example.com`),
 //! not enough to harvest addresses or phone numbers from a log file.
 
-/// Masks an email address or phone number for a log line.
+use nidan_domain::mask_email;
+
+/// Masks an email address or phone number for a log line. Addresses follow the domain's one
+/// rule ([`mask_email`], as shown to people); phone numbers keep the first three and last four
+/// characters.
 pub fn mask_recipient(to: &str) -> String {
     let to = to.trim();
-    if let Some((local, domain)) = to.rsplit_once('@') {
-        let first: String = local.chars().take(1).collect();
-        return format!("{first}***@{domain}");
+    if to.contains('@') {
+        return mask_email(to);
     }
     let chars: Vec<char> = to.chars().collect();
     if chars.len() >= 8 {

@@ -83,11 +83,9 @@ impl EmailAddress {
     }
 
     /// A hint safe to show before sign-in completes: first character of the local part, then
-    /// `***`, then the domain, e.g. `"t***@example.com"`.
+    /// `***`, then the domain, e.g. `"t***@example.com"` (see [`mask_email`]).
     pub fn masked(&self) -> String {
-        let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
-        let first: String = local.chars().take(1).collect();
-        format!("{first}***@{domain}")
+        mask_email(&self.0)
     }
 }
 
@@ -95,6 +93,17 @@ impl fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The one masking rule for email addresses, shown to people ([`EmailAddress::masked`]) and
+/// written to logs (the delivery crate's masked recipients): the first character of the local
+/// part, then `***@`, then the domain, e.g. `"t***@example.com"`. Enough to tell addresses
+/// apart, not enough to harvest them. Takes any text, parsed or not: it splits at the last `@`
+/// (text without one counts as all local part).
+pub fn mask_email(addr: &str) -> String {
+    let (local, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
+    let first: String = local.chars().take(1).collect();
+    format!("{first}***@{domain}")
 }
 
 #[cfg(test)]
@@ -151,6 +160,13 @@ mod tests {
             "ü***@example.com"
         );
         assert_eq!(EmailAddress::parse("a@b.c").unwrap().masked(), "a***@b.c");
+    }
+
+    #[test]
+    fn mask_email_takes_unparsed_text() {
+        assert_eq!(mask_email("Taro@Example.com"), "T***@Example.com");
+        assert_eq!(mask_email("a@b@example.com"), "a***@example.com");
+        assert_eq!(mask_email("@example.com"), "***@example.com");
     }
 
     #[test]
