@@ -4,6 +4,7 @@
 //!
 //! Build the server first: `cargo build --release -p nidan`.
 
+mod callgrind;
 mod http;
 mod load;
 mod report;
@@ -61,6 +62,11 @@ struct Args {
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench.json")]
     out: PathBuf,
+    /// Count the server's instructions per request under valgrind's callgrind instead of
+    /// timing: healthz and verify (valid) for `--seconds` at each `--connections` count, no
+    /// sign-ins. Repeatable from run to run on a drifting machine; see docs/performance.md.
+    #[arg(long)]
+    callgrind: bool,
 }
 
 #[tokio::main]
@@ -81,15 +87,27 @@ async fn main() -> Result<()> {
             binary.display()
         );
     }
-    let setup = Setup::new(binary, args.postgres.clone()).await?;
-    let result = run(&args, &setup).await;
-    setup.cleanup().await?;
-    let report = result?;
-    report.print();
+    if args.callgrind {
+        callgrind::check_installed()?;
+    }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
+    let setup = Setup::new(binary, args.postgres.clone()).await?;
+    let json = if args.callgrind {
+        let result = run_counted(&args, &setup).await;
+        setup.cleanup().await?;
+        let report = result?;
+        report.print();
+        serde_json::to_string_pretty(&report)?
+    } else {
+        let result = run(&args, &setup).await;
+        setup.cleanup().await?;
+        let report = result?;
+        report.print();
+        serde_json::to_string_pretty(&report)?
+    };
+    std::fs::write(&args.out, json)?;
     println!("\nJSON written to {}", args.out.display());
     Ok(())
 }
@@ -117,9 +135,19 @@ fn random_seeds(n: usize) -> Result<Vec<Seed>> {
         .collect())
 }
 
-async fn run(args: &Args, setup: &Setup) -> Result<Report> {
-    let n = args.users;
-    let k = args.signin_users;
+/// What the levels need from the preparation, and the preparation's own figures.
+struct Prepared {
+    emails: Arc<Vec<String>>,
+    seeds: Arc<Vec<Seed>>,
+    key: String,
+    fresh_start: Duration,
+    import_secs: f64,
+    db_bytes: u64,
+}
+
+/// Steps 1 and 2: the sign-in users signed up on a fresh database, every seed imported, an
+/// API key made. The server is stopped when this returns.
+async fn prepare(setup: &Setup, n: usize, k: usize) -> Result<Prepared> {
     let emails: Arc<Vec<String>> = Arc::new(
         (0..n)
             .map(|i| format!("u{i}@bench.test"))
@@ -182,6 +210,22 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
         bail!("api-key create printed nothing");
     }
     let db_bytes = setup.database_bytes().await?;
+    Ok(Prepared {
+        emails,
+        seeds,
+        key,
+        fresh_start,
+        import_secs,
+        db_bytes,
+    })
+}
+
+async fn run(args: &Args, setup: &Setup) -> Result<Report> {
+    let n = args.users;
+    let k = args.signin_users;
+    let prepared = prepare(setup, n, k).await?;
+    let (emails, seeds, key) = (prepared.emails, prepared.seeds, prepared.key);
+    let (fresh_start, import_secs) = (prepared.fresh_start, prepared.import_secs);
 
     // 3. Restart on the existing database: start to ready, idle memory.
     let (server, ready) = setup.start().await?;
@@ -273,14 +317,72 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
             start_to_ready_ms: ready.as_secs_f64() * 1000.0,
             import_secs,
             import_users_per_sec: (n + k) as f64 / import_secs,
-            database_bytes: db_bytes,
-            database_bytes_per_user: db_bytes as f64 / (n + k) as f64,
+            database_bytes: prepared.db_bytes,
+            database_bytes_per_user: prepared.db_bytes as f64 / (n + k) as f64,
             rss_idle_mib: rss_idle as f64 / 1048576.0,
             rss_peak_before_signin_mib: rss_peak_verify as f64 / 1048576.0,
             rss_peak_mib: rss_peak as f64 / 1048576.0,
         },
         levels,
     ))
+}
+
+/// `--callgrind`: the server under callgrind on the prepared database; healthz and verify
+/// (valid) at each connection count, each level's instructions counted (see `callgrind`).
+async fn run_counted(args: &Args, setup: &Setup) -> Result<callgrind::CountReport> {
+    let n = args.users;
+    let prepared = prepare(setup, n, 0).await?;
+    let dumps = args
+        .out
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("callgrind");
+    // Dumps of an earlier run would be taken for this one's.
+    if dumps.exists() {
+        std::fs::remove_dir_all(&dumps)?;
+    }
+    std::fs::create_dir_all(&dumps)?;
+    let (server, _) = setup.start_under(&callgrind::launcher(&dumps)).await?;
+    let dur = Duration::from_secs(args.seconds);
+    let (addr, pid) = (setup.addr, server.pid());
+    let healthz = Arc::new(Healthz);
+    let valid = Arc::new(VerifyValid {
+        key: prepared.key.clone(),
+        emails: prepared.emails.clone(),
+        codes: Codes::new(prepared.seeds.clone(), 0..n),
+    });
+    // Warm-up, not counted: the first requests fill caches and allocate pools.
+    valid.codes.prepare();
+    run_level(addr, healthz.clone(), 1, Duration::from_secs(1)).await?;
+    run_level(addr, valid.clone(), 1, Duration::from_secs(1)).await?;
+    let mut levels = Vec::new();
+    for &c in &args.connections {
+        for name in ["healthz", "verify_valid"] {
+            eprintln!("{c} connections: {name} under callgrind");
+            if name == "verify_valid" {
+                wait_for_codes(&valid.codes, n).await;
+                valid.codes.prepare();
+            }
+            callgrind::zero(pid)?;
+            let r = if name == "healthz" {
+                run_level(addr, healthz.clone(), c, dur).await?
+            } else {
+                run_level(addr, valid.clone(), c, dur).await?
+            };
+            let (dump, instructions) = callgrind::dump(pid, &dumps)?;
+            levels.push(callgrind::CountedLevel {
+                scenario: name.to_owned(),
+                connections: c,
+                units: r.total,
+                ok: r.ok,
+                instructions,
+                instructions_per_unit: instructions as f64 / r.total.max(1) as f64,
+                dump,
+            });
+        }
+    }
+    server.stop().context("stopping nidan")?;
+    Ok(callgrind::CountReport { users: n, levels })
 }
 
 /// Runs a level alone and adds the server's and the load generator's CPU time per unit: what a

@@ -54,7 +54,20 @@ impl Setup {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        self.command_under(&[])
+    }
+
+    /// The command for nidan, run by `launcher` (a program and its arguments, such as
+    /// valgrind) when that is not empty.
+    fn command_under(&self, launcher: &[String]) -> Command {
+        let mut cmd = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&self.binary);
+                cmd
+            }
+            None => Command::new(&self.binary),
+        };
         cmd.env("NIDAN_DATA_DIR", self.data_dir.path())
             .env("NIDAN_SERVER_LISTEN", self.addr.to_string())
             .env("NIDAN_SERVER_LOGIN_REQUESTS_PER_IP_PER_MINUTE", "0")
@@ -86,9 +99,15 @@ impl Setup {
 
     /// Starts `nidan serve` and waits for `/readyz`; returns the server and the time taken.
     pub async fn start(&self) -> Result<(Server, Duration)> {
+        self.start_under(&[]).await
+    }
+
+    /// [`Setup::start`] with nidan run by `launcher` (see `command_under`); the server's pid is
+    /// then the launcher's.
+    pub async fn start_under(&self, launcher: &[String]) -> Result<(Server, Duration)> {
         let t = Instant::now();
         let child = self
-            .command()
+            .command_under(launcher)
             .arg("serve")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -156,6 +175,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A `/proc/<pid>/status` field in bytes (`VmRSS`, `VmHWM`).
     pub fn memory(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
