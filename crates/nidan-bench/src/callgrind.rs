@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::load::LevelResult;
+
 /// The valgrind command line `nidan serve` runs under; dumps go to `dir/callgrind.out.<n>`.
 pub fn launcher(dir: &Path) -> Vec<String> {
     vec![
@@ -47,12 +49,12 @@ pub fn check_installed() -> Result<()> {
 }
 
 /// Zeroes the counters of the callgrind process `pid`.
-pub fn zero(pid: u32) -> Result<()> {
+fn zero(pid: u32) -> Result<()> {
     control(pid, "-z")
 }
 
 /// Dumps the counters of `pid` and returns the dump's path and its instruction total.
-pub fn dump(pid: u32, dir: &Path) -> Result<(PathBuf, u64)> {
+fn dump(pid: u32, dir: &Path) -> Result<(PathBuf, u64)> {
     let before = dumps(dir)?.len();
     control(pid, "-d")?;
     // The dump is written by the server's process, after `callgrind_control` has returned; it
@@ -111,6 +113,29 @@ fn totals(dump: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix("totals:"))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
+}
+
+/// Runs `level` (not yet started: a future runs only when awaited) with the counters of `pid`
+/// zeroed before it and dumped after it: its instructions per unit done. The counted twin of
+/// the timed harness's `measured`.
+pub async fn count(
+    pid: u32,
+    dir: &Path,
+    scenario: &str,
+    level: impl Future<Output = Result<LevelResult>>,
+) -> Result<CountedLevel> {
+    zero(pid)?;
+    let result = level.await?;
+    let (dump, instructions) = dump(pid, dir)?;
+    Ok(CountedLevel {
+        scenario: scenario.to_owned(),
+        connections: result.connections,
+        units: result.total,
+        ok: result.ok,
+        instructions,
+        instructions_per_unit: instructions as f64 / result.total.max(1) as f64,
+        dump,
+    })
 }
 
 /// One level counted.

@@ -22,6 +22,7 @@ use clap::Parser;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
+use crate::callgrind::CountReport;
 use crate::load::run_level;
 use crate::report::{Meta, Report, ScenarioLevel};
 use crate::scenarios::{Codes, Healthz, PasswordBurst, Seed, SignIn, VerifyValid, VerifyWrong};
@@ -95,21 +96,26 @@ async fn main() -> Result<()> {
     }
     let setup = Setup::new(binary, args.postgres.clone()).await?;
     let json = if args.callgrind {
-        let result = run_counted(&args, &setup).await;
-        setup.cleanup().await?;
-        let report = result?;
-        report.print();
-        serde_json::to_string_pretty(&report)?
+        finish(&setup, run_counted(&args, &setup).await, CountReport::print).await?
     } else {
-        let result = run(&args, &setup).await;
-        setup.cleanup().await?;
-        let report = result?;
-        report.print();
-        serde_json::to_string_pretty(&report)?
+        finish(&setup, run(&args, &setup).await, Report::print).await?
     };
     std::fs::write(&args.out, json)?;
     println!("\nJSON written to {}", args.out.display());
     Ok(())
+}
+
+/// Cleans up after a run (whether it failed or not), then prints its report and returns it as
+/// JSON.
+async fn finish<R: serde::Serialize>(
+    setup: &Setup,
+    result: Result<R>,
+    print: fn(&R),
+) -> Result<String> {
+    setup.cleanup().await?;
+    let report = result?;
+    print(&report);
+    Ok(serde_json::to_string_pretty(&report)?)
 }
 
 /// Before a verify level: waits for a new TOTP step when fewer than one fresh code per verify
@@ -329,7 +335,7 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
 
 /// `--callgrind`: the server under callgrind on the prepared database; healthz and verify
 /// (valid) at each connection count, each level's instructions counted (see `callgrind`).
-async fn run_counted(args: &Args, setup: &Setup) -> Result<callgrind::CountReport> {
+async fn run_counted(args: &Args, setup: &Setup) -> Result<CountReport> {
     let n = args.users;
     let prepared = prepare(setup, n, 0).await?;
     let dumps = args
@@ -357,32 +363,16 @@ async fn run_counted(args: &Args, setup: &Setup) -> Result<callgrind::CountRepor
     run_level(addr, valid.clone(), 1, Duration::from_secs(1)).await?;
     let mut levels = Vec::new();
     for &c in &args.connections {
-        for name in ["healthz", "verify_valid"] {
-            eprintln!("{c} connections: {name} under callgrind");
-            if name == "verify_valid" {
-                wait_for_codes(&valid.codes, n).await;
-                valid.codes.prepare();
-            }
-            callgrind::zero(pid)?;
-            let r = if name == "healthz" {
-                run_level(addr, healthz.clone(), c, dur).await?
-            } else {
-                run_level(addr, valid.clone(), c, dur).await?
-            };
-            let (dump, instructions) = callgrind::dump(pid, &dumps)?;
-            levels.push(callgrind::CountedLevel {
-                scenario: name.to_owned(),
-                connections: c,
-                units: r.total,
-                ok: r.ok,
-                instructions,
-                instructions_per_unit: instructions as f64 / r.total.max(1) as f64,
-                dump,
-            });
-        }
+        eprintln!("{c} connections: healthz, verify (valid), under callgrind");
+        let level = run_level(addr, healthz.clone(), c, dur);
+        levels.push(callgrind::count(pid, &dumps, "healthz", level).await?);
+        wait_for_codes(&valid.codes, n).await;
+        valid.codes.prepare();
+        let level = run_level(addr, valid.clone(), c, dur);
+        levels.push(callgrind::count(pid, &dumps, "verify_valid", level).await?);
     }
     server.stop().context("stopping nidan")?;
-    Ok(callgrind::CountReport { users: n, levels })
+    Ok(CountReport { users: n, levels })
 }
 
 /// Runs a level alone and adds the server's and the load generator's CPU time per unit: what a

@@ -359,6 +359,9 @@ impl HashingConfig {
 }
 
 impl LogFormat {
+    /// Every format, in the order the config's error message lists them.
+    pub const ALL: [Self; 2] = [Self::Text, Self::Json];
+
     /// The config spelling: `text` or `json`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -375,6 +378,9 @@ impl fmt::Display for LogFormat {
 }
 
 impl SmsProvider {
+    /// Every provider, in the order the config's error message lists them.
+    pub const ALL: [Self; 3] = [Self::Outbox, Self::Webhook, Self::Twilio];
+
     /// The config spelling: `outbox`, `webhook` or `twilio`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -118,19 +118,13 @@ impl Config {
             )?,
         };
 
-        let format = match src.string("log.format")? {
-            None => LogFormat::Text,
-            Some(s) => match s.to_ascii_lowercase().as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(invalid(
-                        "log.format",
-                        format!("`{s}` is not `text` or `json`"),
-                    ));
-                }
-            },
-        };
+        let format = choice(
+            &src,
+            "log.format",
+            LogFormat::Text,
+            &LogFormat::ALL,
+            LogFormat::as_str,
+        )?;
         let level = src
             .string("log.level")?
             .unwrap_or_else(|| "info".to_owned());
@@ -288,20 +282,13 @@ impl Config {
 }
 
 fn build_sms(src: &Sources) -> Result<SmsConfig, ConfigError> {
-    let provider = match src.string("sms.provider")? {
-        None => SmsProvider::Outbox,
-        Some(s) => match s.to_ascii_lowercase().as_str() {
-            "outbox" => SmsProvider::Outbox,
-            "webhook" => SmsProvider::Webhook,
-            "twilio" => SmsProvider::Twilio,
-            _ => {
-                return Err(invalid(
-                    "sms.provider",
-                    format!("`{s}` is not `outbox`, `webhook` or `twilio`"),
-                ));
-            }
-        },
-    };
+    let provider = choice(
+        src,
+        "sms.provider",
+        SmsProvider::Outbox,
+        &SmsProvider::ALL,
+        SmsProvider::as_str,
+    )?;
     let url = src
         .optional_string("sms.url")?
         .map(|u| check_http_url("sms.url", &u))
@@ -344,4 +331,30 @@ fn build_sms(src: &Sources) -> Result<SmsConfig, ConfigError> {
         ));
     }
     Ok(sms)
+}
+
+/// A setting that is one of a few words, in any case: `default` when unset. The words are the
+/// choices' own spellings (`spelling`, the `as_str` of their enum), so the accepted words, the
+/// error message and what the server reports about itself cannot disagree.
+fn choice<T: Copy>(
+    src: &Sources,
+    key: &'static str,
+    default: T,
+    all: &[T],
+    spelling: fn(T) -> &'static str,
+) -> Result<T, ConfigError> {
+    let Some(given) = src.string(key)? else {
+        return Ok(default);
+    };
+    let lower = given.to_ascii_lowercase();
+    if let Some(found) = all.iter().copied().find(|c| spelling(*c) == lower) {
+        return Ok(found);
+    }
+    let words: Vec<String> = all.iter().map(|c| format!("`{}`", spelling(*c))).collect();
+    let listed = match words.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(invalid(key, format!("`{given}` is not {listed}")))
 }
