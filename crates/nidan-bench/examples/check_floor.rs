@@ -117,8 +117,8 @@ async fn run(
 ///
 /// Its ids are scattered like the server's random ones ([`scattered_id`]): with ids in account
 /// order, the checks of one batch would write their activity lines into the same few pages of the
-/// per-user activity index, and the tool measured under a third of the WAL frames per check that
-/// the server writes (docs/performance.md, "Session 7").
+/// per-user activity index, and the tool would write under a third of the WAL frames per check
+/// that the server writes (docs/performance.md, "Why the design is as it is").
 fn import_row(i: u64) -> ImportRow {
     let user_id = UserId::new(scattered_id(i));
     ImportRow {

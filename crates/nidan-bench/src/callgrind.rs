@@ -2,13 +2,13 @@
 //! instead of timed.
 //!
 //! Why: on the project's shared two-CPU machines the timed figures drift by up to half within
-//! an hour (docs/performance.md, "Session 7"), so a change worth a few per cent cannot be told
-//! from the drift by timing, however many runs. An instruction count is the same from run to
-//! run whatever else the machine does. It is not time: it does not see cache misses, system
-//! calls or waits for the disk, and valgrind hides the CPU's SHA instructions, so SHA-1 and
-//! SHA-256 are counted in their software form (several times what the server runs natively).
-//! Use it for before/after comparisons of CPU work on the request path; use the timed levels
-//! for throughput and latency.
+//! an hour (docs/performance.md, "Running the benchmark"), so a change worth a few per cent
+//! cannot be told from the drift by timing, however many runs. An instruction count is the
+//! same from run to run whatever else the machine does. It is not time: it does not see cache
+//! misses, system calls or waits for the disk, and valgrind hides the CPU's SHA instructions,
+//! so SHA-1 and SHA-256 are counted in their software form (several times what the server runs
+//! natively). Use it for before/after comparisons of CPU work on the request path; use the
+//! timed levels for throughput and latency.
 //!
 //! How: `nidan serve` runs under `valgrind --tool=callgrind`; before a level the counters are
 //! zeroed (`callgrind_control -z`), after it they are dumped (`callgrind_control -d`), and the

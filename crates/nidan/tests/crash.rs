@@ -1,4 +1,4 @@
-//! Crash safety (issue 6, attack plan "crash"): `kill -9` the real server in the middle of a load
+//! Crash safety (the attack plan's "crash"): `kill -9` the real server in the middle of a load
 //! of sign-ins and verifications, restart it on the same data directory, and show that
 //!
 //! - the database file passes `PRAGMA integrity_check` right after the crash;

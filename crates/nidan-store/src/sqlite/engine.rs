@@ -281,8 +281,7 @@ impl Engine {
 
     /// [`Engine::write_step`] without a savepoint of its own, for the hottest job (settling a
     /// code check): no `SAVEPOINT`/`RELEASE`, and no copy of each page it changes into the
-    /// savepoint's journal (3.9 % of the server's samples under load, docs/performance.md,
-    /// change 14).
+    /// savepoint's journal (3.9 % of the server's samples under load; docs/performance.md).
     ///
     /// `f` must decide to roll back before its first write, which settling does (a race or a
     /// dead challenge is found by reads, or by an update that matched nothing). Should it fail,
@@ -318,16 +317,17 @@ impl Engine {
     /// page cache whenever the database changed since its last transaction, which under steady
     /// writes is every time, so each of its reads starts cold (a `pread` per page, plus the
     /// shared-memory locks). The writer's cache stays warm. Measured on `POST /api/v1/verify`:
-    /// the server's CPU time per request fell by about a fifth (docs/performance.md). `f` must
-    /// only read: it runs without a savepoint of its own (there is nothing to undo).
+    /// the server's CPU time per request is about a fifth lower than with the read on a read
+    /// connection (docs/performance.md). `f` must only read: it runs without a savepoint of its
+    /// own (there is nothing to undo).
     ///
-    /// Answering before the COMMIT lets the caller go on while the writer finishes the batch
-    /// (docs/performance.md, change 16). The price: `f` may see changes of earlier jobs in the
-    /// same batch that a failed COMMIT then undoes. That is only safe for reads whose result is
-    /// checked again by the write that follows them, as a code check's is: settling compares
-    /// the failure count it was decided on and updates the replay step only if it is still
-    /// older (compare-and-swap), so a decision made on undone state ends as "raced" and is taken
-    /// again from fresh state.
+    /// Answering before the COMMIT lets the caller go on while the writer finishes the batch, so
+    /// the check's settling write can join that same batch. The price: `f` may see changes of
+    /// earlier jobs in the same batch that a failed COMMIT then undoes. That is only safe for
+    /// reads whose result is checked again by the write that follows them, as a code check's is:
+    /// settling compares the failure count it was decided on and updates the replay step only if
+    /// it is still older (compare-and-swap), so a decision made on undone state ends as "raced"
+    /// and is taken again from fresh state.
     pub(crate) async fn read_on_writer<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -454,7 +454,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool)
             }
             // Jobs that arrived while these ran join this transaction: above all the settling
             // writes of checks whose reads this batch answered early (`read_on_writer`), so
-            // that a check's read and write share one COMMIT (docs/performance.md, change 16).
+            // that a check's read and write share one COMMIT (docs/performance.md).
             // Not into a spoiled batch: they would only be answered with its failure.
             if !spoiled {
                 take_waiting(&queue, &mut batch, finishers.len());
