@@ -15,6 +15,7 @@
 //! All public items are re-exported at the crate root.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod code;
 pub mod email;
 pub mod hotp;
@@ -30,6 +31,7 @@ pub mod throttle;
 pub mod token;
 pub mod totp;
 
+pub use client::*;
 pub use code::*;
 pub use email::*;
 pub use hotp::*;

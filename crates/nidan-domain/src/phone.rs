@@ -9,6 +9,7 @@ use phonenumber::{Mode, country};
 pub struct PhoneNumber {
     e164: String,
     international: String,
+    calling_code: u16,
 }
 
 /// Why a phone number was refused.
@@ -72,6 +73,7 @@ impl PhoneNumber {
         }
         Ok(PhoneNumber {
             international: canonical.format().mode(Mode::International).to_string(),
+            calling_code: canonical.code().value(),
             e164,
         })
     }
@@ -79,6 +81,11 @@ impl PhoneNumber {
     /// `+819012345678`.
     pub fn e164(&self) -> &str {
         &self.e164
+    }
+
+    /// The country calling code: `81` for `+819012345678`.
+    pub fn calling_code(&self) -> u16 {
+        self.calling_code
     }
 
     /// Every digit hidden but the country code and the last four: `+81 **-****-5678`.

@@ -75,6 +75,16 @@ pub enum Channel {
     Sms,
 }
 
+impl Channel {
+    /// `email` or `sms`, as stored and in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
 /// Why a code is being sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodePurpose {

@@ -81,6 +81,8 @@ pub struct CodePolicy {
     pub email_separate_address: bool,
     /// Region for phone numbers typed in national form (ISO 3166-1 alpha-2).
     pub default_region: String,
+    /// Country calling codes a phone number for codes may have (`81`, `1`); empty: any.
+    pub sms_allowed_countries: Vec<u16>,
 }
 
 impl Default for CodePolicy {
@@ -92,9 +94,14 @@ impl Default for CodePolicy {
                 min_interval_secs: 60,
                 per_account_per_15min: 5,
                 per_destination_per_day: 10,
+                unconfirmed_per_account_per_day: 10,
+                unconfirmed_per_client_per_hour: 10,
+                unconfirmed_sms_per_hour: 100,
+                unconfirmed_email_per_hour: 1000,
             },
             email_separate_address: false,
             default_region: "JP".into(),
+            sms_allowed_countries: Vec::new(),
         }
     }
 }
@@ -161,6 +168,28 @@ struct Inner {
     policy: Policy,
     countries: std::sync::OnceLock<Arc<dyn geo::CountryLookup>>,
     api_keys: key_cache::KeyCache,
+    caps: CapCounts,
+}
+
+/// How often each sending cap and the per-account password limit refused something, since
+/// start (for `/metrics`).
+#[derive(Default)]
+pub(crate) struct CapCounts {
+    sends: [std::sync::atomic::AtomicU64; ports::SendCap::ALL.len()],
+    passwords: std::sync::atomic::AtomicU64,
+}
+
+impl CapCounts {
+    pub(crate) fn hit(&self, cap: ports::SendCap) {
+        if let Some(i) = ports::SendCap::ALL.iter().position(|c| *c == cap) {
+            self.sends[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn password_refused(&self) {
+        self.passwords
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Service {
@@ -183,6 +212,7 @@ impl Service {
                 policy,
                 countries: std::sync::OnceLock::new(),
                 api_keys: key_cache::KeyCache::default(),
+                caps: CapCounts::default(),
             }),
         }
     }
@@ -233,6 +263,23 @@ impl Service {
                 "this server does not offer that method",
             ))
         }
+    }
+
+    /// How often each sending cap refused a code since start, by cap name.
+    pub fn send_caps_hit(&self) -> Vec<(&'static str, u64)> {
+        ports::SendCap::ALL
+            .iter()
+            .zip(&self.inner.caps.sends)
+            .map(|(cap, n)| (cap.as_str(), n.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// How often the per-account password limit refused a sign-in since start.
+    pub fn password_limit_hits(&self) -> u64 {
+        self.inner
+            .caps
+            .passwords
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The policy in force.

@@ -3,8 +3,11 @@
 //!
 //! A code is 6 digits from the CSPRNG, lives `codes.ttl_secs` (5 minutes by default, never over
 //! 10), is bound to exactly one challenge, enrolment or session, allows 5 wrong tries, and is
-//! stored only as a keyed hash. Sending is limited (60 s apart, a few per account per 15 minutes,
-//! a daily cap per destination) in the same transaction that stores the code.
+//! stored only as a keyed hash. Sending is limited in the same transaction that stores the code:
+//! 60 s apart, a few per account per 15 minutes, a daily cap per account and destination, and
+//! for destinations not yet confirmed also per account, per client address and over all
+//! accounts. Every budget is the sending account's or the asking client's own, so nobody can use
+//! up what another account may send to its confirmed address or number.
 
 use nidan_domain::{EmailAddress, Method, PhoneNumber, RecoveryCode, keyed_hash, token_digest};
 use zeroize::Zeroizing;
@@ -12,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::attempt::{Expect, Verdict};
 use crate::courier::{Channel, CodeMessage, CodePurpose, NoticeKind};
 use crate::error::{ServiceError, ServiceResult};
-use crate::ports::{CodeBinding, Issued, OobCode, OobMethod, UserRecord};
+use crate::ports::{CodeBinding, Issued, OobCode, OobMethod, SendCap, UserRecord};
 use crate::session::AuthContext;
 use crate::two_step::StepUp;
 use crate::{ClientInfo, CredentialId, Service};
@@ -72,7 +75,8 @@ impl Service {
         }
     }
 
-    /// Stores a new code for `binding` (if the limits allow) and delivers it now.
+    /// Stores a new code for `binding` (if the limits allow) and delivers it now. `client` is
+    /// who asked: sends to destinations not yet confirmed are capped per client address too.
     pub(crate) async fn send_code(
         &self,
         user: &UserRecord,
@@ -80,6 +84,7 @@ impl Service {
         channel: Channel,
         destination: &str,
         purpose: CodePurpose,
+        client: &ClientInfo,
     ) -> ServiceResult<CodeSent> {
         let policy = &self.inner.policy.codes;
         let code = self.six_digits();
@@ -96,10 +101,22 @@ impl Service {
             expires_at: now + policy.ttl_secs,
             attempts: 0,
             used_at: None,
+            client: Some(nidan_domain::client_key(&client.ip)).filter(|k| !k.is_empty()),
         };
-        if let Issued::TooSoon { retry_after } =
+        if let Issued::TooSoon { retry_after, cap } =
             self.store_ref().issue_code(record, policy.limits).await?
         {
+            self.inner.caps.hit(cap);
+            if cap != SendCap::Interval {
+                tracing::warn!(
+                    cap = cap.as_str(),
+                    channel = channel.as_str(),
+                    user = %user.id,
+                    client = %nidan_domain::client_key(&client.ip),
+                    retry_after,
+                    "a sending cap refused a code"
+                );
+            }
             return Err(ServiceError::RateLimited {
                 retry_after,
                 locked: false,
@@ -136,9 +153,18 @@ impl Service {
         user: &UserRecord,
     ) -> ServiceResult<String> {
         match channel {
-            Channel::Sms => PhoneNumber::parse(input, &self.inner.policy.codes.default_region)
-                .map(|p| p.e164().to_owned())
-                .map_err(|e| ServiceError::InvalidRequest(format!("phone: {e}"))),
+            Channel::Sms => {
+                let phone = PhoneNumber::parse(input, &self.inner.policy.codes.default_region)
+                    .map_err(|e| ServiceError::InvalidRequest(format!("phone: {e}")))?;
+                let allowed = &self.inner.policy.codes.sms_allowed_countries;
+                if !allowed.is_empty() && !allowed.contains(&phone.calling_code()) {
+                    return Err(ServiceError::InvalidRequest(format!(
+                        "phone: numbers with the country code +{} cannot receive codes from this server",
+                        phone.calling_code()
+                    )));
+                }
+                Ok(phone.e164().to_owned())
+            }
             Channel::Email => {
                 let email = EmailAddress::parse(input)
                     .map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
@@ -194,6 +220,7 @@ impl Service {
             channel,
             &destination,
             CodePurpose::Enrolment,
+            client,
         )
         .await
     }
@@ -205,6 +232,7 @@ impl Service {
         &self,
         auth: &AuthContext,
         channel: Channel,
+        client: &ClientInfo,
     ) -> ServiceResult<CodeSent> {
         let user = self.user_of(auth).await?;
         let pending = self
@@ -223,6 +251,7 @@ impl Service {
             channel,
             &pending.destination,
             CodePurpose::Enrolment,
+            client,
         )
         .await
     }
@@ -389,6 +418,7 @@ impl Service {
                 channel,
                 &destination,
                 purpose,
+                client,
             )
             .await;
         let result = match &sent {
@@ -426,6 +456,7 @@ impl Service {
                 channel,
                 &target.destination,
                 CodePurpose::SignIn,
+                client,
             )
             .await;
         self.record(

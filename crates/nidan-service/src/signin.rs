@@ -5,7 +5,9 @@
 //! challenge token is never a session; a new session token is minted only when the second step
 //! succeeds, in the same transaction that consumes the code.
 
-use nidan_domain::{BearerToken, EmailAddress, Method, check_password_policy, token_digest};
+use nidan_domain::{
+    BearerToken, EmailAddress, Method, check_password_policy, keyed_hash, token_digest,
+};
 use zeroize::Zeroizing;
 
 use crate::attempt::{Expect, Verdict};
@@ -16,6 +18,9 @@ use crate::ports::{
     NewSession, NewUser, OobMethod, SessionRecord, SignInGrant, TotpCredential, UserRecord,
 };
 use crate::{ClientInfo, DeviceId, Service, SessionId, UserId, token_prefix};
+
+/// The keyed-hash purpose of the per-account password limit's subjects.
+const PASSWORD_FAILURES_PURPOSE: &str = "password-failures";
 
 /// The account as a client may see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +118,11 @@ impl Enrolment {
     pub(crate) fn has_method(&self) -> bool {
         self.totp.is_some() || !self.oob.is_empty()
     }
+}
+
+/// Whether the account's own second step applies: two-step is on and a method is enrolled.
+pub(crate) fn two_step_on(user: &UserRecord, enrolment: &Enrolment) -> bool {
+    user.two_step_enabled && enrolment.has_method()
 }
 
 /// Cuts client-supplied text to a sane length for storage.
@@ -239,33 +249,28 @@ impl Service {
         })
     }
 
-    /// The methods a sign-in challenge offers: the account's own when two-step is on, plus an
-    /// email code to the sign-in address when the sign-in comes from abroad (the rule only ever
-    /// adds a step). Empty: no second step.
+    /// The methods a sign-in challenge offers. With two-step on: the account's own methods,
+    /// exactly as at home, wherever the sign-in comes from (an extra check may only ever add a
+    /// step, and these already are one: a code to the sign-in address never stands in for an
+    /// enrolled method). Without two-step on: an email code to the sign-in address when the
+    /// sign-in comes from abroad, else nothing (no second step).
     pub(crate) fn challenge_methods(
         &self,
         user: &UserRecord,
         enrolment: &Enrolment,
         abroad: bool,
     ) -> Vec<Method> {
-        let mut methods = if user.two_step_enabled && enrolment.has_method() {
+        if two_step_on(user, enrolment) {
             enrolment.methods()
+        } else if abroad {
+            vec![Method::Email]
         } else {
             Vec::new()
-        };
-        if abroad && !methods.contains(&Method::Email) {
-            let at = methods
-                .iter()
-                .position(|m| *m == Method::Recovery)
-                .unwrap_or(methods.len());
-            methods.insert(at, Method::Email);
         }
-        methods
     }
 
-    /// Where a sign-in code for `method` goes: the enrolled address or number; for email from
-    /// abroad without an enrolled address, the sign-in address. Abroad with an app or recovery
-    /// codes as the default, the email code goes out at once too.
+    /// Where a sign-in code for `method` goes: with two-step on, only to the enrolled address or
+    /// number of that method; without it, from abroad, an email code to the sign-in address.
     pub(crate) fn code_target(
         &self,
         user: &UserRecord,
@@ -280,15 +285,14 @@ impl Service {
                 .find(|m| m.channel == c)
                 .map(|m| m.destination.clone())
         };
-        let two_step_on = user.two_step_enabled && enrolment.has_method();
         match method {
-            Method::Sms if two_step_on => {
-                enrolled(Channel::Sms).map(|d| (Channel::Sms, d, CodePurpose::SignIn))
+            Method::Sms | Method::Email if two_step_on(user, enrolment) => {
+                let channel = crate::courier::channel_of(method)?;
+                enrolled(channel).map(|d| (channel, d, CodePurpose::SignIn))
             }
-            Method::Email if two_step_on && enrolled(Channel::Email).is_some() => {
-                enrolled(Channel::Email).map(|d| (Channel::Email, d, CodePurpose::SignIn))
+            Method::Email if abroad => {
+                Some((Channel::Email, user.email.clone(), CodePurpose::NewCountry))
             }
-            _ if abroad => Some((Channel::Email, user.email.clone(), CodePurpose::NewCountry)),
             _ => None,
         }
     }
@@ -305,7 +309,73 @@ impl Service {
             .await
     }
 
+    /// The subject of the per-account password limit: a keyed hash of the sign-in email
+    /// (normalised when it is an address), the same for known and unknown accounts, so the
+    /// limit's answers say nothing about which accounts exist.
+    fn password_subject(&self, email: &str) -> [u8; 32] {
+        let normal = EmailAddress::parse(email)
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_else(|_| email.trim().to_lowercase());
+        keyed_hash(
+            &self.inner.secrets.hash_key,
+            PASSWORD_FAILURES_PURPOSE,
+            &[normal.as_bytes()],
+        )
+    }
+
+    /// Counts a password attempt against its sign-in email before the password is judged, or
+    /// refuses it while that email is waiting out wrong passwords or is locked (the throttle
+    /// schedule of the second step: free tries, then doubling waits, locked at 100, NIST's cap).
+    async fn reserve_password_attempt(&self, subject: &[u8; 32]) -> ServiceResult<()> {
+        let policy = &self.inner.policy.throttle;
+        let now = self.now();
+        let seen = self.store_ref().password_failures(subject).await?;
+        let refused = |retry_after: u64| ServiceError::RateLimited {
+            retry_after: retry_after.max(1),
+            locked: false,
+            message: "too many wrong passwords for this account; wait, then try again (a device you told nidan to remember still signs in)",
+        };
+        match policy.state(seen.failures, seen.last_failure_at, now) {
+            nidan_domain::ThrottleState::Open => {}
+            nidan_domain::ThrottleState::Wait { retry_after_secs } => {
+                return Err(refused(retry_after_secs));
+            }
+            nidan_domain::ThrottleState::Locked => return Err(refused(policy.max_delay_secs)),
+        }
+        if self
+            .store_ref()
+            .reserve_password_attempt(subject, seen, now)
+            .await?
+        {
+            Ok(())
+        } else {
+            // A parallel attempt on the same account took this turn.
+            Err(refused(1))
+        }
+    }
+
+    /// A remembered device of `user` that `token` names and that is still valid.
+    async fn known_device(
+        &self,
+        user: Option<&UserRecord>,
+        token: Option<&str>,
+    ) -> ServiceResult<Option<DeviceRecord>> {
+        let (Some(user), Some(token)) = (user, token.filter(|t| !t.is_empty())) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        Ok(self
+            .store_ref()
+            .device_by_digest(&token_digest(token))
+            .await?
+            .filter(|d| d.user_id == user.id && d.expires_at > now))
+    }
+
     /// The password step of sign-in.
+    ///
+    /// Wrong passwords are limited per sign-in email in the database (so across every client
+    /// address and node); a sign-in that presents a valid remembered-device token of the account
+    /// is not held back by that limit, so nobody can lock the owner out of a known device.
     pub async fn login(
         &self,
         email: &str,
@@ -317,8 +387,29 @@ impl Service {
             Ok(email) => self.store_ref().user_by_email(email.as_str()).await?,
             Err(_) => None,
         };
+        let known_device = self.known_device(user.as_ref(), device_token).await?;
+        let subject = self.password_subject(email);
+        if known_device.is_none()
+            && let Err(e) = self.reserve_password_attempt(&subject).await
+        {
+            self.inner.caps.password_refused();
+            tracing::warn!(
+                client = %nidan_domain::client_key(&client.ip),
+                "the per-account password limit refused a sign-in"
+            );
+            return Err(e);
+        }
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let right = self.inner.hasher.verify(password, stored).await?;
+        if right && user.is_some() {
+            self.store_ref().clear_password_failures(&subject).await?;
+        } else if known_device.is_some() {
+            // Not held back, but counted all the same.
+            let seen = self.store_ref().password_failures(&subject).await?;
+            self.store_ref()
+                .reserve_password_attempt(&subject, seen, self.now())
+                .await?;
+        }
         let user = match user {
             Some(user) if right => user,
             Some(user) => {
@@ -346,39 +437,33 @@ impl Service {
             });
         }
 
-        if let Some(token) = device_token.filter(|t| !t.is_empty()) {
+        if let Some(device) = known_device {
             let now = self.now();
-            let device = self
+            let (session_token, session) = self.new_session(&user.id, client);
+            // The store checks the device again; if it was forgotten meanwhile, fall through
+            // to the second step.
+            let ip = clip(&client.ip, 64);
+            if self
                 .store_ref()
-                .device_by_digest(&token_digest(token))
-                .await?;
-            if let Some(device) = device.filter(|d| d.user_id == user.id && d.expires_at > now) {
-                let (session_token, session) = self.new_session(&user.id, client);
-                // The store checks the device again; if it was forgotten meanwhile, fall through
-                // to the second step.
-                let ip = clip(&client.ip, 64);
-                if self
-                    .store_ref()
-                    .sign_in_with_device(&device.id, now, &ip, session)
-                    .await?
-                {
-                    self.record(
-                        &user.id,
-                        "sign_in",
-                        None,
-                        "success",
-                        client,
-                        Some("remembered device".into()),
-                    )
-                    .await;
-                    return Ok(LoginOutcome::SignedIn {
-                        session_token,
-                        user: UserSummary {
-                            id: user.id,
-                            email: user.email,
-                        },
-                    });
-                }
+                .sign_in_with_device(&device.id, now, &ip, session)
+                .await?
+            {
+                self.record(
+                    &user.id,
+                    "sign_in",
+                    None,
+                    "success",
+                    client,
+                    Some("remembered device".into()),
+                )
+                .await;
+                return Ok(LoginOutcome::SignedIn {
+                    session_token,
+                    user: UserSummary {
+                        id: user.id,
+                        email: user.email,
+                    },
+                });
             }
         }
 
@@ -418,7 +503,7 @@ impl Service {
         if let Some((channel, destination, purpose)) = target {
             let binding = CodeBinding::Challenge(challenge_token.digest());
             match self
-                .send_code(&user, binding, channel, &destination, purpose)
+                .send_code(&user, binding, channel, &destination, purpose, client)
                 .await
             {
                 Ok(sent) => code_sent_to = Some(sent.sent_to),
@@ -427,7 +512,8 @@ impl Service {
                 Err(e) => return Err(e),
             }
         }
-        let reason = abroad.map(|_| "new_country");
+        // The rule asked for the step only when the account has none of its own.
+        let reason = (abroad.is_some() && !two_step_on(&user, &enrolment)).then_some("new_country");
         Ok(LoginOutcome::SecondFactorRequired {
             challenge_token,
             methods,

@@ -373,7 +373,9 @@ impl Service {
         self.step_up(&user, proof, Some(&auth.session_id), client)
             .await?;
         if user.two_step_enabled != on {
-            self.store_ref().set_two_step_enabled(&user.id, on).await?;
+            self.store_ref()
+                .set_two_step_enabled(&user.id, on, Some(&auth.session_id))
+                .await?;
             self.record(
                 &user.id,
                 if on { "two_step_on" } else { "two_step_off" },

@@ -8,7 +8,10 @@
 mod account_check;
 mod error;
 mod import_rows;
+mod password_failures;
 pub mod postgres;
+mod send_caps;
+mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;

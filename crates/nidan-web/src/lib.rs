@@ -37,6 +37,8 @@ pub struct WebOptions {
     pub trusted_proxies: Vec<(IpAddr, u8)>,
     /// Sign-in requests allowed per client IP per minute (0 = no limit).
     pub login_per_ip_per_minute: u32,
+    /// Sign-ups allowed per client address (IPv6: per /64) per hour (0 = no limit).
+    pub signup_per_ip_per_hour: u32,
     /// Verify calls allowed per API key per minute (0 = no limit).
     pub verify_per_key_per_minute: u32,
     /// The public base URL (cookie `Secure` flag when https).
@@ -74,6 +76,7 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         service,
         limits: limits::Limits::new(
             options.login_per_ip_per_minute,
+            options.signup_per_ip_per_hour,
             options.verify_per_key_per_minute,
         ),
         options,

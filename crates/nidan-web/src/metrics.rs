@@ -2,8 +2,9 @@
 //! requests by route, method and status; latency histograms by route; verifications by path,
 //! method and result; throttled requests.
 //!
-//! Labels are bounded: routes are the router's templates (`/api/v1/me/sessions/{id}`), never raw
-//! paths, so a client cannot blow up the label space.
+//! Labels are bounded: routes are the router's templates (`/api/v1/me/sessions/{id}`, or
+//! `unmatched`), never raw paths, and methods are the seven standard ones or `other`, so a
+//! client cannot blow up the label space.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,7 +33,7 @@ struct Histogram {
 /// The registry.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    requests: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     verifications: Mutex<BTreeMap<(&'static str, String, String), u64>>,
     deliveries: Mutex<BTreeMap<(String, &'static str), u64>>,
@@ -94,9 +95,9 @@ impl Metrics {
             .or_insert(0) += 1;
     }
 
-    fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    fn request(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
         *lock(&self.requests)
-            .entry((route.to_owned(), method.to_owned(), status))
+            .entry((route.to_owned(), method, status))
             .or_insert(0) += 1;
         let mut latency = lock(&self.latency);
         let h = latency.entry(route.to_owned()).or_default();
@@ -112,8 +113,8 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format.
-    pub fn render(&self) -> String {
+    /// The text exposition format, with the service's own counters.
+    pub fn render(&self, service: &nidan_service::Service) -> String {
         let mut out = String::new();
         out.push_str("# HELP nidan_http_requests_total HTTP requests by route template, method and status.\n# TYPE nidan_http_requests_total counter\n");
         for ((route, method, status), n) in lock(&self.requests).iter() {
@@ -167,8 +168,37 @@ impl Metrics {
             "nidan_throttled_requests_total {}",
             self.throttled.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP nidan_send_caps_hit_total Codes refused by a sending limit, by limit (interval, account, destination, unconfirmed_account, unconfirmed_client, unconfirmed_global).\n# TYPE nidan_send_caps_hit_total counter\n");
+        for (cap, n) in service.send_caps_hit() {
+            let _ = writeln!(out, "nidan_send_caps_hit_total{{cap=\"{cap}\"}} {n}");
+        }
+        out.push_str("# HELP nidan_password_limit_refusals_total Sign-ins refused by the per-account limit on wrong passwords.\n# TYPE nidan_password_limit_refusals_total counter\n");
+        let _ = writeln!(
+            out,
+            "nidan_password_limit_refusals_total {}",
+            service.password_limit_hits()
+        );
         out
     }
+}
+
+/// The method label: one of the standard methods, or `other` for anything a client invents (the
+/// label set stays fixed whatever is sent).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    [
+        M::GET,
+        M::HEAD,
+        M::POST,
+        M::PUT,
+        M::DELETE,
+        M::PATCH,
+        M::OPTIONS,
+    ]
+    .into_iter()
+    .zip(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+    .find(|(m, _)| m == method)
+    .map_or("other", |(_, label)| label)
 }
 
 /// Middleware: times and counts every request.
@@ -178,12 +208,12 @@ pub async fn track(State(app): State<AppState>, request: Request, next: Next) ->
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     app.metrics.request(
         &route,
-        &method,
+        method,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );

@@ -23,4 +23,5 @@ mod attack {
     mod oob;
     mod races;
     mod replay;
+    mod review;
 }

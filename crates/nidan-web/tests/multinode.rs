@@ -73,6 +73,40 @@ impl Cluster {
     }
 }
 
+/// Signs `email` up on A with SMS to `typed` as its only method, confirmed on B with the code A
+/// sent to `e164`; returns the session.
+async fn sms_only(c: &Cluster, email: &str, typed: &str, e164: &str) -> String {
+    let r =
+        c.a.post(
+            "/api/v1/users",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let session = c.a.login(email).await.json["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r =
+        c.a.post(
+            "/api/v1/me/sms/setup",
+            Some(&session),
+            json!({"password": PASSWORD, "phone": typed}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let r =
+        c.b.post(
+            "/api/v1/me/sms/confirm",
+            Some(&session),
+            json!({"code": last_code_to(&c.shared, e164)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "confirmed on B: {}", r.text);
+    session
+}
+
 /// Submits `code` with `method` at `n` fresh challenges, half opened and submitted on each node,
 /// all at once; returns the statuses.
 async fn race(
@@ -262,36 +296,8 @@ async fn sms_codes_and_resend_windows_across_two_nodes() {
     };
     const PHONE: &str = "+819012345678";
     let email = "sms-nodes@example.com";
-    let r =
-        c.a.post(
-            "/api/v1/users",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let session = c.a.login(email).await.json["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // The number is added on A and confirmed on B with the code A sent.
-    let r =
-        c.a.post(
-            "/api/v1/me/sms/setup",
-            Some(&session),
-            json!({"password": PASSWORD, "phone": "090-1234-5678"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let code = last_code_to(&c.shared, PHONE);
-    let r =
-        c.b.post(
-            "/api/v1/me/sms/confirm",
-            Some(&session),
-            json!({"code": code}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "confirmed on B: {}", r.text);
+    // The number is added on A (in its national form) and confirmed on B with the code A sent.
+    sms_only(&c, email, "090-1234-5678", PHONE).await;
 
     // Sign-in on A sends a code; a resend on B right away is refused: one resend window.
     let login = c.a.login(email).await;
@@ -553,4 +559,241 @@ async fn database_cut_answers_503_and_recovers() {
     drop(node);
     drop_schema(&base, &schema).await;
     mark_ran(TEST);
+}
+
+/// Two nodes with home country JP and a country database that puts 127.0.0.1 abroad.
+async fn abroad_cluster(test: &str) -> Option<Cluster> {
+    let base = nodes::database_url(test)?;
+    let (schema, url) = fresh_schema(&base).await;
+    let shared = Shared::new();
+    let policy = nidan_service::Policy {
+        risk: nidan_service::geo::RiskPolicy {
+            home_countries: vec!["JP".into()],
+            challenge_unknown: false,
+        },
+        ..nidan_service::Policy::default()
+    };
+    let a = Node::start_with(&url, &shared, &small_pool(), policy.clone()).await;
+    let b = Node::start_with(&url, &shared, &small_pool(), policy).await;
+    Some(Cluster {
+        base,
+        schema,
+        url,
+        shared,
+        a,
+        b,
+    })
+}
+
+/// From abroad, an account with an authenticator app gets exactly its own methods on either
+/// node; an email code neither goes out nor is accepted in place of the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn abroad_an_email_code_never_replaces_the_app_on_any_node() {
+    const TEST: &str = "multinode::abroad_an_email_code_never_replaces_the_app_on_any_node";
+    let Some(c) = abroad_cluster(TEST).await else {
+        return;
+    };
+    let (_, secret, _) = c.a.enrolled(&c.shared, "abroad@example.com").await;
+    // Only now is 127.0.0.1 abroad: the test's own sign-up came from home.
+    let db = nidan_geo::testing::country_db(&[(std::net::Ipv4Addr::new(127, 0, 0, 0), 8, "US")]);
+    let path = c.shared.dir.path().join("country.mmdb");
+    std::fs::write(&path, db).unwrap();
+    for node in [&c.a, &c.b] {
+        let lookup = nidan_geo::CountryDb::open(&path).unwrap();
+        let _ = node.service.clone().with_country_lookup(Arc::new(lookup));
+    }
+    let r = c.a.login("abroad@example.com").await;
+    assert_eq!(r.json["methods"], json!(["totp", "recovery"]), "{}", r.text);
+    assert!(r.json.get("reason").is_none(), "{}", r.text);
+    let challenge = r.json["challenge_id"].as_str().unwrap().to_owned();
+    let r =
+        c.b.post(
+            "/api/v1/login/send-code",
+            None,
+            json!({"challenge_id": challenge, "method": "email"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(
+        c.b.verify(&challenge, "email", "123456").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let r =
+        c.b.verify(&challenge, "totp", &c.shared.code(&secret))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    c.finish(TEST).await;
+}
+
+/// A password-only session made on one node while two-step was off ends when two-step is
+/// turned back on through the other node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_step_back_on_ends_password_only_sessions_on_every_node() {
+    const TEST: &str = "multinode::two_step_back_on_ends_password_only_sessions_on_every_node";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    let email = "backon-nodes@example.com";
+    let (session, secret, _) = c.a.enrolled(&c.shared, email).await;
+    let r =
+        c.a.post(
+            "/api/v1/me/two-step",
+            Some(&session),
+            json!({"password": PASSWORD, "code": c.shared.code(&secret), "state": "off"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = c.b.login(email).await;
+    assert_eq!(r.json["status"], "signed_in", "{}", r.text);
+    let password_only = r.json["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.b.get("/api/v1/me", Some(&password_only)).await.status,
+        StatusCode::OK
+    );
+    c.shared.advance(30);
+    let r =
+        c.a.post(
+            "/api/v1/me/two-step",
+            Some(&session),
+            json!({"password": PASSWORD, "code": c.shared.code(&secret), "state": "on"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        c.b.get("/api/v1/me", Some(&password_only)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.b.get("/api/v1/me", Some(&session)).await.status,
+        StatusCode::OK
+    );
+    c.finish(TEST).await;
+}
+
+/// Twelve fresh accounts on both nodes ask to add the victim's number; the victim's sign-in
+/// code still goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn strangers_cannot_use_up_a_victims_budget_across_nodes() {
+    const TEST: &str = "multinode::strangers_cannot_use_up_a_victims_budget_across_nodes";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    const PHONE: &str = "+819012345678";
+    let victim = "victim-nodes@example.com";
+    sms_only(&c, victim, PHONE, PHONE).await;
+
+    for i in 0..12 {
+        let node = c.node(i);
+        let ip = format!("192.0.2.{}", 10 + i);
+        let email = format!("stranger{i}@example.com");
+        let r = node
+            .post_from(
+                &ip,
+                "/api/v1/users",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = node
+            .post_from(
+                &ip,
+                "/api/v1/login",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        let s = r.json["session_token"].as_str().unwrap().to_owned();
+        let r = node
+            .post_from(
+                &ip,
+                "/api/v1/me/sms/setup",
+                Some(&s),
+                json!({"password": PASSWORD, "phone": PHONE}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    }
+    let r = c.b.login(victim).await;
+    assert!(r.json.get("code_not_sent").is_none(), "{}", r.text);
+    assert_eq!(r.json["code_sent_to"], "+81 **-****-5678", "{}", r.text);
+    let challenge = r.json["challenge_id"].as_str().unwrap().to_owned();
+    let r =
+        c.a.verify(&challenge, "sms", &last_code_to(&c.shared, PHONE))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    c.finish(TEST).await;
+}
+
+/// Wrong passwords on both nodes count against one account: after five even the right
+/// password waits, on either node; twenty parallel guesses over both nodes get at most five
+/// judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_passwords_are_limited_per_account_across_nodes() {
+    const TEST: &str = "multinode::wrong_passwords_are_limited_per_account_across_nodes";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    for email in ["guessed-nodes@example.com", "raced-nodes@example.com"] {
+        let r =
+            c.a.post(
+                "/api/v1/users",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let guess = |i: usize, email: &'static str, password: &'static str| {
+        let node = c.node(i).clone();
+        async move {
+            node.post_from(
+                &format!("192.0.2.{}", 100 + i),
+                "/api/v1/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await
+        }
+    };
+    for i in 0..5 {
+        let r = guess(i, "guessed-nodes@example.com", "wrong guess").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    }
+    for i in 5..7 {
+        let r = guess(i, "guessed-nodes@example.com", PASSWORD).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    }
+    c.shared.advance(30);
+    let r = guess(7, "guessed-nodes@example.com", PASSWORD).await;
+    assert_eq!(r.json["status"], "signed_in", "{}", r.text);
+
+    let barrier = Arc::new(Barrier::new(20));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (barrier, attempt) = (
+            barrier.clone(),
+            guess(i, "raced-nodes@example.com", "wrong guess"),
+        );
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            attempt.await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let judged = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(judged <= 5, "{judged} judged: {statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    c.finish(TEST).await;
 }

@@ -165,6 +165,10 @@ pub struct SignupConfig {
     /// are made with `nidan admin user add`. Default true, so a fresh install can be tried at
     /// once.
     pub open: bool,
+    /// Accounts one client address (IPv6: one /64) may create per hour on one node; 0 turns the
+    /// limit off (0..=10000). Default 10: scripted sign-ups are how paid SMS gets pumped, and
+    /// a household or office rarely opens more than a few accounts an hour.
+    pub max_per_client_per_hour: u32,
 }
 
 /// `[password]` settings.
@@ -210,8 +214,15 @@ pub struct CodesConfig {
     pub resend_after_secs: u64,
     /// Codes sent per account per 15 minutes (1..=50). Default 5.
     pub per_account_per_15min: u32,
-    /// Codes sent to one address or number per 24 hours (1..=200). Default 10.
+    /// Codes one account sends to one address or number per 24 hours (1..=200). Default 10.
+    /// Each account has its own: nobody can use up another account's sends.
     pub per_destination_per_day: u32,
+    /// Codes one account sends to addresses and numbers it has not confirmed (setups) per 24
+    /// hours (1..=100). Default 10: enough for a few typos and resends.
+    pub unconfirmed_per_account_per_day: u32,
+    /// Codes sent to addresses and numbers not yet confirmed at the request of one client
+    /// address (IPv6: one /64) per hour, over all accounts (1..=10000). Default 10.
+    pub unconfirmed_per_client_per_hour: u32,
 }
 
 /// `[device]` settings.
@@ -277,6 +288,9 @@ pub struct EmailConfig {
     /// When true, email codes must go to an address other than the sign-in one (so a taken-over
     /// mailbox is not both factors). Default false, the common expectation of users.
     pub separate_address: bool,
+    /// Codes by email to addresses not yet confirmed, all accounts together, per hour
+    /// (1..=1000000). Default 1000. Sign-in codes to confirmed addresses are never held back by it.
+    pub max_per_hour: u32,
 }
 
 /// `[sms]` settings.
@@ -302,6 +316,14 @@ pub struct SmsConfig {
     /// Region for phone numbers typed in national form, as two uppercase letters (ISO 3166-1).
     /// Default `JP`, the home market of this service.
     pub default_region: String,
+    /// Codes by SMS to numbers not yet confirmed, all accounts together, per hour
+    /// (1..=1000000). Default 100: SMS costs money, and this bounds what scripted accounts can
+    /// spend. Sign-in codes to confirmed numbers are never held back by it.
+    pub max_per_hour: u32,
+    /// Country calling codes a number may have to be added for SMS codes (`["81", "1"]`).
+    /// Default empty: any country. Sending SMS to countries you have no users in is what SMS
+    /// pumping (toll fraud) relies on.
+    pub allowed_countries: Vec<u16>,
 }
 
 /// Where SMS messages go.

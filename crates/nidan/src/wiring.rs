@@ -82,9 +82,14 @@ pub fn policy(config: &Config) -> Result<Policy> {
                 min_interval_secs: secs(config.codes.resend_after_secs, "codes.resend_after_secs")?,
                 per_account_per_15min: config.codes.per_account_per_15min,
                 per_destination_per_day: config.codes.per_destination_per_day,
+                unconfirmed_per_account_per_day: config.codes.unconfirmed_per_account_per_day,
+                unconfirmed_per_client_per_hour: config.codes.unconfirmed_per_client_per_hour,
+                unconfirmed_sms_per_hour: config.sms.max_per_hour,
+                unconfirmed_email_per_hour: config.email.max_per_hour,
             },
             email_separate_address: config.email.separate_address,
             default_region: config.sms.default_region.clone(),
+            sms_allowed_countries: config.sms.allowed_countries.clone(),
         },
         enabled_methods: config.methods.enabled.clone(),
         risk: RiskPolicy {
@@ -113,6 +118,7 @@ pub fn web_options(config: &Config) -> WebOptions {
             .map(|net| (net.addr(), net.prefix_len()))
             .collect(),
         login_per_ip_per_minute: config.server.login_requests_per_ip_per_minute,
+        signup_per_ip_per_hour: config.signup.max_per_client_per_hour,
         verify_per_key_per_minute: config.api.verify_per_key_per_minute,
         public_url: config.server.public_url.clone(),
     }

@@ -206,13 +206,19 @@ pub async fn activate_totp_first_method_turns_two_step_on_and_ends_other_session
         "other users' sessions are untouched"
     );
 
-    // Without a session to keep, every session ends.
+    // Without a session to keep, every session ends; remembered devices are forgotten.
     let c = fx.user().await;
+    let app = fx.active_totp(&c, None).await;
+    let device = fx.device(&c, &app, NOW - 20).await;
     let s = fx.session(&c, NOW - 10).await;
     fx.enrolled(&c, 8).await;
     assert!(
         !fx.session_exists(&s.digest).await,
         "with keep_session None every session ends"
+    );
+    assert!(
+        !fx.device_exists(&device.digest).await,
+        "every remembered device must be forgotten when two-step turns on"
     );
 }
 

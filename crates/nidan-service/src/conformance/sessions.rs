@@ -300,8 +300,8 @@ pub async fn device_sign_in_needs_a_live_device(store: Arc<dyn Store>) {
     );
 }
 
-/// Remembered devices are revoked by a password change and by turning two-step off, and kept
-/// when two-step is turned on.
+/// Remembered devices are revoked by a password change and by turning two-step off or back on;
+/// turning it back on also ends every session but the one that did it.
 pub async fn devices_revoked_by_password_change_and_two_step_off(store: Arc<dyn Store>) {
     let fx = Fixture::new(store);
     let a = fx.user().await;
@@ -319,15 +319,7 @@ pub async fn devices_revoked_by_password_change_and_two_step_off(store: Arc<dyn 
 
     let d = fx.device(&a, &ca, NOW - 90).await;
     fx.store
-        .set_two_step_enabled(&a, true)
-        .await
-        .expect("set_two_step_enabled failed");
-    assert!(
-        fx.device_exists(&d.digest).await,
-        "turning two-step on must keep remembered devices"
-    );
-    fx.store
-        .set_two_step_enabled(&a, false)
+        .set_two_step_enabled(&a, false, None)
         .await
         .expect("set_two_step_enabled failed");
     assert!(
@@ -343,13 +335,36 @@ pub async fn devices_revoked_by_password_change_and_two_step_off(store: Arc<dyn 
         fx.active(&a).await.is_some(),
         "turning two-step off keeps the methods"
     );
+
+    // While off: a remembered device and password-only sessions; then back on.
+    let d = fx.device(&a, &ca, NOW - 80).await;
+    let keep = fx.session(&a, NOW - 70).await;
+    let other = fx.session(&a, NOW - 60).await;
+    let b = fx.user().await;
+    let theirs = fx.session(&b, NOW - 60).await;
     fx.store
-        .set_two_step_enabled(&a, true)
+        .set_two_step_enabled(&a, true, Some(&keep.record.id))
         .await
         .expect("set_two_step_enabled failed");
     assert!(
         fx.user_record(&a).await.two_step_enabled,
         "set_two_step_enabled(true) must turn two-step on"
+    );
+    assert!(
+        !fx.device_exists(&d.digest).await,
+        "turning two-step back on must forget remembered devices"
+    );
+    assert!(
+        !fx.session_exists(&other.digest).await,
+        "turning two-step back on must end the other sessions"
+    );
+    assert!(
+        fx.session_exists(&keep.digest).await,
+        "turning two-step back on keeps the session that did it"
+    );
+    assert!(
+        fx.session_exists(&theirs.digest).await,
+        "another user's sessions are untouched"
     );
 }
 

@@ -67,8 +67,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, UserId)>, StoreError>;
     /// Sets or clears the password; revokes remembered devices (a credential change).
     async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError>;
-    /// Switches two-step on or off (methods kept). Off revokes remembered devices.
-    async fn set_two_step_enabled(&self, id: &UserId, enabled: bool) -> Result<(), StoreError>;
+    /// Switches two-step on or off (methods kept). Either way every remembered device is
+    /// forgotten; on also ends every session of the user but `keep_session` (nothing made with
+    /// less than the second step outlives it).
+    async fn set_two_step_enabled(
+        &self,
+        id: &UserId,
+        enabled: bool,
+        keep_session: Option<&SessionId>,
+    ) -> Result<(), StoreError>;
 
     // --- authenticator app
     /// Stores a pending credential, replacing any earlier pending one of the user.
@@ -79,7 +86,8 @@ pub trait Store: Send + Sync + 'static {
     async fn active_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError>;
     /// Makes the pending credential the active one (replacing an older active one). When
     /// `first_method` is given the account turns two-step on, gets these recovery-code digests,
-    /// and every other session (all but `keep_session`) ends.
+    /// every other session (all but `keep_session`) ends and every remembered device is
+    /// forgotten.
     async fn activate_totp(
         &self,
         user: &UserId,
@@ -213,6 +221,21 @@ pub trait Store: Send + Sync + 'static {
         user: &UserId,
         binding: &CodeBinding,
     ) -> Result<Option<OobCode>, StoreError>;
+
+    // --- wrong passwords (per sign-in email, across every client and node)
+    /// The wrong passwords counted for `subject` (zero when none).
+    async fn password_failures(&self, subject: &[u8; 32]) -> Result<PasswordFailures, StoreError>;
+    /// Counts one attempt for `subject` before its password is judged, if the count is still
+    /// `seen.failures` (one atomic statement: of parallel attempts that saw the same count, one
+    /// wins). False: another attempt got there first; nothing was written.
+    async fn reserve_password_attempt(
+        &self,
+        subject: &[u8; 32],
+        seen: PasswordFailures,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Forgets the count for `subject` (a right password, or support unlocking it).
+    async fn clear_password_failures(&self, subject: &[u8; 32]) -> Result<(), StoreError>;
 
     // --- security notices (a durable queue)
     /// Queues a notice.

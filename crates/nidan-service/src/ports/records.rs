@@ -381,18 +381,75 @@ pub struct OobCode {
     pub attempts: u32,
     /// When it was used, or replaced by a newer code.
     pub used_at: Option<UnixTime>,
+    /// The client that asked for it ([`nidan_domain::client_key`]: IPv6 by /64), when known.
+    pub client: Option<String>,
 }
 
 /// Sending limits, checked and recorded in the same transaction that stores a new code, so
 /// parallel requests cannot send more than allowed (SMS costs money; mailboxes can be flooded).
+///
+/// Every budget belongs to the account that sends, or to the client that asks: no stranger can
+/// use up what another account may send to its own confirmed address or number. Sends to a
+/// destination not yet confirmed (a setup, where the sender names the destination) are capped
+/// further, per account, per client address and over all accounts, because that is where
+/// scripted accounts could pump paid SMS to numbers of their choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SendLimits {
     /// Seconds between two codes for the same binding.
     pub min_interval_secs: i64,
     /// Codes per account per 15 minutes.
     pub per_account_per_15min: u32,
-    /// Codes per destination per 24 hours.
+    /// Codes per account to one destination per 24 hours.
     pub per_destination_per_day: u32,
+    /// Codes per account to destinations not yet confirmed, per 24 hours.
+    pub unconfirmed_per_account_per_day: u32,
+    /// Codes to destinations not yet confirmed per client address (IPv6: per /64), per hour.
+    pub unconfirmed_per_client_per_hour: u32,
+    /// Codes by SMS to numbers not yet confirmed, all accounts together, per hour.
+    pub unconfirmed_sms_per_hour: u32,
+    /// Codes by email to addresses not yet confirmed, all accounts together, per hour.
+    pub unconfirmed_email_per_hour: u32,
+}
+
+/// Which sending limit refused a code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendCap {
+    /// Too soon after the last code for the same binding.
+    Interval,
+    /// The account's codes per 15 minutes.
+    Account,
+    /// The account's codes to this destination per day.
+    Destination,
+    /// The account's codes to destinations not yet confirmed per day.
+    UnconfirmedAccount,
+    /// The client address's codes to destinations not yet confirmed per hour.
+    UnconfirmedClient,
+    /// Codes to destinations not yet confirmed on this channel, all accounts, per hour.
+    UnconfirmedGlobal,
+}
+
+impl SendCap {
+    /// Every cap, in the order they are checked.
+    pub const ALL: [SendCap; 6] = [
+        SendCap::Interval,
+        SendCap::Account,
+        SendCap::Destination,
+        SendCap::UnconfirmedAccount,
+        SendCap::UnconfirmedClient,
+        SendCap::UnconfirmedGlobal,
+    ];
+
+    /// The name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendCap::Interval => "interval",
+            SendCap::Account => "account",
+            SendCap::Destination => "destination",
+            SendCap::UnconfirmedAccount => "unconfirmed_account",
+            SendCap::UnconfirmedClient => "unconfirmed_client",
+            SendCap::UnconfirmedGlobal => "unconfirmed_global",
+        }
+    }
 }
 
 /// The answer to [`Store::issue_code`].
@@ -404,7 +461,18 @@ pub enum Issued {
     TooSoon {
         /// Seconds until a send would be allowed.
         retry_after: u64,
+        /// The limit that refused it.
+        cap: SendCap,
     },
+}
+
+/// Wrong passwords counted for one sign-in email (known or not), by a keyed hash of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PasswordFailures {
+    /// Consecutive wrong passwords (and attempts under way).
+    pub failures: u32,
+    /// When the last one was counted.
+    pub last_failure_at: UnixTime,
 }
 
 /// A security notice to queue.

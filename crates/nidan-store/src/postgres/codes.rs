@@ -1,10 +1,11 @@
 //! Email and SMS methods, the codes sent to them, and the notice queue (PostgreSQL).
 //!
-//! `issue_code` checks the sending limits and stores the new code in one transaction that holds
-//! the account's row lock (so parallel sends for one account on any node queue up) and a
-//! transaction-scoped advisory lock on the destination (so the daily cap per destination holds
-//! across accounts too). The code it replaces dies in the same transaction and hands over its
-//! count of wrong tries (a resend never resets it).
+//! `issue_code` checks the sending limits (`send_caps`) and stores the new code in one
+//! transaction that holds the account's row lock (so parallel sends for one account on any node
+//! queue up) and, for a destination not yet confirmed, a transaction-scoped advisory lock on the
+//! channel (so the per-client and overall caps hold across accounts and nodes). The code it
+//! replaces dies in the same transaction and hands over its count of wrong tries (a resend never
+//! resets it).
 //!
 //! The notice queue is read by every node's worker, so `due_notices` claims what it returns
 //! (`FOR UPDATE SKIP LOCKED` and a lease), and a notice goes out once, not once per node.
@@ -13,16 +14,14 @@ use nidan_service::StoreError;
 use nidan_service::courier::Channel;
 use nidan_service::ports::{
     ChallengeRecord, CodeBinding, FirstMethod, Issued, NewNotice, OobCode, OobMethod, QueuedNotice,
-    SendLimits,
+    SendCap, SendLimits,
 };
 use nidan_service::{CredentialId, UnixTime, UserId};
 
 use super::transactions::{after_method_removed, first_method_or_default};
 use super::{PgStore, TxError, lock_user, map, rows};
+use crate::send_caps;
 
-/// 15 minutes and 24 hours, the windows of the sending limits.
-const ACCOUNT_WINDOW: i64 = 15 * 60;
-const DESTINATION_WINDOW: i64 = 24 * 3600;
 /// Seconds a node holds the notices it took from the queue before another node may take them.
 const NOTICE_LEASE: i64 = 300;
 
@@ -128,12 +127,18 @@ impl PgStore {
         limits: SendLimits,
     ) -> Result<Issued, TxError> {
         let mut tx = self.begin().await?;
-        // Sends for one account queue up here (all nodes); then sends to one destination.
+        // Sends for one account queue up here (all nodes); sends to destinations not yet
+        // confirmed queue up per channel too, so the per-client and overall caps hold.
         lock_user(&mut tx, &code.user_id).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
-            .bind(&code.destination)
-            .execute(&mut *tx)
-            .await?;
+        if send_caps::unconfirmed(code) {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+                .bind(format!(
+                    "unconfirmed-sends-{}",
+                    rows::channel_name(code.channel)
+                ))
+                .execute(&mut *tx)
+                .await?;
+        }
         let (kind, binding) = rows::binding_parts(&code.binding);
         let now = code.created_at;
         let live: Option<(String, i64, i64)> = sqlx::query_as(
@@ -148,32 +153,27 @@ impl PgStore {
             if wait > 0 {
                 return Ok(Issued::TooSoon {
                     retry_after: wait as u64,
+                    cap: SendCap::Interval,
                 });
             }
         }
-        let (account_sends, oldest_account): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = $1 AND created_at > $2")
-                .bind(code.user_id.as_str())
-                .bind(now - ACCOUNT_WINDOW)
-                .fetch_one(&mut *tx)
-                .await?;
-        if account_sends >= i64::from(limits.per_account_per_15min) {
-            let wait = oldest_account.unwrap_or(now) + ACCOUNT_WINDOW - now;
-            return Ok(Issued::TooSoon {
-                retry_after: wait.max(1) as u64,
-            });
-        }
-        let (destination_sends, oldest_destination): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM oob_codes WHERE destination = $1 AND created_at > $2")
-                .bind(&code.destination)
-                .bind(now - DESTINATION_WINDOW)
-                .fetch_one(&mut *tx)
-                .await?;
-        if destination_sends >= i64::from(limits.per_destination_per_day) {
-            let wait = oldest_destination.unwrap_or(now) + DESTINATION_WINDOW - now;
-            return Ok(Issued::TooSoon {
-                retry_after: wait.max(1) as u64,
-            });
+        let p = send_caps::CountParams::of(code);
+        let counts: Vec<(i32, i64, Option<i64>)> = sqlx::query_as(send_caps::COUNTS::PG)
+            .bind(p.user)
+            .bind(p.since_15min)
+            .bind(p.since_day)
+            .bind(p.since_hour)
+            .bind(p.destination)
+            .bind(p.client)
+            .bind(p.channel)
+            .fetch_all(&mut *tx)
+            .await?;
+        let counts: Vec<(i64, i64, Option<i64>)> = counts
+            .into_iter()
+            .map(|(which, n, oldest)| (i64::from(which), n, oldest))
+            .collect();
+        if let Some(refused) = send_caps::refusal(code, &limits, &counts) {
+            return Ok(refused);
         }
         let mut attempts = i64::from(code.attempts);
         if let Some((old_id, _, old_attempts)) = live {
@@ -185,7 +185,7 @@ impl PgStore {
                 .await?;
         }
         sqlx::query(
-            "INSERT INTO oob_codes (id, user_id, binding_kind, binding, channel, destination, digest, created_at, expires_at, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO oob_codes (id, user_id, binding_kind, binding, channel, destination, digest, created_at, expires_at, attempts, client) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&code.id)
         .bind(code.user_id.as_str())
@@ -197,6 +197,7 @@ impl PgStore {
         .bind(now)
         .bind(code.expires_at)
         .bind(attempts)
+        .bind(&code.client)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -181,6 +181,7 @@ pub(crate) fn oob_code(r: &PgRow, binding: CodeBinding) -> Result<OobCode, Store
             .map_err(map)?
             .clamp(0, u32::MAX as i64) as u32,
         used_at: r.try_get("used_at").map_err(map)?,
+        client: r.try_get("client").map_err(map)?,
     })
 }
 

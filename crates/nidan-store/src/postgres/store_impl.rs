@@ -6,13 +6,14 @@ use nidan_service::courier::{Channel, Locale};
 use nidan_service::ports::{
     AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding,
     DeviceRecord, FirstMethod, ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser,
-    OobCode, OobMethod, QueuedNotice, SendLimits, SessionRecord, Settled, Store, TotpCredential,
-    UserRecord,
+    OobCode, OobMethod, PasswordFailures, QueuedNotice, SendLimits, SessionRecord, Settled, Store,
+    TotpCredential, UserRecord,
 };
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
 use super::{PgStore, map, retrying, rows};
 use crate::account_check::CheckRow;
+use crate::password_failures;
 use sqlx::Row as _;
 
 #[async_trait]
@@ -67,8 +68,13 @@ impl Store for PgStore {
         retrying!(self.set_password_once(id, hash.as_deref()))
     }
 
-    async fn set_two_step_enabled(&self, id: &UserId, enabled: bool) -> Result<(), StoreError> {
-        retrying!(self.set_two_step_once(id, enabled))
+    async fn set_two_step_enabled(
+        &self,
+        id: &UserId,
+        enabled: bool,
+        keep_session: Option<&SessionId>,
+    ) -> Result<(), StoreError> {
+        retrying!(self.set_two_step_once(id, enabled, keep_session))
     }
 
     async fn put_pending_totp(&self, c: TotpCredential) -> Result<(), StoreError> {
@@ -441,6 +447,45 @@ impl Store for PgStore {
         binding: &CodeBinding,
     ) -> Result<Option<OobCode>, StoreError> {
         self.live_code_of(user, binding).await
+    }
+
+    async fn password_failures(&self, subject: &[u8; 32]) -> Result<PasswordFailures, StoreError> {
+        let found: Option<(i64, i64)> = sqlx::query_as(password_failures::READ::PG)
+            .bind(&subject[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(found
+            .map(|(failures, last_failure_at)| PasswordFailures {
+                failures: failures.clamp(0, i64::from(u32::MAX)) as u32,
+                last_failure_at,
+            })
+            .unwrap_or_default())
+    }
+
+    async fn reserve_password_attempt(
+        &self,
+        subject: &[u8; 32],
+        seen: PasswordFailures,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(password_failures::RESERVE::PG)
+            .bind(&subject[..])
+            .bind(now)
+            .bind(i64::from(seen.failures))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn clear_password_failures(&self, subject: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query(password_failures::CLEAR::PG)
+            .bind(&subject[..])
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
     }
 
     async fn enqueue_notice(&self, notice: NewNotice) -> Result<(), StoreError> {

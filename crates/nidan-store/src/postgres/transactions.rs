@@ -11,7 +11,7 @@
 use nidan_service::ports::{
     Attempt, Candidate, FirstMethod, NewActivity, NewDevice, NewSession, Settled, TotpCredential,
 };
-use nidan_service::{CredentialId, DeviceId, UserId};
+use nidan_service::{CredentialId, DeviceId, SessionId, UserId};
 use sqlx::{Postgres, Transaction};
 
 use super::{PgStore, TxError, lock_user};
@@ -125,6 +125,10 @@ pub(crate) async fn first_method_or_default(
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
             .bind(user.as_str())
             .bind(first.keep_session.as_ref().map(|s| s.as_str().to_owned()))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM devices WHERE user_id = $1")
+            .bind(user.as_str())
             .execute(&mut **tx)
             .await?;
     } else {
@@ -336,6 +340,7 @@ impl PgStore {
         &self,
         id: &UserId,
         enabled: bool,
+        keep_session: Option<&SessionId>,
     ) -> Result<(), TxError> {
         let mut tx = self.begin().await?;
         lock_user(&mut tx, id).await?;
@@ -344,8 +349,13 @@ impl PgStore {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
-        if !enabled {
-            run_for_user(&mut tx, "DELETE FROM devices WHERE user_id = $1", id).await?;
+        run_for_user(&mut tx, "DELETE FROM devices WHERE user_id = $1", id).await?;
+        if enabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
+                .bind(id.as_str())
+                .bind(keep_session.map(|s| s.as_str().to_owned()))
+                .execute(&mut *tx)
+                .await?;
         }
         Ok(tx.commit().await?)
     }

@@ -8,7 +8,7 @@ use nidan_service::StoreError;
 use nidan_service::courier::Channel;
 use nidan_service::ports::{
     ChallengeRecord, CodeBinding, FirstMethod, Issued, NewNotice, OobCode, OobMethod, QueuedNotice,
-    SendLimits,
+    SendCap, SendLimits,
 };
 use nidan_service::{CredentialId, UnixTime, UserId};
 use rusqlite::params;
@@ -17,10 +17,7 @@ use super::SqliteStore;
 use super::engine::Step;
 use super::rows::{self, all, exec, one};
 use super::transactions::{after_method_removed, method_confirmed};
-
-/// 15 minutes and 24 hours, the windows of the sending limits.
-const ACCOUNT_WINDOW: i64 = 15 * 60;
-const DESTINATION_WINDOW: i64 = 24 * 3600;
+use crate::send_caps;
 
 impl SqliteStore {
     pub(crate) async fn put_pending_oob_tx(&self, m: OobMethod) -> Result<(), StoreError> {
@@ -298,34 +295,27 @@ fn issue_code(
         if wait > 0 {
             return Ok(Step::Rollback(Issued::TooSoon {
                 retry_after: wait as u64,
+                cap: SendCap::Interval,
             }));
         }
     }
-    let (account_sends, oldest_account): (i64, Option<i64>) = c
-        .prepare_cached(
-            "SELECT COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = ?1 AND created_at > ?2",
-        )?
-        .query_row(params![code.user_id.as_str(), now - ACCOUNT_WINDOW], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    if account_sends >= i64::from(limits.per_account_per_15min) {
-        let wait = oldest_account.unwrap_or(now) + ACCOUNT_WINDOW - now;
-        return Ok(Step::Rollback(Issued::TooSoon {
-            retry_after: wait.max(1) as u64,
-        }));
-    }
-    let (destination_sends, oldest_destination): (i64, Option<i64>) = c
-        .prepare_cached(
-            "SELECT COUNT(*), MIN(created_at) FROM oob_codes WHERE destination = ?1 AND created_at > ?2",
-        )?
-        .query_row(params![code.destination, now - DESTINATION_WINDOW], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    if destination_sends >= i64::from(limits.per_destination_per_day) {
-        let wait = oldest_destination.unwrap_or(now) + DESTINATION_WINDOW - now;
-        return Ok(Step::Rollback(Issued::TooSoon {
-            retry_after: wait.max(1) as u64,
-        }));
+    let p = send_caps::CountParams::of(code);
+    let counts = all(
+        c,
+        send_caps::COUNTS::SQLITE,
+        params![
+            p.user,
+            p.since_15min,
+            p.since_day,
+            p.since_hour,
+            p.destination,
+            p.client,
+            p.channel
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    if let Some(refused) = send_caps::refusal(code, limits, &counts) {
+        return Ok(Step::Rollback(refused));
     }
     let mut attempts = i64::from(code.attempts);
     if let Some((old_id, _, old_attempts)) = live {
@@ -338,7 +328,7 @@ fn issue_code(
     }
     exec(
         c,
-        "INSERT INTO oob_codes (id, user_id, binding_kind, binding, channel, destination, digest, created_at, expires_at, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO oob_codes (id, user_id, binding_kind, binding, channel, destination, digest, created_at, expires_at, attempts, client) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             code.id,
             code.user_id.as_str(),
@@ -349,7 +339,8 @@ fn issue_code(
             &code.digest[..],
             now,
             code.expires_at,
-            attempts
+            attempts,
+            code.client
         ],
     )?;
     Ok(Step::Commit(Issued::Issued))

@@ -250,6 +250,7 @@ pub(crate) fn oob_code(r: &Row<'_>, binding: CodeBinding) -> rusqlite::Result<Oo
         expires_at: r.get("expires_at")?,
         attempts: count(r, "attempts")?,
         used_at: r.get("used_at")?,
+        client: r.get("client")?,
     })
 }
 

@@ -9,8 +9,8 @@ use nidan_service::courier::{Channel, Locale};
 use nidan_service::ports::{
     AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding,
     DeviceRecord, FirstMethod, ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser,
-    OobCode, OobMethod, QueuedNotice, SendLimits, SessionRecord, Settled, Store, TotpCredential,
-    UserRecord,
+    OobCode, OobMethod, PasswordFailures, QueuedNotice, SendLimits, SessionRecord, Settled, Store,
+    TotpCredential, UserRecord,
 };
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 use rusqlite::params;
@@ -18,6 +18,7 @@ use rusqlite::params;
 use super::rows::{self, all, exec, one};
 use super::transactions::{insert_activity, insert_session};
 use super::{SqliteStore, reads};
+use crate::password_failures;
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -77,8 +78,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn set_two_step_enabled(&self, id: &UserId, enabled: bool) -> Result<(), StoreError> {
+    async fn set_two_step_enabled(
+        &self,
+        id: &UserId,
+        enabled: bool,
+        keep_session: Option<&SessionId>,
+    ) -> Result<(), StoreError> {
         let id = id.clone();
+        let keep = keep_session.map(|s| s.as_str().to_owned());
         self.engine
             .write(move |c| {
                 exec(
@@ -86,8 +93,13 @@ impl Store for SqliteStore {
                     "UPDATE users SET two_step_enabled = ?1 WHERE id = ?2",
                     params![enabled, id.as_str()],
                 )?;
-                if !enabled {
-                    exec(c, "DELETE FROM devices WHERE user_id = ?1", [id.as_str()])?;
+                exec(c, "DELETE FROM devices WHERE user_id = ?1", [id.as_str()])?;
+                if enabled {
+                    exec(
+                        c,
+                        "DELETE FROM sessions WHERE user_id = ?1 AND id <> COALESCE(?2, '')",
+                        params![id.as_str(), keep],
+                    )?;
                 }
                 Ok(())
             })
@@ -437,6 +449,44 @@ impl Store for SqliteStore {
         binding: &CodeBinding,
     ) -> Result<Option<OobCode>, StoreError> {
         self.live_code_of(user, binding).await
+    }
+
+    async fn password_failures(&self, subject: &[u8; 32]) -> Result<PasswordFailures, StoreError> {
+        let found = self.engine.read(|c| {
+            one(c, password_failures::READ::SQLITE, [&subject[..]], |r| {
+                Ok(PasswordFailures {
+                    failures: r.get::<_, i64>(0)?.clamp(0, i64::from(u32::MAX)) as u32,
+                    last_failure_at: r.get(1)?,
+                })
+            })
+        })?;
+        Ok(found.unwrap_or_default())
+    }
+
+    async fn reserve_password_attempt(
+        &self,
+        subject: &[u8; 32],
+        seen: PasswordFailures,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let subject = *subject;
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    password_failures::RESERVE::SQLITE,
+                    params![&subject[..], now, i64::from(seen.failures)],
+                )
+                .map(|n| n == 1)
+            })
+            .await
+    }
+
+    async fn clear_password_failures(&self, subject: &[u8; 32]) -> Result<(), StoreError> {
+        let subject = *subject;
+        self.engine
+            .write(move |c| exec(c, password_failures::CLEAR::SQLITE, [&subject[..]]).map(drop))
+            .await
     }
 
     async fn enqueue_notice(&self, notice: NewNotice) -> Result<(), StoreError> {

@@ -146,6 +146,7 @@ pub(crate) fn method_confirmed(
             first.keep_session.as_ref().map(|s| s.as_str().to_owned())
         ],
     )?;
+    exec(c, "DELETE FROM devices WHERE user_id = ?1", [user.as_str()])?;
     Ok(())
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Names: with an https `public_url` every cookie carries the `__Host-` prefix, which browsers
 //! accept only with `Secure`, `Path=/` and no `Domain` — so no other host or path can plant or
-//! shadow them. On plain-http (a localhost trial) a `__Host-` cookie would be refused outright
-//! by browsers, so the same cookies go without the prefix and without `Secure`.
+//! shadow them, and only the prefixed names are read back. On plain-http (a localhost trial) a
+//! `__Host-` cookie would be refused outright by browsers, so the same cookies go without the
+//! prefix and without `Secure`.
 //!
 //! CSRF: a synchronizer token. A random 256-bit value lives in the `nidan_csrf` cookie (HttpOnly,
 //! SameSite=Lax, set on the first page view, before sign-in too) and is repeated in a hidden
@@ -35,25 +36,23 @@ pub fn name(base: &str, secure: bool) -> String {
     }
 }
 
-/// The value of cookie `base` (either spelling; the `__Host-` one wins).
-pub fn get(headers: &HeaderMap, base: &str) -> Option<String> {
-    let prefixed = format!("__Host-{base}");
-    let mut plain = None;
+/// The value of cookie `base` under the one name it is set with: over https only
+/// `__Host-<base>` is read, so a plain-named cookie planted by a sibling host or a
+/// man-in-the-middle on http is never believed.
+pub fn get(headers: &HeaderMap, base: &str, secure: bool) -> Option<String> {
+    let wanted = name(base, secure);
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
         for pair in value.split(';') {
             let Some((k, v)) = pair.trim().split_once('=') else {
                 continue;
             };
-            if k == prefixed && !v.is_empty() {
+            if k == wanted && !v.is_empty() {
                 return Some(v.to_string());
-            }
-            if k == base && !v.is_empty() {
-                plain = Some(v.to_string());
             }
         }
     }
-    plain
+    None
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure when `secure`; `max_age` in
@@ -89,8 +88,8 @@ pub fn random_token() -> String {
 }
 
 /// Whether a posted CSRF field matches the cookie (constant time; empty never matches).
-pub fn csrf_ok(headers: &HeaderMap, posted: &str) -> bool {
-    match get(headers, CSRF) {
+pub fn csrf_ok(headers: &HeaderMap, posted: &str, secure: bool) -> bool {
+    match get(headers, CSRF, secure) {
         Some(cookie) if !cookie.is_empty() && !posted.is_empty() => {
             bool::from(cookie.as_bytes().ct_eq(posted.as_bytes()))
         }

@@ -283,6 +283,7 @@ async fn oob_confirm(
 async fn oob_resend(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Client(client, _): Client,
     axum::Form(form): axum::Form<ProofForm>,
 ) -> Response {
     let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
@@ -290,7 +291,7 @@ async fn oob_resend(
         Err(r) => return r,
     };
     let channel = channel_of(&form.method);
-    match state.service.oob_resend(&auth, channel).await {
+    match state.service.oob_resend(&auth, channel, &client).await {
         Ok(sent) => {
             let page = oob_page(&ctx, channel, sent.sent_to, sent.resend_after, None);
             ctx.page(&page)

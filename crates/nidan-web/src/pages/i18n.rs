@@ -114,8 +114,8 @@ impl Tr {
 }
 
 /// The reader's language: the `nidan_lang` cookie when set, else `Accept-Language`.
-pub fn locale_of(headers: &HeaderMap) -> Locale {
-    cookies::get(headers, cookies::LANG)
+pub fn locale_of(headers: &HeaderMap, secure: bool) -> Locale {
+    cookies::get(headers, cookies::LANG, secure)
         .and_then(|v| Locale::parse(&v))
         .unwrap_or_else(|| {
             headers

@@ -80,9 +80,9 @@ pub struct Ctx {
 impl Ctx {
     /// The context of a request; issues a CSRF cookie when there is none.
     pub fn new(state: &AppState, headers: &HeaderMap) -> Ctx {
-        let secure = state.options.public_url.starts_with("https://");
+        let secure = secure(state);
         let tr = Tr {
-            locale: i18n::locale_of(headers),
+            locale: i18n::locale_of(headers, secure),
         };
         let mut ctx = Ctx {
             tr,
@@ -90,7 +90,7 @@ impl Ctx {
             secure,
             set_cookies: Vec::new(),
         };
-        match cookies::get(headers, cookies::CSRF) {
+        match cookies::get(headers, cookies::CSRF, secure) {
             Some(v) => ctx.csrf = v,
             None => ctx.renew_csrf(),
         }
@@ -202,9 +202,14 @@ struct MessagePage {
     text: String,
 }
 
+/// Whether the pages are served over https (then cookies are `Secure` and `__Host-`).
+pub fn secure(state: &AppState) -> bool {
+    state.options.public_url.starts_with("https://")
+}
+
 /// The signed-in user of a page request (the session cookie), if any.
 pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(AuthContext, String)> {
-    let token = cookies::get(headers, cookies::SESSION)?;
+    let token = cookies::get(headers, cookies::SESSION, secure(state))?;
     let auth = state.service.authenticate(&token).await.ok()?;
     Some((auth, token))
 }
@@ -244,7 +249,7 @@ async fn switch_language(
     axum::Form(form): axum::Form<LangForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf) {
+    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
         return ctx.csrf_failed();
     }
     if let Some(locale) = nidan_service::courier::Locale::parse(&form.lang) {

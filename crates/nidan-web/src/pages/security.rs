@@ -289,7 +289,7 @@ pub(super) async fn signed_in_post(
     csrf: &str,
 ) -> Result<(Ctx, AuthContext), Response> {
     let ctx = Ctx::new(state, headers);
-    if !cookies::csrf_ok(headers, csrf) {
+    if !cookies::csrf_ok(headers, csrf, ctx.secure) {
         return Err(ctx.csrf_failed());
     }
     match signed_in(state, headers).await {

@@ -97,8 +97,17 @@ async fn signup(
     axum::Form(form): axum::Form<CredentialsForm>,
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf) {
+    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
         return ctx.csrf_failed();
+    }
+    // The same per-client sign-up limit as `POST /api/v1/users`.
+    if state.limits.check_signup(client.1).is_err() {
+        let page = SignupPage {
+            base: ctx.base(false, "/signup"),
+            email: form.email,
+            error: Some(ctx.tr.t("err-rate-limited")),
+        };
+        return ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page);
     }
     let password = Zeroizing::new(form.password);
     let result = state
@@ -139,7 +148,7 @@ async fn login(
     axum::Form(form): axum::Form<CredentialsForm>,
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf) {
+    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
         return ctx.csrf_failed();
     }
     // The same per-IP sign-in limit as `POST /api/v1/login`.
@@ -164,7 +173,7 @@ async fn finish_login(
     headers: &HeaderMap,
     Client(info, _): Client,
 ) -> Response {
-    let device = cookies::get(headers, cookies::DEVICE);
+    let device = cookies::get(headers, cookies::DEVICE, ctx.secure);
     match state
         .service
         .login(email, password, device.as_deref(), &info)
@@ -255,8 +264,8 @@ impl Challenge {
         })
     }
 
-    fn from_headers(headers: &HeaderMap) -> Option<Challenge> {
-        Challenge::decode(&cookies::get(headers, cookies::CHALLENGE)?)
+    fn from_headers(headers: &HeaderMap, secure: bool) -> Option<Challenge> {
+        Challenge::decode(&cookies::get(headers, cookies::CHALLENGE, secure)?)
     }
 }
 
@@ -329,7 +338,7 @@ async fn second_page(
     Query(q): Query<MethodQuery>,
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
-    let Some(c) = Challenge::from_headers(&headers) else {
+    let Some(c) = Challenge::from_headers(&headers, ctx.secure) else {
         return ctx.redirect("/login");
     };
     let method = chosen(&c, &q.method);
@@ -353,10 +362,10 @@ async fn second_step(
     axum::Form(form): axum::Form<SecondStepForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf) {
+    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
         return ctx.csrf_failed();
     }
-    let Some(c) = Challenge::from_headers(&headers) else {
+    let Some(c) = Challenge::from_headers(&headers, ctx.secure) else {
         return ctx.redirect("/login");
     };
     let method = chosen(&c, &form.method);
@@ -420,10 +429,10 @@ async fn send_code(
     axum::Form(form): axum::Form<SendForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf) {
+    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
         return ctx.csrf_failed();
     }
-    let Some(mut c) = Challenge::from_headers(&headers) else {
+    let Some(mut c) = Challenge::from_headers(&headers, ctx.secure) else {
         return ctx.redirect("/login");
     };
     let method = chosen(&c, &form.method);
@@ -467,7 +476,7 @@ async fn logout(
     axum::Form(form): axum::Form<CsrfOnly>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf) {
+    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
         return ctx.csrf_failed();
     }
     if let Some((auth, _)) = signed_in(&state, &headers).await {

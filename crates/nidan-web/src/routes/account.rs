@@ -44,12 +44,14 @@ pub struct UserBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body = SignUpRequest,
-    responses((status = 201, body = UserBody), (status = 400, body = ErrorBody), (status = 403, description = "sign-up is closed", body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = UserBody), (status = 400, body = ErrorBody), (status = 403, description = "sign-up is closed", body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, description = "too many sign-ups from this client address", body = ErrorBody)))]
 async fn sign_up(
     State(app): State<AppState>,
+    Client(_client, ip): Client,
     headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<SignUpRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    app.limits.check_signup(ip)?;
     let locale = crate::extract::locale(&headers);
     let user = app
         .service

@@ -99,8 +99,9 @@ async fn sms_setup(
 async fn sms_resend(
     State(app): State<AppState>,
     Session(auth): Session,
+    Client(client, _): Client,
 ) -> Result<impl IntoResponse, ApiError> {
-    let result = app.service.oob_resend(&auth, Channel::Sms).await;
+    let result = app.service.oob_resend(&auth, Channel::Sms, &client).await;
     app.metrics.delivery("sms", &result);
     Ok(accepted(result?))
 }
@@ -111,8 +112,9 @@ async fn sms_resend(
 async fn email_resend(
     State(app): State<AppState>,
     Session(auth): Session,
+    Client(client, _): Client,
 ) -> Result<impl IntoResponse, ApiError> {
-    let result = app.service.oob_resend(&auth, Channel::Email).await;
+    let result = app.service.oob_resend(&auth, Channel::Email, &client).await;
     app.metrics.delivery("email", &result);
     Ok(accepted(result?))
 }

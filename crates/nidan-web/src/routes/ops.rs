@@ -41,7 +41,7 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        app.metrics.render(&app.service),
     )
 }
 

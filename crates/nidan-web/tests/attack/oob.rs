@@ -9,25 +9,6 @@ use super::support::*;
 
 const PHONE: &str = "+819012345678";
 
-/// Signs up with SMS as the only method; returns the session.
-async fn sms_only(app: &TestApp, email: &str, phone: &str) -> String {
-    let s = app.signed_up(email).await;
-    let r = app
-        .post(
-            "/api/v1/me/sms/setup",
-            Some(&s),
-            json!({"password": PASSWORD, "phone": phone}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let code = app.last_code_to(phone);
-    let r = app
-        .post("/api/v1/me/sms/confirm", Some(&s), json!({"code": code}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    s
-}
-
 /// A 6-digit code other than `right`.
 fn not(right: &str) -> String {
     if right == "000000" {

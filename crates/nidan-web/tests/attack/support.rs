@@ -293,3 +293,26 @@ pub fn assert_no_5xx(answers: &[Response]) {
         assert!(!r.status.is_server_error(), "a 5xx: {}", r.text);
     }
 }
+
+/// Signs up with SMS to `phone` as the only method; returns the session.
+pub async fn sms_only(app: &TestApp, email: &str, phone: &str) -> String {
+    let s = app.signed_up(email).await;
+    let r = app
+        .post(
+            "/api/v1/me/sms/setup",
+            Some(&s),
+            serde_json::json!({"password": PASSWORD, "phone": phone}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let code = app.last_code_to(phone);
+    let r = app
+        .post(
+            "/api/v1/me/sms/confirm",
+            Some(&s),
+            serde_json::json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    s
+}

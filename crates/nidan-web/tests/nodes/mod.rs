@@ -148,6 +148,16 @@ pub struct Response {
 impl Node {
     /// A node on the database at `url` with its own pool.
     pub async fn start(url: &str, shared: &Shared, options: &StoreOptions) -> Node {
+        Self::start_with(url, shared, options, Policy::default()).await
+    }
+
+    /// A node with `policy`.
+    pub async fn start_with(
+        url: &str,
+        shared: &Shared,
+        options: &StoreOptions,
+        policy: Policy,
+    ) -> Node {
         let store = nidan_store::open(url, options).await.unwrap();
         let secrets = Secrets {
             keyring: Keyring::new(
@@ -175,13 +185,37 @@ impl Node {
             rng: Arc::new(OsRng),
             courier: Arc::new(courier),
         };
-        let service = Service::new(ports, secrets, hasher, Policy::default());
+        let service = Service::new(ports, secrets, hasher, policy);
         let router = nidan_web::app(service.clone(), WebOptions::default());
         Node { router, service }
     }
 
     pub async fn call(
         &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        self.call_from(None, method, path, token, body).await
+    }
+
+    /// A JSON POST from the client address `ip`.
+    pub async fn post_from(
+        &self,
+        ip: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> Response {
+        self.call_from(Some(ip), Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// A request, from the client address `ip` when given (else 127.0.0.1).
+    pub async fn call_from(
+        &self,
+        ip: Option<&str>,
         method: Method,
         path: &str,
         token: Option<&str>,
@@ -201,6 +235,14 @@ impl Node {
                 .unwrap(),
             None => req.body(Body::empty()).unwrap(),
         };
+        let mut req = req;
+        if let Some(ip) = ip {
+            let addr: std::net::IpAddr = ip.parse().unwrap();
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                    addr, 40000,
+                )));
+        }
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();

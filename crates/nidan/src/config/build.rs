@@ -151,6 +151,13 @@ impl Config {
 
         let signup = SignupConfig {
             open: src.boolean("signup.open", true)?,
+            max_per_client_per_hour: src.number(
+                "signup.max_per_client_per_hour",
+                10,
+                0,
+                10_000,
+                "0 turns it off",
+            )?,
         };
         let password = PasswordConfig {
             min_length: src.number("password.min_length", 15, 8, 64, "")?,
@@ -179,6 +186,20 @@ impl Config {
             resend_after_secs: src.number("codes.resend_after_secs", 60, 30, 3600, "")?,
             per_account_per_15min: src.number("codes.per_account_per_15min", 5, 1, 50, "")?,
             per_destination_per_day: src.number("codes.per_destination_per_day", 10, 1, 200, "")?,
+            unconfirmed_per_account_per_day: src.number(
+                "codes.unconfirmed_per_account_per_day",
+                10,
+                1,
+                100,
+                "",
+            )?,
+            unconfirmed_per_client_per_hour: src.number(
+                "codes.unconfirmed_per_client_per_hour",
+                10,
+                1,
+                10_000,
+                "",
+            )?,
         };
         let device = DeviceConfig {
             remember_days: src.number("device.remember_days", 30, 0, 90, "0 turns it off")?,
@@ -244,6 +265,7 @@ impl Config {
             smtp_url,
             from,
             separate_address: src.boolean("email.separate_address", false)?,
+            max_per_hour: src.number("email.max_per_hour", 1000, 1, 1_000_000, "")?,
         };
 
         let sms = build_sms(&src)?;
@@ -307,6 +329,25 @@ fn build_sms(src: &Sources) -> Result<SmsConfig, ConfigError> {
         default_region: src
             .string("sms.default_region")?
             .unwrap_or_else(|| "JP".to_owned()),
+        max_per_hour: src.number("sms.max_per_hour", 100, 1, 1_000_000, "")?,
+        allowed_countries: src
+            .list("sms.allowed_countries")?
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                c.trim()
+                    .trim_start_matches('+')
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|n| (1..=999).contains(n))
+                    .ok_or_else(|| {
+                        invalid(
+                            "sms.allowed_countries",
+                            format!("`{c}` is not a country calling code like \"81\" or \"1\""),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
     };
     let region = &sms.default_region;
     if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()) {

@@ -110,11 +110,13 @@ impl fmt::Debug for EmailConfig {
             smtp_url,
             from,
             separate_address,
+            max_per_hour,
         } = self;
         f.debug_struct("EmailConfig")
             .field("smtp_url", &smtp_url.as_deref().map(redact_url))
             .field("from", from)
             .field("separate_address", separate_address)
+            .field("max_per_hour", max_per_hour)
             .finish()
     }
 }
@@ -130,6 +132,8 @@ impl fmt::Debug for SmsConfig {
             from,
             base_url,
             default_region,
+            max_per_hour,
+            allowed_countries,
         } = self;
         f.debug_struct("SmsConfig")
             .field("provider", provider)
@@ -140,6 +144,8 @@ impl fmt::Debug for SmsConfig {
             .field("from", from)
             .field("base_url", &redact_url(base_url))
             .field("default_region", default_region)
+            .field("max_per_hour", max_per_hour)
+            .field("allowed_countries", allowed_countries)
             .finish()
     }
 }

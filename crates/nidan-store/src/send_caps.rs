@@ -1,0 +1,114 @@
+//! The sending limits of `issue_code`, decided once for both backends: one statement counts
+//! what each limit counts, and one pure function says which limit, if any, refuses the code.
+//! Each backend runs them inside the transaction that then stores the code.
+
+use nidan_service::courier::Channel;
+use nidan_service::ports::{CodeBinding, Issued, OobCode, SendCap, SendLimits};
+
+/// 15 minutes: the window of the per-account limit.
+pub(crate) const ACCOUNT_WINDOW: i64 = 15 * 60;
+/// 24 hours: the window of the per-destination and unconfirmed-per-account limits.
+pub(crate) const DAY: i64 = 24 * 3600;
+/// One hour: the window of the per-client and overall limits on unconfirmed destinations.
+pub(crate) const HOUR: i64 = 3600;
+
+crate::sql!(
+    /// One row per limit: (which, sends in its window, the oldest of them). Parameters: user,
+    /// the three window starts (15 minutes, a day, an hour ago), destination, client, channel.
+    COUNTS = "SELECT 1, COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = $1 AND created_at > $2
+     UNION ALL SELECT 2, COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = $1 AND destination = $5 AND created_at > $3
+     UNION ALL SELECT 3, COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = $1 AND binding_kind = 'enrolment' AND created_at > $3
+     UNION ALL SELECT 4, COUNT(*), MIN(created_at) FROM oob_codes WHERE client = $6 AND binding_kind = 'enrolment' AND created_at > $4
+     UNION ALL SELECT 5, COUNT(*), MIN(created_at) FROM oob_codes WHERE channel = $7 AND binding_kind = 'enrolment' AND created_at > $4"
+);
+
+/// The parameters of [`COUNTS`] for `code`, in order.
+pub(crate) struct CountParams {
+    pub user: String,
+    pub since_15min: i64,
+    pub since_day: i64,
+    pub since_hour: i64,
+    pub destination: String,
+    pub client: Option<String>,
+    pub channel: &'static str,
+}
+
+impl CountParams {
+    pub(crate) fn of(code: &OobCode) -> Self {
+        let now = code.created_at;
+        Self {
+            user: code.user_id.as_str().to_owned(),
+            since_15min: now - ACCOUNT_WINDOW,
+            since_day: now - DAY,
+            since_hour: now - HOUR,
+            destination: code.destination.clone(),
+            client: code.client.clone(),
+            channel: code.channel.as_str(),
+        }
+    }
+}
+
+/// Whether a code goes to a destination not yet confirmed (a setup names its own destination).
+pub(crate) fn unconfirmed(code: &OobCode) -> bool {
+    matches!(code.binding, CodeBinding::Enrolment(_))
+}
+
+/// The limit that refuses `code`, given the rows of [`COUNTS`] as (which, count, oldest).
+pub(crate) fn refusal(
+    code: &OobCode,
+    limits: &SendLimits,
+    rows: &[(i64, i64, Option<i64>)],
+) -> Option<Issued> {
+    let now = code.created_at;
+    let global = match code.channel {
+        Channel::Sms => limits.unconfirmed_sms_per_hour,
+        Channel::Email => limits.unconfirmed_email_per_hour,
+    };
+    let checks: [(i64, SendCap, u32, i64, bool); 5] = [
+        (
+            1,
+            SendCap::Account,
+            limits.per_account_per_15min,
+            ACCOUNT_WINDOW,
+            true,
+        ),
+        (
+            2,
+            SendCap::Destination,
+            limits.per_destination_per_day,
+            DAY,
+            true,
+        ),
+        (
+            3,
+            SendCap::UnconfirmedAccount,
+            limits.unconfirmed_per_account_per_day,
+            DAY,
+            unconfirmed(code),
+        ),
+        (
+            4,
+            SendCap::UnconfirmedClient,
+            limits.unconfirmed_per_client_per_hour,
+            HOUR,
+            unconfirmed(code) && code.client.is_some(),
+        ),
+        (
+            5,
+            SendCap::UnconfirmedGlobal,
+            global,
+            HOUR,
+            unconfirmed(code),
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter(|(.., applies)| *applies)
+        .find_map(|(which, cap, limit, window, _)| {
+            let (_, count, oldest) = rows.iter().find(|(w, ..)| *w == which)?;
+            (*count >= i64::from(limit)).then(|| Issued::TooSoon {
+                retry_after: (oldest.unwrap_or(now) + window - now).max(1) as u64,
+                cap,
+            })
+        })
+}
