@@ -1,18 +1,25 @@
-//! Storage for nidan: the `Store` port of `nidan-service`, implemented with sqlx.
+//! Storage for nidan: the `Store` port of `nidan-service`, on SQLite (rusqlite, one writer
+//! thread) or PostgreSQL (sqlx, several nodes).
 //!
-//! The backend is chosen at run time from the database URL. Every implementation keeps the
-//! same promise: anything one-time or counted is settled by conditional updates inside one
+//! The backend is chosen at run time from the database URL. Each store operation is written
+//! once (`ops/`, over the one-connection-in-one-transaction trait of `db.rs`), each SQL
+//! statement once (`sql!` turns PostgreSQL's `$N` into SQLite's `?N` at compile time), and the
+//! `Store` port once (`store.rs`); per backend is only what really differs: SQLite's writer
+//! engine and checkpoints, PostgreSQL's pool and retries, bulk import and the notice queue's
+//! claims. Anything one-time or counted is settled by conditional updates inside one
 //! transaction, so the database — not the memory of one process — decides who wins a race.
 #![warn(missing_docs)]
 
 mod account_check;
+mod db;
 mod error;
 mod import_rows;
-mod password_failures;
-pub mod postgres;
+mod ops;
+mod postgres;
+mod records;
 mod send_caps;
-mod sql;
-pub mod sqlite;
+mod sqlite;
+mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,13 +54,13 @@ impl Default for StoreOptions {
 /// Opens the store named by `url` and applies pending migrations.
 pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, OpenError> {
     if url.starts_with("sqlite:") {
-        let store = sqlite::SqliteStore::open(url, options).await?;
-        store.migrate().await?;
-        Ok(Arc::new(store))
+        let lite = sqlite::open(url, options).await?;
+        sqlite::migrate(url, options).await?;
+        Ok(Arc::new(store::Db(lite)))
     } else if is_postgres(url) {
-        let store = postgres::PgStore::open(url, options).await?;
-        store.migrate().await?;
-        Ok(Arc::new(store))
+        let pg = postgres::open(url, options).await?;
+        postgres::migrate(&pg).await?;
+        Ok(Arc::new(store::Db(pg)))
     } else {
         Err(OpenError::Unsupported(format!(
             "unknown database URL scheme in `{}`",
@@ -65,11 +72,10 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, O
 /// Applies pending migrations to the database named by `url`; returns how many ran.
 pub async fn migrate(url: &str, options: &StoreOptions) -> Result<usize, OpenError> {
     if url.starts_with("sqlite:") {
-        let store = sqlite::SqliteStore::open(url, options).await?;
-        store.migrate().await
+        sqlite::open(url, options).await?;
+        sqlite::migrate(url, options).await
     } else if is_postgres(url) {
-        let store = postgres::PgStore::open(url, options).await?;
-        store.migrate().await
+        postgres::migrate(&postgres::open(url, options).await?).await
     } else {
         Err(OpenError::Unsupported(format!(
             "cannot migrate `{}`",

@@ -1,6 +1,6 @@
-//! The sending limits of `issue_code`, decided once for both backends: one statement counts
-//! what each limit counts, and one pure function says which limit, if any, refuses the code.
-//! Each backend runs them inside the transaction that then stores the code.
+//! The sending limits of `issue_code`: one statement counts what each limit counts, and one
+//! pure function says which limit, if any, refuses the code; both run inside the transaction
+//! that then stores the code.
 
 use nidan_service::courier::Channel;
 use nidan_service::ports::{CodeBinding, Issued, OobCode, SendCap, SendLimits};
@@ -12,10 +12,10 @@ pub(crate) const DAY: i64 = 24 * 3600;
 /// One hour: the window of the per-client and overall limits on unconfirmed destinations.
 pub(crate) const HOUR: i64 = 3600;
 
-crate::sql!(
-    /// One row per limit: (which, sends in its window, the oldest of them). Parameters: user,
-    /// the three window starts (15 minutes, a day, an hour ago), destination, client, channel.
-    COUNTS = "SELECT 1, COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = $1 AND created_at > $2
+/// One row per limit: (which, sends in its window, the oldest of them). Parameters: user, the
+/// three window starts (15 minutes, a day, an hour ago), destination, client, channel.
+pub(crate) const COUNTS: crate::db::Sql = crate::sql!(
+    "SELECT 1, COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = $1 AND created_at > $2
      UNION ALL SELECT 2, COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = $1 AND destination = $5 AND created_at > $3
      UNION ALL SELECT 3, COUNT(*), MIN(created_at) FROM oob_codes WHERE user_id = $1 AND binding_kind = 'enrolment' AND created_at > $3
      UNION ALL SELECT 4, COUNT(*), MIN(created_at) FROM oob_codes WHERE client = $6 AND binding_kind = 'enrolment' AND created_at > $4
@@ -45,6 +45,15 @@ impl CountParams {
             client: code.client.clone(),
             channel: code.channel.as_str(),
         }
+    }
+}
+
+/// The lock that queues up sends to destinations not yet confirmed on `channel` (the
+/// per-client and overall caps span accounts).
+pub(crate) fn unconfirmed_lock(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Email => "unconfirmed-sends-email",
+        Channel::Sms => "unconfirmed-sends-sms",
     }
 }
 

@@ -54,14 +54,7 @@ const WRITER_CACHE_KIB: u32 = 8 * 1024;
 /// Idle read connections kept; more may exist while many threads read at once.
 const IDLE_READERS: usize = 8;
 
-/// What a write job wants done with its changes.
-#[derive(Debug)]
-pub(crate) enum Step<T> {
-    /// Keep them.
-    Commit(T),
-    /// Undo them (the answer is still `T`: e.g. "raced, nothing changed").
-    Rollback(T),
-}
+pub(crate) use crate::db::Step;
 
 /// When the caller of a job gets its answer.
 #[derive(Clone, Copy, Debug)]
@@ -77,7 +70,7 @@ enum Answer {
 type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write job: runs on the writer thread; given `None` (its transaction could not begin, or
 /// its batch is being rolled back) it does not run and only hands back its finisher.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Ran + Send>;
+type Job = Box<dyn FnOnce(Option<&mut Connection>) -> Ran + Send>;
 
 /// What running one job left behind.
 struct Ran {
@@ -233,14 +226,14 @@ impl Engine {
     /// Runs `f` on a read connection, on this thread.
     pub(crate) fn read<T>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let pooled = self.readers.lock().map(|mut v| v.pop()).unwrap_or(None);
-        let conn = match pooled {
+        let mut conn = match pooled {
             Some(c) => c,
             None => open_connection(&self.path, self.busy_timeout, false).map_err(map)?,
         };
-        let result = f(&conn).map_err(map);
+        let result = f(&mut conn).map_err(map);
         if let Ok(mut idle) = self.readers.lock()
             && idle.len() < IDLE_READERS
         {
@@ -253,7 +246,7 @@ impl Engine {
     /// snapshot, and the shared-memory locks are taken once instead of once per statement.
     pub(crate) fn read_snapshot<T>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         self.read(|c| {
             run_cached(c, "BEGIN")?;
@@ -274,7 +267,7 @@ impl Engine {
     pub(crate) async fn write_step<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<Step<T>> + Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<Step<T>> + Send + 'static,
     {
         self.submit(move |conn| run_in_savepoint(conn, f)).await
     }
@@ -291,7 +284,7 @@ impl Engine {
     pub(crate) async fn write_step_whole<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<Step<T>> + Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<Step<T>> + Send + 'static,
     {
         self.submit_job(Answer::AfterCommit, move |conn| {
             let before = conn.total_changes();
@@ -331,7 +324,7 @@ impl Engine {
     pub(crate) async fn read_on_writer<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.submit_job(Answer::AsSoonAsRun, move |conn| {
             (run_guarded(conn, f), false)
@@ -344,7 +337,7 @@ impl Engine {
     async fn submit<T, R>(&self, run: R) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        R: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        R: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.submit_job(Answer::AfterCommit, move |conn| (run(conn), false))
             .await
@@ -355,10 +348,10 @@ impl Engine {
     async fn submit_job<T, R>(&self, answer: Answer, run: R) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        R: FnOnce(&Connection) -> (Result<T, StoreError>, bool) + Send + 'static,
+        R: FnOnce(&mut Connection) -> (Result<T, StoreError>, bool) + Send + 'static,
     {
         let (reply, answered) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn: Option<&Connection>| {
+        let job: Job = Box::new(move |conn: Option<&mut Connection>| {
             let (outcome, spoiled) = match conn {
                 Some(conn) => run(conn),
                 None => (Err(StoreError::Unavailable("not run".into())), false),
@@ -387,7 +380,7 @@ impl Engine {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.write_step(move |c| f(c).map(Step::Commit)).await
     }
@@ -396,8 +389,8 @@ impl Engine {
 /// Runs one job between `SAVEPOINT` and `RELEASE`, rolling back to the savepoint when it fails,
 /// asks for it, or panics.
 fn run_in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<Step<T>>,
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> rusqlite::Result<Step<T>>,
 ) -> Result<T, StoreError> {
     run_cached(conn, "SAVEPOINT job").map_err(map)?;
     let (keep, value) = match run_guarded(conn, f) {
@@ -415,8 +408,8 @@ fn run_in_savepoint<T>(
 /// Runs a job's function on the writer's connection; a panic becomes an error for that job (the
 /// writer thread must outlive every job).
 fn run_guarded<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
 ) -> Result<T, StoreError> {
     match catch_unwind(AssertUnwindSafe(|| f(conn))) {
         Ok(result) => result.map_err(map),
@@ -429,7 +422,7 @@ fn run_guarded<T>(
     }
 }
 
-fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool) {
+fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut finishers: Vec<Finisher> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = queue.recv() {
@@ -448,7 +441,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>, rewind: &AtomicBool)
         while !batch.is_empty() {
             for job in batch.drain(..) {
                 // After a spoiled job the rest do not run: the batch is rolled back anyway.
-                let ran = job((!spoiled).then_some(&conn));
+                let ran = job((!spoiled).then_some(&mut conn));
                 spoiled |= ran.spoiled;
                 finishers.push(ran.finish);
             }

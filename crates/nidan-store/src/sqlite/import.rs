@@ -17,48 +17,82 @@
 //!   database file and removes it, so the next server start does not read a WAL as large as the
 //!   import to rebuild its index.
 
-use nidan_service::StoreError;
-use nidan_service::UserId;
-use nidan_service::ports::ImportRow;
-use rusqlite::{Connection, params};
+use std::future::Future;
 
-use super::SqliteStore;
-use super::rows::{exec, one};
+use nidan_service::ports::{ImportRow, QueuedNotice};
+use nidan_service::{StoreError, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::lite::{Lite, LiteConn, into_rusqlite};
+use crate::db::{Native, drive};
+use crate::records;
+use crate::{args, sql};
 
 /// The writer's page cache during an import, in KiB (SQLite's negative `cache_size`).
 const IMPORT_CACHE_KIB: i64 = 256 * 1024;
 
-/// The ids of the accounts with these emails.
-pub(crate) fn user_ids_by_email(
-    c: &Connection,
-    emails: &[String],
-) -> rusqlite::Result<Vec<(String, UserId)>> {
-    let mut out = Vec::new();
-    for email in emails {
-        if let Some(id) = one(c, "SELECT id FROM users WHERE email = ?1", [email], |r| {
-            r.get::<_, String>(0)
-        })? {
-            out.push((email.clone(), UserId::new(id)));
-        }
+impl Native for Lite {
+    /// Looked up one by one inside one read transaction (one snapshot).
+    fn user_ids_by_email(
+        &self,
+        emails: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, UserId)>, StoreError>> + Send {
+        std::future::ready(self.engine.read_snapshot(|c| {
+            let mut out = Vec::new();
+            for email in emails {
+                let id: Option<String> = c
+                    .prepare_cached("SELECT id FROM users WHERE email = ?1")?
+                    .query_row([email], |r| r.get(0))
+                    .optional()?;
+                if let Some(id) = id {
+                    out.push((email.clone(), UserId::new(id)));
+                }
+            }
+            Ok(out)
+        }))
     }
-    Ok(out)
+
+    /// Writes the import in one writer job (see the module docs).
+    fn import_totp(
+        &self,
+        rows: Vec<ImportRow>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.engine.write(move |c| {
+            let before: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+            c.execute_batch(&format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))?;
+            let written = write_all(c, &rows);
+            // Put the cache back whatever happened: the writer serves other jobs next.
+            let restored = c.execute_batch(&format!("PRAGMA cache_size = {before}"));
+            written.and(restored)
+        })
+    }
+
+    /// One node serves a SQLite database: the due notices are simply read.
+    fn due_notices(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<QueuedNotice>, StoreError>> + Send {
+        std::future::ready(self.engine.read(|c| {
+            let mut conn = LiteConn(c);
+            drive(crate::db::Conn::rows(
+                &mut conn,
+                sql!(
+                    "SELECT n.id, u.email, u.locale, n.kind, n.at, n.ip, n.user_agent, n.country, n.attempts
+                     FROM notices n JOIN users u ON u.id = n.user_id
+                     WHERE n.sent_at IS NULL AND n.failed_at IS NULL AND n.next_attempt_at <= $1
+                     ORDER BY n.next_attempt_at, n.id LIMIT $2"
+                ),
+                args![now, i64::from(limit)],
+                &records::queued_notice,
+            ))
+            .map_err(into_rusqlite)
+        }))
+    }
 }
 
-impl SqliteStore {
-    /// Writes the import in one writer job (see the module docs).
-    pub(crate) async fn import(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
-        crate::import_rows::each_account_once(&rows)?;
-        self.engine
-            .write(move |c| {
-                let before: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-                c.execute_batch(&format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))?;
-                let written = write_all(c, &rows);
-                // Put the cache back whatever happened: the writer serves other jobs next.
-                let restored = c.execute_batch(&format!("PRAGMA cache_size = {before}"));
-                written.and(restored)
-            })
-            .await
-    }
+fn exec(c: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(params)
 }
 
 fn write_all(c: &Connection, rows: &[ImportRow]) -> rusqlite::Result<()> {

@@ -2,24 +2,20 @@
 //!
 //! SQLite allows one writer at a time, so every write goes to one writer thread that commits
 //! waiting writes together, and reads run on the caller's thread from a pool that WAL lets run
-//! alongside the writer (see `engine.rs` for why this is not an async driver).
-//! `synchronous = NORMAL` with WAL keeps every committed transaction across a crash of the
-//! process (kill -9); only a power loss can drop the last commits, never corrupt the file.
+//! alongside the writer (see `engine.rs` for why this is not an async driver). The store's
+//! operations run here through `lite.rs`. `synchronous = NORMAL` with WAL keeps every committed
+//! transaction across a crash of the process (kill -9); only a power loss can drop the last
+//! commits, never corrupt the file.
 //!
 //! Migrations still run through sqlx's migrator (one short-lived connection at start), so the
 //! `_sqlx_migrations` bookkeeping of existing databases stays as it is.
 
 mod checkpoint;
-mod codes;
 mod engine;
 mod import;
-mod reads;
-mod rows;
-mod store_impl;
-mod transactions;
+mod lite;
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use sqlx::Connection as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
@@ -27,53 +23,41 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, Sq
 use crate::StoreOptions;
 use crate::error::OpenError;
 use engine::Engine;
+pub(crate) use engine::map;
+pub(crate) use lite::Lite;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// The SQLite store.
-#[derive(Clone, Debug)]
-pub struct SqliteStore {
-    engine: Arc<Engine>,
-    url: String,
-    options: StoreOptions,
+/// Opens (creating if missing) the database at `url` (`sqlite://path`).
+pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Lite, OpenError> {
+    let path = engine::path_of(url)?;
+    let timeout = options.connect_timeout;
+    let engine = tokio::task::spawn_blocking(move || Engine::open(path, timeout))
+        .await
+        .map_err(|e| OpenError::Connect(format!("opening the database: {e}")))??;
+    Ok(Lite { engine })
 }
 
-impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path`).
-    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, OpenError> {
-        let path = engine::path_of(url)?;
-        let timeout = options.connect_timeout;
-        let engine = tokio::task::spawn_blocking(move || Engine::open(path, timeout))
-            .await
-            .map_err(|e| OpenError::Connect(format!("opening the database: {e}")))??;
-        Ok(Self {
-            engine,
-            url: url.to_owned(),
-            options: options.clone(),
-        })
-    }
-
-    /// Applies pending migrations; returns how many ran.
-    pub async fn migrate(&self) -> Result<usize, OpenError> {
-        let connect = SqliteConnectOptions::from_str(&self.url)
-            .map_err(|e| OpenError::Connect(e.to_string()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(self.options.connect_timeout)
-            .foreign_keys(true);
-        let mut conn = SqliteConnection::connect_with(&connect)
-            .await
-            .map_err(|e| OpenError::Connect(e.to_string()))?;
-        let before = applied(&mut conn).await;
-        MIGRATOR
-            .run(&mut conn)
-            .await
-            .map_err(|e| OpenError::Migrate(e.to_string()))?;
-        let ran = applied(&mut conn).await.saturating_sub(before);
-        let _ = conn.close().await;
-        Ok(ran)
-    }
+/// Applies pending migrations; returns how many ran.
+pub(crate) async fn migrate(url: &str, options: &StoreOptions) -> Result<usize, OpenError> {
+    let connect = SqliteConnectOptions::from_str(url)
+        .map_err(|e| OpenError::Connect(e.to_string()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(options.connect_timeout)
+        .foreign_keys(true);
+    let mut conn = SqliteConnection::connect_with(&connect)
+        .await
+        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    let before = applied(&mut conn).await;
+    MIGRATOR
+        .run(&mut conn)
+        .await
+        .map_err(|e| OpenError::Migrate(e.to_string()))?;
+    let ran = applied(&mut conn).await.saturating_sub(before);
+    let _ = conn.close().await;
+    Ok(ran)
 }
 
 async fn applied(conn: &mut SqliteConnection) -> usize {
@@ -82,4 +66,46 @@ async fn applied(conn: &mut SqliteConnection) -> usize {
         .await
         .map(|n| n as usize)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use rusqlite::Connection;
+
+    use crate::ops::check::{ACCOUNT_FOR_CHECK, CHECK_TOTP};
+    use crate::records::{USER_FIELDS, select_user};
+
+    /// Every statement whose rows `records::user` decodes names its columns in `USER_FIELDS`'
+    /// order (decoding is by position, so a reordered list would swap fields silently).
+    #[test]
+    fn user_statements_select_user_fields() {
+        let c = Connection::open_in_memory().unwrap();
+        for migration in super::MIGRATOR.iter() {
+            c.execute_batch(migration.sql.as_str()).unwrap();
+        }
+        for sql in [
+            select_user!("WHERE email = $1"),
+            select_user!("WHERE id = $1"),
+            ACCOUNT_FOR_CHECK,
+        ] {
+            let statement = c.prepare(sql.lite).unwrap();
+            let names = statement.column_names();
+            assert_eq!(names[..USER_FIELDS.len()], USER_FIELDS, "{}", sql.lite);
+            if sql.lite == ACCOUNT_FOR_CHECK.lite {
+                assert_eq!(
+                    names[CHECK_TOTP..],
+                    [
+                        "t_id",
+                        "t_sealed_secret",
+                        "t_last_used_step",
+                        "t_confirmed_at",
+                        "t_created_at",
+                        "recovery_left",
+                        "has_oob"
+                    ]
+                );
+            }
+        }
+    }
 }
