@@ -22,35 +22,39 @@ use crate::{args, sql};
 /// check), PostgreSQL with a `LATERAL` join.
 pub(crate) const ACCOUNT_FOR_CHECK: Sql = Sql {
     pg: concat!(
-        "SELECT ",
-        user_columns!("u."),
-        ",
-        t.id AS t_id, t.sealed_secret AS t_sealed_secret, t.last_used_step AS t_last_used_step,
-        t.confirmed_at AS t_confirmed_at, t.created_at AS t_created_at,
-        (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS recovery_left,
-        EXISTS (SELECT 1 FROM oob_methods o WHERE o.user_id = u.id) AS has_oob
-     FROM users u
-     LEFT JOIN LATERAL (
-        SELECT * FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
-        ORDER BY confirmed_at DESC LIMIT 1
-     ) t ON TRUE
-     WHERE u.email = $1"
+        check_columns!(),
+        " LEFT JOIN LATERAL (
+            SELECT * FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
+            ORDER BY confirmed_at DESC LIMIT 1) t ON TRUE
+         WHERE u.email = $1"
     ),
     lite: concat!(
-        "SELECT ",
-        user_columns!("u."),
-        ",
-        t.id AS t_id, t.sealed_secret AS t_sealed_secret, t.last_used_step AS t_last_used_step,
-        t.confirmed_at AS t_confirmed_at, t.created_at AS t_created_at,
-        (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS recovery_left,
-        EXISTS (SELECT 1 FROM oob_methods o WHERE o.user_id = u.id) AS has_oob
-     FROM users u
-     LEFT JOIN totp_credentials t ON t.rowid = (
-        SELECT rowid FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
-        ORDER BY confirmed_at DESC LIMIT 1)
-     WHERE u.email = ?1"
+        check_columns!(),
+        " LEFT JOIN totp_credentials t ON t.rowid = (
+            SELECT rowid FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
+            ORDER BY confirmed_at DESC LIMIT 1)
+         WHERE u.email = ?1"
     ),
 };
+
+/// What [`ACCOUNT_FOR_CHECK`] selects, from `users u` joined to the credential `t`.
+macro_rules! check_columns {
+    () => {
+        concat!(
+            "SELECT ",
+            user_columns!("u."),
+            ", t.id AS t_id, t.sealed_secret AS t_sealed_secret,
+            t.last_used_step AS t_last_used_step, t.confirmed_at AS t_confirmed_at,
+            t.created_at AS t_created_at,
+            (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL)
+                AS recovery_left,
+            EXISTS (SELECT 1 FROM oob_methods o WHERE o.user_id = u.id) AS has_oob
+            FROM users u"
+        )
+    };
+}
+use check_columns;
+
 /// Where the credential's columns start in [`ACCOUNT_FOR_CHECK`].
 pub(crate) const CHECK_TOTP: usize = USER_FIELDS.len();
 /// The unused recovery codes, then whether there are email or SMS methods.
