@@ -54,9 +54,8 @@ impl Default for StoreOptions {
 /// Opens the store named by `url` and applies pending migrations.
 pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, OpenError> {
     if url.starts_with("sqlite:") {
-        let lite = sqlite::open(url, options).await?;
         sqlite::migrate(url, options).await?;
-        Ok(Arc::new(store::Db(lite)))
+        Ok(Arc::new(store::Db(sqlite::open(url, options).await?)))
     } else if is_postgres(url) {
         let pg = postgres::open(url, options).await?;
         postgres::migrate(&pg).await?;
@@ -72,7 +71,6 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, O
 /// Applies pending migrations to the database named by `url`; returns how many ran.
 pub async fn migrate(url: &str, options: &StoreOptions) -> Result<usize, OpenError> {
     if url.starts_with("sqlite:") {
-        sqlite::open(url, options).await?;
         sqlite::migrate(url, options).await
     } else if is_postgres(url) {
         postgres::migrate(&postgres::open(url, options).await?).await

@@ -7,18 +7,14 @@
 //! transaction across a crash of the process (kill -9); only a power loss can drop the last
 //! commits, never corrupt the file.
 //!
-//! Migrations still run through sqlx's migrator (one short-lived connection at start), so the
-//! `_sqlx_migrations` bookkeeping of existing databases stays as it is.
+//! Migrations run with rusqlite too (`migrate.rs`), keeping sqlx's `_sqlx_migrations`
+//! bookkeeping of existing databases as it is.
 
 mod checkpoint;
 mod engine;
 mod import;
 mod lite;
-
-use std::str::FromStr;
-
-use sqlx::Connection as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+mod migrate;
 
 use crate::StoreOptions;
 use crate::error::OpenError;
@@ -38,34 +34,13 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Lite, Open
     Ok(Lite { engine })
 }
 
-/// Applies pending migrations; returns how many ran.
+/// Applies pending migrations (creating the database file if missing); returns how many ran.
 pub(crate) async fn migrate(url: &str, options: &StoreOptions) -> Result<usize, OpenError> {
-    let connect = SqliteConnectOptions::from_str(url)
-        .map_err(|e| OpenError::Connect(e.to_string()))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(options.connect_timeout)
-        .foreign_keys(true);
-    let mut conn = SqliteConnection::connect_with(&connect)
+    let path = engine::path_of(url)?;
+    let timeout = options.connect_timeout;
+    tokio::task::spawn_blocking(move || migrate::run(&path, timeout, &MIGRATOR))
         .await
-        .map_err(|e| OpenError::Connect(e.to_string()))?;
-    let before = applied(&mut conn).await;
-    MIGRATOR
-        .run(&mut conn)
-        .await
-        .map_err(|e| OpenError::Migrate(e.to_string()))?;
-    let ran = applied(&mut conn).await.saturating_sub(before);
-    let _ = conn.close().await;
-    Ok(ran)
-}
-
-async fn applied(conn: &mut SqliteConnection) -> usize {
-    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
-        .fetch_one(conn)
-        .await
-        .map(|n| n as usize)
-        .unwrap_or(0)
+        .map_err(|e| OpenError::Migrate(format!("migrating the database: {e}")))?
 }
 
 #[cfg(test)]
