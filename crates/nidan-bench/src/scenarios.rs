@@ -311,8 +311,9 @@ impl Scenario for SignIn {
 }
 
 /// `POST /api/v1/login` with a wrong password from more connections than the hashing pool and
-/// its queue hold: every answer must be either the 401 of a password that was checked or the
-/// 503 of a full queue (nothing else, and no unbounded wait).
+/// its queue hold: every answer must be the 401 of a password that was checked, the 503 of a
+/// full queue, or the 429 of an account whose wrong passwords are being held back (answered
+/// without hashing); nothing else, and no unbounded wait.
 pub struct PasswordBurst {
     /// Users' emails, indexed like the seeds.
     pub emails: Arc<Vec<String>>,
@@ -336,6 +337,7 @@ impl Scenario for PasswordBurst {
             {
                 Ok((StatusCode::UNAUTHORIZED, _)) => Outcome::ok("checked_401"),
                 Ok((StatusCode::SERVICE_UNAVAILABLE, _)) => Outcome::ok("queue_full_503"),
+                Ok((StatusCode::TOO_MANY_REQUESTS, _)) => Outcome::ok("account_limit_429"),
                 Ok((s, _)) => Outcome::bad(format!("http_{}", s.as_u16())),
                 Err(_) => Outcome::bad("transport_error"),
             },

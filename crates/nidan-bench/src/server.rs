@@ -71,6 +71,7 @@ impl Setup {
         cmd.env("NIDAN_DATA_DIR", self.data_dir.path())
             .env("NIDAN_SERVER_LISTEN", self.addr.to_string())
             .env("NIDAN_SERVER_LOGIN_REQUESTS_PER_IP_PER_MINUTE", "0")
+            .env("NIDAN_SIGNUP_MAX_PER_CLIENT_PER_HOUR", "0")
             .env("NIDAN_LOG_LEVEL", "warn");
         if let Some((url, schema)) = &self.postgres {
             let sep = if url.contains('?') { '&' } else { '?' };
