@@ -18,6 +18,7 @@ use nidan_service::ServiceError;
 use nidan_service::courier::Channel;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
+use super::csrf::CsrfForm;
 use super::security::{ProofForm, render, signed_in_post};
 use super::{Base, Ctx};
 use crate::AppState;
@@ -138,9 +139,9 @@ async fn totp_setup(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -161,9 +162,9 @@ async fn totp_confirm(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -190,9 +191,9 @@ async fn totp_remove(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -206,9 +207,9 @@ async fn oob_setup(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -254,9 +255,9 @@ async fn oob_confirm(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -284,9 +285,9 @@ async fn oob_resend(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -312,9 +313,9 @@ async fn oob_remove(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -336,9 +337,9 @@ async fn recovery_recreate(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -355,7 +356,6 @@ async fn recovery_recreate(
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 struct DoneForm {
-    csrf: String,
     saved: Option<String>,
     codes: String,
 }
@@ -364,9 +364,9 @@ struct DoneForm {
 async fn recovery_done(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<DoneForm>,
+    CsrfForm(form): CsrfForm<DoneForm>,
 ) -> Response {
-    let (ctx, _auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, _auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };

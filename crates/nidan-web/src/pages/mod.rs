@@ -7,6 +7,7 @@
 //! `nidan_service::Service` use cases as the API — no rule is decided twice.
 
 pub mod cookies;
+mod csrf;
 mod enrol;
 pub mod i18n;
 mod security;
@@ -23,6 +24,7 @@ use nidan_service::session::AuthContext;
 use serde::Deserialize;
 
 use crate::AppState;
+use csrf::CsrfForm;
 pub use i18n::Tr;
 
 /// The Content-Security-Policy of every page: own styles and scripts only, no inline code.
@@ -188,7 +190,7 @@ impl Ctx {
         self.page_with(status, &page)
     }
 
-    /// 403: the form came without the right CSRF token.
+    /// 403: the form came without the right CSRF token (the rejection of [`CsrfForm`]).
     pub fn csrf_failed(self) -> Response {
         self.message(StatusCode::FORBIDDEN, "csrf-title", "csrf-text")
     }
@@ -237,7 +239,6 @@ pub fn error_key(e: &ServiceError) -> &'static str {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct LangForm {
-    csrf: String,
     lang: String,
     back: String,
 }
@@ -246,12 +247,9 @@ struct LangForm {
 async fn switch_language(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<LangForm>,
+    CsrfForm(form): CsrfForm<LangForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     if let Some(locale) = nidan_service::courier::Locale::parse(&form.lang) {
         ctx.set_cookie(cookies::LANG, locale.as_str(), Some(365 * 86_400));
         ctx.tr = Tr { locale };

@@ -18,6 +18,7 @@ use nidan_service::{DeviceId, ServiceError, SessionId};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::csrf::CsrfForm;
 use super::{Base, Ctx, Tr, cookies, enrol, error_key, signed_in};
 use crate::AppState;
 use crate::extract::Client;
@@ -264,7 +265,6 @@ async fn view(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct ProofForm {
-    pub csrf: String,
     pub password: String,
     pub code: String,
     pub action: String,
@@ -282,16 +282,12 @@ impl ProofForm {
     }
 }
 
-/// The checks every signed-in post starts with: CSRF, then the session.
+/// The check every signed-in post starts with once its [`CsrfForm`] is in: the session.
 pub(super) async fn signed_in_post(
     state: &AppState,
     headers: &HeaderMap,
-    csrf: &str,
 ) -> Result<(Ctx, AuthContext), Response> {
     let ctx = Ctx::new(state, headers);
-    if !cookies::csrf_ok(headers, csrf, ctx.secure) {
-        return Err(ctx.csrf_failed());
-    }
     match signed_in(state, headers).await {
         Some((auth, _)) => Ok((ctx, auth)),
         None => Err(ctx.redirect("/login")),
@@ -303,9 +299,9 @@ async fn two_step(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -341,9 +337,9 @@ async fn step_up_code(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -361,9 +357,9 @@ async fn step_up_code(
 async fn default_method(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -378,9 +374,9 @@ async fn forget_device(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -398,9 +394,9 @@ async fn end_session(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (mut ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (mut ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -17,6 +17,7 @@ use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::csrf::{CsrfForm, NoFields};
 use super::{Base, Ctx, cookies, error_key, signed_in};
 use crate::AppState;
 use crate::extract::Client;
@@ -75,7 +76,6 @@ struct SecondStepPage {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct CredentialsForm {
-    csrf: String,
     email: String,
     password: String,
 }
@@ -94,12 +94,9 @@ async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: Client,
-    axum::Form(form): axum::Form<CredentialsForm>,
+    CsrfForm(form): CsrfForm<CredentialsForm>,
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     // The same per-client sign-up limit as `POST /api/v1/users`.
     if state.limits.check_signup(client.1).is_err() {
         let page = SignupPage {
@@ -145,12 +142,9 @@ async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: Client,
-    axum::Form(form): axum::Form<CredentialsForm>,
+    CsrfForm(form): CsrfForm<CredentialsForm>,
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     // The same per-IP sign-in limit as `POST /api/v1/login`.
     if state.limits.check_login(client.1).is_err() {
         let page = LoginPage {
@@ -349,7 +343,6 @@ async fn second_page(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct SecondStepForm {
-    csrf: String,
     method: String,
     code: String,
     remember: Option<String>,
@@ -359,12 +352,9 @@ async fn second_step(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<SecondStepForm>,
+    CsrfForm(form): CsrfForm<SecondStepForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     let Some(c) = Challenge::from_headers(&headers, ctx.secure) else {
         return ctx.redirect("/login");
     };
@@ -417,7 +407,6 @@ async fn second_step(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct SendForm {
-    csrf: String,
     method: String,
 }
 
@@ -426,12 +415,9 @@ async fn send_code(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<SendForm>,
+    CsrfForm(form): CsrfForm<SendForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     let Some(mut c) = Challenge::from_headers(&headers, ctx.secure) else {
         return ctx.redirect("/login");
     };
@@ -463,22 +449,13 @@ async fn send_code(
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct CsrfOnly {
-    csrf: String,
-}
-
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<CsrfOnly>,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     if let Some((auth, _)) = signed_in(&state, &headers).await {
         let _ = state.service.logout(&auth, &info).await;
     }
