@@ -475,7 +475,11 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
             &[("csrf", &csrf), ("action", "off"), ("password", PASSWORD)],
         )
         .await;
-    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        p.status,
+        StatusCode::FORBIDDEN,
+        "as the API's reauth_required"
+    );
     assert!(p.html.contains("id=\"err-two-step\""));
     app.advance(30);
     let code = totp_code(secret.as_bytes(), app.now());
@@ -825,4 +829,97 @@ async fn resend_while_adding_a_number_and_choosing_the_default_method() {
         app.login("both@example.com").await.json["default_method"],
         "email"
     );
+}
+
+#[tokio::test]
+async fn a_code_that_cannot_be_delivered_answers_502_on_the_pages() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    let (secret, _) = enrol(&mut b, "outage@example.com").await;
+    // Email as a second method, while mail still goes out.
+    app.advance(30);
+    let code = totp_code(secret.as_bytes(), app.now());
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/settings/security/oob/setup",
+            &[
+                ("csrf", &csrf),
+                ("method", "email"),
+                ("destination", "codes@example.org"),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    let to = field(&p.html, "destination");
+    let code = app.last_code_to("codes@example.org");
+    let p = b
+        .post(
+            "/settings/security/oob/confirm",
+            &[
+                ("csrf", &csrf),
+                ("method", "email"),
+                ("destination", &to),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security?done=method-added", "{}", p.html);
+
+    // The mail server goes down; the same data directory and the same cookies.
+    let smtp = nidan_delivery::testing::TestSmtpServer::start_failing().await;
+    let down = app.restarted(Some(smtp.url())).await;
+    let mut b = Browser {
+        app: &down,
+        jar: b.jar.clone(),
+        lang: "en",
+        last_set_cookies: Vec::new(),
+    };
+    let delivery = "The code could not be delivered.";
+    let p = b
+        .post(
+            "/settings/security/step-up-code",
+            &[("csrf", &csrf), ("method", "email")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_GATEWAY, "{}", p.html);
+    check_page(&p, "en");
+    assert!(p.html.contains(delivery), "{}", p.html);
+
+    // Sign-in: the app is offered first; asking for a code by email fails to deliver, and the
+    // second step stays usable.
+    let csrf = b.csrf();
+    b.post("/logout", &[("csrf", &csrf)]).await;
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "outage@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/login/second-step", "{}", p.html);
+    let p = b
+        .post(
+            "/login/second-step/send",
+            &[("csrf", &csrf), ("method", "email")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_GATEWAY, "{}", p.html);
+    check_page(&p, "en");
+    assert!(p.html.contains(delivery), "{}", p.html);
+    down.advance(30);
+    let code = totp_code(secret.as_bytes(), down.now());
+    let p = b
+        .post(
+            "/login/second-step",
+            &[("csrf", &csrf), ("method", "totp"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security", "{}", p.html);
 }

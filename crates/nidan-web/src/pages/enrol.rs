@@ -20,7 +20,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::csrf::CsrfForm;
 use super::security::{ProofForm, render, signed_in_post};
-use super::{Base, Ctx};
+use super::{Base, Ctx, page_error};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -173,11 +173,12 @@ async fn totp_confirm(
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
         Err(e) => {
             let uri = form.destination.as_str();
-            let msg = ctx.tr.t(super::error_key(&e));
+            let (status, key) = page_error(&e);
+            let msg = ctx.tr.t(key);
             match (e, uri.starts_with("otpauth://totp/")) {
                 (ServiceError::InvalidCode { .. } | ServiceError::InvalidRequest(_), true) => {
                     match totp_page(&ctx, uri, Some(msg)) {
-                        Some(page) => ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page),
+                        Some(page) => ctx.page_with(status, &page),
                         None => ctx.redirect("/settings/security"),
                     }
                 }
@@ -270,9 +271,15 @@ async fn oob_confirm(
         Ok(Some(codes)) => show_codes(ctx, &codes),
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
         Err(e @ ServiceError::InvalidCode { .. }) => {
-            let msg = ctx.tr.t(super::error_key(&e));
-            let page = oob_page(&ctx, channel, form.destination.clone(), 0, Some(msg));
-            ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            let (status, key) = page_error(&e);
+            let page = oob_page(
+                &ctx,
+                channel,
+                form.destination.clone(),
+                0,
+                Some(ctx.tr.t(key)),
+            );
+            ctx.page_with(status, &page)
         }
         Err(e) => {
             let form_id = format!("{}-add", channel_id(channel));
@@ -298,9 +305,15 @@ async fn oob_resend(
             ctx.page(&page)
         }
         Err(e @ (ServiceError::RateLimited { .. } | ServiceError::DeliveryFailed)) => {
-            let msg = ctx.tr.t(super::error_key(&e));
-            let page = oob_page(&ctx, channel, form.destination.clone(), 0, Some(msg));
-            ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page)
+            let (status, key) = page_error(&e);
+            let page = oob_page(
+                &ctx,
+                channel,
+                form.destination.clone(),
+                0,
+                Some(ctx.tr.t(key)),
+            );
+            ctx.page_with(status, &page)
         }
         Err(e) => {
             let form_id = format!("{}-add", channel_id(channel));

@@ -216,9 +216,16 @@ pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(AuthCon
     Some((auth, token))
 }
 
-/// The catalogue key that explains a failed use case to a person.
-pub fn error_key(e: &ServiceError) -> &'static str {
-    match e {
+/// How a page answers a failed use case: the status, and the catalogue key that explains it to
+/// a person. The status is the JSON API's ([`crate::error::status_of`]: 401, 403, 404, 409, 410,
+/// 429, 502 for a failed delivery, 503, 500), except that input the service refused comes back
+/// in its form with 422 where the API says 400.
+pub fn page_error(e: &ServiceError) -> (StatusCode, &'static str) {
+    let status = match e {
+        ServiceError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        e => crate::error::status_of(e),
+    };
+    let key = match e {
         ServiceError::InvalidRequest(_) => "err-invalid",
         ServiceError::InvalidCredentials => "err-credentials",
         ServiceError::InvalidCode { .. } => "err-code",
@@ -233,7 +240,8 @@ pub fn error_key(e: &ServiceError) -> &'static str {
         ServiceError::Busy { .. } => "err-busy",
         ServiceError::DeliveryFailed => "err-delivery",
         ServiceError::Unavailable(_) | ServiceError::Internal(_) => "err-internal",
-    }
+    };
+    (status, key)
 }
 
 #[derive(Deserialize, Default)]

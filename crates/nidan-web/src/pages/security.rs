@@ -19,7 +19,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::csrf::CsrfForm;
-use super::{Base, Ctx, Tr, cookies, enrol, error_key, signed_in};
+use super::{Base, Ctx, Tr, cookies, enrol, page_error, signed_in};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -219,7 +219,8 @@ pub(super) async fn build(
     })
 }
 
-/// Renders the security page (or, when the session is gone, sends to the sign-in page).
+/// Renders the security page, with `error` next to form `err_form` and its status (when the
+/// session is gone, sends to the sign-in page; when the page cannot be read, says why).
 pub(super) async fn render(
     state: &AppState,
     ctx: Ctx,
@@ -228,15 +229,17 @@ pub(super) async fn render(
     err_form: &str,
     error: Option<&ServiceError>,
 ) -> Response {
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
+    let (status, err_text) = match error.map(page_error) {
+        Some((status, key)) => (status, ctx.tr.t(key)),
+        None => (StatusCode::OK, String::new()),
     };
-    let err_text = error.map(|e| ctx.tr.t(error_key(e))).unwrap_or_default();
     match build(state, &ctx, auth, notice, err_form, err_text).await {
         Ok(page) => ctx.page_with(status, &page),
-        Err(_) => ctx.redirect("/login"),
+        Err(ServiceError::Unauthenticated) => ctx.redirect("/login"),
+        Err(e) => {
+            let (status, key) = page_error(&e);
+            ctx.message(status, "err-title", key)
+        }
     }
 }
 

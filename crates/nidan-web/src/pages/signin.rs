@@ -18,7 +18,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::csrf::{CsrfForm, NoFields};
-use super::{Base, Ctx, cookies, error_key, signed_in};
+use super::{Base, Ctx, cookies, page_error, signed_in};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -111,18 +111,23 @@ async fn signup(
         .service
         .sign_up(&form.email, password.clone(), ctx.tr.locale)
         .await;
-    let error = match result {
+    let e = match result {
         Ok(_) => return finish_login(ctx, &state, &form.email, password, &headers, client).await,
-        Err(ServiceError::InvalidRequest(_)) => ctx.tr.t("err-signup-invalid"),
-        Err(ServiceError::Conflict(_)) => ctx.tr.t("err-signup-taken"),
-        Err(e) => ctx.tr.t(error_key(&e)),
+        Err(e) => e,
+    };
+    let (status, key) = page_error(&e);
+    // The sign-up form says what to change in its own words.
+    let key = match e {
+        ServiceError::InvalidRequest(_) => "err-signup-invalid",
+        ServiceError::Conflict(_) => "err-signup-taken",
+        _ => key,
     };
     let page = SignupPage {
         base: ctx.base(false, "/signup"),
         email: form.email,
-        error: Some(error),
+        error: Some(ctx.tr.t(key)),
     };
-    ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    ctx.page_with(status, &page)
 }
 
 async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -198,12 +203,13 @@ async fn finish_login(
             ctx.redirect("/login/second-step")
         }
         Err(e) => {
+            let (status, key) = page_error(&e);
             let page = LoginPage {
                 base: ctx.base(false, "/login"),
                 email: email.to_string(),
-                error: Some(ctx.tr.t(error_key(&e))),
+                error: Some(ctx.tr.t(key)),
             };
-            ctx.page_with(StatusCode::UNAUTHORIZED, &page)
+            ctx.page_with(status, &page)
         }
     }
 }
@@ -377,17 +383,19 @@ async fn second_step(
                 None => ctx.redirect("/settings/security"),
             }
         }
-        Err(ServiceError::ChallengeExpired) => {
+        Err(e @ ServiceError::ChallengeExpired) => {
+            let (status, key) = page_error(&e);
             ctx.clear_cookie(cookies::CHALLENGE);
             let page = LoginPage {
                 base: ctx.base(false, "/login"),
                 email: String::new(),
-                error: Some(ctx.tr.t("err-challenge-expired")),
+                error: Some(ctx.tr.t(key)),
             };
-            ctx.page_with(StatusCode::UNAUTHORIZED, &page)
+            ctx.page_with(status, &page)
         }
         Err(e) => {
-            let mut error = ctx.tr.t(error_key(&e));
+            let (status, key) = page_error(&e);
+            let mut error = ctx.tr.t(key);
             if let ServiceError::InvalidCode {
                 attempts_left: Some(n),
             } = e
@@ -399,7 +407,7 @@ async fn second_step(
                 );
             }
             let page = second_page_for(&ctx, &c, method, None, Some(error));
-            ctx.page_with(StatusCode::UNAUTHORIZED, &page)
+            ctx.page_with(status, &page)
         }
     }
 }
@@ -439,12 +447,13 @@ async fn send_code(
             ctx.page(&page)
         }
         Err(e) => {
-            let mut error = ctx.tr.t(error_key(&e));
+            let (status, key) = page_error(&e);
+            let mut error = ctx.tr.t(key);
             if let ServiceError::RateLimited { retry_after, .. } = e {
                 error = ctx.tr.tf("err-wait", &[("n", &retry_after.to_string())]);
             }
             let page = second_page_for(&ctx, &c, method, None, Some(error));
-            ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page)
+            ctx.page_with(status, &page)
         }
     }
 }
