@@ -252,6 +252,15 @@ fn oob_page(
     }
 }
 
+/// The confirm page again, with `e` said, for an error the person can act on there (a wrong
+/// code, a resend too soon, a failed delivery).
+fn oob_again(ctx: Ctx, channel: Channel, form: &ProofForm, e: &ServiceError) -> Response {
+    let (status, key) = page_error(e);
+    let error = Some(ctx.tr.t(key));
+    let page = oob_page(&ctx, channel, form.destination.clone(), 0, error);
+    ctx.page_with(status, &page)
+}
+
 async fn oob_confirm(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -270,17 +279,7 @@ async fn oob_confirm(
     {
         Ok(Some(codes)) => show_codes(ctx, &codes),
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
-        Err(e @ ServiceError::InvalidCode { .. }) => {
-            let (status, key) = page_error(&e);
-            let page = oob_page(
-                &ctx,
-                channel,
-                form.destination.clone(),
-                0,
-                Some(ctx.tr.t(key)),
-            );
-            ctx.page_with(status, &page)
-        }
+        Err(e @ ServiceError::InvalidCode { .. }) => oob_again(ctx, channel, &form, &e),
         Err(e) => {
             let form_id = format!("{}-add", channel_id(channel));
             render(&state, ctx, &auth, None, &form_id, Some(&e)).await
@@ -305,15 +304,7 @@ async fn oob_resend(
             ctx.page(&page)
         }
         Err(e @ (ServiceError::RateLimited { .. } | ServiceError::DeliveryFailed)) => {
-            let (status, key) = page_error(&e);
-            let page = oob_page(
-                &ctx,
-                channel,
-                form.destination.clone(),
-                0,
-                Some(ctx.tr.t(key)),
-            );
-            ctx.page_with(status, &page)
+            oob_again(ctx, channel, &form, &e)
         }
         Err(e) => {
             let form_id = format!("{}-add", channel_id(channel));
