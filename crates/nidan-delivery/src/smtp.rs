@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -204,16 +204,21 @@ impl Mailer {
         let recipient: Mailbox = to.trim().parse().map_err(|_| {
             DeliveryError("smtp: the recipient is not a valid email address".into())
         })?;
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(recipient)
             .subject(email.subject.clone())
-            .message_id(None)
-            .multipart(MultiPart::alternative_plain_html(
+            .message_id(None);
+        // Without an HTML part (it could not be rendered) the text goes alone.
+        let message = if email.html.is_empty() {
+            builder.singlepart(SinglePart::plain(email.text.clone()))
+        } else {
+            builder.multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),
                 email.html.clone(),
             ))
-            .map_err(|e| DeliveryError(format!("smtp: cannot build the message: {e}")))?;
+        }
+        .map_err(|e| DeliveryError(format!("smtp: cannot build the message: {e}")))?;
         with_retries("smtp", tries, || async {
             match self.transport.send(message.clone()).await {
                 Ok(_) => Ok(()),

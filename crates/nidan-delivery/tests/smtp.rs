@@ -204,7 +204,7 @@ async fn a_notice_goes_by_smtp_in_the_users_language_with_one_try() {
     );
     let html = parsed.part("text/html").unwrap();
     assert!(
-        html.contains("Mozilla/5.0 &lt;b&gt;Firefox&lt;/b&gt;"),
+        html.contains("Mozilla/5.0 &#60;b&#62;Firefox&#60;/b&#62;"),
         "{html}"
     );
 

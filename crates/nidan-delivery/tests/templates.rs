@@ -3,7 +3,7 @@
 
 mod common;
 
-use nidan_delivery::messages::{code_email, code_sms, escape_html, notice_email};
+use nidan_delivery::messages::{code_email, code_sms, notice_email};
 use nidan_service::courier::{Channel, CodePurpose, Locale, NoticeKind};
 
 use common::{code, every_notice_kind, notice};
@@ -39,7 +39,7 @@ fn every_notice_kind_renders_in_both_languages() {
             assert!(
                 email
                     .html
-                    .contains("Mozilla/5.0 &lt;b&gt;Firefox&lt;/b&gt;")
+                    .contains("Mozilla/5.0 &#60;b&#62;Firefox&#60;/b&#62;")
             );
             assert!(!email.html.contains("<b>Firefox"));
         }
@@ -71,7 +71,7 @@ fn the_support_reason_is_escaped_in_html() {
         assert!(
             email
                 .html
-                .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;")
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62; &#38; &#34;x&#34;")
         );
         assert!(
             email.text.contains("<script>alert(1)</script>"),
@@ -160,7 +160,7 @@ fn code_messages_cover_every_purpose() {
     m.issuer = "Acme <Corp>".into();
     let email = code_email(&m);
     assert_eq!(email.subject, "[Acme <Corp>] Verification code");
-    assert!(email.html.contains("Acme &lt;Corp&gt;"));
+    assert!(email.html.contains("Acme &#60;Corp&#62;"));
     assert!(!email.html.contains("<Corp>"));
 }
 
@@ -190,8 +190,15 @@ fn sms_bodies_are_short() {
 
 #[test]
 fn escaping_covers_the_five_characters() {
-    assert_eq!(
-        escape_html(r#"<a href="x">'&'</a>"#),
-        "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    let kind = NoticeKind::SupportReset {
+        reason: r#"<a href="x">'&'</a>"#.into(),
+    };
+    let email = notice_email(&notice(kind, Locale::En));
+    assert!(
+        email
+            .html
+            .contains("&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;"),
+        "{}",
+        email.html
     );
 }

@@ -95,31 +95,51 @@ impl ApiError {
     }
 }
 
+/// The status of a failed use case: the one mapping the JSON API answers with and the pages
+/// follow. The cause of `Unavailable` and `Internal`, which no answer shows, is logged here.
+pub fn status_of(e: &ServiceError) -> StatusCode {
+    use ServiceError as E;
+    match e {
+        E::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+        E::InvalidCredentials | E::InvalidCode { .. } | E::Unauthenticated => {
+            StatusCode::UNAUTHORIZED
+        }
+        E::ReauthRequired(_) | E::Forbidden(_) => StatusCode::FORBIDDEN,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Conflict(_) => StatusCode::CONFLICT,
+        E::ChallengeExpired => StatusCode::GONE,
+        E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        E::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::DeliveryFailed => StatusCode::BAD_GATEWAY,
+        E::Unavailable(cause) => {
+            tracing::error!(%cause, "database unavailable");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        E::Internal(cause) => {
+            tracing::error!(%cause, "internal error");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         use ServiceError as E;
+        let status = status_of(&e);
+        let new = |code, message: &str| Self::new(status, code, message);
         match e {
             E::InvalidRequest(m) => Self::bad_request(m),
-            E::InvalidCredentials => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "wrong email or password",
-            ),
+            E::InvalidCredentials => new("invalid_credentials", "wrong email or password"),
             E::InvalidCode { attempts_left } => Self {
                 attempts_left,
-                ..Self::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_code",
-                    "that code is not valid",
-                )
+                ..new("invalid_code", "that code is not valid")
             },
             E::Unauthenticated => Self::unauthenticated(),
-            E::ReauthRequired(m) => Self::new(StatusCode::FORBIDDEN, "reauth_required", m),
-            E::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
-            E::NotFound(m) => Self::new(StatusCode::NOT_FOUND, "not_found", m),
-            E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
-            E::ChallengeExpired => Self::new(
-                StatusCode::GONE,
+            E::ReauthRequired(m) => new("reauth_required", m),
+            E::Forbidden(m) => new("forbidden", m),
+            E::NotFound(m) => new("not_found", m),
+            E::Conflict(m) => new("conflict", m),
+            E::ChallengeExpired => new(
                 "challenge_expired",
                 "this sign-in has expired; start again with your password",
             ),
@@ -133,33 +153,17 @@ impl From<ServiceError> for ApiError {
             },
             E::Busy { retry_after } => Self {
                 retry_after: Some(retry_after.max(1)),
-                ..Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "service_busy",
-                    "the server is busy; try again shortly",
-                )
+                ..new("service_busy", "the server is busy; try again shortly")
             },
-            E::DeliveryFailed => Self::new(
-                StatusCode::BAD_GATEWAY,
+            E::DeliveryFailed => new(
                 "delivery_failed",
                 "the code could not be delivered; try again in a moment, or try another method",
             ),
-            E::Unavailable(cause) => {
-                tracing::error!(%cause, "database unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "service_unavailable",
-                    "the service is temporarily unavailable",
-                )
-            }
-            E::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "something went wrong on our side",
-                )
-            }
+            E::Unavailable(_) => new(
+                "service_unavailable",
+                "the service is temporarily unavailable",
+            ),
+            E::Internal(_) => new("internal_error", "something went wrong on our side"),
         }
     }
 }
@@ -183,5 +187,43 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_error() -> Vec<ServiceError> {
+        use ServiceError as E;
+        vec![
+            E::InvalidRequest("bad".into()),
+            E::InvalidCredentials,
+            E::InvalidCode {
+                attempts_left: Some(2),
+            },
+            E::Unauthenticated,
+            E::ReauthRequired("again"),
+            E::Forbidden("no"),
+            E::NotFound("gone"),
+            E::Conflict("clash"),
+            E::ChallengeExpired,
+            E::RateLimited {
+                retry_after: 5,
+                locked: false,
+                message: "wait",
+            },
+            E::Busy { retry_after: 1 },
+            E::DeliveryFailed,
+            E::Unavailable("db".into()),
+            E::Internal("bug".into()),
+        ]
+    }
+
+    #[test]
+    fn every_answer_carries_the_status_of_its_error() {
+        for (e, same) in every_error().into_iter().zip(every_error()) {
+            assert_eq!(ApiError::from(same).status(), status_of(&e), "{e:?}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use axum::extract::{
     ConnectInfo, FromRef, FromRequest, FromRequestParts, Request, rejection::JsonRejection,
 };
 use axum::http::{StatusCode, header, request::Parts};
+use ipnet::IpNet;
 use nidan_service::ClientInfo;
 use nidan_service::ports::ApiKeyRecord;
 use nidan_service::session::AuthContext;
@@ -152,7 +153,7 @@ where
 
 /// The peer address, or — when the peer is a trusted proxy — the nearest address in
 /// `X-Forwarded-For` that is not one of ours. From anyone else the header is ignored.
-pub fn client_ip(parts: &Parts, trusted: &[(IpAddr, u8)]) -> IpAddr {
+pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> IpAddr {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -176,32 +177,17 @@ pub fn client_ip(parts: &Parts, trusted: &[(IpAddr, u8)]) -> IpAddr {
         .unwrap_or(peer)
 }
 
-/// Whether `ip` is one of the trusted proxies `(network, prefix length)` — the one definition of
-/// the rule (`[server] trusted_proxies` reaches it as pairs). An IPv4-mapped IPv6 address
-/// (`::ffff:10.0.0.1`, what a dual-stack socket reports for an IPv4 peer) is matched as the IPv4
-/// address it carries; otherwise an address only matches networks of its own family.
-pub fn is_trusted_proxy(ip: IpAddr, trusted: &[(IpAddr, u8)]) -> bool {
+/// Whether `ip` is in one of the trusted proxies' networks — the one definition of the rule
+/// (`[server] trusted_proxies` reaches it as `ipnet` networks, which do the prefix matching). An
+/// IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, what a dual-stack socket reports for an IPv4
+/// peer) is matched as the IPv4 address it carries; otherwise an address only matches networks
+/// of its own family.
+pub fn is_trusted_proxy(ip: IpAddr, trusted: &[IpNet]) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
     };
-    trusted.iter().any(|(net, len)| match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => prefix_eq(&a.octets(), &n.octets(), *len),
-        (IpAddr::V6(a), IpAddr::V6(n)) => prefix_eq(&a.octets(), &n.octets(), *len),
-        _ => false,
-    })
-}
-
-fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
-    let bits = usize::from(bits).min(a.len() * 8);
-    let (whole, rest) = (bits / 8, bits % 8);
-    if a[..whole] != b[..whole] {
-        return false;
-    }
-    rest == 0 || {
-        let mask = 0xffu8 << (8 - rest);
-        a[whole] & mask == b[whole] & mask
-    }
+    trusted.iter().any(|net| net.contains(&ip))
 }
 
 /// The language a request asks for (`Accept-Language`), English when none fits.
@@ -217,12 +203,15 @@ pub fn locale(headers: &axum::http::HeaderMap) -> nidan_service::courier::Locale
 mod tests {
     use super::*;
 
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter()
+            .map(|s| s.parse().unwrap_or_else(|e| panic!("{s}: {e}")))
+            .collect()
+    }
+
     #[test]
     fn cidr_prefixes_match_as_expected() {
-        let trusted = [
-            (IpAddr::from([10, 0, 0, 0]), 8),
-            (IpAddr::from([192, 168, 1, 0]), 24),
-        ];
+        let trusted = nets(&["10.0.0.0/8", "192.168.1.0/24"]);
         assert!(is_trusted_proxy(IpAddr::from([10, 9, 8, 7]), &trusted));
         assert!(is_trusted_proxy(IpAddr::from([192, 168, 1, 200]), &trusted));
         assert!(!is_trusted_proxy(IpAddr::from([192, 168, 2, 1]), &trusted));
@@ -232,7 +221,7 @@ mod tests {
     #[test]
     fn prefixes_families_and_mapped_addresses() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let n = [(ip("10.1.0.0"), 16)];
+        let n = nets(&["10.1.0.0/16"]);
         assert!(is_trusted_proxy(ip("10.1.255.3"), &n));
         assert!(!is_trusted_proxy(ip("10.2.0.1"), &n));
         assert!(!is_trusted_proxy(ip("fd00::1"), &n));
@@ -240,8 +229,10 @@ mod tests {
             is_trusted_proxy(ip("::ffff:10.1.2.3"), &n),
             "IPv4-mapped peers match IPv4 networks"
         );
-        assert!(is_trusted_proxy(ip("203.0.113.9"), &[(ip("0.0.0.0"), 0)]));
-        let v6 = [(ip("2001:db8::"), 32)];
+        assert!(is_trusted_proxy(ip("203.0.113.9"), &nets(&["0.0.0.0/0"])));
+        assert!(is_trusted_proxy(ip("10.1.2.3"), &nets(&["10.1.2.3/32"])));
+        assert!(!is_trusted_proxy(ip("10.1.2.4"), &nets(&["10.1.2.3/32"])));
+        let v6 = nets(&["2001:db8::/32"]);
         assert!(is_trusted_proxy(ip("2001:db8:1::5"), &v6));
         assert!(!is_trusted_proxy(ip("2001:db9::5"), &v6));
         assert!(!is_trusted_proxy(ip("10.0.0.1"), &v6));

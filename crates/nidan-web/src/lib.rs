@@ -15,7 +15,6 @@ pub mod pages;
 pub mod qr;
 pub mod routes;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -33,8 +32,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// HTTP-level settings.
 #[derive(Clone, Debug, Default)]
 pub struct WebOptions {
-    /// Peers whose `X-Forwarded-For` is believed: (network address, prefix length).
-    pub trusted_proxies: Vec<(IpAddr, u8)>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Sign-in requests allowed per client IP per minute (0 = no limit).
     pub login_per_ip_per_minute: u32,
     /// Sign-ups allowed per client address (IPv6: per /64) per hour (0 = no limit).

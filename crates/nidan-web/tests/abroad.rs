@@ -31,7 +31,7 @@ async fn app_with(home: &[&str], challenge_unknown: bool) -> TestApp {
         ..Policy::default()
     };
     let options = WebOptions {
-        trusted_proxies: vec![(PROXY.into(), 32)],
+        trusted_proxies: vec![std::net::IpAddr::from(PROXY).into()],
         ..WebOptions::default()
     };
     let app = TestApp::with(policy, options).await;

@@ -99,6 +99,35 @@ impl<'a> Browser<'a> {
         self.request("POST", path, Some(body)).await
     }
 
+    /// Posts the password form for `email`; returns where that leads.
+    async fn sign_in(&mut self, email: &str) -> Page {
+        let csrf = self.csrf();
+        self.post(
+            "/login",
+            &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+        )
+        .await
+    }
+
+    /// Signs out, then posts the password form for `email` again.
+    async fn sign_in_again(&mut self, email: &str) -> Page {
+        let csrf = self.csrf();
+        self.post("/logout", &[("csrf", &csrf)]).await;
+        self.sign_in(email).await
+    }
+
+    /// Moves the clock to the next time step and posts the app's code as the second step.
+    async fn app_code(&mut self, secret: &TotpSecret) -> Page {
+        self.app.advance(30);
+        let code = totp_code(secret.as_bytes(), self.app.now());
+        let csrf = self.csrf();
+        self.post(
+            "/login/second-step",
+            &[("csrf", &csrf), ("method", "totp"), ("code", &code)],
+        )
+        .await
+    }
+
     fn csrf(&self) -> String {
         self.jar
             .get("nidan_csrf")
@@ -223,6 +252,43 @@ async fn enrol(b: &mut Browser<'_>, email: &str) -> (TotpSecret, Vec<String>) {
     (secret, codes)
 }
 
+/// Adds `address` as the email method through the forms (the password, and `code` as the
+/// step-up once the account has a method) and confirms it with the code sent there. Returns the
+/// page the confirmation leads to and the address as the pages show it (masked).
+async fn add_email(b: &mut Browser<'_>, address: &str, code: &str) -> (Page, String) {
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/settings/security/oob/setup",
+            &[
+                ("csrf", &csrf),
+                ("method", "email"),
+                ("destination", address),
+                ("password", PASSWORD),
+                ("code", code),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    check_page(&p, b.lang);
+    assert!(p.html.contains("autocomplete=\"one-time-code\""));
+    assert!(!p.html.contains(address), "the address shows masked");
+    let shown = field(&p.html, "destination");
+    let sent = b.app.last_code_to(address);
+    let p = b
+        .post(
+            "/settings/security/oob/confirm",
+            &[
+                ("csrf", &csrf),
+                ("method", "email"),
+                ("destination", &shown),
+                ("code", &sent),
+            ],
+        )
+        .await;
+    (p, shown)
+}
+
 #[tokio::test]
 async fn every_page_renders_in_both_languages() {
     let app = TestApp::new().await;
@@ -241,12 +307,7 @@ async fn every_page_renders_in_both_languages() {
         let p = b.post("/logout", &[("csrf", &csrf)]).await;
         assert_eq!(p.url, "/login");
         let csrf = b.csrf();
-        let p = b
-            .post(
-                "/login",
-                &[("csrf", &csrf), ("email", &email), ("password", PASSWORD)],
-            )
-            .await;
+        let p = b.sign_in(&email).await;
         assert_eq!(p.url, "/login/second-step");
         check_page(&p, lang);
         assert!(p.html.contains("autocomplete=\"one-time-code\""));
@@ -263,14 +324,7 @@ async fn every_page_renders_in_both_languages() {
         check_page(&p, lang);
         assert!(p.html.contains("aria-describedby=\"code-error\""));
         assert!(p.html.contains("role=\"alert\""));
-        app.advance(30);
-        let code = totp_code(secret.as_bytes(), app.now());
-        let p = b
-            .post(
-                "/login/second-step",
-                &[("csrf", &csrf), ("method", "totp"), ("code", &code)],
-            )
-            .await;
+        let p = b.app_code(&secret).await;
         assert_eq!(p.url, "/settings/security", "{}", p.html);
         check_page(&p, lang);
         let _ = codes;
@@ -385,16 +439,7 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
 
     // Password, then a recovery code.
     let csrf = b.csrf();
-    let p = b
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "flow@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let p = b.sign_in("flow@example.com").await;
     assert_eq!(p.url, "/login/second-step");
     assert!(!p.url.contains("challenge"));
     let set = b.last_set_cookies.join("\n");
@@ -415,18 +460,8 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
     assert_ne!(b.csrf(), csrf);
 
     // Log out; sign in with the app and "remember this device".
+    b.sign_in_again("flow@example.com").await;
     let csrf = b.csrf();
-    b.post("/logout", &[("csrf", &csrf)]).await;
-    let csrf = b.csrf();
-    b.post(
-        "/login",
-        &[
-            ("csrf", &csrf),
-            ("email", "flow@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
     app.advance(30);
     let code = totp_code(secret.as_bytes(), app.now());
     let p = b
@@ -449,19 +484,7 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
         .cloned()
         .unwrap_or_default();
     let _ = device_cookie;
-    let csrf = b.csrf();
-    b.post("/logout", &[("csrf", &csrf)]).await;
-    let csrf = b.csrf();
-    let p = b
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "flow@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let p = b.sign_in_again("flow@example.com").await;
     assert_eq!(
         p.url, "/settings/security",
         "the remembered device skips the code"
@@ -475,7 +498,11 @@ async fn sign_in_through_the_forms_with_app_recovery_code_and_remembered_device(
             &[("csrf", &csrf), ("action", "off"), ("password", PASSWORD)],
         )
         .await;
-    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        p.status,
+        StatusCode::FORBIDDEN,
+        "as the API's reauth_required"
+    );
     assert!(p.html.contains("id=\"err-two-step\""));
     app.advance(30);
     let code = totp_code(secret.as_bytes(), app.now());
@@ -575,37 +602,7 @@ async fn codes_by_email_through_the_forms() {
     )
     .await;
     let csrf = b.csrf();
-    let p = b
-        .post(
-            "/settings/security/oob/setup",
-            &[
-                ("csrf", &csrf),
-                ("method", "email"),
-                ("destination", "codes@example.org"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
-    check_page(&p, "en");
-    assert!(p.html.contains("autocomplete=\"one-time-code\""));
-    assert!(
-        !p.html.contains("codes@example.org"),
-        "the address shows masked"
-    );
-    let sent_to = field(&p.html, "destination");
-    let code = app.last_code_to("codes@example.org");
-    let p = b
-        .post(
-            "/settings/security/oob/confirm",
-            &[
-                ("csrf", &csrf),
-                ("method", "email"),
-                ("destination", &sent_to),
-                ("code", &code),
-            ],
-        )
-        .await;
+    let (p, sent_to) = add_email(&mut b, "codes@example.org", "").await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.html);
     let joined = field(&p.html, "codes");
     b.post(
@@ -618,19 +615,8 @@ async fn codes_by_email_through_the_forms() {
     assert!(p.html.contains("/settings/security/step-up-code"));
 
     // Sign in: the code goes by email; the page says where (masked) and offers a resend.
+    let p = b.sign_in_again("mail@example.com").await;
     let csrf = b.csrf();
-    b.post("/logout", &[("csrf", &csrf)]).await;
-    let csrf = b.csrf();
-    let p = b
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "mail@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
     assert_eq!(p.url, "/login/second-step");
     check_page(&p, "en");
     assert!(p.html.contains(&sent_to), "{}", p.html);
@@ -777,31 +763,7 @@ async fn resend_while_adding_a_number_and_choosing_the_default_method() {
     )
     .await;
     let step_up = app.last_code_to("+819012345678");
-    let p = b
-        .post(
-            "/settings/security/oob/setup",
-            &[
-                ("csrf", &csrf),
-                ("method", "email"),
-                ("destination", "codes@example.org"),
-                ("password", PASSWORD),
-                ("code", &step_up),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
-    let to = field(&p.html, "destination");
-    let code = app.last_code_to("codes@example.org");
-    b.post(
-        "/settings/security/oob/confirm",
-        &[
-            ("csrf", &csrf),
-            ("method", "email"),
-            ("destination", &to),
-            ("code", &code),
-        ],
-    )
-    .await;
+    add_email(&mut b, "codes@example.org", &step_up).await;
     let p = b.get("/settings/security").await;
     assert!(p.html.contains("offered first at sign-in"), "{}", p.html);
     assert!(
@@ -825,4 +787,51 @@ async fn resend_while_adding_a_number_and_choosing_the_default_method() {
         app.login("both@example.com").await.json["default_method"],
         "email"
     );
+}
+
+/// Posts a form that sends a code and expects the 502 page saying it could not be delivered.
+async fn undelivered(b: &mut Browser<'_>, path: &str, fields: &[(&str, &str)]) {
+    let p = b.post(path, fields).await;
+    assert_eq!(p.status, StatusCode::BAD_GATEWAY, "{path}: {}", p.html);
+    check_page(&p, "en");
+    assert!(
+        p.html.contains("The code could not be delivered."),
+        "{}",
+        p.html
+    );
+}
+
+#[tokio::test]
+async fn a_code_that_cannot_be_delivered_answers_502_on_the_pages() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    let (secret, _) = enrol(&mut b, "outage@example.com").await;
+    // Email as a second method, while mail still goes out.
+    app.advance(30);
+    let code = totp_code(secret.as_bytes(), app.now());
+    let (p, _) = add_email(&mut b, "codes@example.org", &code).await;
+    assert_eq!(p.url, "/settings/security?done=method-added", "{}", p.html);
+    let csrf = b.csrf();
+
+    // The mail server goes down; the same data directory and the same cookies.
+    let smtp = nidan_delivery::testing::TestSmtpServer::start_failing().await;
+    let down = app.restarted(Some(smtp.url())).await;
+    let mut b = Browser {
+        app: &down,
+        jar: b.jar.clone(),
+        lang: "en",
+        last_set_cookies: Vec::new(),
+    };
+    let step_up = [("csrf", csrf.as_str()), ("method", "email")];
+    undelivered(&mut b, "/settings/security/step-up-code", &step_up).await;
+
+    // Sign-in: the app is offered first; asking for a code by email fails to deliver, and the
+    // second step stays usable.
+    let p = b.sign_in_again("outage@example.com").await;
+    let csrf = b.csrf();
+    assert_eq!(p.url, "/login/second-step", "{}", p.html);
+    let send = [("csrf", csrf.as_str()), ("method", "email")];
+    undelivered(&mut b, "/login/second-step/send", &send).await;
+    let p = b.app_code(&secret).await;
+    assert_eq!(p.url, "/settings/security", "{}", p.html);
 }

@@ -38,7 +38,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use cidr::IpCidr;
 pub use error::ConfigError;
 pub use methods::MethodsConfig;
 pub use risk::{RiskConfig, UnknownCountry};
@@ -121,7 +120,7 @@ pub struct ServerConfig {
     /// Peers whose `X-Forwarded-For` is believed when finding the client address (for rate
     /// limits and activity logs). Default empty: trust no one, so clients cannot forge their
     /// address; list your reverse proxy here.
-    pub trusted_proxies: Vec<IpCidr>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Sign-in attempts allowed per client address per minute; 0 turns the limit off. Default 60:
     /// far above what a person does, low enough to blunt password spraying from one address.
     pub login_requests_per_ip_per_minute: u32,

@@ -111,12 +111,7 @@ pub fn store_options(config: &Config) -> StoreOptions {
 /// What the HTTP layer needs from config.
 pub fn web_options(config: &Config) -> WebOptions {
     WebOptions {
-        trusted_proxies: config
-            .server
-            .trusted_proxies
-            .iter()
-            .map(|net| (net.addr(), net.prefix_len()))
-            .collect(),
+        trusted_proxies: config.server.trusted_proxies.clone(),
         login_per_ip_per_minute: config.server.login_requests_per_ip_per_minute,
         signup_per_ip_per_hour: config.signup.max_per_client_per_hour,
         verify_per_key_per_minute: config.api.verify_per_key_per_minute,
@@ -272,15 +267,15 @@ mod tests {
     }
 
     #[test]
-    fn trusted_proxies_reach_the_web_layer_as_pairs() {
+    fn trusted_proxies_reach_the_web_layer() {
         let web = web_options(&config(
             "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\npublic_url = \"https://x.example\"\n",
         ));
         assert_eq!(
             web.trusted_proxies,
             vec![
-                ("10.0.0.0".parse().unwrap(), 8),
-                ("::1".parse().unwrap(), 128)
+                "10.0.0.0/8".parse::<ipnet::IpNet>().unwrap(),
+                "::1/128".parse().unwrap()
             ]
         );
         assert_eq!(web.public_url, "https://x.example");

@@ -2,14 +2,17 @@
 //! the layout that turns its sentences into a text part, an HTML part and an SMS body.
 //!
 //! Wording lives only in the language modules so that translations are reviewed in one place
-//! and transport code never holds user-facing strings. Every interpolated value (user agent,
-//! support's reason, device label, issuer) is HTML-escaped in the HTML part, since most of them
-//! come from the client or an operator and would otherwise be markup in the user's mailbox.
-//! Notices never carry a code or secret: [`NoticeKind`] holds none.
+//! and transport code never holds user-facing strings. The HTML part is an askama template
+//! (`templates/` of this crate: `email.html` is the layout, `code_email.html` and
+//! `notice_email.html` its two bodies), so every interpolated value (user agent, support's
+//! reason, device label, issuer) is HTML-escaped by askama, since most of them come from the
+//! client or an operator and would otherwise be markup in the user's mailbox. Notices never
+//! carry a code or secret: [`NoticeKind`] holds none.
 
 mod en;
 mod ja;
 
+use askama::Template;
 use nidan_service::UnixTime;
 use nidan_service::courier::{CodeMessage, CodePurpose, Locale, Notice, NoticeKind};
 use time::OffsetDateTime;
@@ -21,7 +24,7 @@ pub struct RenderedEmail {
     pub subject: String,
     /// The `text/plain` part.
     pub text: String,
-    /// The `text/html` part (interpolated values escaped).
+    /// The `text/html` part (interpolated values escaped); empty if it could not be rendered.
     pub html: String,
 }
 
@@ -100,34 +103,40 @@ pub(crate) fn utc(at: UnixTime) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(at).ok()
 }
 
-/// Escapes text for HTML element content and double-quoted attributes.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The HTML part of a code email (`templates/code_email.html`).
+#[derive(Template)]
+#[template(path = "code_email.html")]
+struct CodeHtml<'a> {
+    lang: &'a str,
+    subject: &'a str,
+    intro: &'a str,
+    label: &'a str,
+    code: &'a str,
+    expiry: &'a str,
+    not_you: &'a str,
+    footer: &'a str,
 }
 
-fn html_document(lang: &str, title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head><meta charset=\"utf-8\"><title>{}</title></head>\n\
-         <body style=\"font-family: sans-serif; line-height: 1.5; color: #222\">\n{body}</body>\n</html>\n",
-        escape_html(title)
-    )
+/// The HTML part of a notice (`templates/notice_email.html`).
+#[derive(Template)]
+#[template(path = "notice_email.html")]
+struct NoticeHtml<'a> {
+    lang: &'a str,
+    subject: &'a str,
+    details: &'a [String],
+    rows: &'a [(&'a str, String)],
+    not_you: &'a str,
+    was_you: &'a str,
+    footer: &'a str,
 }
 
-fn html_paragraph(out: &mut String, text: &str) {
-    out.push_str("<p>");
-    out.push_str(&escape_html(text));
-    out.push_str("</p>\n");
+/// The HTML part, or none (empty) if rendering failed: the templates only print strings, so
+/// that is not expected, and the email then goes as plain text alone.
+fn html_part(template: &impl Template) -> String {
+    template.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "email HTML rendering failed");
+        String::new()
+    })
 }
 
 /// The email carrying a one-time code.
@@ -145,20 +154,16 @@ pub fn code_email(message: &CodeMessage) -> RenderedEmail {
         label = t.code_label()
     );
 
-    let mut body = String::new();
-    html_paragraph(&mut body, intro);
-    body.push_str(&format!(
-        "<p>{}</p>\n<p style=\"font-size: 28px; font-weight: bold; letter-spacing: 4px\">{}</p>\n",
-        escape_html(t.code_label()),
-        escape_html(code)
-    ));
-    html_paragraph(&mut body, &expiry);
-    html_paragraph(&mut body, not_you);
-    body.push_str(&format!(
-        "<p style=\"color: #666; font-size: 12px\">{}</p>\n",
-        escape_html(&footer)
-    ));
-    let html = html_document(t.lang(), &subject, &body);
+    let html = html_part(&CodeHtml {
+        lang: t.lang(),
+        subject: &subject,
+        intro,
+        label: t.code_label(),
+        code,
+        expiry: &expiry,
+        not_you,
+        footer: &footer,
+    });
     RenderedEmail {
         subject,
         text,
@@ -202,29 +207,15 @@ pub fn notice_email(notice: &Notice) -> RenderedEmail {
         t.notice_was_you()
     ));
 
-    let mut body = String::new();
-    for line in &details {
-        html_paragraph(&mut body, line);
-    }
-    body.push_str("<table style=\"border-collapse: collapse\">\n");
-    for (label, value) in &rows {
-        body.push_str(&format!(
-            "<tr><th style=\"text-align: left; padding-right: 12px\">{}</th><td>{}</td></tr>\n",
-            escape_html(label),
-            escape_html(value)
-        ));
-    }
-    body.push_str("</table>\n");
-    body.push_str(&format!(
-        "<p><strong>{}</strong></p>\n",
-        escape_html(t.notice_not_you())
-    ));
-    html_paragraph(&mut body, t.notice_was_you());
-    body.push_str(&format!(
-        "<p style=\"color: #666; font-size: 12px\">{}</p>\n",
-        escape_html(&footer)
-    ));
-    let html = html_document(t.lang(), &subject, &body);
+    let html = html_part(&NoticeHtml {
+        lang: t.lang(),
+        subject: &subject,
+        details: &details,
+        rows: &rows,
+        not_you: t.notice_not_you(),
+        was_you: t.notice_was_you(),
+        footer: &footer,
+    });
     RenderedEmail {
         subject,
         text,

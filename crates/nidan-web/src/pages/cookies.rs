@@ -1,4 +1,4 @@
-//! The pages' cookies and their CSRF tokens, in one place so every flag is decided once.
+//! The pages' cookies, in one place so every flag is decided once.
 //!
 //! Names: with an https `public_url` every cookie carries the `__Host-` prefix, which browsers
 //! accept only with `Secure`, `Path=/` and no `Domain` — so no other host or path can plant or
@@ -6,15 +6,11 @@
 //! `__Host-` cookie would be refused outright by browsers, so the same cookies go without the
 //! prefix and without `Secure`.
 //!
-//! CSRF: a synchronizer token. A random 256-bit value lives in the `nidan_csrf` cookie (HttpOnly,
-//! SameSite=Lax, set on the first page view, before sign-in too) and is repeated in a hidden
-//! `csrf` field of every form; a post whose field does not equal the cookie (compared in constant
-//! time) gets 403. After sign-in the value is replaced, so a token seen before sign-in is useless
-//! after it.
+//! The CSRF token's cookie is one of them; the check of posted forms against it is
+//! `super::csrf::CsrfForm`.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use data_encoding::BASE64URL_NOPAD;
-use subtle::ConstantTimeEq;
 
 /// The session token (from the service).
 pub const SESSION: &str = "nidan_session";
@@ -85,14 +81,4 @@ pub fn random_token() -> String {
         return String::new();
     }
     BASE64URL_NOPAD.encode(&bytes)
-}
-
-/// Whether a posted CSRF field matches the cookie (constant time; empty never matches).
-pub fn csrf_ok(headers: &HeaderMap, posted: &str, secure: bool) -> bool {
-    match get(headers, CSRF, secure) {
-        Some(cookie) if !cookie.is_empty() && !posted.is_empty() => {
-            bool::from(cookie.as_bytes().ct_eq(posted.as_bytes()))
-        }
-        _ => false,
-    }
 }

@@ -18,8 +18,9 @@ use nidan_service::ServiceError;
 use nidan_service::courier::Channel;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
+use super::csrf::CsrfForm;
 use super::security::{ProofForm, render, signed_in_post};
-use super::{Base, Ctx};
+use super::{Base, Ctx, page_error};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -138,9 +139,9 @@ async fn totp_setup(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -161,9 +162,9 @@ async fn totp_confirm(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -172,11 +173,12 @@ async fn totp_confirm(
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
         Err(e) => {
             let uri = form.destination.as_str();
-            let msg = ctx.tr.t(super::error_key(&e));
+            let (status, key) = page_error(&e);
+            let msg = ctx.tr.t(key);
             match (e, uri.starts_with("otpauth://totp/")) {
                 (ServiceError::InvalidCode { .. } | ServiceError::InvalidRequest(_), true) => {
                     match totp_page(&ctx, uri, Some(msg)) {
-                        Some(page) => ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page),
+                        Some(page) => ctx.page_with(status, &page),
                         None => ctx.redirect("/settings/security"),
                     }
                 }
@@ -190,9 +192,9 @@ async fn totp_remove(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -206,9 +208,9 @@ async fn oob_setup(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -250,13 +252,22 @@ fn oob_page(
     }
 }
 
+/// The confirm page again, with `e` said, for an error the person can act on there (a wrong
+/// code, a resend too soon, a failed delivery).
+fn oob_again(ctx: Ctx, channel: Channel, form: &ProofForm, e: &ServiceError) -> Response {
+    let (status, key) = page_error(e);
+    let error = Some(ctx.tr.t(key));
+    let page = oob_page(&ctx, channel, form.destination.clone(), 0, error);
+    ctx.page_with(status, &page)
+}
+
 async fn oob_confirm(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -268,11 +279,7 @@ async fn oob_confirm(
     {
         Ok(Some(codes)) => show_codes(ctx, &codes),
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
-        Err(e @ ServiceError::InvalidCode { .. }) => {
-            let msg = ctx.tr.t(super::error_key(&e));
-            let page = oob_page(&ctx, channel, form.destination.clone(), 0, Some(msg));
-            ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
-        }
+        Err(e @ ServiceError::InvalidCode { .. }) => oob_again(ctx, channel, &form, &e),
         Err(e) => {
             let form_id = format!("{}-add", channel_id(channel));
             render(&state, ctx, &auth, None, &form_id, Some(&e)).await
@@ -284,9 +291,9 @@ async fn oob_resend(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -297,9 +304,7 @@ async fn oob_resend(
             ctx.page(&page)
         }
         Err(e @ (ServiceError::RateLimited { .. } | ServiceError::DeliveryFailed)) => {
-            let msg = ctx.tr.t(super::error_key(&e));
-            let page = oob_page(&ctx, channel, form.destination.clone(), 0, Some(msg));
-            ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page)
+            oob_again(ctx, channel, &form, &e)
         }
         Err(e) => {
             let form_id = format!("{}-add", channel_id(channel));
@@ -312,9 +317,9 @@ async fn oob_remove(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -336,9 +341,9 @@ async fn recovery_recreate(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -355,7 +360,6 @@ async fn recovery_recreate(
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 struct DoneForm {
-    csrf: String,
     saved: Option<String>,
     codes: String,
 }
@@ -364,9 +368,9 @@ struct DoneForm {
 async fn recovery_done(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<DoneForm>,
+    CsrfForm(form): CsrfForm<DoneForm>,
 ) -> Response {
-    let (ctx, _auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, _auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };

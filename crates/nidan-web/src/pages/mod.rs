@@ -7,6 +7,7 @@
 //! `nidan_service::Service` use cases as the API — no rule is decided twice.
 
 pub mod cookies;
+mod csrf;
 mod enrol;
 pub mod i18n;
 mod security;
@@ -23,6 +24,7 @@ use nidan_service::session::AuthContext;
 use serde::Deserialize;
 
 use crate::AppState;
+use csrf::CsrfForm;
 pub use i18n::Tr;
 
 /// The Content-Security-Policy of every page: own styles and scripts only, no inline code.
@@ -188,7 +190,7 @@ impl Ctx {
         self.page_with(status, &page)
     }
 
-    /// 403: the form came without the right CSRF token.
+    /// 403: the form came without the right CSRF token (the rejection of [`CsrfForm`]).
     pub fn csrf_failed(self) -> Response {
         self.message(StatusCode::FORBIDDEN, "csrf-title", "csrf-text")
     }
@@ -214,9 +216,16 @@ pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(AuthCon
     Some((auth, token))
 }
 
-/// The catalogue key that explains a failed use case to a person.
-pub fn error_key(e: &ServiceError) -> &'static str {
-    match e {
+/// How a page answers a failed use case: the status, and the catalogue key that explains it to
+/// a person. The status is the JSON API's ([`crate::error::status_of`]: 401, 403, 404, 409, 410,
+/// 429, 502 for a failed delivery, 503, 500), except that input the service refused comes back
+/// in its form with 422 where the API says 400.
+pub fn page_error(e: &ServiceError) -> (StatusCode, &'static str) {
+    let status = match e {
+        ServiceError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        e => crate::error::status_of(e),
+    };
+    let key = match e {
         ServiceError::InvalidRequest(_) => "err-invalid",
         ServiceError::InvalidCredentials => "err-credentials",
         ServiceError::InvalidCode { .. } => "err-code",
@@ -231,13 +240,13 @@ pub fn error_key(e: &ServiceError) -> &'static str {
         ServiceError::Busy { .. } => "err-busy",
         ServiceError::DeliveryFailed => "err-delivery",
         ServiceError::Unavailable(_) | ServiceError::Internal(_) => "err-internal",
-    }
+    };
+    (status, key)
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct LangForm {
-    csrf: String,
     lang: String,
     back: String,
 }
@@ -246,12 +255,9 @@ struct LangForm {
 async fn switch_language(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<LangForm>,
+    CsrfForm(form): CsrfForm<LangForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     if let Some(locale) = nidan_service::courier::Locale::parse(&form.lang) {
         ctx.set_cookie(cookies::LANG, locale.as_str(), Some(365 * 86_400));
         ctx.tr = Tr { locale };

@@ -18,7 +18,8 @@ use nidan_service::{DeviceId, ServiceError, SessionId};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{Base, Ctx, Tr, cookies, enrol, error_key, signed_in};
+use super::csrf::CsrfForm;
+use super::{Base, Ctx, Tr, cookies, enrol, page_error, signed_in};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -218,7 +219,8 @@ pub(super) async fn build(
     })
 }
 
-/// Renders the security page (or, when the session is gone, sends to the sign-in page).
+/// Renders the security page, with `error` next to form `err_form` and its status (when the
+/// session is gone, sends to the sign-in page; when the page cannot be read, says why).
 pub(super) async fn render(
     state: &AppState,
     ctx: Ctx,
@@ -227,15 +229,17 @@ pub(super) async fn render(
     err_form: &str,
     error: Option<&ServiceError>,
 ) -> Response {
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
+    let (status, err_text) = match error.map(page_error) {
+        Some((status, key)) => (status, ctx.tr.t(key)),
+        None => (StatusCode::OK, String::new()),
     };
-    let err_text = error.map(|e| ctx.tr.t(error_key(e))).unwrap_or_default();
     match build(state, &ctx, auth, notice, err_form, err_text).await {
         Ok(page) => ctx.page_with(status, &page),
-        Err(_) => ctx.redirect("/login"),
+        Err(ServiceError::Unauthenticated) => ctx.redirect("/login"),
+        Err(e) => {
+            let (status, key) = page_error(&e);
+            ctx.message(status, "err-title", key)
+        }
     }
 }
 
@@ -264,7 +268,6 @@ async fn view(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct ProofForm {
-    pub csrf: String,
     pub password: String,
     pub code: String,
     pub action: String,
@@ -282,16 +285,12 @@ impl ProofForm {
     }
 }
 
-/// The checks every signed-in post starts with: CSRF, then the session.
+/// The check every signed-in post starts with once its [`CsrfForm`] is in: the session.
 pub(super) async fn signed_in_post(
     state: &AppState,
     headers: &HeaderMap,
-    csrf: &str,
 ) -> Result<(Ctx, AuthContext), Response> {
     let ctx = Ctx::new(state, headers);
-    if !cookies::csrf_ok(headers, csrf, ctx.secure) {
-        return Err(ctx.csrf_failed());
-    }
     match signed_in(state, headers).await {
         Some((auth, _)) => Ok((ctx, auth)),
         None => Err(ctx.redirect("/login")),
@@ -303,9 +302,9 @@ async fn two_step(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -341,9 +340,9 @@ async fn step_up_code(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -361,9 +360,9 @@ async fn step_up_code(
 async fn default_method(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -378,9 +377,9 @@ async fn forget_device(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -398,9 +397,9 @@ async fn end_session(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<ProofForm>,
+    CsrfForm(form): CsrfForm<ProofForm>,
 ) -> Response {
-    let (mut ctx, auth) = match signed_in_post(&state, &headers, &form.csrf).await {
+    let (mut ctx, auth) = match signed_in_post(&state, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -17,7 +17,8 @@ use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{Base, Ctx, cookies, error_key, signed_in};
+use super::csrf::{CsrfForm, NoFields};
+use super::{Base, Ctx, cookies, page_error, signed_in};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -75,7 +76,6 @@ struct SecondStepPage {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct CredentialsForm {
-    csrf: String,
     email: String,
     password: String,
 }
@@ -94,12 +94,9 @@ async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: Client,
-    axum::Form(form): axum::Form<CredentialsForm>,
+    CsrfForm(form): CsrfForm<CredentialsForm>,
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     // The same per-client sign-up limit as `POST /api/v1/users`.
     if state.limits.check_signup(client.1).is_err() {
         let page = SignupPage {
@@ -114,18 +111,23 @@ async fn signup(
         .service
         .sign_up(&form.email, password.clone(), ctx.tr.locale)
         .await;
-    let error = match result {
+    let e = match result {
         Ok(_) => return finish_login(ctx, &state, &form.email, password, &headers, client).await,
-        Err(ServiceError::InvalidRequest(_)) => ctx.tr.t("err-signup-invalid"),
-        Err(ServiceError::Conflict(_)) => ctx.tr.t("err-signup-taken"),
-        Err(e) => ctx.tr.t(error_key(&e)),
+        Err(e) => e,
+    };
+    let (status, key) = page_error(&e);
+    // The sign-up form says what to change in its own words.
+    let key = match e {
+        ServiceError::InvalidRequest(_) => "err-signup-invalid",
+        ServiceError::Conflict(_) => "err-signup-taken",
+        _ => key,
     };
     let page = SignupPage {
         base: ctx.base(false, "/signup"),
         email: form.email,
-        error: Some(error),
+        error: Some(ctx.tr.t(key)),
     };
-    ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    ctx.page_with(status, &page)
 }
 
 async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -145,12 +147,9 @@ async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: Client,
-    axum::Form(form): axum::Form<CredentialsForm>,
+    CsrfForm(form): CsrfForm<CredentialsForm>,
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     // The same per-IP sign-in limit as `POST /api/v1/login`.
     if state.limits.check_login(client.1).is_err() {
         let page = LoginPage {
@@ -204,12 +203,13 @@ async fn finish_login(
             ctx.redirect("/login/second-step")
         }
         Err(e) => {
+            let (status, key) = page_error(&e);
             let page = LoginPage {
                 base: ctx.base(false, "/login"),
                 email: email.to_string(),
-                error: Some(ctx.tr.t(error_key(&e))),
+                error: Some(ctx.tr.t(key)),
             };
-            ctx.page_with(StatusCode::UNAUTHORIZED, &page)
+            ctx.page_with(status, &page)
         }
     }
 }
@@ -349,7 +349,6 @@ async fn second_page(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct SecondStepForm {
-    csrf: String,
     method: String,
     code: String,
     remember: Option<String>,
@@ -359,12 +358,9 @@ async fn second_step(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<SecondStepForm>,
+    CsrfForm(form): CsrfForm<SecondStepForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     let Some(c) = Challenge::from_headers(&headers, ctx.secure) else {
         return ctx.redirect("/login");
     };
@@ -387,17 +383,19 @@ async fn second_step(
                 None => ctx.redirect("/settings/security"),
             }
         }
-        Err(ServiceError::ChallengeExpired) => {
+        Err(e @ ServiceError::ChallengeExpired) => {
+            let (status, key) = page_error(&e);
             ctx.clear_cookie(cookies::CHALLENGE);
             let page = LoginPage {
                 base: ctx.base(false, "/login"),
                 email: String::new(),
-                error: Some(ctx.tr.t("err-challenge-expired")),
+                error: Some(ctx.tr.t(key)),
             };
-            ctx.page_with(StatusCode::UNAUTHORIZED, &page)
+            ctx.page_with(status, &page)
         }
         Err(e) => {
-            let mut error = ctx.tr.t(error_key(&e));
+            let (status, key) = page_error(&e);
+            let mut error = ctx.tr.t(key);
             if let ServiceError::InvalidCode {
                 attempts_left: Some(n),
             } = e
@@ -409,7 +407,7 @@ async fn second_step(
                 );
             }
             let page = second_page_for(&ctx, &c, method, None, Some(error));
-            ctx.page_with(StatusCode::UNAUTHORIZED, &page)
+            ctx.page_with(status, &page)
         }
     }
 }
@@ -417,7 +415,6 @@ async fn second_step(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct SendForm {
-    csrf: String,
     method: String,
 }
 
@@ -426,12 +423,9 @@ async fn send_code(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<SendForm>,
+    CsrfForm(form): CsrfForm<SendForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     let Some(mut c) = Challenge::from_headers(&headers, ctx.secure) else {
         return ctx.redirect("/login");
     };
@@ -453,32 +447,24 @@ async fn send_code(
             ctx.page(&page)
         }
         Err(e) => {
-            let mut error = ctx.tr.t(error_key(&e));
+            let (status, key) = page_error(&e);
+            let mut error = ctx.tr.t(key);
             if let ServiceError::RateLimited { retry_after, .. } = e {
                 error = ctx.tr.tf("err-wait", &[("n", &retry_after.to_string())]);
             }
             let page = second_page_for(&ctx, &c, method, None, Some(error));
-            ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page)
+            ctx.page_with(status, &page)
         }
     }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    axum::Form(form): axum::Form<CsrfOnly>,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
-    if !cookies::csrf_ok(&headers, &form.csrf, ctx.secure) {
-        return ctx.csrf_failed();
-    }
     if let Some((auth, _)) = signed_in(&state, &headers).await {
         let _ = state.service.logout(&auth, &info).await;
     }

@@ -99,7 +99,7 @@ async fn abroad_app(enabled: Vec<Factor>) -> TestApp {
         ..Policy::default()
     };
     let options = WebOptions {
-        trusted_proxies: vec![(PROXY.into(), 32)],
+        trusted_proxies: vec![IpAddr::from(PROXY).into()],
         ..WebOptions::default()
     };
     let app = TestApp::with(policy, options).await;

@@ -14,9 +14,8 @@ use super::check::{check_database_url, check_http_url, check_issuer, check_smtp_
 use super::source::{self, Sources, invalid};
 use super::{
     ApiConfig, ChallengeConfig, CodesConfig, Config, ConfigError, DatabaseConfig, DeviceConfig,
-    EmailConfig, HashingConfig, IpCidr, LogConfig, LogFormat, PasswordConfig, SecretsConfig,
-    ServerConfig, SessionConfig, SignupConfig, SmsConfig, SmsProvider, ThrottleConfig, TotpConfig,
-    methods, risk,
+    EmailConfig, HashingConfig, LogConfig, LogFormat, PasswordConfig, SecretsConfig, ServerConfig,
+    SessionConfig, SignupConfig, SmsConfig, SmsProvider, ThrottleConfig, TotpConfig, methods, risk,
 };
 
 impl Config {
@@ -100,9 +99,7 @@ impl Config {
             .unwrap_or_default()
             .iter()
             .map(|entry| {
-                entry
-                    .parse::<IpCidr>()
-                    .map_err(|e| invalid("server.trusted_proxies", e))
+                super::cidr::parse_network(entry).map_err(|e| invalid("server.trusted_proxies", e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let server = ServerConfig {
