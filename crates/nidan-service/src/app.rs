@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use nidan_domain::{BearerToken, EmailAddress, Method, token_digest};
 
-use crate::attempt::{Expect, RecordAs, Verdict};
+use crate::attempt::{CodeCheck, Expect, RecordAs, Verdict};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::ApiKeyRecord;
 use crate::signin::Enrolment;
@@ -120,15 +120,11 @@ impl Service {
             detail: detail.clone(),
         };
         match self
-            .check_code(
-                user.clone(),
-                Expect::AnyCurrent,
-                code,
-                enrolment.totp.as_ref(),
-                None,
-                None,
-                Some(record),
-            )
+            .check_code(CodeCheck {
+                totp: enrolment.totp.as_ref(),
+                record: Some(record),
+                ..CodeCheck::new(user.clone(), Expect::AnyCurrent, code)
+            })
             .await
         {
             Ok(Verdict::Accepted {

@@ -53,6 +53,40 @@ pub(crate) struct RecordAs<'a> {
 
 pub(crate) const RECOVERY_PURPOSE: &str = "recovery-code";
 
+/// One code to check: whose, what kind is accepted, and what it may match.
+pub(crate) struct CodeCheck<'a> {
+    /// The account (its failure count is the compare of the settling compare-and-swap).
+    pub user: UserRecord,
+    /// Which kinds of code are accepted.
+    pub expect: Expect,
+    /// The code as typed.
+    pub code: &'a str,
+    /// The credential a numeric code is checked against: the active one, or the pending one
+    /// while confirming an enrolment.
+    pub totp: Option<&'a TotpCredential>,
+    /// The binding of a code sent by email or SMS that may match.
+    pub oob: Option<&'a CodeBinding>,
+    /// The sign-in challenge the code answers, with what a success grants.
+    pub challenge: Option<ChallengeAttempt>,
+    /// With it, the outcome is written to the activity log in the settling transaction.
+    pub record: Option<RecordAs<'a>>,
+}
+
+impl<'a> CodeCheck<'a> {
+    /// A check of `code` for `user`, against nothing yet.
+    pub(crate) fn new(user: UserRecord, expect: Expect, code: &'a str) -> Self {
+        Self {
+            user,
+            expect,
+            code,
+            totp: None,
+            oob: None,
+            challenge: None,
+            record: None,
+        }
+    }
+}
+
 /// Parses a code into the form the method needs. Junk is `InvalidRequest`, never a counted guess.
 fn parse_code(expect: Expect, code: &str) -> ServiceResult<SubmittedCode> {
     let bad = |e: nidan_domain::CodeError| ServiceError::InvalidRequest(format!("code: {e}"));
@@ -100,6 +134,45 @@ impl Service {
                         message: "too many wrong codes: the second step is locked; use a recovery code, or ask support to reset it",
                     })
                 }
+            }
+        }
+    }
+
+    /// What every interactive path does with a verdict: a rejected code is recorded as `kind`
+    /// and answered `invalid_code`; an accepted one is recorded as `kind` when `record_success`,
+    /// and a used recovery code sends its notice. Answers the method and the recovery codes left.
+    pub(crate) async fn decided(
+        &self,
+        user: &UserId,
+        kind: &'static str,
+        verdict: Verdict,
+        record_success: bool,
+        client: &ClientInfo,
+    ) -> ServiceResult<(Method, Option<u32>)> {
+        match verdict {
+            Verdict::Accepted {
+                method,
+                recovery_codes_left,
+            } => {
+                if record_success {
+                    self.record(user, kind, Some(method), "success", client, None)
+                        .await;
+                }
+                if method == Method::Recovery {
+                    self.recovery_code_used(user, recovery_codes_left.unwrap_or(0), client)
+                        .await;
+                }
+                Ok((method, recovery_codes_left))
+            }
+            Verdict::Rejected {
+                method,
+                replayed,
+                attempts_left,
+            } => {
+                let result = if replayed { "replayed" } else { "invalid_code" };
+                self.record(user, kind, Some(method), result, client, None)
+                    .await;
+                Err(ServiceError::InvalidCode { attempts_left })
             }
         }
     }
@@ -181,23 +254,17 @@ impl Service {
         Ok(Some((candidate, live_method)))
     }
 
-    /// Checks `code` for `user` and settles the attempt. `totp` is the credential a numeric code is
-    /// checked against (the active one, or the pending one while confirming an enrolment);
-    /// `oob` is the binding of a code sent by email or SMS that may match. With `record`, the
-    /// outcome is written to the activity log in the settling transaction.
-    // Each argument is a separate input of the one routine every path shares; a struct would
-    // only rename them at every call site.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn check_code(
-        &self,
-        mut user: UserRecord,
-        expect: Expect,
-        code: &str,
-        totp: Option<&TotpCredential>,
-        oob: Option<&CodeBinding>,
-        challenge: Option<ChallengeAttempt>,
-        record: Option<RecordAs<'_>>,
-    ) -> ServiceResult<Verdict> {
+    /// Checks a code and settles the attempt (see [`CodeCheck`]).
+    pub(crate) async fn check_code(&self, check: CodeCheck<'_>) -> ServiceResult<Verdict> {
+        let CodeCheck {
+            mut user,
+            expect,
+            code,
+            totp,
+            oob,
+            challenge,
+            record,
+        } = check;
         let submitted = parse_code(expect, code)?;
         let mut method = match &submitted {
             SubmittedCode::Numeric(_) => match expect {

@@ -12,7 +12,7 @@
 use nidan_domain::{EmailAddress, Method, PhoneNumber, RecoveryCode, keyed_hash, token_digest};
 use zeroize::Zeroizing;
 
-use crate::attempt::{Expect, Verdict};
+use crate::attempt::{CodeCheck, Expect};
 use crate::courier::{Channel, CodeMessage, CodePurpose, NoticeKind};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{CodeBinding, Issued, OobCode, OobMethod, SendCap, UserRecord};
@@ -277,35 +277,14 @@ impl Service {
                 "there is nothing to confirm; start the setup first",
             ))?;
         let binding = CodeBinding::Enrolment(pending.id.clone());
-        match self
-            .check_code(
-                user.clone(),
-                Expect::Method(method),
-                code,
-                None,
-                Some(&binding),
-                None,
-                None,
-            )
-            .await?
-        {
-            Verdict::Rejected { replayed, .. } => {
-                let result = if replayed { "replayed" } else { "invalid_code" };
-                self.record(
-                    &user.id,
-                    "method_confirm",
-                    Some(method),
-                    result,
-                    client,
-                    None,
-                )
-                .await;
-                return Err(ServiceError::InvalidCode {
-                    attempts_left: None,
-                });
-            }
-            Verdict::Accepted { .. } => {}
-        }
+        let verdict = self
+            .check_code(CodeCheck {
+                oob: Some(&binding),
+                ..CodeCheck::new(user.clone(), Expect::Method(method), code)
+            })
+            .await?;
+        self.decided(&user.id, "method_confirm", verdict, false, client)
+            .await?;
         let first_time = !self.enrolment(&user.id).await?.has_method();
         let (codes, first) = self.first_method(&user.id, method, first_time, &auth.session_id);
         if !self
@@ -376,9 +355,9 @@ impl Service {
     ) -> ServiceResult<CodeSent> {
         let digest = token_digest(challenge_token);
         let now = self.now();
-        let challenge = self
+        let (challenge, account) = self
             .store_ref()
-            .challenge_by_digest(&digest)
+            .challenge_for_check(&digest)
             .await?
             .ok_or(ServiceError::ChallengeExpired)?;
         if challenge.consumed_at.is_some()
@@ -387,17 +366,14 @@ impl Service {
         {
             return Err(ServiceError::ChallengeExpired);
         }
-        let user = self
-            .store_ref()
-            .user_by_id(&challenge.user_id)
-            .await?
-            .ok_or(ServiceError::ChallengeExpired)?;
         if crate::courier::channel_of(method).is_none() {
             return Err(ServiceError::InvalidRequest(
                 "`method` must be `email` or `sms`".into(),
             ));
         }
-        let enrolment = self.enrolment(&user.id).await?;
+        let user = account.user;
+        let enrolment =
+            crate::signin::Enrolment::new(account.totp, account.oob, account.recovery_codes_left);
         let abroad = self.abroad(&challenge.ip).is_some();
         let offered = self
             .challenge_methods(&user, &enrolment, abroad)

@@ -10,7 +10,7 @@ use nidan_domain::{
 };
 use zeroize::Zeroizing;
 
-use crate::attempt::{Expect, Verdict};
+use crate::attempt::{CodeCheck, Expect};
 use crate::courier::{Channel, CodePurpose, Locale, NoticeKind};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{
@@ -537,9 +537,9 @@ impl Service {
         let digest = token_digest(challenge_token);
         let now = self.now();
         let max_attempts = self.inner.policy.challenge_max_attempts;
-        let challenge = self
+        let (challenge, account) = self
             .store_ref()
-            .challenge_by_digest(&digest)
+            .challenge_for_check(&digest)
             .await?
             .ok_or(ServiceError::ChallengeExpired)?;
         if challenge.consumed_at.is_some()
@@ -548,12 +548,8 @@ impl Service {
         {
             return Err(ServiceError::ChallengeExpired);
         }
-        let user = self
-            .store_ref()
-            .user_by_id(&challenge.user_id)
-            .await?
-            .ok_or(ServiceError::ChallengeExpired)?;
-        let enrolment = self.enrolment(&user.id).await?;
+        let user = account.user;
+        let enrolment = Enrolment::new(account.totp, account.oob, account.recovery_codes_left);
         let abroad = self.abroad(&challenge.ip).is_some();
         if !self
             .challenge_methods(&user, &enrolment, abroad)
@@ -587,65 +583,16 @@ impl Service {
             grant,
         };
 
-        let verdict = self
-            .check_code(
-                user.clone(),
-                Expect::Method(method),
-                code,
-                enrolment.totp.as_ref(),
-                Some(&CodeBinding::Challenge(digest)),
-                Some(attempt),
-                None,
-            )
-            .await;
-        match verdict {
-            Ok(Verdict::Accepted {
-                method,
-                recovery_codes_left,
-            }) => {
-                self.record(
-                    &user.id,
-                    "second_step",
-                    Some(method),
-                    "success",
-                    client,
-                    None,
-                )
-                .await;
-                if method == Method::Recovery {
-                    self.recovery_code_used(&user.id, recovery_codes_left.unwrap_or(0), client)
-                        .await;
-                }
-                if device_token.is_some() {
-                    let device = device_name(&client.user_agent);
-                    self.notify(&user.id, NoticeKind::DeviceRemembered { device }, client)
-                        .await;
-                    self.record(
-                        &user.id,
-                        "device_remembered",
-                        None,
-                        "success",
-                        client,
-                        Some(device_name(&client.user_agent)),
-                    )
-                    .await;
-                }
-                Ok(SecondStepOutcome {
-                    session_token,
-                    device_token,
-                    recovery_codes_left,
-                })
-            }
-            Ok(Verdict::Rejected {
-                method,
-                replayed,
-                attempts_left,
-            }) => {
-                let result = if replayed { "replayed" } else { "invalid_code" };
-                self.record(&user.id, "second_step", Some(method), result, client, None)
-                    .await;
-                Err(ServiceError::InvalidCode { attempts_left })
-            }
+        let binding = CodeBinding::Challenge(digest);
+        let verdict = match self
+            .check_code(CodeCheck {
+                totp: enrolment.totp.as_ref(),
+                oob: Some(&binding),
+                challenge: Some(attempt),
+                ..CodeCheck::new(user.clone(), Expect::Method(method), code)
+            })
+            .await
+        {
             Err(e @ ServiceError::RateLimited { .. }) => {
                 self.record(
                     &user.id,
@@ -656,10 +603,38 @@ impl Service {
                     None,
                 )
                 .await;
-                Err(e)
+                return Err(e);
             }
-            Err(e) => Err(e),
+            other => other?,
+        };
+        let (_, recovery_codes_left) = self
+            .decided(&user.id, "second_step", verdict, true, client)
+            .await?;
+        if device_token.is_some() {
+            let device = device_name(&client.user_agent);
+            self.notify(
+                &user.id,
+                NoticeKind::DeviceRemembered {
+                    device: device.clone(),
+                },
+                client,
+            )
+            .await;
+            self.record(
+                &user.id,
+                "device_remembered",
+                None,
+                "success",
+                client,
+                Some(device),
+            )
+            .await;
         }
+        Ok(SecondStepOutcome {
+            session_token,
+            device_token,
+            recovery_codes_left,
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use nidan_domain::{
 };
 use zeroize::Zeroizing;
 
-use crate::attempt::{Expect, Verdict};
+use crate::attempt::{CodeCheck, Expect};
 use crate::courier::NoticeKind;
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{CodeBinding, FirstMethod, TotpCredential, UserRecord};
@@ -70,39 +70,16 @@ impl Service {
                     "enter a current code from your authenticator app, or a recovery code",
                 ))?;
         let binding = session.map(|s| CodeBinding::Session(s.clone()));
-        match self
-            .check_code(
-                user.clone(),
-                Expect::AnyCurrent,
-                code,
-                enrolment.totp.as_ref(),
-                binding.as_ref(),
-                None,
-                None,
-            )
-            .await?
-        {
-            Verdict::Accepted {
-                method,
-                recovery_codes_left,
-            } => {
-                if method == Method::Recovery {
-                    self.recovery_code_used(&user.id, recovery_codes_left.unwrap_or(0), client)
-                        .await;
-                }
-                Ok(())
-            }
-            Verdict::Rejected {
-                method, replayed, ..
-            } => {
-                let result = if replayed { "replayed" } else { "invalid_code" };
-                self.record(&user.id, "step_up", Some(method), result, client, None)
-                    .await;
-                Err(ServiceError::InvalidCode {
-                    attempts_left: None,
-                })
-            }
-        }
+        let verdict = self
+            .check_code(CodeCheck {
+                totp: enrolment.totp.as_ref(),
+                oob: binding.as_ref(),
+                ..CodeCheck::new(user.clone(), Expect::AnyCurrent, code)
+            })
+            .await?;
+        self.decided(&user.id, "step_up", verdict, false, client)
+            .await
+            .map(drop)
     }
 
     /// Starts (or restarts) an authenticator-app setup. Needs the password; when another method
@@ -236,35 +213,14 @@ impl Service {
                 .ok_or(ServiceError::Conflict(
                     "there is no authenticator-app setup to confirm; start one first",
                 ))?;
-        match self
-            .check_code(
-                user.clone(),
-                Expect::Method(Method::Totp),
-                code,
-                Some(&pending),
-                None,
-                None,
-                None,
-            )
-            .await?
-        {
-            Verdict::Rejected { replayed, .. } => {
-                let result = if replayed { "replayed" } else { "invalid_code" };
-                self.record(
-                    &user.id,
-                    "totp_confirm",
-                    Some(Method::Totp),
-                    result,
-                    client,
-                    None,
-                )
-                .await;
-                return Err(ServiceError::InvalidCode {
-                    attempts_left: None,
-                });
-            }
-            Verdict::Accepted { .. } => {}
-        }
+        let verdict = self
+            .check_code(CodeCheck {
+                totp: Some(&pending),
+                ..CodeCheck::new(user.clone(), Expect::Method(Method::Totp), code)
+            })
+            .await?;
+        self.decided(&user.id, "totp_confirm", verdict, false, client)
+            .await?;
         let enrolment = self.enrolment(&user.id).await?;
         let first_time = !enrolment.has_method();
         let (codes, first) =

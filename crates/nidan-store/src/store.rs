@@ -240,6 +240,16 @@ impl<B: Backend + Native> Store for Db<B> {
         .await
     }
 
+    async fn challenge_for_check(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<(ChallengeRecord, AccountForCheck)>, StoreError> {
+        self.run(Run::CheckRead, *digest, |c, d| {
+            Box::pin(check::challenge_for_check(c, d))
+        })
+        .await
+    }
+
     async fn settle_attempt(&self, attempt: Attempt) -> Result<Settled, StoreError> {
         self.step(Run::WriteWhole, attempt, |c, a| {
             Box::pin(check::settle_and_record(c, a))

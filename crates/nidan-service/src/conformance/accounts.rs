@@ -360,3 +360,49 @@ pub async fn account_for_check_reads_account_and_methods(store: Arc<dyn Store>) 
         "an unknown email is None"
     );
 }
+
+/// `challenge_for_check` reads a sign-in challenge with its account as `account_for_check`
+/// reads it, and nothing for an unknown challenge.
+pub async fn challenge_for_check_reads_challenge_and_account(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let a = fx.user().await;
+    let (cred, _) = fx.enrolled(&a, 8).await;
+    let digest = fx.challenge(&a, NOW - 10).await;
+    let (challenge, account) = fx
+        .store
+        .challenge_for_check(&digest)
+        .await
+        .expect("challenge_for_check failed")
+        .expect("challenge_for_check must find the challenge");
+    assert_eq!(
+        (challenge.digest, challenge.user_id.clone()),
+        (digest, a.clone()),
+        "the challenge"
+    );
+    let email = fx.user_record(&a).await.email;
+    let by_email = fx
+        .store
+        .account_for_check(&email)
+        .await
+        .expect("account_for_check failed")
+        .expect("found by email");
+    assert_eq!(
+        (&account.user.id, &account.user.email),
+        (&by_email.user.id, &by_email.user.email),
+        "the same account"
+    );
+    assert_eq!(
+        account.totp.map(|t| t.id),
+        Some(cred),
+        "its active credential"
+    );
+    assert_eq!(account.recovery_codes_left, 8, "its unused recovery codes");
+    assert!(
+        fx.store
+            .challenge_for_check(&fx.digest())
+            .await
+            .expect("challenge_for_check failed")
+            .is_none(),
+        "an unknown challenge is None"
+    );
+}

@@ -121,6 +121,13 @@ pub trait Store: Send + Sync + 'static {
     /// one round trip, a second only for email/SMS methods) instead of four reads.
     async fn account_for_check(&self, email: &str) -> Result<Option<AccountForCheck>, StoreError>;
 
+    /// A sign-in challenge with its account and everything a code check needs, in one read
+    /// (the second step's counterpart of [`Store::account_for_check`]).
+    async fn challenge_for_check(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<(ChallengeRecord, AccountForCheck)>, StoreError>;
+
     // --- attempts (the one place where codes are consumed and failures counted)
     /// Settles one code attempt atomically; see [`Attempt`] and [`Settled`].
     async fn settle_attempt(&self, attempt: Attempt) -> Result<Settled, StoreError>;

@@ -8,7 +8,8 @@
 //! exactly one success.
 
 use nidan_service::ports::{
-    AccountForCheck, Attempt, Candidate, NewActivity, NewDevice, NewSession, Settled,
+    AccountForCheck, Attempt, Candidate, ChallengeRecord, NewActivity, NewDevice, NewSession,
+    Settled,
 };
 
 use crate::account_check::CheckRow;
@@ -16,28 +17,41 @@ use crate::db::{Conn, DbError, Sql, Step};
 use crate::records::{self, USER_FIELDS, user_columns};
 use crate::{args, sql};
 
-/// The account read of every check: the user's columns ([`USER_FIELDS`]), then its active
-/// credential's, then the counts (positions `CHECK_*`). The one statement whose text differs by
-/// backend: SQLite finds the credential by `rowid` (one b-tree descent less than by `id` on every
-/// check), PostgreSQL with a `LATERAL` join.
-pub(crate) const ACCOUNT_FOR_CHECK: Sql = Sql {
-    pg: concat!(
-        check_columns!(),
-        " LEFT JOIN LATERAL (
-            SELECT * FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
-            ORDER BY confirmed_at DESC LIMIT 1) t ON TRUE
-         WHERE u.email = $1"
-    ),
-    lite: concat!(
-        check_columns!(),
-        " LEFT JOIN totp_credentials t ON t.rowid = (
-            SELECT rowid FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
-            ORDER BY confirmed_at DESC LIMIT 1)
-         WHERE u.email = ?1"
-    ),
-};
+/// The account read of every check, by the account's email or id: the user's columns
+/// ([`USER_FIELDS`]), then its active credential's, then the counts (positions `CHECK_*`). The one
+/// statement whose text differs by backend: SQLite finds the credential by `rowid` (one b-tree
+/// descent less than by `id` on every check), PostgreSQL with a `LATERAL` join.
+macro_rules! check_statement {
+    ($key:literal) => {
+        Sql {
+            pg: concat!(
+                check_columns!(),
+                " LEFT JOIN LATERAL (
+                    SELECT * FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
+                    ORDER BY confirmed_at DESC LIMIT 1) t ON TRUE
+                 WHERE u.",
+                $key,
+                " = $1"
+            ),
+            lite: concat!(
+                check_columns!(),
+                " LEFT JOIN totp_credentials t ON t.rowid = (
+                    SELECT rowid FROM totp_credentials WHERE user_id = u.id AND confirmed_at IS NOT NULL
+                    ORDER BY confirmed_at DESC LIMIT 1)
+                 WHERE u.",
+                $key,
+                " = ?1"
+            ),
+        }
+    };
+}
 
-/// What [`ACCOUNT_FOR_CHECK`] selects, from `users u` joined to the credential `t`.
+/// [`check_statement!`] by email (the app API).
+pub(crate) const ACCOUNT_FOR_CHECK: Sql = check_statement!("email");
+/// [`check_statement!`] by id (the second step of a sign-in).
+pub(crate) const ACCOUNT_FOR_CHECK_BY_ID: Sql = check_statement!("id");
+
+/// What [`check_statement!`] selects, from `users u` joined to the credential `t`.
 macro_rules! check_columns {
     () => {
         concat!(
@@ -61,14 +75,34 @@ pub(crate) const CHECK_TOTP: usize = USER_FIELDS.len();
 const CHECK_RECOVERY_LEFT: usize = CHECK_TOTP + 5;
 const CHECK_HAS_OOB: usize = CHECK_RECOVERY_LEFT + 1;
 
-/// An account with what a code check needs, in one statement (a second one only when the
-/// account has email or SMS methods).
+/// An account with what a code check needs, by email, in one statement (a second one only
+/// when the account has email or SMS methods).
 pub(crate) async fn account_for_check<C: Conn>(
     c: &mut C,
     email: &str,
 ) -> Result<Option<AccountForCheck>, DbError> {
+    account_by(c, ACCOUNT_FOR_CHECK, email).await
+}
+
+/// A sign-in challenge with its account and what a code check of it needs, in one read.
+pub(crate) async fn challenge_for_check<C: Conn>(
+    c: &mut C,
+    digest: &[u8; 32],
+) -> Result<Option<(ChallengeRecord, AccountForCheck)>, DbError> {
+    let Some(challenge) = super::sessions::challenge_by_digest(c, digest).await? else {
+        return Ok(None);
+    };
+    let account = account_by(c, ACCOUNT_FOR_CHECK_BY_ID, challenge.user_id.as_str()).await?;
+    Ok(account.map(|a| (challenge, a)))
+}
+
+async fn account_by<C: Conn>(
+    c: &mut C,
+    statement: Sql,
+    key: &str,
+) -> Result<Option<AccountForCheck>, DbError> {
     let found = c
-        .row(ACCOUNT_FOR_CHECK, args![email], &|r| {
+        .row(statement, args![key], &|r| {
             let user = records::user(r)?;
             Ok(CheckRow {
                 totp: records::joined_totp(r, CHECK_TOTP, &user.id)?,
