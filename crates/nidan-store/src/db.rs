@@ -101,55 +101,28 @@ pub(crate) enum Arg<'a> {
     Bool(bool),
 }
 
-impl From<i64> for Arg<'_> {
-    fn from(v: i64) -> Self {
-        Arg::Int(v)
-    }
+/// `From` for [`Arg`]: each type a parameter comes as, and how it binds.
+macro_rules! arg_from {
+    ($($t:ty => |$v:ident| $arg:expr;)*) => {
+        $(impl<'a> From<$t> for Arg<'a> {
+            fn from($v: $t) -> Self {
+                $arg
+            }
+        })*
+    };
 }
-impl From<Option<i64>> for Arg<'_> {
-    fn from(v: Option<i64>) -> Self {
-        Arg::OptInt(v)
-    }
-}
-impl<'a> From<&'a str> for Arg<'a> {
-    fn from(v: &'a str) -> Self {
-        Arg::Text(v)
-    }
-}
-impl<'a> From<&'a String> for Arg<'a> {
-    fn from(v: &'a String) -> Self {
-        Arg::Text(v)
-    }
-}
-impl<'a> From<Option<&'a str>> for Arg<'a> {
-    fn from(v: Option<&'a str>) -> Self {
-        Arg::OptText(v)
-    }
-}
-impl<'a> From<&'a Option<String>> for Arg<'a> {
-    fn from(v: &'a Option<String>) -> Self {
-        Arg::OptText(v.as_deref())
-    }
-}
-impl<'a> From<&'a [u8]> for Arg<'a> {
-    fn from(v: &'a [u8]) -> Self {
-        Arg::Blob(v)
-    }
-}
-impl<'a> From<&'a Vec<u8>> for Arg<'a> {
-    fn from(v: &'a Vec<u8>) -> Self {
-        Arg::Blob(v)
-    }
-}
-impl<'a> From<&'a [u8; 32]> for Arg<'a> {
-    fn from(v: &'a [u8; 32]) -> Self {
-        Arg::Blob(v)
-    }
-}
-impl From<bool> for Arg<'_> {
-    fn from(v: bool) -> Self {
-        Arg::Bool(v)
-    }
+
+arg_from! {
+    i64 => |v| Arg::Int(v);
+    Option<i64> => |v| Arg::OptInt(v);
+    &'a str => |v| Arg::Text(v);
+    &'a String => |v| Arg::Text(v);
+    Option<&'a str> => |v| Arg::OptText(v);
+    &'a Option<String> => |v| Arg::OptText(v.as_deref());
+    &'a [u8] => |v| Arg::Blob(v);
+    &'a Vec<u8> => |v| Arg::Blob(v);
+    &'a [u8; 32] => |v| Arg::Blob(v);
+    bool => |v| Arg::Bool(v);
 }
 
 /// The parameters of a statement: `args![user.as_str(), now]`.
@@ -198,48 +171,29 @@ fn present<T>(value: Option<T>, col: Col<'_>) -> Result<T, DbError> {
     value.ok_or_else(|| DbError::Data(format!("column {col:?} is NULL")))
 }
 
-impl FromCol for i64 {
-    fn from_col(row: &dyn DbRow, col: Col<'_>) -> Result<Self, DbError> {
-        present(row.int(col)?, col)
-    }
+/// `FromCol` for each type a column decodes into.
+macro_rules! from_col {
+    ($($t:ty => |$r:ident, $c:ident| $value:expr;)*) => {
+        $(impl FromCol for $t {
+            fn from_col($r: &dyn DbRow, $c: Col<'_>) -> Result<Self, DbError> {
+                $value
+            }
+        })*
+    };
 }
-impl FromCol for Option<i64> {
-    fn from_col(row: &dyn DbRow, col: Col<'_>) -> Result<Self, DbError> {
-        row.int(col)
-    }
-}
-impl FromCol for u32 {
-    /// A count: clamped into `u32`.
-    fn from_col(row: &dyn DbRow, col: Col<'_>) -> Result<Self, DbError> {
-        Ok(i64::from_col(row, col)?.clamp(0, i64::from(u32::MAX)) as u32)
-    }
-}
-impl FromCol for String {
-    fn from_col(row: &dyn DbRow, col: Col<'_>) -> Result<Self, DbError> {
-        present(row.text(col)?, col)
-    }
-}
-impl FromCol for Option<String> {
-    fn from_col(row: &dyn DbRow, col: Col<'_>) -> Result<Self, DbError> {
-        row.text(col)
-    }
-}
-impl FromCol for Vec<u8> {
-    fn from_col(row: &dyn DbRow, col: Col<'_>) -> Result<Self, DbError> {
-        present(row.blob(col)?, col)
-    }
-}
-impl FromCol for [u8; 32] {
-    fn from_col(row: &dyn DbRow, col: Col<'_>) -> Result<Self, DbError> {
-        Vec::<u8>::from_col(row, col)?
-            .try_into()
-            .map_err(|_| DbError::Data("a stored digest is not 32 bytes".into()))
-    }
-}
-impl FromCol for bool {
-    fn from_col(row: &dyn DbRow, col: Col<'_>) -> Result<Self, DbError> {
-        row.flag(col)
-    }
+
+from_col! {
+    i64 => |r, c| present(r.int(c)?, c);
+    Option<i64> => |r, c| r.int(c);
+    // A count: clamped into `u32`.
+    u32 => |r, c| Ok(i64::from_col(r, c)?.clamp(0, i64::from(u32::MAX)) as u32);
+    String => |r, c| present(r.text(c)?, c);
+    Option<String> => |r, c| r.text(c);
+    Vec<u8> => |r, c| present(r.blob(c)?, c);
+    [u8; 32] => |r, c| Vec::<u8>::from_col(r, c)?
+        .try_into()
+        .map_err(|_| DbError::Data("a stored digest is not 32 bytes".into()));
+    bool => |r, c| r.flag(c);
 }
 
 impl dyn DbRow + '_ {

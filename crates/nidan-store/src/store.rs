@@ -1,6 +1,11 @@
 //! The `Store` port, once for both backends: each method says which operation of `ops/` it runs
 //! and how (a read, the check's read, a write in its own transaction, a single statement), and
 //! the backend runs it its way (see `db.rs`).
+//!
+//! The methods are one line each in the table of [`store!`]: the method's signature, then how it
+//! runs (`run`: it keeps what it did; `step`: it may undo it), the arguments it takes along (owned,
+//! so that they can move to SQLite's writer thread or be read again by a PostgreSQL retry), and
+//! the operation called with them.
 
 use async_trait::async_trait;
 use nidan_domain::Method;
@@ -71,520 +76,171 @@ fn boxed<B: Backend, A, T>(
     Box::new(body)
 }
 
-#[async_trait]
-impl<B: Backend + Native> Store for Db<B> {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.run(Run::Read, (), |c, ()| {
-            Box::pin(async move {
-                c.row(sql!("SELECT 1"), args![], &|_| Ok(()))
-                    .await
-                    .map(drop)
+/// Writes the `Store` impl: the methods written out (in braces), then a table of lines
+/// `name(params) -> answer: kind How(args) |c, a| op;` (see the module docs).
+macro_rules! store {
+    (
+        { $($item:item)* }
+        $( $name:ident($($p:ident: $t:ty),*) -> $ret:ty:
+            $kind:ident $how:ident($args:expr) |$c:ident, $a:pat_param| $op:expr; )*
+    ) => {
+        #[async_trait]
+        impl<B: Backend + Native> Store for Db<B> {
+            $(
+                async fn $name(&self $(, $p: $t)*) -> Result<$ret, StoreError> {
+                    self.$kind(Run::$how, $args, |$c, $a| Box::pin($op)).await
+                }
+            )*
+            $($item)*
+        }
+    };
+}
+
+store! {
+    {
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.run(Run::Read, (), |c, ()| {
+                Box::pin(async move {
+                    c.row(sql!("SELECT 1"), args![], &|_| Ok(())).await.map(drop)
+                })
             })
-        })
-        .await
+            .await
+        }
+
+        async fn user_ids_by_email(
+            &self,
+            emails: &[String],
+        ) -> Result<Vec<(String, UserId)>, StoreError> {
+            self.0.user_ids_by_email(emails).await
+        }
+
+        async fn import_totp(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
+            crate::import_rows::each_account_once(&rows)?;
+            self.0.import_totp(rows).await
+        }
+
+        async fn due_notices(
+            &self,
+            now: UnixTime,
+            limit: u32,
+        ) -> Result<Vec<QueuedNotice>, StoreError> {
+            self.0.due_notices(now, limit).await
+        }
     }
 
-    async fn create_user(&self, user: NewUser) -> Result<(), StoreError> {
-        self.run(Run::Single, user, |c, u| {
-            Box::pin(accounts::create_user(c, u))
-        })
-        .await
-    }
+    create_user(u: NewUser) -> (): run Single(u) |c, u| accounts::create_user(c, u);
+    user_by_email(email: &str) -> Option<UserRecord>:
+        run Read(email.to_owned()) |c, e| accounts::user_by_email(c, e);
+    user_by_id(id: &UserId) -> Option<UserRecord>:
+        run Read(id.clone()) |c, id| accounts::user_by_id(c, id);
+    set_password_hash(id: &UserId, hash: Option<String>) -> ():
+        run Write((id.clone(), hash)) |c, (id, h)| accounts::set_password_hash(c, id, h.as_deref());
+    set_two_step_enabled(id: &UserId, on: bool, keep: Option<&SessionId>) -> ():
+        run Write((id.clone(), on, keep.cloned())) |c, (id, on, keep)|
+            accounts::set_two_step_enabled(c, id, *on, keep.as_ref());
+    set_default_method(user: &UserId, method: Method) -> ():
+        run Single((user.clone(), method)) |c, (u, m)|
+            accounts::set_default_method(c, u, m.as_str());
+    set_locale(user: &UserId, locale: Locale) -> ():
+        run Single((user.clone(), locale)) |c, (u, l)| accounts::set_locale(c, u, l.as_str());
+    password_failures(subject: &[u8; 32]) -> PasswordFailures:
+        run Read(*subject) |c, s| accounts::password_failures(c, s);
+    reserve_password_attempt(subject: &[u8; 32], seen: PasswordFailures, now: UnixTime) -> bool:
+        run Single((*subject, seen, now)) |c, (s, seen, now)|
+            accounts::reserve_password_attempt(c, s, *seen, *now);
+    clear_password_failures(subject: &[u8; 32]) -> ():
+        run Single(*subject) |c, s| accounts::clear_password_failures(c, s);
+    create_api_key(key: ApiKeyRecord, digest: [u8; 32]) -> ():
+        run Single((key, digest)) |c, (k, d)| accounts::create_api_key(c, k, d);
+    api_key_by_digest(digest: &[u8; 32]) -> Option<ApiKeyRecord>:
+        run Read(*digest) |c, d| accounts::api_key_by_digest(c, d);
+    revoke_api_key(name: &str, now: UnixTime) -> bool:
+        run Single((name.to_owned(), now)) |c, (n, now)| accounts::revoke_api_key(c, n, *now);
 
-    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.run(Run::Read, email.to_owned(), |c, e| {
-            Box::pin(accounts::user_by_email(c, e))
-        })
-        .await
-    }
+    put_pending_totp(t: TotpCredential) -> ():
+        run Write(t) |c, t| credentials::put_pending_totp(c, t);
+    pending_totp(user: &UserId) -> Option<TotpCredential>:
+        run Read(user.clone()) |c, u| credentials::pending_totp(c, u);
+    active_totp(user: &UserId) -> Option<TotpCredential>:
+        run Read(user.clone()) |c, u| credentials::active_totp(c, u);
+    activate_totp(user: &UserId, id: &CredentialId, now: UnixTime, first: Option<FirstMethod>)
+        -> bool:
+        step Write((user.clone(), id.clone(), now, first)) |c, (u, id, now, first)|
+            credentials::activate_totp(c, u, id, *now, first.as_ref());
+    delete_totp(user: &UserId) -> (): run Write(user.clone()) |c, u| credentials::delete_totp(c, u);
+    all_sealed_secrets() -> Vec<(CredentialId, UserId, Vec<u8>)>:
+        run Read(()) |c, ()| credentials::all_sealed_secrets(c);
+    reseal_secrets(rows: Vec<(CredentialId, Vec<u8>)>) -> ():
+        run Write(rows) |c, rows| credentials::reseal_secrets(c, rows);
+    replace_recovery_codes(user: &UserId, digests: Vec<[u8; 32]>, now: UnixTime) -> ():
+        run Write((user.clone(), digests, now)) |c, (u, d, now)|
+            credentials::replace_recovery_codes(c, u, d, *now);
+    recovery_codes_left(user: &UserId) -> u32:
+        run Read(user.clone()) |c, u| credentials::recovery_codes_left(c, u);
+    remove_two_step(user: &UserId, end_sessions: bool) -> ():
+        run Write((user.clone(), end_sessions)) |c, (u, end)|
+            credentials::remove_two_step(c, u, *end);
 
-    async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-        self.run(Run::Read, id.clone(), |c, id| {
-            Box::pin(accounts::user_by_id(c, id))
-        })
-        .await
-    }
+    account_for_check(email: &str) -> Option<AccountForCheck>:
+        run CheckRead(email.to_owned()) |c, e| check::account_for_check(c, e);
+    challenge_for_check(digest: &[u8; 32]) -> Option<(ChallengeRecord, AccountForCheck)>:
+        run CheckRead(*digest) |c, d| check::challenge_for_check(c, d);
+    settle_attempt(attempt: Attempt) -> Settled:
+        step WriteWhole(attempt) |c, a| check::settle_and_record(c, a);
+    create_session(s: NewSession) -> (): run Single(s) |c, s| check::insert_session(c, s);
+    append_activity(e: NewActivity) -> (): run Single(e) |c, e| check::insert_activity(c, e);
 
-    async fn user_ids_by_email(
-        &self,
-        emails: &[String],
-    ) -> Result<Vec<(String, UserId)>, StoreError> {
-        self.0.user_ids_by_email(emails).await
-    }
+    create_challenge(ch: ChallengeRecord) -> ():
+        run Single(ch) |c, ch| sessions::create_challenge(c, ch);
+    challenge_by_digest(digest: &[u8; 32]) -> Option<ChallengeRecord>:
+        run Read(*digest) |c, d| sessions::challenge_by_digest(c, d);
+    unfinished_challenges(cutoff: UnixTime, limit: u32) -> Vec<ChallengeRecord>:
+        run Read((cutoff, limit)) |c, (t, n)| sessions::unfinished_challenges(c, *t, *n);
+    mark_challenge_reported(digest: &[u8; 32], now: UnixTime) -> ():
+        run Single((*digest, now)) |c, (d, now)| sessions::mark_challenge_reported(c, d, *now);
+    session_by_digest(digest: &[u8; 32]) -> Option<SessionRecord>:
+        run Read(*digest) |c, d| sessions::session_by_digest(c, d);
+    touch_session(id: &SessionId, now: UnixTime) -> ():
+        run Single((id.clone(), now)) |c, (id, now)| sessions::touch_session(c, id, *now);
+    list_sessions(user: &UserId) -> Vec<SessionRecord>:
+        run Read(user.clone()) |c, u| sessions::list_sessions(c, u);
+    delete_session(user: &UserId, id: &SessionId) -> bool:
+        run Single((user.clone(), id.clone())) |c, (u, id)| sessions::delete_session(c, u, id);
+    device_by_digest(digest: &[u8; 32]) -> Option<DeviceRecord>:
+        run Read(*digest) |c, d| sessions::device_by_digest(c, d);
+    sign_in_with_device(device: &DeviceId, now: UnixTime, ip: &str, session: NewSession) -> bool:
+        step Write((device.clone(), now, ip.to_owned(), session)) |c, (d, now, ip, s)|
+            sessions::sign_in_with_device(c, d, *now, ip, s);
+    list_devices(user: &UserId) -> Vec<DeviceRecord>:
+        run Read(user.clone()) |c, u| sessions::list_devices(c, u);
+    delete_device(user: &UserId, id: &DeviceId) -> bool:
+        run Single((user.clone(), id.clone())) |c, (u, id)| sessions::delete_device(c, u, id);
+    delete_devices(user: &UserId) -> u64:
+        run Single(user.clone()) |c, u| accounts::forget_devices(c, u);
+    list_activity(user: &UserId, limit: u32, before: Option<i64>) -> Vec<ActivityRecord>:
+        run Read((user.clone(), limit, before)) |c, (u, n, b)|
+            sessions::list_activity(c, u, *n, *b);
 
-    async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError> {
-        self.run(Run::Write, (id.clone(), hash), |c, (id, hash)| {
-            Box::pin(accounts::set_password_hash(c, id, hash.as_deref()))
-        })
-        .await
-    }
+    put_pending_oob(m: OobMethod) -> (): run Write(m) |c, m| codes::put_pending_oob(c, m);
+    oob_methods(user: &UserId) -> Vec<OobMethod>:
+        run Read(user.clone()) |c, u| codes::oob_methods(c, u);
+    activate_oob(user: &UserId, id: &CredentialId, now: UnixTime, first: Option<FirstMethod>)
+        -> bool:
+        step Write((user.clone(), id.clone(), now, first)) |c, (u, id, now, first)|
+            codes::activate_oob(c, u, id, *now, first.as_ref());
+    delete_oob(user: &UserId, channel: Channel) -> ():
+        run Write((user.clone(), channel)) |c, (u, ch)| codes::delete_oob(c, u, *ch);
+    issue_code(code: OobCode, limits: SendLimits) -> Issued:
+        step Write((code, limits)) |c, (code, limits)| codes::issue_code(c, code, limits);
+    discard_code(id: &str) -> (): run Single(id.to_owned()) |c, id| codes::discard_code(c, id);
+    live_code(user: &UserId, binding: &CodeBinding) -> Option<OobCode>:
+        run Read((user.clone(), binding.clone())) |c, (u, b)| codes::live_code(c, u, b);
 
-    async fn set_two_step_enabled(
-        &self,
-        id: &UserId,
-        enabled: bool,
-        keep_session: Option<&SessionId>,
-    ) -> Result<(), StoreError> {
-        self.run(
-            Run::Write,
-            (id.clone(), enabled, keep_session.cloned()),
-            |c, (id, enabled, keep_session)| {
-                Box::pin(accounts::set_two_step_enabled(
-                    c,
-                    id,
-                    *enabled,
-                    keep_session.as_ref(),
-                ))
-            },
-        )
-        .await
-    }
-
-    async fn put_pending_totp(&self, credential: TotpCredential) -> Result<(), StoreError> {
-        self.run(Run::Write, credential, |c, t| {
-            Box::pin(credentials::put_pending_totp(c, t))
-        })
-        .await
-    }
-
-    async fn pending_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError> {
-        self.run(Run::Read, user.clone(), |c, u| {
-            Box::pin(credentials::pending_totp(c, u))
-        })
-        .await
-    }
-
-    async fn active_totp(&self, user: &UserId) -> Result<Option<TotpCredential>, StoreError> {
-        self.run(Run::Read, user.clone(), |c, u| {
-            Box::pin(credentials::active_totp(c, u))
-        })
-        .await
-    }
-
-    async fn activate_totp(
-        &self,
-        user: &UserId,
-        credential: &CredentialId,
-        now: UnixTime,
-        first_method: Option<FirstMethod>,
-    ) -> Result<bool, StoreError> {
-        self.step(
-            Run::Write,
-            (user.clone(), credential.clone(), now, first_method),
-            |c, (user, credential, now, first)| {
-                Box::pin(credentials::activate_totp(
-                    c,
-                    user,
-                    credential,
-                    *now,
-                    first.as_ref(),
-                ))
-            },
-        )
-        .await
-    }
-
-    async fn delete_totp(&self, user: &UserId) -> Result<(), StoreError> {
-        self.run(Run::Write, user.clone(), |c, u| {
-            Box::pin(credentials::delete_totp(c, u))
-        })
-        .await
-    }
-
-    async fn import_totp(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
-        crate::import_rows::each_account_once(&rows)?;
-        self.0.import_totp(rows).await
-    }
-
-    async fn all_sealed_secrets(&self) -> Result<Vec<(CredentialId, UserId, Vec<u8>)>, StoreError> {
-        self.run(Run::Read, (), |c, ()| {
-            Box::pin(credentials::all_sealed_secrets(c))
-        })
-        .await
-    }
-
-    async fn reseal_secrets(&self, rows: Vec<(CredentialId, Vec<u8>)>) -> Result<(), StoreError> {
-        self.run(Run::Write, rows, |c, rows| {
-            Box::pin(credentials::reseal_secrets(c, rows))
-        })
-        .await
-    }
-
-    async fn replace_recovery_codes(
-        &self,
-        user: &UserId,
-        digests: Vec<[u8; 32]>,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        self.run(
-            Run::Write,
-            (user.clone(), digests, now),
-            |c, (user, digests, now)| {
-                Box::pin(credentials::replace_recovery_codes(c, user, digests, *now))
-            },
-        )
-        .await
-    }
-
-    async fn recovery_codes_left(&self, user: &UserId) -> Result<u32, StoreError> {
-        self.run(Run::Read, user.clone(), |c, u| {
-            Box::pin(credentials::recovery_codes_left(c, u))
-        })
-        .await
-    }
-
-    async fn account_for_check(&self, email: &str) -> Result<Option<AccountForCheck>, StoreError> {
-        self.run(Run::CheckRead, email.to_owned(), |c, e| {
-            Box::pin(check::account_for_check(c, e))
-        })
-        .await
-    }
-
-    async fn challenge_for_check(
-        &self,
-        digest: &[u8; 32],
-    ) -> Result<Option<(ChallengeRecord, AccountForCheck)>, StoreError> {
-        self.run(Run::CheckRead, *digest, |c, d| {
-            Box::pin(check::challenge_for_check(c, d))
-        })
-        .await
-    }
-
-    async fn settle_attempt(&self, attempt: Attempt) -> Result<Settled, StoreError> {
-        self.step(Run::WriteWhole, attempt, |c, a| {
-            Box::pin(check::settle_and_record(c, a))
-        })
-        .await
-    }
-
-    async fn remove_two_step(&self, user: &UserId, end_sessions: bool) -> Result<(), StoreError> {
-        self.run(
-            Run::Write,
-            (user.clone(), end_sessions),
-            |c, (user, end)| Box::pin(credentials::remove_two_step(c, user, *end)),
-        )
-        .await
-    }
-
-    async fn create_challenge(&self, challenge: ChallengeRecord) -> Result<(), StoreError> {
-        self.run(Run::Single, challenge, |c, ch| {
-            Box::pin(sessions::create_challenge(c, ch))
-        })
-        .await
-    }
-
-    async fn challenge_by_digest(
-        &self,
-        digest: &[u8; 32],
-    ) -> Result<Option<ChallengeRecord>, StoreError> {
-        self.run(Run::Read, *digest, |c, d| {
-            Box::pin(sessions::challenge_by_digest(c, d))
-        })
-        .await
-    }
-
-    async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
-        self.run(Run::Single, session, |c, s| {
-            Box::pin(check::insert_session(c, s))
-        })
-        .await
-    }
-
-    async fn session_by_digest(
-        &self,
-        digest: &[u8; 32],
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        self.run(Run::Read, *digest, |c, d| {
-            Box::pin(sessions::session_by_digest(c, d))
-        })
-        .await
-    }
-
-    async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {
-        self.run(Run::Single, (id.clone(), now), |c, (id, now)| {
-            Box::pin(sessions::touch_session(c, id, *now))
-        })
-        .await
-    }
-
-    async fn list_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError> {
-        self.run(Run::Read, user.clone(), |c, u| {
-            Box::pin(sessions::list_sessions(c, u))
-        })
-        .await
-    }
-
-    async fn delete_session(&self, user: &UserId, id: &SessionId) -> Result<bool, StoreError> {
-        self.run(Run::Single, (user.clone(), id.clone()), |c, (user, id)| {
-            Box::pin(sessions::delete_session(c, user, id))
-        })
-        .await
-    }
-
-    async fn device_by_digest(
-        &self,
-        digest: &[u8; 32],
-    ) -> Result<Option<DeviceRecord>, StoreError> {
-        self.run(Run::Read, *digest, |c, d| {
-            Box::pin(sessions::device_by_digest(c, d))
-        })
-        .await
-    }
-
-    async fn sign_in_with_device(
-        &self,
-        device: &DeviceId,
-        now: UnixTime,
-        ip: &str,
-        session: NewSession,
-    ) -> Result<bool, StoreError> {
-        self.step(
-            Run::Write,
-            (device.clone(), now, ip.to_owned(), session),
-            |c, (device, now, ip, session)| {
-                Box::pin(sessions::sign_in_with_device(c, device, *now, ip, session))
-            },
-        )
-        .await
-    }
-
-    async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
-        self.run(Run::Read, user.clone(), |c, u| {
-            Box::pin(sessions::list_devices(c, u))
-        })
-        .await
-    }
-
-    async fn delete_device(&self, user: &UserId, id: &DeviceId) -> Result<bool, StoreError> {
-        self.run(Run::Single, (user.clone(), id.clone()), |c, (user, id)| {
-            Box::pin(sessions::delete_device(c, user, id))
-        })
-        .await
-    }
-
-    async fn delete_devices(&self, user: &UserId) -> Result<u64, StoreError> {
-        self.run(Run::Single, user.clone(), |c, u| {
-            Box::pin(accounts::forget_devices(c, u))
-        })
-        .await
-    }
-
-    async fn append_activity(&self, event: NewActivity) -> Result<(), StoreError> {
-        self.run(Run::Single, event, |c, e| {
-            Box::pin(check::insert_activity(c, e))
-        })
-        .await
-    }
-
-    async fn list_activity(
-        &self,
-        user: &UserId,
-        limit: u32,
-        before: Option<i64>,
-    ) -> Result<Vec<ActivityRecord>, StoreError> {
-        self.run(
-            Run::Read,
-            (user.clone(), limit, before),
-            |c, (user, limit, before)| Box::pin(sessions::list_activity(c, user, *limit, *before)),
-        )
-        .await
-    }
-
-    async fn put_pending_oob(&self, method: OobMethod) -> Result<(), StoreError> {
-        self.run(Run::Write, method, |c, m| {
-            Box::pin(codes::put_pending_oob(c, m))
-        })
-        .await
-    }
-
-    async fn oob_methods(&self, user: &UserId) -> Result<Vec<OobMethod>, StoreError> {
-        self.run(Run::Read, user.clone(), |c, u| {
-            Box::pin(codes::oob_methods(c, u))
-        })
-        .await
-    }
-
-    async fn activate_oob(
-        &self,
-        user: &UserId,
-        method: &CredentialId,
-        now: UnixTime,
-        first_method: Option<FirstMethod>,
-    ) -> Result<bool, StoreError> {
-        self.step(
-            Run::Write,
-            (user.clone(), method.clone(), now, first_method),
-            |c, (user, method, now, first)| {
-                Box::pin(codes::activate_oob(c, user, method, *now, first.as_ref()))
-            },
-        )
-        .await
-    }
-
-    async fn delete_oob(&self, user: &UserId, channel: Channel) -> Result<(), StoreError> {
-        self.run(Run::Write, (user.clone(), channel), |c, (user, channel)| {
-            Box::pin(codes::delete_oob(c, user, *channel))
-        })
-        .await
-    }
-
-    async fn set_default_method(&self, user: &UserId, method: Method) -> Result<(), StoreError> {
-        self.run(Run::Single, (user.clone(), method), |c, (user, method)| {
-            Box::pin(accounts::set_default_method(c, user, method.as_str()))
-        })
-        .await
-    }
-
-    async fn set_locale(&self, user: &UserId, locale: Locale) -> Result<(), StoreError> {
-        self.run(Run::Single, (user.clone(), locale), |c, (user, locale)| {
-            Box::pin(accounts::set_locale(c, user, locale.as_str()))
-        })
-        .await
-    }
-
-    async fn issue_code(&self, code: OobCode, limits: SendLimits) -> Result<Issued, StoreError> {
-        self.step(Run::Write, (code, limits), |c, (code, limits)| {
-            Box::pin(codes::issue_code(c, code, limits))
-        })
-        .await
-    }
-
-    async fn discard_code(&self, code_id: &str) -> Result<(), StoreError> {
-        self.run(Run::Single, code_id.to_owned(), |c, id| {
-            Box::pin(codes::discard_code(c, id))
-        })
-        .await
-    }
-
-    async fn live_code(
-        &self,
-        user: &UserId,
-        binding: &CodeBinding,
-    ) -> Result<Option<OobCode>, StoreError> {
-        self.run(
-            Run::Read,
-            (user.clone(), binding.clone()),
-            |c, (user, binding)| Box::pin(codes::live_code(c, user, binding)),
-        )
-        .await
-    }
-
-    async fn password_failures(&self, subject: &[u8; 32]) -> Result<PasswordFailures, StoreError> {
-        self.run(Run::Read, *subject, |c, s| {
-            Box::pin(accounts::password_failures(c, s))
-        })
-        .await
-    }
-
-    async fn reserve_password_attempt(
-        &self,
-        subject: &[u8; 32],
-        seen: PasswordFailures,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        self.run(
-            Run::Single,
-            (*subject, seen, now),
-            |c, (subject, seen, now)| {
-                Box::pin(accounts::reserve_password_attempt(c, subject, *seen, *now))
-            },
-        )
-        .await
-    }
-
-    async fn clear_password_failures(&self, subject: &[u8; 32]) -> Result<(), StoreError> {
-        self.run(Run::Single, *subject, |c, s| {
-            Box::pin(accounts::clear_password_failures(c, s))
-        })
-        .await
-    }
-
-    async fn enqueue_notice(&self, notice: NewNotice) -> Result<(), StoreError> {
-        self.run(Run::Single, notice, |c, n| {
-            Box::pin(notices::enqueue_notice(c, n))
-        })
-        .await
-    }
-
-    async fn due_notices(
-        &self,
-        now: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<QueuedNotice>, StoreError> {
-        self.0.due_notices(now, limit).await
-    }
-
-    async fn notice_sent(&self, id: i64, now: UnixTime) -> Result<(), StoreError> {
-        self.run(Run::Single, (id, now), |c, (id, now)| {
-            Box::pin(notices::notice_sent(c, *id, *now))
-        })
-        .await
-    }
-
-    async fn notice_failed(
-        &self,
-        id: i64,
-        retry_at: Option<UnixTime>,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.run(
-            Run::Single,
-            (id, retry_at, error.to_owned()),
-            |c, (id, retry_at, error)| Box::pin(notices::notice_failed(c, *id, *retry_at, error)),
-        )
-        .await
-    }
-
-    async fn unfinished_challenges(
-        &self,
-        cutoff: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<ChallengeRecord>, StoreError> {
-        self.run(Run::Read, (cutoff, limit), |c, (cutoff, limit)| {
-            Box::pin(sessions::unfinished_challenges(c, *cutoff, *limit))
-        })
-        .await
-    }
-
-    async fn mark_challenge_reported(
-        &self,
-        digest: &[u8; 32],
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        self.run(Run::Single, (*digest, now), |c, (digest, now)| {
-            Box::pin(sessions::mark_challenge_reported(c, digest, *now))
-        })
-        .await
-    }
-
-    async fn purge_expired(&self, before: UnixTime) -> Result<u64, StoreError> {
-        self.run(Run::Write, before, |c, before| {
-            Box::pin(notices::purge_expired(c, *before))
-        })
-        .await
-    }
-
-    async fn create_api_key(&self, key: ApiKeyRecord, digest: [u8; 32]) -> Result<(), StoreError> {
-        self.run(Run::Single, (key, digest), |c, (key, digest)| {
-            Box::pin(accounts::create_api_key(c, key, digest))
-        })
-        .await
-    }
-
-    async fn api_key_by_digest(
-        &self,
-        digest: &[u8; 32],
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.run(Run::Read, *digest, |c, d| {
-            Box::pin(accounts::api_key_by_digest(c, d))
-        })
-        .await
-    }
-
-    async fn revoke_api_key(&self, name: &str, now: UnixTime) -> Result<bool, StoreError> {
-        self.run(Run::Single, (name.to_owned(), now), |c, (name, now)| {
-            Box::pin(accounts::revoke_api_key(c, name, *now))
-        })
-        .await
-    }
+    enqueue_notice(n: NewNotice) -> (): run Single(n) |c, n| notices::enqueue_notice(c, n);
+    notice_sent(id: i64, now: UnixTime) -> ():
+        run Single((id, now)) |c, (id, now)| notices::notice_sent(c, *id, *now);
+    notice_failed(id: i64, retry_at: Option<UnixTime>, error: &str) -> ():
+        run Single((id, retry_at, error.to_owned())) |c, (id, at, e)|
+            notices::notice_failed(c, *id, *at, e);
+    purge_expired(before: UnixTime) -> u64: run Write(before) |c, b| notices::purge_expired(c, *b);
 }
