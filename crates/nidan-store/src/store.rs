@@ -27,28 +27,8 @@ use crate::{args, sql};
 pub(crate) struct Db<B>(pub(crate) B);
 
 impl<B: Backend> Db<B> {
-    /// Runs an operation that keeps whatever it did (reads, and writes that never undo).
-    async fn run<A, T>(
-        &self,
-        how: Run,
-        args: A,
-        body: impl for<'c, 'a> Fn(&'a mut B::Conn<'c>, &'a A) -> BoxFuture<'a, Result<T, DbError>>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Result<T, StoreError>
-    where
-        A: Send + Sync + 'static,
-        T: Send + 'static,
-    {
-        let keeping = boxed::<B, A, T>(move |c, a| {
-            let done = body(c, a);
-            Box::pin(async move { Ok(Step::Commit(done.await?)) })
-        });
-        self.0.run(how, args, keeping).await
-    }
-
-    /// Runs an operation that may undo what it did ([`Step::Rollback`]).
+    /// Runs an operation (one that may undo what it did, [`Step::Rollback`]: the others answer
+    /// [`Step::Commit`]).
     async fn step<A, T>(
         &self,
         how: Run,
@@ -79,6 +59,18 @@ fn boxed<B: Backend, A, T>(
 /// Writes the `Store` impl: the methods written out (in braces), then a table of lines
 /// `name(params) -> answer: kind How(args) |c, a| op;` (see the module docs).
 macro_rules! store {
+    // It keeps whatever it did (reads, and writes that never undo).
+    (@call $self:ident run $how:ident($args:expr) |$c:ident, $a:pat_param| $op:expr) => {
+        $self
+            .step(Run::$how, $args, |$c, $a| {
+                Box::pin(async move { $op.await.map(Step::Commit) })
+            })
+            .await
+    };
+    // It may undo what it did ([`Step::Rollback`]).
+    (@call $self:ident step $how:ident($args:expr) |$c:ident, $a:pat_param| $op:expr) => {
+        $self.step(Run::$how, $args, |$c, $a| Box::pin($op)).await
+    };
     (
         { $($item:item)* }
         $( $name:ident($($p:ident: $t:ty),*) -> $ret:ty:
@@ -88,7 +80,7 @@ macro_rules! store {
         impl<B: Backend + Native> Store for Db<B> {
             $(
                 async fn $name(&self $(, $p: $t)*) -> Result<$ret, StoreError> {
-                    self.$kind(Run::$how, $args, |$c, $a| Box::pin($op)).await
+                    store!(@call self $kind $how($args) |$c, $a| $op)
                 }
             )*
             $($item)*
@@ -99,12 +91,9 @@ macro_rules! store {
 store! {
     {
         async fn ping(&self) -> Result<(), StoreError> {
-            self.run(Run::Read, (), |c, ()| {
-                Box::pin(async move {
-                    c.row(sql!("SELECT 1"), args![], &|_| Ok(())).await.map(drop)
-                })
+            store!(@call self run Read(()) |c, ()| async move {
+                c.row(sql!("SELECT 1"), args![], &|_| Ok(())).await.map(drop)
             })
-            .await
         }
 
         async fn user_ids_by_email(

@@ -8,12 +8,12 @@ use std::future::ready;
 use std::sync::Arc;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, ToSql, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, ToSql, params_from_iter};
 
 use super::engine::{Engine, bad_data};
 use crate::db::{
-    Answer, Arg, Args, Backend, Body, Col, Conn, DbError, DbRow, Decode, Fut, Out, Run, Step, Stmt,
-    drive,
+    Answer, Arg, Args, Backend, Body, Col, Conn, DbError, DbRow, Decode, Fut, Out, Params, Run,
+    Sql, Step, Stmt, drive,
 };
 
 /// A connection of the engine, as an operation sees it.
@@ -85,6 +85,21 @@ impl Conn for LiteConn<'_> {
             statement
                 .query_map(params_from_iter(s.args), |r| decoded(d(r)))?
                 .collect()
+        });
+        Box::pin(ready(found.map_err(DbError::from)))
+    }
+
+    /// One row read as it comes (no list of one), the common case of the hot path.
+    fn row<'a, T: Answer>(
+        &'a mut self,
+        sql: Sql,
+        args: Params<'a>,
+        d: Decode<'a, T>,
+    ) -> Fut<'a, Option<T>> {
+        let found = self.0.prepare_cached(sql.lite).and_then(|mut statement| {
+            statement
+                .query_row(params_from_iter(args), |r| decoded(d(r)))
+                .optional()
         });
         Box::pin(ready(found.map_err(DbError::from)))
     }
