@@ -1,14 +1,11 @@
 //! The outbox: the default channel, one JSON line per message, mode 0600, and logs without bodies.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::sync::Arc;
 
 use nidan_delivery::{SmsConfig, outbox};
 use nidan_service::courier::{Channel, CodePurpose, Courier as _, Locale, NoticeKind};
 
-use common::{code, courier, notice};
+use crate::common::{code, courier, notice};
 
 #[tokio::test]
 async fn concurrent_sends_give_complete_lines_with_the_documented_fields() {

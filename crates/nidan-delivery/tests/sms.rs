@@ -1,8 +1,5 @@
 //! SMS over real HTTP: the webhook and the Twilio Messages API, against a local axum server that
 //! records each request and answers from a script.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -13,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use nidan_delivery::SmsConfig;
 use nidan_service::courier::{Channel, CodePurpose, Courier as _, Locale};
 
-use common::{code, courier};
+use crate::common::{code, courier};
 
 #[derive(Clone, Debug)]
 struct Seen {

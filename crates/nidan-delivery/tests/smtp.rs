@@ -1,13 +1,10 @@
 //! Email over real SMTP: lettre talks to the in-process test server over loopback TCP.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use nidan_delivery::testing::TestSmtpServer;
 use nidan_delivery::{Courier, SmsConfig};
 use nidan_service::courier::{Channel, CodePurpose, Courier as _, Locale, NoticeKind};
 
-use common::{code, courier, mime, notice};
+use crate::common::{self, code, courier, mime, notice};
 
 fn url_with_auth(server: &TestSmtpServer) -> String {
     format!("smtp://mailer%40example.test:s3cr%3At@{}", server.addr)

@@ -1,12 +1,9 @@
 //! The message catalogue: every notice in both languages, escaping, no leftovers, no secrets.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use nidan_delivery::messages::{code_email, code_sms, notice_email};
 use nidan_service::courier::{Channel, CodePurpose, Locale, NoticeKind};
 
-use common::{code, every_notice_kind, notice};
+use crate::common::{code, every_notice_kind, notice};
 
 #[test]
 fn every_notice_kind_renders_in_both_languages() {

@@ -1,6 +1,5 @@
 //! Inputs found by the cargo-fuzz targets in `fuzz/` (see `scripts/fuzz`), kept as plain tests so
 //! `cargo test` replays them forever. Each names its target and what went wrong.
-#![allow(clippy::unwrap_used)]
 
 use nidan_domain::{PhoneNumber, TotpSecret, otpauth_uri, parse_otpauth_uri};
 

@@ -5,8 +5,6 @@
 //! and the next two (one process per secret, `-w 2`). The PRNG is a seeded splitmix64, so
 //! failures reproduce. If oathtool is missing the test fails, unless NIDAN_SKIP_OATHTOOL=1.
 
-#![allow(clippy::unwrap_used)]
-
 use std::process::Command;
 
 use nidan_domain::{TotpSecret, totp_code, totp_code_for_step, totp_step};

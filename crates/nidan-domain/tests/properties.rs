@@ -1,8 +1,6 @@
 //! Property tests for the rules that take hostile input or guard against guessing: code
 //! normalisation, the TOTP window, and the throttle schedule.
 
-#![allow(clippy::unwrap_used)]
-
 use nidan_domain::{
     CodeError, RecoveryCode, ThrottlePolicy, ThrottleState, TotpCheck, TotpWindow, check_totp,
     classify_code, normalize_numeric_code, normalize_recovery_code, totp_code_for_step, totp_step,

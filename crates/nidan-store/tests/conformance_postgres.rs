@@ -8,12 +8,10 @@
 //! Without the variable the tests say "skipped" and pass — unless `NIDAN_REQUIRE_POSTGRES=1`
 //! (set by `.ci/run`), then they fail. When they really ran against PostgreSQL they leave a
 //! marker file in `$NIDAN_POSTGRES_MARKER_DIR`, which `.ci/run` checks after the tests.
-#![allow(clippy::unwrap_used)]
-
-mod pg;
 
 use nidan_service::conformance;
-use pg::FreshPg;
+
+use crate::pg::FreshPg;
 
 macro_rules! one_check {
     ($($(#[$doc:meta])* $check:ident),* $(,)?) => {

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use nidan_service::Store;
 use nidan_service::conformance;
-use nidan_store::StoreOptions;
 use tempfile::TempDir;
 
 /// Makes fresh SQLite stores and keeps their directories alive until it is dropped.
@@ -19,15 +18,12 @@ struct FreshSqlite {
 
 impl FreshSqlite {
     async fn store(&self) -> Arc<dyn Store> {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("nidan.db").display());
+        let (dir, store) = crate::sqlite::store().await;
         self.dirs
             .lock()
             .expect("the directory list is not poisoned")
             .push(dir);
-        nidan_store::open(&url, &StoreOptions::default())
-            .await
-            .expect("open a fresh SQLite store")
+        store
     }
 }
 

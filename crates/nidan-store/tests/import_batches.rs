@@ -7,16 +7,12 @@
 //! accounts, and put the failing row in the last statement: every row must still be stored
 //! exactly as given (the sealed blob byte for byte, two-step on, the old app gone), and a
 //! failure anywhere must leave nothing behind.
-#![allow(clippy::unwrap_used)]
-
-mod pg;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use nidan_service::ports::{ImportRow, NewUser, TotpCredential};
 use nidan_service::{CredentialId, Store, StoreError, UserId};
-use nidan_store::StoreOptions;
 
 /// More than one statement's worth on both backends (SQLite: 500 rows, PostgreSQL: 10,000).
 const FIRST: usize = 1_200;
@@ -185,22 +181,13 @@ async fn an_account_twice_is_refused(store: Arc<dyn Store>) {
     );
 }
 
-async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("nidan.db").display());
-    let store = nidan_store::open(&url, &StoreOptions::default())
-        .await
-        .unwrap();
-    (dir, store)
-}
-
 macro_rules! on_both {
     ($($check:ident),* $(,)?) => {
         mod on_sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    let (_dir, store) = super::sqlite().await;
+                    let (_dir, store) = crate::sqlite::store().await;
                     super::$check(store).await;
                 }
             )*
@@ -210,7 +197,7 @@ macro_rules! on_both {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
                     let name = concat!("import_batches::", stringify!($check));
-                    let Some(fresh) = super::pg::FreshPg::new(name).await else {
+                    let Some(fresh) = crate::pg::FreshPg::new(name).await else {
                         return;
                     };
                     super::$check(fresh.store().await).await;

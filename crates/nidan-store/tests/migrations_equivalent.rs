@@ -1,7 +1,6 @@
 //! The SQLite and PostgreSQL migrations must describe the same schema: the same tables, each with
 //! the same columns, and the same indexes. Types differ by design (INTEGER/BIGINT, BLOB/BYTEA,
 //! INTEGER 0-1/BOOLEAN), names may not. Reads the SQL files, so it runs without a database.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,8 +1,5 @@
 //! Sign-ins from abroad (`[risk]`): an email code even without two-step, the country in the
 //! activity history, and trusted-proxy handling of `X-Forwarded-For`.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -10,11 +7,12 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode};
-use common::{PASSWORD, TestApp};
 use nidan_service::Policy;
 use nidan_service::geo::RiskPolicy;
 use nidan_web::WebOptions;
 use serde_json::{Value, json};
+
+use crate::common::{PASSWORD, Response, TestApp};
 
 const JP: &str = "203.0.113.7";
 const US: &str = "198.51.100.9";
@@ -53,7 +51,7 @@ async fn post_from(
     forwarded_for: &str,
     path: &str,
     body: Value,
-) -> common::Response {
+) -> Response {
     let mut req = Request::builder()
         .method(Method::POST)
         .uri(path)
@@ -105,7 +103,7 @@ async fn enrolled_at_home(app: &TestApp, email: &str) -> (String, nidan_domain::
     (session, secret)
 }
 
-async fn login_from(app: &TestApp, ip: &str, email: &str) -> common::Response {
+async fn login_from(app: &TestApp, ip: &str, email: &str) -> Response {
     post_from(
         app,
         PROXY,
@@ -312,7 +310,7 @@ async fn page_from_us(
     path: &str,
     cookies: &str,
     form: Option<String>,
-) -> common::Response {
+) -> Response {
     let mut b = Request::builder()
         .method(method)
         .uri(path)
@@ -330,7 +328,7 @@ async fn page_from_us(
     app.send(req).await
 }
 
-fn cookie_header(r: &common::Response, mut jar: Vec<String>) -> Vec<String> {
+fn cookie_header(r: &Response, mut jar: Vec<String>) -> Vec<String> {
     for c in r.headers.get_all("set-cookie") {
         let pair = c.to_str().unwrap().split(';').next().unwrap().to_owned();
         let name = pair.split('=').next().unwrap().to_owned();

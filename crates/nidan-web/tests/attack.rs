@@ -9,19 +9,14 @@
 //!
 //! What `tests/security.rs`, `tests/races.rs` and `tests/flows.rs` cover already is not repeated
 //! here; these tests extend them (more paths, mixed paths, hostile variants, database state).
-#![allow(clippy::unwrap_used)]
 
-mod common;
+pub mod support;
 
-mod attack {
-    pub mod support;
-
-    mod bypass;
-    mod enumeration;
-    mod guessing;
-    mod input;
-    mod oob;
-    mod races;
-    mod replay;
-    mod review;
-}
+mod bypass;
+mod enumeration;
+mod guessing;
+mod input;
+mod oob;
+mod races;
+mod replay;
+mod review;

@@ -4,19 +4,17 @@
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`apt-get install -y chromium
 //! chromium-driver`); without them the test fails saying so, unless `NIDAN_SKIP_BROWSER=1`.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{PASSWORD, TestApp};
 use fantoccini::{Client, ClientBuilder, Locator};
 use nidan_domain::{TotpSecret, totp_code};
 use serde_json::json;
+
+use crate::common::{PASSWORD, TestApp};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const DRIVER: &str = "/usr/bin/chromedriver";

@@ -1,16 +1,14 @@
 //! Codes by email and SMS, "try another method", and security notices — through the real router,
 //! the real delivery crate (outbox and a real SMTP server in the test process) and SQLite.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{PASSWORD, TestApp, six_digits_in};
 use nidan_delivery::testing::TestSmtpServer;
 use nidan_domain::ThrottlePolicy;
 use nidan_service::{CodePolicy, Policy};
 use nidan_web::WebOptions;
 use serde_json::json;
+
+use crate::common::{PASSWORD, TestApp, six_digits_in};
 
 const PHONE: &str = "+819012345678";
 

@@ -1,11 +1,9 @@
 //! Every user flow of "nidan core", driven through the real router on a real SQLite file.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{PASSWORD, TestApp};
 use serde_json::json;
+
+use crate::common::{PASSWORD, TestApp};
 
 #[tokio::test]
 async fn sign_up_sign_in_and_me() {

@@ -3,13 +3,11 @@
 //! newest key — after which the old key can go and every code still verifies.
 //!
 //! SQLite always; PostgreSQL when `NIDAN_TEST_DATABASE_URL` is set (see `tests/multinode.rs`).
-#![allow(clippy::unwrap_used)]
-
-mod nodes;
 
 use axum::http::StatusCode;
 use nidan_domain::Keyring;
-use nodes::{Node, Shared, drop_schema, fresh_schema, mark_ran, small_pool};
+
+use crate::nodes::{Node, Shared, database_url, drop_schema, fresh_schema, mark_ran, small_pool};
 
 /// Every sealed seed's key version, read straight from the store.
 async fn versions(url: &str) -> Vec<u32> {
@@ -84,7 +82,7 @@ async fn reseal_all_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reseal_all_on_postgres() {
     const TEST: &str = "key_rotation::reseal_all_on_postgres";
-    let Some(base) = nodes::database_url(TEST) else {
+    let Some(base) = database_url(TEST) else {
         return;
     };
     let (schema, url) = fresh_schema(&base).await;

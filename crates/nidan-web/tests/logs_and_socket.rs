@@ -1,36 +1,12 @@
 //! Logs never carry a secret, and the router works over a real socket.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use common::{PASSWORD, TestApp};
 use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::common::{PASSWORD, TestApp, logs};
 
 #[tokio::test]
 async fn logs_at_trace_level_hold_no_secret() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = logs::capture(tracing::Level::TRACE);
 
     let app = TestApp::new().await;
     let user = app.enrolled("logs@example.com").await;
@@ -51,7 +27,7 @@ async fn logs_at_trace_level_hold_no_secret() {
     let c2 = app.challenge(&user.email).await;
     let _ = app.verify(&c2, "recovery", &user.recovery_codes[0]).await;
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("a used code was submitted again"),
         "the replay warning was captured: logging works"

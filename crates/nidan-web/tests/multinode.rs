@@ -8,9 +8,6 @@
 //!
 //! Needs `NIDAN_TEST_DATABASE_URL`; without it every test says "skipped" and passes (unless
 //! `NIDAN_REQUIRE_POSTGRES=1`, as in `.ci/run`).
-#![allow(clippy::unwrap_used)]
-
-mod nodes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,14 +16,15 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use nidan_store::StoreOptions;
-use nodes::{
-    Node, PASSWORD, Shared, drop_schema, fresh_schema, last_code_to, mark_ran, small_pool,
-    wrong_code,
-};
 use serde_json::json;
 use sqlx::Connection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, watch};
+
+use crate::nodes::{
+    Node, PASSWORD, Shared, database_url, drop_schema, fresh_schema, last_code_to, mark_ran,
+    small_pool, wrong_code,
+};
 
 /// Two nodes on one fresh schema.
 struct Cluster {
@@ -40,7 +38,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start(test: &str) -> Option<Cluster> {
-        let base = nodes::database_url(test)?;
+        let base = database_url(test)?;
         let (schema, url) = fresh_schema(&base).await;
         let shared = Shared::new();
         let a = Node::start(&url, &shared, &small_pool()).await;
@@ -476,7 +474,7 @@ fn through(url: &str, addr: SocketAddr) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn database_cut_answers_503_and_recovers() {
     const TEST: &str = "resilience::database_cut_answers_503_and_recovers";
-    let Some(base) = nodes::database_url(TEST) else {
+    let Some(base) = database_url(TEST) else {
         return;
     };
     let (schema, url) = fresh_schema(&base).await;
@@ -563,7 +561,7 @@ async fn database_cut_answers_503_and_recovers() {
 
 /// Two nodes with home country JP and a country database that puts 127.0.0.1 abroad.
 async fn abroad_cluster(test: &str) -> Option<Cluster> {
-    let base = nodes::database_url(test)?;
+    let base = database_url(test)?;
     let (schema, url) = fresh_schema(&base).await;
     let shared = Shared::new();
     let policy = nidan_service::Policy {

@@ -1,12 +1,10 @@
 //! The OpenAPI document is true to the server: every call the API answers is documented, and
 //! every status a call returns is among the responses documented for it.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{PASSWORD, TestApp};
 use serde_json::{Value, json};
+
+use crate::common::{PASSWORD, TestApp};
 
 /// One call: method, URI, the path template it matches, bearer token, JSON body.
 type Call<'a> = (Method, &'a str, &'a str, Option<&'a str>, Option<Value>);

@@ -1,17 +1,15 @@
 //! The browser pages in process: every page in both languages, the CSRF check, cookie flags, the
 //! page CSP, and sign-in through the forms exactly as a browser would post them.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{PASSWORD, TestApp};
 use nidan_domain::{TotpSecret, totp_code};
 use nidan_service::Policy;
 use nidan_web::WebOptions;
+
+use crate::common::{PASSWORD, TestApp};
 
 /// A tiny browser: a cookie jar, a language, form posts, redirects followed.
 struct Browser<'a> {

@@ -1,13 +1,11 @@
 //! Races: many requests submit the same one-time code at once; exactly one may win.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use common::TestApp;
 use serde_json::json;
+
+use crate::common::TestApp;
 
 async fn race(
     app: Arc<TestApp>,

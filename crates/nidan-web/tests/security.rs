@@ -1,37 +1,15 @@
 //! The security rules of nidan core, each tested through the real router: guessing limits,
 //! enumeration, hostile input, and secrets at rest.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{PASSWORD, TestApp};
-use nidan_domain::{ThrottlePolicy, totp_code};
+use nidan_domain::ThrottlePolicy;
 use nidan_service::Policy;
 use serde_json::{Value, json};
 
-/// A 6-digit code that is valid for none of the steps T-2..T+2 now.
-fn wrong_code(app: &TestApp, secret: &nidan_domain::TotpSecret) -> String {
-    let valid: Vec<String> = (-2..=2)
-        .map(|k| totp_code(secret.as_bytes(), app.now() + 30 * k))
-        .collect();
-    (0..1000)
-        .map(|i| format!("{:06}", 100_000 + i * 7))
-        .find(|c| !valid.contains(c))
-        .unwrap()
-}
-
-async fn failures(app: &TestApp, email: &str) -> u32 {
-    app.service
-        .admin_show_user(email)
-        .await
-        .unwrap()
-        .user
-        .failed_attempts
-}
+use crate::common::{PASSWORD, Response, TestApp, failures, wrong_code};
 
 #[tokio::test]
 async fn a_challenge_dies_after_five_wrong_codes() {
@@ -245,7 +223,7 @@ async fn raw(
     content_type: Option<&str>,
     body: Vec<u8>,
     token: Option<&str>,
-) -> common::Response {
+) -> Response {
     let mut req = Request::builder().method(Method::POST).uri(path);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);

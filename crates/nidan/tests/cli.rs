@@ -1,17 +1,16 @@
 //! The real `nidan` binary, run as an operator would: each test gets its own temporary data
 //! directory, and no `NIDAN_*` variable of the surrounding environment leaks in.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use crate::common::{Server, free_port, nidan_in};
 
 /// A 160-bit base32 seed, the size authenticator apps use.
 const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -36,7 +35,7 @@ impl Instance {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = common::nidan_in(self.dir.path());
+        let mut cmd = nidan_in(self.dir.path());
         cmd.args(args);
         cmd
     }
@@ -347,24 +346,10 @@ fn rotating_the_key_reseals_every_seed() {
     assert_says(&stdout(&again), "re-sealed 1");
 }
 
-/// Kills the server if a test fails half way, so no process outlives the test run.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 impl Instance {
     /// Starts `nidan serve` on a free port and waits until it listens; returns it and its address.
     fn serve(&self) -> (Server, String) {
-        let port = {
-            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("127.0.0.1:{}", free_port());
         let mut cmd = self.command(&["serve"]);
         cmd.env("NIDAN_SERVER_LISTEN", &addr)
             .stdin(Stdio::null())

@@ -10,15 +10,12 @@
 //! The client is a few lines of HTTP/1.1 over `TcpStream` (`Connection: close`), so a request in
 //! flight when the server dies simply has no answer: its outcome is unknown and it is asserted
 //! on only through the invariants that hold either way.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,6 +25,10 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+use crate::common::{
+    Server, create_schema, database_url, drop_schema, free_port, mark_ran, nidan_in, url_in_schema,
+};
 
 const PASSWORD: &str = "correct horse battery staple";
 /// Accounts imported with known seeds, checked through the app API.
@@ -61,25 +62,11 @@ struct Instance {
     database_url: Option<String>,
 }
 
-/// Kills the server if the test fails half way.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 impl Instance {
     fn new(database_url: Option<String>) -> Instance {
-        let port = {
-            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
         Instance {
             dir: tempfile::tempdir().unwrap(),
-            addr: format!("127.0.0.1:{port}"),
+            addr: format!("127.0.0.1:{}", free_port()),
             database_url,
         }
     }
@@ -93,7 +80,7 @@ impl Instance {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = common::nidan_in(self.dir.path());
+        let mut cmd = nidan_in(self.dir.path());
         cmd.args(args)
             .env("NIDAN_SERVER_LISTEN", &self.addr)
             // The load comes from one address: no per-IP sign-in limit here.
@@ -361,41 +348,17 @@ fn a_kill_9_under_load_loses_nothing_committed_and_replays_nothing() {
 fn a_kill_9_under_load_on_postgres_loses_nothing_committed_and_replays_nothing() {
     const TEST: &str =
         "crash::a_kill_9_under_load_on_postgres_loses_nothing_committed_and_replays_nothing";
-    let base = match std::env::var("NIDAN_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("NIDAN_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "{TEST}: NIDAN_REQUIRE_POSTGRES=1 but NIDAN_TEST_DATABASE_URL is not set"
-            );
-            eprintln!("{TEST}: skipped: NIDAN_TEST_DATABASE_URL is not set");
-            return;
-        }
+    let Some(base) = database_url(TEST) else {
+        return;
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let schema = format!("nidan_t_crash_{}_{}", std::process::id(), now());
-    let mut admin = runtime.block_on(PgConnection::connect(&base)).unwrap();
-    runtime
-        .block_on(
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&mut admin),
-        )
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    kill_9_under_load(Instance::new(Some(format!(
-        "{base}{sep}options=-c%20search_path%3D{schema}"
-    ))));
-    let _ = runtime.block_on(
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&mut admin),
-    );
-    if let Ok(dir) = std::env::var("NIDAN_POSTGRES_MARKER_DIR") {
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(TEST), b"ran\n").unwrap();
-    }
+    let schema = runtime.block_on(create_schema(&base));
+    kill_9_under_load(Instance::new(Some(url_in_schema(&base, &schema))));
+    runtime.block_on(drop_schema(&base, &schema));
+    mark_ran(TEST);
 }
 
 fn kill_9_under_load(nidan: Instance) {

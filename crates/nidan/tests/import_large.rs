@@ -5,14 +5,13 @@
 //! statements. A mistake there would show only with many rows: a seed sealed for the wrong
 //! account or credential (the AAD), a bad line reported with the wrong number, or part of a file
 //! imported after an error.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::path::PathBuf;
 use std::process::Output;
 
 use tempfile::TempDir;
+
+use crate::common::nidan_in;
 
 /// Rows in the test files: above the service's one-thread limit (4,096) and more than one
 /// SQLite statement (500 rows).
@@ -30,10 +29,7 @@ impl Instance {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        common::nidan_in(self.dir.path())
-            .args(args)
-            .output()
-            .unwrap()
+        nidan_in(self.dir.path()).args(args).output().unwrap()
     }
 
     /// Writes a seed file of [`ROWS`] rows (after a header), with `replace(line)` overriding

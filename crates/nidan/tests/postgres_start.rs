@@ -4,36 +4,17 @@
 //! The "database" is first a closed port, then a TCP relay on that port to the real server named
 //! by `NIDAN_TEST_DATABASE_URL`. Skipped (passes with a message) without the variable, unless
 //! `NIDAN_REQUIRE_POSTGRES=1` (as in `.ci/run`).
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
+use crate::common::{
+    Server, create_schema, database_url, drop_schema, free_port, mark_ran, nidan_in, url_in_schema,
+};
 
 const TEST: &str = "postgres_start::serve_waits_for_the_database_then_serves";
-
-/// Kills the server if the test fails half way.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The `host:port` of a postgres URL.
 fn host_port(url: &str) -> String {
@@ -83,34 +64,22 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_waits_for_the_database_then_serves() {
-    let base = match std::env::var("NIDAN_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("NIDAN_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "{TEST}: NIDAN_REQUIRE_POSTGRES=1 but NIDAN_TEST_DATABASE_URL is not set"
-            );
-            eprintln!("{TEST}: skipped: NIDAN_TEST_DATABASE_URL is not set");
-            return;
-        }
+    let Some(base) = database_url(TEST) else {
+        return;
     };
     // A fresh schema, and the URL that uses it through a port where nothing listens yet.
-    let schema = format!("nidan_t_start_{}_{}", std::process::id(), free_port());
-    let mut conn = sqlx::postgres::PgConnection::connect(&base).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let schema = create_schema(&base).await;
     let upstream = host_port(&base);
     let db_port = free_port();
-    let url = base.replacen(&upstream, &format!("127.0.0.1:{db_port}"), 1);
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let url = url_in_schema(
+        &base.replacen(&upstream, &format!("127.0.0.1:{db_port}"), 1),
+        &schema,
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut cmd = common::nidan_in(dir.path());
+    let mut cmd = nidan_in(dir.path());
     cmd.arg("serve")
         .env("NIDAN_DATABASE_URL", &url)
         .env("NIDAN_DATABASE_CONNECT_TIMEOUT_SECS", "1")
@@ -171,11 +140,6 @@ async fn serve_waits_for_the_database_then_serves() {
             .success()
     );
     let _ = server.0.wait();
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut conn)
-        .await;
-    if let Ok(dir) = std::env::var("NIDAN_POSTGRES_MARKER_DIR") {
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(TEST), b"ran\n").unwrap();
-    }
+    drop_schema(&base, &schema).await;
+    mark_ran(TEST);
 }

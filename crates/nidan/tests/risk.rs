@@ -1,21 +1,15 @@
 //! `[risk]` through the real binary: the rule needs a readable country database, or nidan does
 //! not start.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::common::{free_port, nidan_in};
+
 fn nidan_serve(dir: &std::path::Path, env: &[(&str, String)]) -> std::process::Output {
-    let mut cmd = common::nidan_in(dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let mut cmd = nidan_in(dir);
     cmd.arg("serve")
-        .env("NIDAN_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("NIDAN_SERVER_LISTEN", format!("127.0.0.1:{}", free_port()))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

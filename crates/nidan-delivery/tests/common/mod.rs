@@ -1,6 +1,7 @@
-//! Shared test helpers: fixed clock, message builders, a tiny MIME reader.
+//! Shared test helpers: fixed clock, message builders, a tiny MIME reader, log capture.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod logs;
 pub mod mime;
 
 use std::path::Path;

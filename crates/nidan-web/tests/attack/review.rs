@@ -4,7 +4,7 @@
 //! cookies planted over https, passwords guessed across addresses, and invented HTTP methods in
 //! metric labels.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -22,35 +22,6 @@ const PHONE: &str = "+819012345678";
 const PROXY: [u8; 4] = [10, 0, 0, 2];
 const US: &str = "198.51.100.9";
 
-/// A request from peer address `ip`, with a Bearer `token` and a JSON body when given.
-async fn from(
-    app: &TestApp,
-    ip: &str,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Response {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("user-agent", "review/1.0");
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    let mut req = match body {
-        Some(body) => b
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap(),
-        None => b.body(Body::empty()).unwrap(),
-    };
-    let addr: IpAddr = ip.parse().unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::new(addr, 40000)));
-    app.send(req).await
-}
-
 async fn post_from(
     app: &TestApp,
     ip: &str,
@@ -58,7 +29,8 @@ async fn post_from(
     token: Option<&str>,
     body: Value,
 ) -> Response {
-    from(app, ip, Method::POST, path, token, Some(body)).await
+    app.call_from(ip, Method::POST, path, token, Some(body))
+        .await
 }
 
 async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> Response {

@@ -12,7 +12,9 @@ use serde_json::Value;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
-pub use crate::common::{Enrolled, PASSWORD, Response, TestApp};
+pub use crate::common::{
+    Enrolled, PASSWORD, Response, TestApp, failures, wrong_code, wrong_code_at,
+};
 
 /// The tables that hold security state. `activity` and `notices` are left out on purpose: an
 /// attack is *meant* to leave a trace there (the user reads it, or is told); tests that care read
@@ -124,23 +126,6 @@ pub fn assert_error(r: &Response, status: StatusCode, code: &str) {
     );
 }
 
-/// A 6-digit code that is valid for none of the steps T-2..T+2 now.
-pub fn wrong_code(app: &TestApp, secret: &TotpSecret) -> String {
-    wrong_code_at(app.now(), secret, 0)
-}
-
-/// The `nth` such code (distinct guesses look more like an attacker's).
-pub fn wrong_code_at(now: i64, secret: &TotpSecret, nth: usize) -> String {
-    let valid: Vec<String> = (-2..=2)
-        .map(|k| totp_code(secret.as_bytes(), now + 30 * k))
-        .collect();
-    (0..2000)
-        .map(|i| format!("{:06}", 100_000 + i * 7))
-        .filter(|c| !valid.contains(c))
-        .nth(nth)
-        .unwrap()
-}
-
 /// A well-formed recovery code that is none of the user's.
 pub fn wrong_recovery_code(user: &Enrolled, nth: usize) -> String {
     let alphabet = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -165,15 +150,6 @@ pub fn wrong_recovery_code(user: &Enrolled, nth: usize) -> String {
 /// The code for the step `k` steps from now.
 pub fn code_at(app: &TestApp, secret: &TotpSecret, k: i64) -> String {
     totp_code(secret.as_bytes(), app.now() + 30 * k)
-}
-
-pub async fn failures(app: &TestApp, email: &str) -> u32 {
-    app.service
-        .admin_show_user(email)
-        .await
-        .unwrap()
-        .user
-        .failed_attempts
 }
 
 pub async fn api_key(app: &TestApp, name: &str) -> String {

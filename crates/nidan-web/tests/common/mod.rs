@@ -1,12 +1,18 @@
 //! Test harness: the real router on a real SQLite file, a clock the test moves, and helpers that
-//! speak HTTP the way a client would.
+//! speak HTTP the way a client would (also used by the several-node harness in `nodes`), and log
+//! capture.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod logs;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use nidan_domain::{Keyring, SealKey, TotpSecret, totp_code};
@@ -147,36 +153,24 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Response {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("user-agent", "nidan-test/1.0 (Linux)");
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string()))
-                .unwrap(),
-            None => req.body(Body::empty()).unwrap(),
-        };
-        self.send(req).await
+        self.send(request(None, method, path, token, body)).await
+    }
+
+    /// A request from the client address `ip`.
+    pub async fn call_from(
+        &self,
+        ip: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        self.send(request(Some(ip), method, path, token, body))
+            .await
     }
 
     pub async fn send(&self, req: Request<Body>) -> Response {
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            json,
-            text,
-        }
+        send_to(&self.router, req).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
@@ -287,17 +281,96 @@ impl TestApp {
 
     /// The 6-digit code in the newest outbox message to `to`.
     pub fn last_code_to(&self, to: &str) -> String {
-        let messages = self.outbox();
-        let body = messages
-            .iter()
-            .rev()
-            .find(|m| m["to"] == to)
-            .unwrap_or_else(|| panic!("no message to {to}: {messages:?}"))["body"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        six_digits_in(&body).unwrap_or_else(|| panic!("no code in {body}"))
+        last_code_in(self.dir.path(), to)
     }
+}
+
+/// A request as the test client sends it: its user agent, a Bearer `token` and a JSON body when
+/// given, and the client address `ip` when given (else the router sees no peer address).
+pub fn request(
+    ip: Option<&str>,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("user-agent", "nidan-test/1.0 (Linux)");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let mut req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    if let Some(ip) = ip {
+        let addr: IpAddr = ip.parse().unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(addr, 40000)));
+    }
+    req
+}
+
+/// `req` through `router`, the whole answer read.
+pub async fn send_to(router: &Router, req: Request<Body>) -> Response {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Response {
+        status,
+        headers,
+        json,
+        text,
+    }
+}
+
+/// The 6-digit code in the newest message to `to` in the outbox of the data directory `dir`.
+pub fn last_code_in(dir: &Path, to: &str) -> String {
+    let messages = nidan_delivery::outbox::read_all(dir.join(nidan_delivery::outbox::FILE_NAME));
+    let body = messages
+        .iter()
+        .rev()
+        .find(|m| m["to"] == to)
+        .unwrap_or_else(|| panic!("no message to {to}: {messages:?}"))["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    six_digits_in(&body).unwrap_or_else(|| panic!("no code in {body}"))
+}
+
+/// A 6-digit code that is valid for none of the steps T-2..T+2 now.
+pub fn wrong_code(app: &TestApp, secret: &TotpSecret) -> String {
+    wrong_code_at(app.now(), secret, 0)
+}
+
+/// The `nth` such code (distinct guesses look more like an attacker's).
+pub fn wrong_code_at(now: i64, secret: &TotpSecret, nth: usize) -> String {
+    let valid: Vec<String> = (-2..=2)
+        .map(|k| totp_code(secret.as_bytes(), now + 30 * k))
+        .collect();
+    (0..2000)
+        .map(|i| format!("{:06}", 100_000 + i * 7))
+        .filter(|c| !valid.contains(c))
+        .nth(nth)
+        .unwrap()
+}
+
+/// The account's count of failed attempts.
+pub async fn failures(app: &TestApp, email: &str) -> u32 {
+    app.service
+        .admin_show_user(email)
+        .await
+        .unwrap()
+        .user
+        .failed_attempts
 }
 
 /// The first run of exactly six ASCII digits in a text.

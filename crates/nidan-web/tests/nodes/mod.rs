@@ -3,8 +3,8 @@
 //! sharing one database, one key file and one clock the test moves. PostgreSQL schemas are fresh
 //! per test (`nidan_t_<random>`, through the connection's `search_path`).
 //!
-//! Kept apart from `tests/common` on purpose: that harness is SQLite-only and owned by the HTTP
-//! tests; this one is about shared state across nodes.
+//! Built on `common`'s requests, answers and clock; where `common` is one node on SQLite, this
+//! harness is about shared state across nodes.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::hash_map::RandomState;
@@ -14,21 +14,19 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
 use nidan_domain::{Keyring, SealKey, TotpSecret, totp_code};
 use nidan_service::system::OsRng;
-use nidan_service::{Clock, HashParams, PasswordHasher, Policy, Ports, Secrets, Service, UnixTime};
+use nidan_service::{HashParams, PasswordHasher, Policy, Ports, Secrets, Service};
 use nidan_store::StoreOptions;
 use nidan_web::WebOptions;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use tower::ServiceExt;
 use zeroize::Zeroizing;
 
-pub const PASSWORD: &str = "correct horse battery staple";
+pub use crate::common::{PASSWORD, Response, TestClock};
+use crate::common::{last_code_in, request, send_to};
 
 /// The PostgreSQL URL, or `None` (with a message) when PostgreSQL tests are not wanted. Panics
 /// when `NIDAN_REQUIRE_POSTGRES=1` (set by `.ci/run`) and the URL is missing.
@@ -85,16 +83,6 @@ pub async fn drop_schema(base: &str, schema: &str) {
     }
 }
 
-/// A clock the test sets, shared by every node.
-#[derive(Clone)]
-pub struct TestClock(pub Arc<AtomicI64>);
-
-impl Clock for TestClock {
-    fn now(&self) -> UnixTime {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 /// What every node of one deployment shares: the key file's keys, the clock, a data directory.
 #[derive(Clone)]
 pub struct Shared {
@@ -136,13 +124,6 @@ impl Shared {
 pub struct Node {
     pub router: Router,
     pub service: Service,
-}
-
-pub struct Response {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub json: Value,
-    pub text: String,
 }
 
 impl Node {
@@ -221,40 +202,7 @@ impl Node {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Response {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("user-agent", "nidan-test/1.0 (Linux)");
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string()))
-                .unwrap(),
-            None => req.body(Body::empty()).unwrap(),
-        };
-        let mut req = req;
-        if let Some(ip) = ip {
-            let addr: std::net::IpAddr = ip.parse().unwrap();
-            req.extensions_mut()
-                .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
-                    addr, 40000,
-                )));
-        }
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            json,
-            text,
-        }
+        send_to(&self.router, request(ip, method, path, token, body)).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
@@ -336,17 +284,9 @@ impl Node {
     }
 }
 
-/// A six-digit code that is not valid now (nor one step either side).
+/// A six-digit code that is valid for none of the steps T-2..T+2 now.
 pub fn wrong_code(shared: &Shared, secret: &TotpSecret) -> String {
-    let now = shared.now();
-    let valid: Vec<String> = [-30, 0, 30]
-        .iter()
-        .map(|d| totp_code(secret.as_bytes(), now + d))
-        .collect();
-    (0..1_000_000u32)
-        .map(|n| format!("{n:06}"))
-        .find(|c| !valid.contains(c))
-        .unwrap()
+    crate::common::wrong_code_at(shared.now(), secret, 0)
 }
 
 /// Store options for test nodes: a small pool (many tests share one server).
@@ -361,24 +301,5 @@ pub fn small_pool() -> StoreOptions {
 /// The 6-digit code in the newest outbox message to `to` (every node writes to the shared
 /// outbox of the test's data directory).
 pub fn last_code_to(shared: &Shared, to: &str) -> String {
-    let messages =
-        nidan_delivery::outbox::read_all(shared.dir.path().join(nidan_delivery::outbox::FILE_NAME));
-    let body = messages
-        .iter()
-        .rev()
-        .find(|m| m["to"] == to)
-        .unwrap_or_else(|| panic!("no message to {to}: {messages:?}"))["body"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bytes = body.as_bytes();
-    (0..bytes.len().saturating_sub(5))
-        .find_map(|i| {
-            let run = &bytes[i..i + 6];
-            let before = i == 0 || !bytes[i - 1].is_ascii_digit();
-            let after = i + 6 == bytes.len() || !bytes[i + 6].is_ascii_digit();
-            (before && after && run.iter().all(u8::is_ascii_digit))
-                .then(|| String::from_utf8_lossy(run).into_owned())
-        })
-        .unwrap_or_else(|| panic!("no code in {body}"))
+    last_code_in(shared.dir.path(), to)
 }
