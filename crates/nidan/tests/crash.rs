@@ -24,7 +24,6 @@ use nidan_domain::{TotpSecret, totp_code};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 use crate::common::{
     Server, create_schema, database_url, drop_schema, free_port, mark_ran, nidan_in, url_in_schema,
@@ -296,18 +295,22 @@ async fn integrity_check(nidan: &Instance) -> Vec<String> {
 
 async fn sqlite_integrity_check(db: &Path) -> Vec<String> {
     // Read-write, as the server opens it: SQLite recovers the WAL first.
-    let options = SqliteConnectOptions::new().filename(db);
-    let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
-    let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_all(&mut conn)
-        .await
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
-    let fk: Vec<(String, i64, String, i64)> = sqlx::query_as("PRAGMA foreign_key_check")
-        .fetch_all(&mut conn)
-        .await
+    let fk: Vec<(String, i64, String, i64)> = conn
+        .prepare("PRAGMA foreign_key_check")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
     assert!(fk.is_empty(), "foreign keys: {fk:?}");
-    conn.close().await.unwrap();
     rows
 }
 
@@ -324,13 +327,16 @@ async fn last_used_steps(nidan: &Instance) -> HashMap<String, i64> {
                 .unwrap()
         }
         None => {
-            let options = SqliteConnectOptions::new()
-                .filename(nidan.db())
-                .read_only(true);
-            let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
-            sqlx::query_as(LAST_USED_STEPS)
-                .fetch_all(&mut conn)
-                .await
+            let conn = rusqlite::Connection::open_with_flags(
+                nidan.db(),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            conn.prepare(LAST_USED_STEPS)
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
                 .unwrap()
         }
     };

@@ -4,7 +4,7 @@
 //! cookies planted over https, passwords guessed across addresses, and invented HTTP methods in
 //! metric labels.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;

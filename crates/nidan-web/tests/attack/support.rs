@@ -8,9 +8,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use nidan_domain::{TotpSecret, totp_code};
+use rusqlite::OpenFlags;
 use serde_json::Value;
-use sqlx::Connection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 pub use crate::common::{
     Enrolled, PASSWORD, Response, TestApp, failures, wrong_code, wrong_code_at,
@@ -38,18 +37,24 @@ pub struct Snapshot(pub BTreeMap<String, Vec<String>>);
 
 impl Snapshot {
     pub async fn take(app: &TestApp) -> Snapshot {
-        let options = SqliteConnectOptions::new()
-            .filename(&app.db_path)
-            .read_only(true);
-        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        let conn =
+            rusqlite::Connection::open_with_flags(&app.db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let all = |sql: &str, arg: Option<&str>| -> Vec<String> {
+            let mut statement = conn.prepare(sql).unwrap();
+            let args: Vec<&str> = arg.into_iter().collect();
+            statement
+                .query_map(rusqlite::params_from_iter(args), |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
         let mut tables = BTreeMap::new();
         for table in STATE_TABLES {
-            let columns: Vec<String> =
-                sqlx::query_scalar("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
-                    .bind(*table)
-                    .fetch_all(&mut conn)
-                    .await
-                    .unwrap();
+            let columns = all(
+                "SELECT name FROM pragma_table_info(?1) ORDER BY cid",
+                Some(table),
+            );
             assert!(!columns.is_empty(), "table {table} exists");
             let row = columns
                 .iter()
@@ -57,13 +62,8 @@ impl Snapshot {
                 .collect::<Vec<_>>()
                 .join(" || ' ' || ");
             let sql = format!("SELECT {row} AS r FROM \"{table}\" ORDER BY r");
-            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-            tables.insert((*table).to_owned(), rows);
+            tables.insert((*table).to_owned(), all(&sql, None));
         }
-        conn.close().await.unwrap();
         Snapshot(tables)
     }
 
