@@ -142,6 +142,32 @@ impl Service {
         Ok(())
     }
 
+    /// Support unlock: forgets the account's counted wrong passwords and wrong codes, so its
+    /// owner can sign in again at once (after the identity check support does), and records who
+    /// did it in the user's history. Nothing else changes: the methods, sessions and devices stay.
+    pub async fn admin_unlock(&self, email: &str, operator: &str) -> ServiceResult<()> {
+        let user = self.user_by_email_or_404(email).await?;
+        self.store_ref()
+            .clear_password_failures(&self.password_subject(&user.email))
+            .await?;
+        self.store_ref().clear_code_failures(&user.id).await?;
+        let client = ClientInfo {
+            ip: "-".into(),
+            user_agent: format!("nidan admin ({operator})"),
+        };
+        let detail = format!("by {}", crate::signin::clip(operator, 100));
+        self.record(
+            &user.id,
+            "support_unlock",
+            None,
+            "success",
+            &client,
+            Some(detail),
+        )
+        .await;
+        Ok(())
+    }
+
     /// A user's history, newest first.
     pub async fn admin_activity(
         &self,

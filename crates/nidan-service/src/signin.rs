@@ -312,7 +312,7 @@ impl Service {
     /// The subject of the per-account password limit: a keyed hash of the sign-in email
     /// (normalised when it is an address), the same for known and unknown accounts, so the
     /// limit's answers say nothing about which accounts exist.
-    fn password_subject(&self, email: &str) -> [u8; 32] {
+    pub(crate) fn password_subject(&self, email: &str) -> [u8; 32] {
         let normal = EmailAddress::parse(email)
             .map(|e| e.as_str().to_owned())
             .unwrap_or_else(|_| email.trim().to_lowercase());

@@ -137,6 +137,8 @@ store! {
     reserve_password_attempt(subject: &[u8; 32], seen: PasswordFailures, now: UnixTime) -> bool:
         run Single((*subject, seen, now)) |c, (s, seen, now)|
             accounts::reserve_password_attempt(c, s, *seen, *now);
+    clear_code_failures(user: &UserId) -> ():
+        run Single(user.clone()) |c, u| accounts::clear_code_failures(c, u);
     clear_password_failures(subject: &[u8; 32]) -> ():
         run Single(*subject) |c, s| accounts::clear_password_failures(c, s);
     create_api_key(key: ApiKeyRecord, digest: [u8; 32]) -> ():

@@ -61,6 +61,14 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
                  remembered device and session removed (recorded as done by {operator})"
             );
         }
+        AdminCommand::User(UserCommand::Unlock { email }) => {
+            let operator = operator_name();
+            service.admin_unlock(&email, &operator).await?;
+            println!(
+                "unlocked {email}: wrong passwords and wrong codes no longer hold its sign-in \
+                 back (recorded as done by {operator})"
+            );
+        }
         AdminCommand::User(UserCommand::Activity { email, limit }) => {
             for event in service.admin_activity(&email, limit).await? {
                 println!("{}", activity_line(&event));

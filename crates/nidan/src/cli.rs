@@ -81,6 +81,13 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         reason: String,
     },
+    /// Clear an account's sign-in throttles: its counted wrong passwords and wrong codes (after
+    /// checking the owner's identity). Methods, sessions and devices stay. Recorded in the
+    /// user's history with the operator's name.
+    Unlock {
+        /// The account's sign-in email.
+        email: String,
+    },
     /// Show an account's security history, newest first.
     Activity {
         /// The account's sign-in email.

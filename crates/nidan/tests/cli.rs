@@ -349,9 +349,15 @@ fn rotating_the_key_reseals_every_seed() {
 impl Instance {
     /// Starts `nidan serve` on a free port and waits until it listens; returns it and its address.
     fn serve(&self) -> (Server, String) {
+        self.serve_with(&[])
+    }
+
+    /// [`Instance::serve`] with these settings in the environment.
+    fn serve_with(&self, env: &[(&str, &str)]) -> (Server, String) {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut cmd = self.command(&["serve"]);
-        cmd.env("NIDAN_SERVER_LISTEN", &addr)
+        cmd.envs(env.iter().copied())
+            .env("NIDAN_SERVER_LISTEN", &addr)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -437,4 +443,41 @@ fn a_key_revoked_by_the_command_is_refused_by_a_running_server_within_a_second()
         401,
         "a second after the revocation the key must be refused"
     );
+}
+
+/// A sign-in locked by wrong passwords opens again with `nidan admin user unlock`, run while the
+/// server serves.
+#[test]
+fn an_account_locked_by_wrong_passwords_is_unlocked_by_the_command() {
+    let nidan = Instance::new();
+    let added = nidan.run_with(
+        &["admin", "user", "add", "b@example.com", "--password-stdin"],
+        &[],
+        Some("correct horse battery staple\n"),
+    );
+    assert_status(&added, 0);
+    let (_server, addr) = nidan.serve_with(&[
+        ("NIDAN_THROTTLE_FREE_FAILURES", "1"),
+        ("NIDAN_THROTTLE_BASE_DELAY_SECS", "1"),
+        ("NIDAN_THROTTLE_MAX_DELAY_SECS", "1"),
+        ("NIDAN_THROTTLE_LOCK_AT", "2"),
+    ]);
+    let login = |password: &str| {
+        let body = format!(r#"{{"email":"b@example.com","password":"{password}"}}"#);
+        post_status(&addr, "/api/v1/login", "-", &body)
+    };
+    assert_eq!(login("a wrong password, twice"), 401);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(login("a wrong password, twice"), 401);
+    assert_eq!(login("correct horse battery staple"), 429, "locked");
+
+    let unlocked = nidan.run(&["admin", "user", "unlock", "b@example.com"]);
+    assert_status(&unlocked, 0);
+    assert_says(&stdout(&unlocked), "unlocked");
+    assert_eq!(login("correct horse battery staple"), 200);
+    let activity = stdout(&nidan.run(&["admin", "user", "activity", "b@example.com"]));
+    assert!(activity.contains("support_unlock"), "{activity}");
+
+    let unknown = nidan.run(&["admin", "user", "unlock", "nobody@example.com"]);
+    assert_status(&unknown, 1);
 }

@@ -406,3 +406,26 @@ pub async fn challenge_for_check_reads_challenge_and_account(store: Arc<dyn Stor
         "an unknown challenge is None"
     );
 }
+
+/// `clear_code_failures` forgets the account's counted wrong codes and nobody else's.
+pub async fn clear_code_failures_forgets_the_count(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let a = fx.user().await;
+    let b = fx.user().await;
+    for user in [&a, &b] {
+        fx.settle_fresh(user, NOW - 5, crate::ports::Candidate::Wrong, None)
+            .await;
+    }
+    assert_eq!((fx.failures(&a).await, fx.failures(&b).await), (1, 1));
+    fx.store
+        .clear_code_failures(&a)
+        .await
+        .expect("clear_code_failures failed");
+    let cleared = fx.user_record(&a).await;
+    assert_eq!(
+        (cleared.failed_attempts, cleared.last_failure_at),
+        (0, None),
+        "the count and its time are forgotten"
+    );
+    assert_eq!(fx.failures(&b).await, 1, "another account keeps its count");
+}

@@ -30,7 +30,7 @@ use crate::ports::Store;
 
 pub use accounts::{
     account_for_check_reads_account_and_methods, api_keys_found_by_digest_until_revoked,
-    challenge_for_check_reads_challenge_and_account,
+    challenge_for_check_reads_challenge_and_account, clear_code_failures_forgets_the_count,
     user_ids_by_email_finds_only_existing_accounts, users_create_find_and_reject_duplicates,
 };
 pub use attempts::{
@@ -96,6 +96,7 @@ where
         api_keys_found_by_digest_until_revoked,
         account_for_check_reads_account_and_methods,
         challenge_for_check_reads_challenge_and_account,
+        clear_code_failures_forgets_the_count,
         // settling attempts
         settle_attempt_with_stale_failures_races_and_writes_nothing,
         settle_attempt_records_activity_with_its_outcome,

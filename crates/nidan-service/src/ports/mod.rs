@@ -241,6 +241,8 @@ pub trait Store: Send + Sync + 'static {
         seen: PasswordFailures,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
+    /// Forgets the account's counted wrong codes (support unlocking the second step).
+    async fn clear_code_failures(&self, user: &UserId) -> Result<(), StoreError>;
     /// Forgets the count for `subject` (a right password, or support unlocking it).
     async fn clear_password_failures(&self, subject: &[u8; 32]) -> Result<(), StoreError>;
 

@@ -178,6 +178,16 @@ pub(crate) async fn clear_password_failures<C: Conn>(
     .map(drop)
 }
 
+/// Forgets the account's counted wrong codes (a support unlock).
+pub(crate) async fn clear_code_failures<C: Conn>(c: &mut C, user: &UserId) -> Result<(), DbError> {
+    c.exec(
+        sql!("UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = $1"),
+        args![user.as_str()],
+    )
+    .await
+    .map(drop)
+}
+
 pub(crate) async fn create_api_key<C: Conn>(
     c: &mut C,
     key: &ApiKeyRecord,
