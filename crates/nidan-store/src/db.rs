@@ -252,44 +252,8 @@ pub(crate) enum Step<T> {
     Rollback(T),
 }
 
-/// What a statement answers: at once (SQLite, whose statements never wait: no allocation on
-/// the hot path), or later (PostgreSQL, a boxed future).
-pub(crate) enum Fut<'a, T> {
-    /// The answer, already there (taken when polled).
-    Now(Option<Result<T, DbError>>),
-    /// The answer to come.
-    Later(BoxFuture<'a, Result<T, DbError>>),
-}
-
-impl<'a, T> Fut<'a, T> {
-    /// An answer already there.
-    pub(crate) fn now(answer: Result<T, DbError>) -> Self {
-        Fut::Now(Some(answer))
-    }
-
-    /// An answer to come.
-    pub(crate) fn later(future: impl Future<Output = Result<T, DbError>> + Send + 'a) -> Self {
-        Fut::Later(Box::pin(future))
-    }
-}
-
-// The answer is moved out, never pinned; the box pins its own future.
-impl<T> Unpin for Fut<'_, T> {}
-
-impl<T> Future for Fut<'_, T> {
-    type Output = Result<T, DbError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Fut::Now(answer) => Poll::Ready(
-                answer
-                    .take()
-                    .unwrap_or_else(|| Err(DbError::Data("a statement polled twice".into()))),
-            ),
-            Fut::Later(future) => future.as_mut().poll(cx),
-        }
-    }
-}
+/// What a statement answers, later.
+pub(crate) type Fut<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 
 /// A statement's parameters.
 pub(crate) type Params<'a> = &'a [Arg<'a>];
@@ -347,7 +311,7 @@ pub(crate) trait Conn: Send {
         d: Decode<'a, T>,
     ) -> Fut<'a, Option<T>> {
         let all = self.query(Stmt { sql, args }, d);
-        Fut::later(async move { Ok(all.await?.into_iter().next()) })
+        Box::pin(async move { Ok(all.await?.into_iter().next()) })
     }
 }
 

@@ -58,12 +58,12 @@ impl DbRow for PgRow {
 impl Conn for PgConn<'_> {
     fn execute<'a>(&'a mut self, s: Stmt<'a>) -> Fut<'a, u64> {
         let query = bind(s.sql.pg, s.args);
-        Fut::later(async move { Ok(query.execute(&mut *self.0).await?.rows_affected()) })
+        Box::pin(async move { Ok(query.execute(&mut *self.0).await?.rows_affected()) })
     }
 
     fn query<'a, T: Answer>(&'a mut self, s: Stmt<'a>, d: Decode<'a, T>) -> Fut<'a, Vec<T>> {
         let query = bind(s.sql.pg, s.args);
-        Fut::later(async move {
+        Box::pin(async move {
             let found = query.fetch_all(&mut *self.0).await?;
             found.iter().map(|r| d(r)).collect()
         })
@@ -72,7 +72,7 @@ impl Conn for PgConn<'_> {
     /// The account's row lock (see the module docs of `postgres`).
     fn lock_user<'a>(&'a mut self, user: &'a str) -> Fut<'a, ()> {
         let query = sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE").bind(user);
-        Fut::later(async move {
+        Box::pin(async move {
             query.fetch_optional(&mut *self.0).await?;
             Ok(())
         })
@@ -81,7 +81,7 @@ impl Conn for PgConn<'_> {
     /// A transaction-scoped advisory lock.
     fn lock_key<'a>(&'a mut self, key: &'a str) -> Fut<'a, ()> {
         let query = sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))").bind(key);
-        Fut::later(async move {
+        Box::pin(async move {
             query.execute(&mut *self.0).await?;
             Ok(())
         })

@@ -4,6 +4,7 @@
 //! rusqlite never suspends, so an operation's future is ready as soon as it is polled: it is
 //! driven to completion inside the engine's synchronous job ([`drive`]), never sent anywhere.
 
+use std::future::ready;
 use std::sync::Arc;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -76,7 +77,7 @@ impl Conn for LiteConn<'_> {
             .0
             .prepare_cached(s.sql.lite)
             .and_then(|mut statement| statement.execute(params_from_iter(s.args)));
-        Fut::now(done.map(|n| n as u64).map_err(DbError::from))
+        Box::pin(ready(done.map(|n| n as u64).map_err(DbError::from)))
     }
 
     fn query<'a, T: Answer>(&'a mut self, s: Stmt<'a>, d: Decode<'a, T>) -> Fut<'a, Vec<T>> {
@@ -85,7 +86,7 @@ impl Conn for LiteConn<'_> {
                 .query_map(params_from_iter(s.args), |r| decoded(d(r)))?
                 .collect()
         });
-        Fut::now(found.map_err(DbError::from))
+        Box::pin(ready(found.map_err(DbError::from)))
     }
 
     /// One row read as it comes (no list of one), the common case of the hot path.
@@ -100,17 +101,17 @@ impl Conn for LiteConn<'_> {
                 .query_row(params_from_iter(args), |r| decoded(d(r)))
                 .optional()
         });
-        Fut::now(found.map_err(DbError::from))
+        Box::pin(ready(found.map_err(DbError::from)))
     }
 
     /// The writer is alone: nothing to lock.
     fn lock_user<'a>(&'a mut self, _user: &'a str) -> Fut<'a, ()> {
-        Fut::now(Ok(()))
+        Box::pin(ready(Ok(())))
     }
 
     /// The writer is alone: nothing to lock.
     fn lock_key<'a>(&'a mut self, _key: &'a str) -> Fut<'a, ()> {
-        Fut::now(Ok(()))
+        Box::pin(ready(Ok(())))
     }
 }
 
