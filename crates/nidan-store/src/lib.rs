@@ -17,6 +17,7 @@ mod import_rows;
 mod ops;
 mod postgres;
 mod records;
+mod reworded;
 mod send_caps;
 mod sqlite;
 mod store;

@@ -12,3 +12,4 @@ mod conformance_postgres;
 mod conformance_sqlite;
 mod import_batches;
 mod migrations_equivalent;
+mod reworded_migrations;

@@ -35,7 +35,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use crate::StoreOptions;
 use crate::error::OpenError;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How often a transaction that hit a serialization failure or a deadlock is tried again.
 pub(crate) const RETRIES: u32 = 5;
@@ -68,6 +68,24 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Pg, OpenEr
 /// Applies pending migrations; returns how many ran. Safe to run from several nodes at once
 /// (the migrator takes an advisory lock).
 pub(crate) async fn migrate(pg: &Pg) -> Result<usize, OpenError> {
+    let failed = |e: sqlx::Error| OpenError::Migrate(e.to_string());
+    let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&pg.pool)
+        .await
+        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    if has_table {
+        for (current, version, earlier) in
+            crate::reworded::updates(&MIGRATOR, crate::reworded::POSTGRES)
+        {
+            sqlx::query(crate::reworded::UPDATE.pg)
+                .bind(current)
+                .bind(version)
+                .bind(earlier)
+                .execute(&pg.pool)
+                .await
+                .map_err(failed)?;
+        }
+    }
     let before = applied(&pg.pool).await;
     MIGRATOR.run(&pg.pool).await.map_err(|e| match e {
         sqlx::migrate::MigrateError::Execute(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => {

@@ -39,6 +39,13 @@ pub(crate) fn run(
          );",
     )
     .map_err(failed)?;
+    for (current, version, earlier) in crate::reworded::updates(migrator, crate::reworded::SQLITE) {
+        conn.execute(
+            crate::reworded::UPDATE.lite,
+            params![current, version, earlier],
+        )
+        .map_err(failed)?;
+    }
     let dirty: Option<i64> = conn
         .query_row(
             "SELECT version FROM _sqlx_migrations WHERE success = false ORDER BY version LIMIT 1",
@@ -118,6 +125,33 @@ mod tests {
             )
             .unwrap();
         assert_eq!(rows as usize, all);
+    }
+
+    /// A database that applied migration 4 before its comment was reworded migrates on.
+    #[test]
+    fn a_reworded_migration_applied_earlier_is_accepted() {
+        let (_dir, path) = fresh();
+        let timeout = Duration::from_secs(5);
+        run(&path, timeout, &super::super::MIGRATOR).unwrap();
+        let c = Connection::open(&path).unwrap();
+        let earlier = crate::reworded::updates(&super::super::MIGRATOR, crate::reworded::SQLITE)
+            .pop()
+            .unwrap()
+            .2;
+        c.execute(
+            "UPDATE _sqlx_migrations SET checksum = ?1 WHERE version = 4",
+            [&earlier],
+        )
+        .unwrap();
+        assert_eq!(run(&path, timeout, &super::super::MIGRATOR).unwrap(), 0);
+        let now: Vec<u8> = c
+            .query_row(
+                "SELECT checksum FROM _sqlx_migrations WHERE version = 4",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_ne!(now, earlier, "the current checksum is recorded");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use engine::Engine;
 pub(crate) use engine::map;
 pub(crate) use lite::Lite;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Opens (creating if missing) the database at `url` (`sqlite://path`).
 pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Lite, OpenError> {
