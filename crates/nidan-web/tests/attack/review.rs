@@ -465,16 +465,7 @@ async fn a_remembered_device_still_signs_in_when_the_password_is_locked() {
     policy.throttle.lock_at = 4;
     let app = TestApp::with_policy(policy).await;
     let user = app.enrolled("locked@example.com").await;
-    let c = app.challenge(&user.email).await;
-    let r = app
-        .post(
-            "/api/v1/login/verify",
-            None,
-            json!({"challenge_id": c, "method": "totp", "code": app.code(&user.secret), "remember_device": true}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let device = r.json["device_token"].as_str().unwrap().to_owned();
+    let device = app.remembered_device(&user).await;
 
     for wait in [0, 0, 30, 60] {
         app.advance(wait);

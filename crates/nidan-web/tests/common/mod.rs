@@ -3,6 +3,8 @@
 //! capture.
 #![allow(dead_code, clippy::unwrap_used)]
 
+/// Log capture, shared with nidan-delivery's tests (one file for both crates).
+#[path = "../../../nidan-delivery/tests/common/logs.rs"]
 pub mod logs;
 
 use std::net::{IpAddr, SocketAddr};
@@ -256,6 +258,21 @@ impl TestApp {
     }
 
     /// Password step that must require a second factor; returns the challenge id.
+    /// Signs `user` in through a new challenge with "remember this device"; returns the device
+    /// token.
+    pub async fn remembered_device(&self, user: &Enrolled) -> String {
+        let c = self.challenge(&user.email).await;
+        let r = self
+            .post(
+                "/api/v1/login/verify",
+                None,
+                json!({"challenge_id": c, "method": "totp", "code": self.code(&user.secret), "remember_device": true}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.json["device_token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn challenge(&self, email: &str) -> String {
         let r = self.login(email).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);

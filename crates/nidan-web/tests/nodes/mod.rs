@@ -7,8 +7,6 @@
 //! harness is about shared state across nodes.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -21,66 +19,20 @@ use nidan_service::{HashParams, PasswordHasher, Policy, Ports, Secrets, Service}
 use nidan_store::StoreOptions;
 use nidan_web::WebOptions;
 use serde_json::{Value, json};
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
 use zeroize::Zeroizing;
 
 pub use crate::common::{PASSWORD, Response, TestClock};
 use crate::common::{last_code_in, request, send_to};
 
-/// The PostgreSQL URL, or `None` (with a message) when PostgreSQL tests are not wanted. Panics
-/// when `NIDAN_REQUIRE_POSTGRES=1` (set by `.ci/run`) and the URL is missing.
-pub fn database_url(test: &str) -> Option<String> {
-    match std::env::var("NIDAN_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("NIDAN_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "{test}: NIDAN_REQUIRE_POSTGRES=1 but NIDAN_TEST_DATABASE_URL is not set"
-            );
-            eprintln!("{test}: skipped: NIDAN_TEST_DATABASE_URL is not set");
-            None
-        }
-    }
-}
-
-/// Records that `test` really ran against PostgreSQL (checked by `.ci/run`).
-pub fn mark_ran(test: &str) {
-    if let Ok(dir) = std::env::var("NIDAN_POSTGRES_MARKER_DIR") {
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(test), b"ran\n").unwrap();
-    }
-}
+#[path = "../../../nidan-store/tests/pg/schemas.rs"]
+mod schemas;
+pub use schemas::{database_url, drop_schema, mark_ran};
 
 /// A new empty schema in the database at `base`; returns (schema, URL that uses it).
 pub async fn fresh_schema(base: &str) -> (String, String) {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    let schema = format!("nidan_t_{:016x}", h.finish());
-    let mut conn = PgConnection::connect(base)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach {base}: {e}"));
-    // The name is ours (hex digits), not input.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let schema = schemas::create_schema(base).await;
+    let url = schemas::url_in_schema(base, &schema);
     (schema, url)
-}
-
-/// Drops a schema made by [`fresh_schema`].
-pub async fn drop_schema(base: &str, schema: &str) {
-    if let Ok(mut conn) = PgConnection::connect(base).await {
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE"
-        )))
-        .execute(&mut conn)
-        .await;
-        let _ = conn.close().await;
-    }
 }
 
 /// What every node of one deployment shares: the key file's keys, the clock, a data directory.
