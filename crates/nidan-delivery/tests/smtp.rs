@@ -179,7 +179,7 @@ async fn a_notice_goes_by_smtp_in_the_users_language_with_one_try() {
     let courier = courier(dir.path(), Some(server.url()), SmsConfig::Outbox);
 
     courier
-        .send_notice(&notice(NoticeKind::TwoStepOff, Locale::Ja))
+        .send_notice(&notice(NoticeKind::TwoStepOff { until: None }, Locale::Ja))
         .await
         .unwrap();
     let mail = server.messages().pop().unwrap();

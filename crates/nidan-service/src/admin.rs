@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet};
 use nidan_domain::{EmailAddress, Method, TotpSecret, TwoStepState, seed_aad};
 use zeroize::Zeroizing;
 
+use crate::courier::NoticeKind;
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{ActivityRecord, ImportRow, NewUser, TotpCredential, UserRecord};
 use crate::signin::UserSummary;
-use crate::{ClientInfo, CredentialId, Service, UserId};
+use crate::{ClientInfo, CredentialId, Service, UnixTime, UserId};
 
 /// What support sees of an account: never a secret.
 #[derive(Clone, Debug)]
@@ -31,7 +32,23 @@ pub struct AccountOverview {
     pub devices: usize,
     /// Whether the second factor is locked after too many failures.
     pub locked: bool,
+    /// The groups it belongs to.
+    pub groups: Vec<String>,
 }
+
+/// One account as `nidan admin user list` shows it.
+#[derive(Clone, Debug)]
+pub struct AccountRow {
+    /// The account.
+    pub user: UserRecord,
+    /// `none`, `on` or `off`.
+    pub state: TwoStepState,
+}
+
+/// How long support turns two-step off for when no end is given.
+pub const SUPPORT_OFF_DEFAULT_SECS: i64 = 7 * 86_400;
+/// The longest support may turn two-step off for.
+pub const SUPPORT_OFF_MAX_SECS: i64 = 90 * 86_400;
 
 /// A row of a seed import that could not be used, with its 1-based line number.
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +111,205 @@ impl Service {
             sessions,
             devices,
             locked,
+            groups: self.store_ref().groups(&user.id).await?,
             user,
         })
+    }
+
+    /// Accounts whose email contains `query` (any case), in email order, at most `limit`.
+    pub async fn admin_list_users(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> ServiceResult<Vec<AccountRow>> {
+        Ok(self
+            .store_ref()
+            .list_users(query.trim(), "", limit.clamp(1, 100_000))
+            .await?
+            .into_iter()
+            .map(|(user, has_method)| AccountRow {
+                state: Self::two_step_state(user.two_step_enabled, has_method),
+                user,
+            })
+            .collect())
+    }
+
+    /// Records what support did in the account's history, and in the server log as an audit
+    /// event (target `nidan::audit`).
+    async fn audit(&self, user: &UserRecord, action: &'static str, operator: &str, reason: &str) {
+        let operator = crate::signin::clip(operator, 100);
+        let reason = crate::signin::clip(reason, 500);
+        tracing::info!(
+            target: "nidan::audit",
+            action,
+            user = %user.id,
+            email = %user.email,
+            %operator,
+            %reason,
+            "support action"
+        );
+        let client = operator_client(&operator);
+        let detail = if reason.is_empty() {
+            format!("by {operator}")
+        } else {
+            format!("{reason} (by {operator})")
+        };
+        self.record(&user.id, action, None, "success", &client, Some(detail))
+            .await;
+    }
+
+    /// Disables an account (it cannot sign in or be verified; every session, open sign-in and
+    /// remembered device ends at once), or enables it again. A reason is required to disable.
+    pub async fn admin_set_disabled(
+        &self,
+        email: &str,
+        disabled: bool,
+        reason: &str,
+        operator: &str,
+    ) -> ServiceResult<()> {
+        let reason = reason.trim();
+        if disabled && reason.is_empty() {
+            return Err(ServiceError::InvalidRequest(
+                "a reason is required to disable an account".into(),
+            ));
+        }
+        let user = self.user_by_email_or_404(email).await?;
+        if user.disabled_at.is_some() == disabled {
+            return Err(ServiceError::Conflict(if disabled {
+                "the account is disabled already"
+            } else {
+                "the account is not disabled"
+            }));
+        }
+        let at = disabled.then(|| self.now());
+        self.store_ref().set_disabled(&user.id, at).await?;
+        let action = if disabled {
+            "account_disabled"
+        } else {
+            "account_enabled"
+        };
+        self.audit(&user, action, operator, reason).await;
+        let kind = if disabled {
+            NoticeKind::AccountDisabled {
+                reason: crate::signin::clip(reason, 500),
+            }
+        } else {
+            NoticeKind::AccountEnabled
+        };
+        self.notify(&user.id, kind, &operator_client(operator))
+            .await;
+        Ok(())
+    }
+
+    /// Deletes an account and everything of it; a last notice goes to its address with the
+    /// reason. The deletion is in the server log (the account's history goes with it).
+    pub async fn admin_delete_user(
+        &self,
+        email: &str,
+        reason: &str,
+        operator: &str,
+    ) -> ServiceResult<()> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(ServiceError::InvalidRequest(
+                "a reason is required to delete an account".into(),
+            ));
+        }
+        let user = self.user_by_email_or_404(email).await?;
+        let kind = NoticeKind::AccountDeleted {
+            reason: Some(crate::signin::clip(reason, 500)),
+        };
+        self.delete_user(&user, kind, &operator_client(operator))
+            .await?;
+        tracing::info!(
+            target: "nidan::audit",
+            action = "account_deleted",
+            user = %user.id,
+            email = %user.email,
+            operator = %crate::signin::clip(operator, 100),
+            reason = %crate::signin::clip(reason, 500),
+            "support action"
+        );
+        Ok(())
+    }
+
+    /// Support turns two-step off for a while (after checking the owner's identity), methods
+    /// kept: back on by itself at `until` (default in 7 days, at most 90). Every remembered
+    /// device is forgotten; the owner gets a notice.
+    pub async fn admin_two_step_off(
+        &self,
+        email: &str,
+        reason: &str,
+        operator: &str,
+        until: Option<UnixTime>,
+    ) -> ServiceResult<UnixTime> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(ServiceError::InvalidRequest(
+                "a reason is required to turn two-step off".into(),
+            ));
+        }
+        let now = self.now();
+        let until = until.unwrap_or(now + SUPPORT_OFF_DEFAULT_SECS);
+        if until <= now || until > now + SUPPORT_OFF_MAX_SECS {
+            return Err(ServiceError::InvalidRequest(
+                "--until must be in the future and at most 90 days away".into(),
+            ));
+        }
+        let user = self.user_by_email_or_404(email).await?;
+        if !self.enrolment(&user.id).await?.has_method() {
+            return Err(ServiceError::Conflict(
+                "the account has no two-step method; there is nothing to turn off",
+            ));
+        }
+        self.store_ref()
+            .set_two_step_enabled(&user.id, false, None, Some(until))
+            .await?;
+        self.audit(&user, "support_two_step_off", operator, reason)
+            .await;
+        let kind = NoticeKind::SupportTwoStepOff {
+            reason: crate::signin::clip(reason, 500),
+            until,
+        };
+        self.notify(&user.id, kind, &operator_client(operator))
+            .await;
+        Ok(until)
+    }
+
+    /// Adds the account to a group, or takes it out (group names: 1 to 64 letters, digits,
+    /// `.`, `_` or `-`).
+    pub async fn admin_group(
+        &self,
+        email: &str,
+        group: &str,
+        add: bool,
+        operator: &str,
+    ) -> ServiceResult<()> {
+        let valid = (1..=64).contains(&group.len())
+            && group
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            return Err(ServiceError::InvalidRequest(
+                "a group name is 1 to 64 letters, digits, '.', '_' or '-'".into(),
+            ));
+        }
+        let user = self.user_by_email_or_404(email).await?;
+        let changed = if add {
+            self.store_ref().add_group(&user.id, group).await?
+        } else {
+            self.store_ref().remove_group(&user.id, group).await?
+        };
+        if !changed {
+            return Err(ServiceError::Conflict(if add {
+                "the account is in this group already"
+            } else {
+                "the account is not in this group"
+            }));
+        }
+        let action = if add { "group_added" } else { "group_removed" };
+        self.audit(&user, action, operator, group).await;
+        Ok(())
     }
 
     /// Support reset: removes every factor, recovery code, remembered device and session, clears
@@ -114,29 +328,12 @@ impl Service {
         }
         let user = self.user_by_email_or_404(email).await?;
         self.store_ref().remove_two_step(&user.id, true).await?;
-        let client = ClientInfo {
-            ip: "-".into(),
-            user_agent: format!("nidan admin ({operator})"),
-        };
-        let detail = format!(
-            "{} (by {})",
-            crate::signin::clip(reason, 500),
-            crate::signin::clip(operator, 100)
-        );
-        self.record(
-            &user.id,
-            "support_reset",
-            None,
-            "success",
-            &client,
-            Some(detail),
-        )
-        .await;
+        self.audit(&user, "support_reset", operator, reason).await;
         let reason = crate::signin::clip(reason, 500);
         self.notify(
             &user.id,
-            crate::courier::NoticeKind::SupportReset { reason },
-            &client,
+            NoticeKind::SupportReset { reason },
+            &operator_client(operator),
         )
         .await;
         Ok(())
@@ -151,20 +348,7 @@ impl Service {
             .clear_password_failures(&self.password_subject(&user.email))
             .await?;
         self.store_ref().clear_code_failures(&user.id).await?;
-        let client = ClientInfo {
-            ip: "-".into(),
-            user_agent: format!("nidan admin ({operator})"),
-        };
-        let detail = format!("by {}", crate::signin::clip(operator, 100));
-        self.record(
-            &user.id,
-            "support_unlock",
-            None,
-            "success",
-            &client,
-            Some(detail),
-        )
-        .await;
+        self.audit(&user, "support_unlock", operator, "").await;
         Ok(())
     }
 
@@ -439,4 +623,12 @@ fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
     let mut out = [0u8; N];
     out.copy_from_slice(&bytes[..N]);
     out
+}
+
+/// Who did it, as the history shows a support action.
+fn operator_client(operator: &str) -> ClientInfo {
+    ClientInfo {
+        ip: "-".into(),
+        user_agent: format!("nidan admin ({})", crate::signin::clip(operator, 100)),
+    }
 }

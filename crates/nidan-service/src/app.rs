@@ -24,7 +24,8 @@ pub enum AppVerdict {
     },
     /// The code is not accepted.
     Invalid {
-        /// `invalid_code`, `replayed`, `not_enrolled` or `unknown_user`.
+        /// `invalid_code`, `replayed`, `not_enrolled`, `unknown_user` or
+        /// `account_disabled`.
         reason: &'static str,
     },
 }
@@ -104,6 +105,13 @@ impl Service {
             });
         };
         let user = found.user;
+        if user.disabled_at.is_some() {
+            nidan_domain::classify_code(code)
+                .map_err(|e| ServiceError::InvalidRequest(format!("code: {e}")))?;
+            return Ok(AppVerdict::Invalid {
+                reason: "account_disabled",
+            });
+        }
         let enrolment = Enrolment::new(found.totp, found.oob, found.recovery_codes_left);
         if !enrolment.has_method() && enrolment.recovery_codes_left == 0 {
             nidan_domain::classify_code(code)

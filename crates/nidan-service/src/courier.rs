@@ -95,6 +95,10 @@ pub enum CodePurpose {
     /// A sign-in from outside the operator's home countries (the code asked for even without
     /// two-step; see `[risk]`).
     NewCountry,
+    /// Confirming a new sign-in email.
+    NewSignInEmail,
+    /// A password reset: the message's `code` is the reset link (as secret as a code).
+    PasswordReset,
 }
 
 /// A one-time code to deliver now.
@@ -103,7 +107,7 @@ pub struct CodeMessage {
     pub channel: Channel,
     /// Email address or E.164 phone number.
     pub to: String,
-    /// The code (6 digits). Never logged.
+    /// The code (6 digits), or the link of a password reset. Never logged.
     pub code: Zeroizing<String>,
     /// Why it is sent (changes the wording).
     pub purpose: CodePurpose,
@@ -143,8 +147,29 @@ pub enum NoticeKind {
         /// A masked hint.
         hint: Option<String>,
     },
-    /// Two-step verification was turned temporarily off.
-    TwoStepOff,
+    /// Two-step verification was turned temporarily off (until a time, when it turns back on
+    /// by itself, or until turned on).
+    TwoStepOff {
+        /// When it turns back on by itself.
+        #[serde(default)]
+        until: Option<UnixTime>,
+    },
+    /// Two-step verification turned back on by itself: the time it was off for ended.
+    TwoStepBackOn,
+    /// Support turned two-step verification off for a while, methods kept.
+    SupportTwoStepOff {
+        /// The reason support gave.
+        reason: String,
+        /// When it turns back on by itself.
+        until: UnixTime,
+    },
+    /// Support disabled the account.
+    AccountDisabled {
+        /// The reason support gave.
+        reason: String,
+    },
+    /// Support enabled the account again.
+    AccountEnabled,
     /// Two-step verification was turned (back) on.
     TwoStepOn,
     /// Two-step verification was removed.
@@ -168,6 +193,22 @@ pub enum NoticeKind {
     },
     /// The right password was entered but no second step followed within 10 minutes.
     UnfinishedSignIn,
+    /// The password was changed (by its owner, signed in).
+    PasswordChanged,
+    /// The password was set with a reset link.
+    PasswordReset,
+    /// The sign-in email was changed (sent to the old address).
+    SignInEmailChanged {
+        /// The new address, masked.
+        hint: String,
+    },
+    /// The account was deleted (the last notice, to its address): by its owner, or by support
+    /// with a reason.
+    AccountDeleted {
+        /// The reason support gave, when support deleted it.
+        #[serde(default)]
+        reason: Option<String>,
+    },
 }
 
 /// A notice to send to an account's address.

@@ -9,6 +9,15 @@ pub enum ServiceError {
     /// The input is malformed (a code of the wrong shape, a bad email, a weak password…).
     #[error("{0}")]
     InvalidRequest(String),
+    /// A new password the policy refuses: too short or long, or too easy to guess.
+    #[error("{message}")]
+    WeakPassword {
+        /// Why, as a stable name: `too_short`, `too_long`, `control_character`, `common`,
+        /// `keyboard`, `repeated`, `sequence`, `word`, `personal`, `guessable`.
+        reason: &'static str,
+        /// For people.
+        message: String,
+    },
     /// Wrong email or password (the same answer for both, and for unknown emails).
     #[error("wrong email or password")]
     InvalidCredentials,
@@ -36,6 +45,9 @@ pub enum ServiceError {
     /// The sign-in challenge is over: expired, used, or out of attempts.
     #[error("this sign-in has expired; start again with your password")]
     ChallengeExpired,
+    /// A password reset link that was used, has expired, or whose account is gone.
+    #[error("this link has expired or was used already; ask for a new one")]
+    LinkExpired,
     /// Too many failures for this account (or too many requests): wait, then try again.
     #[error("{message}")]
     RateLimited {

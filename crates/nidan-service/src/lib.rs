@@ -7,6 +7,7 @@
 //! live in `nidan-domain`; this crate decides *when* they apply.
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod admin;
 pub mod app;
 mod attempt;
@@ -47,6 +48,10 @@ pub struct Policy {
     pub signup_open: bool,
     /// Minimum password length in characters.
     pub password_min_chars: usize,
+    /// Password reset links an account may be sent per hour.
+    pub password_resets_per_hour: u32,
+    /// Where people reach the server (`[server] public_url`): links in emails start with it.
+    pub public_url: String,
     /// A session ends after this long without a request.
     pub session_idle_secs: i64,
     /// A session ends this long after sign-in, whatever happens.
@@ -113,6 +118,8 @@ impl Default for Policy {
             totp_window: TotpWindow::DEFAULT,
             signup_open: true,
             password_min_chars: 15,
+            password_resets_per_hour: 3,
+            public_url: "http://127.0.0.1:8080".into(),
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
             challenge_ttl_secs: 600,
@@ -306,7 +313,7 @@ impl Service {
         buf
     }
 
-    fn new_token(&self, prefix: &str) -> BearerToken {
+    pub(crate) fn new_token(&self, prefix: &str) -> BearerToken {
         let bytes: [u8; 32] = self.random();
         BearerToken::from_random(prefix, &bytes)
     }
@@ -323,4 +330,6 @@ pub mod token_prefix {
     pub const DEVICE: &str = "ndd_";
     /// API keys.
     pub const API_KEY: &str = "ndk_";
+    /// Password reset links.
+    pub const RESET: &str = "ndr_";
 }

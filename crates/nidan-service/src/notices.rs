@@ -8,7 +8,7 @@
 
 use crate::courier::{Notice, NoticeKind};
 use crate::ports::NewNotice;
-use crate::{ClientInfo, Service, UserId};
+use crate::{ClientInfo, Service, UnixTime, UserId};
 
 /// Notices older than this are given up on (the event is long past; the log keeps it).
 const GIVE_UP_AFTER_SECS: i64 = 48 * 3600;
@@ -18,24 +18,33 @@ pub const UNFINISHED_AFTER_SECS: i64 = 600;
 impl Service {
     /// Queues a notice; failures are logged, never returned (the change itself succeeded).
     pub(crate) async fn notify(&self, user: &UserId, kind: NoticeKind, client: &ClientInfo) {
-        let kind_json = match serde_json::to_string(&kind) {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::error!(error = %e, "could not encode a notice");
-                return;
-            }
+        let Some(notice) = self.new_notice(user, kind, client) else {
+            return;
         };
-        let notice = NewNotice {
+        if let Err(e) = self.store_ref().enqueue_notice(notice).await {
+            tracing::error!(error = %e, user = %user, "could not queue a security notice");
+        }
+    }
+
+    /// A notice to the account's address (`None` only if it could not be encoded: logged).
+    pub(crate) fn new_notice(
+        &self,
+        user: &UserId,
+        kind: NoticeKind,
+        client: &ClientInfo,
+    ) -> Option<NewNotice> {
+        let kind_json = serde_json::to_string(&kind)
+            .map_err(|e| tracing::error!(error = %e, "could not encode a notice"))
+            .ok()?;
+        Some(NewNotice {
             user_id: user.clone(),
+            to: None,
             kind: kind_json,
             at: self.now(),
             ip: (!client.ip.is_empty() && client.ip != "-").then(|| client.ip.clone()),
             user_agent: (!client.user_agent.is_empty()).then(|| client.user_agent.clone()),
             country: self.country_of(&client.ip),
-        };
-        if let Err(e) = self.store_ref().enqueue_notice(notice).await {
-            tracing::error!(error = %e, user = %user, "could not queue a security notice");
-        }
+        })
     }
 
     /// Records a used recovery code in the history and tells the account (with the count left).
@@ -149,6 +158,7 @@ impl Service {
                 let country = self.country_of(&client.ip);
                 let notice = NewNotice {
                     user_id: challenge.user_id.clone(),
+                    to: None,
                     kind,
                     at: challenge.created_at,
                     ip: (!client.ip.is_empty()).then_some(client.ip),
@@ -180,4 +190,15 @@ impl Service {
             }
         }
     }
+}
+
+/// A time as people read it in the history: RFC 3339, UTC.
+pub(crate) fn utc_text(at: UnixTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
 }

@@ -41,6 +41,8 @@ pub struct TwoStepView {
     pub default_method: Option<Method>,
     /// Unused recovery codes.
     pub recovery_codes_left: u32,
+    /// While off: when it turns back on by itself, if it does.
+    pub off_until: Option<UnixTime>,
 }
 
 /// `GET /api/v1/me`.
@@ -140,6 +142,9 @@ impl Service {
                     None
                 },
                 recovery_codes_left: enrolment.recovery_codes_left,
+                off_until: user
+                    .two_step_off_until
+                    .filter(|_| state == TwoStepState::Off),
             },
         })
     }

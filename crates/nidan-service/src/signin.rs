@@ -5,9 +5,7 @@
 //! challenge token is never a session; a new session token is minted only when the second step
 //! succeeds, in the same transaction that consumes the code.
 
-use nidan_domain::{
-    BearerToken, EmailAddress, Method, check_password_policy, keyed_hash, token_digest,
-};
+use nidan_domain::{BearerToken, EmailAddress, Method, keyed_hash, token_digest};
 use zeroize::Zeroizing;
 
 use crate::attempt::{CodeCheck, Expect};
@@ -195,9 +193,8 @@ impl Service {
         (token, NewSession { record, digest })
     }
 
+    /// Hashes a password that [`Service::check_new_password`] accepted.
     pub(crate) async fn hash_password(&self, password: Zeroizing<String>) -> ServiceResult<String> {
-        check_password_policy(&password, self.inner.policy.password_min_chars)
-            .map_err(|e| ServiceError::InvalidRequest(format!("password: {e}")))?;
         self.inner.hasher.hash(password, self.random()).await
     }
 
@@ -224,7 +221,10 @@ impl Service {
         let email = EmailAddress::parse(email)
             .map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
         let password_hash = match password {
-            Some(p) => Some(self.hash_password(p).await?),
+            Some(p) => {
+                self.check_new_password(&p, email.as_str())?;
+                Some(self.hash_password(p).await?)
+            }
             None => None,
         };
         let id = UserId::from_random(self.random());
@@ -419,6 +419,14 @@ impl Service {
             }
             None => return Err(ServiceError::InvalidCredentials),
         };
+        // Said only after the right password, like everything else about the account.
+        if user.disabled_at.is_some() {
+            self.record(&user.id, "sign_in", None, "disabled", client, None)
+                .await;
+            return Err(ServiceError::Forbidden(
+                "this account is disabled; contact support",
+            ));
+        }
 
         let enrolment = self.enrolment(&user.id).await?;
         let abroad = self.abroad(&client.ip);
@@ -549,6 +557,9 @@ impl Service {
             return Err(ServiceError::ChallengeExpired);
         }
         let user = account.user;
+        if user.disabled_at.is_some() {
+            return Err(ServiceError::ChallengeExpired);
+        }
         let enrolment = Enrolment::new(account.totp, account.oob, account.recovery_codes_left);
         let abroad = self.abroad(&challenge.ip).is_some();
         if !self

@@ -17,7 +17,7 @@ use crate::courier::NoticeKind;
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{CodeBinding, FirstMethod, TotpCredential, UserRecord};
 use crate::session::AuthContext;
-use crate::{ClientInfo, CredentialId, Service, SessionId};
+use crate::{ClientInfo, CredentialId, Service, SessionId, UnixTime};
 
 /// A started authenticator-app setup: shown once, never again.
 #[derive(Debug)]
@@ -27,6 +27,9 @@ pub struct TotpSetup {
     /// `otpauth://totp/Issuer:account?secret=…&issuer=Issuer`.
     pub otpauth_uri: String,
 }
+
+/// The longest a user may turn two-step off for before it turns back on by itself.
+pub const MAX_OFF_DAYS: u32 = 90;
 
 /// Step-up proof for a sensitive change.
 pub struct StepUp<'a> {
@@ -312,14 +315,31 @@ impl Service {
         Ok(codes)
     }
 
-    /// Turns two-step temporarily off, or back on; enrolled methods are kept.
+    /// Turns two-step temporarily off, or back on; enrolled methods are kept. Off may be for
+    /// `off_for_days` (1 to [`MAX_OFF_DAYS`]), after which it turns back on by itself; without
+    /// it, off until the user turns it on.
     pub async fn set_two_step(
         &self,
         auth: &AuthContext,
         proof: StepUp<'_>,
         on: bool,
+        off_for_days: Option<u32>,
         client: &ClientInfo,
-    ) -> ServiceResult<TwoStepState> {
+    ) -> ServiceResult<(TwoStepState, Option<UnixTime>)> {
+        let until = match (on, off_for_days) {
+            (true, Some(_)) => {
+                return Err(ServiceError::InvalidRequest(
+                    "off_for_days goes with state `off`".into(),
+                ));
+            }
+            (false, Some(d)) if !(1..=MAX_OFF_DAYS).contains(&d) => {
+                return Err(ServiceError::InvalidRequest(format!(
+                    "off_for_days: from 1 to {MAX_OFF_DAYS}"
+                )));
+            }
+            (false, Some(d)) => Some(self.now() + i64::from(d) * 86_400),
+            (_, None) => None,
+        };
         let user = self.user_of(auth).await?;
         if !self.enrolment(&user.id).await?.has_method() {
             return Err(ServiceError::Conflict(
@@ -328,31 +348,71 @@ impl Service {
         }
         self.step_up(&user, proof, Some(&auth.session_id), client)
             .await?;
-        if user.two_step_enabled != on {
+        if user.two_step_enabled != on || until != user.two_step_off_until {
             self.store_ref()
-                .set_two_step_enabled(&user.id, on, Some(&auth.session_id))
+                .set_two_step_enabled(&user.id, on, Some(&auth.session_id), until)
                 .await?;
+        }
+        if user.two_step_enabled != on {
             self.record(
                 &user.id,
                 if on { "two_step_on" } else { "two_step_off" },
                 None,
                 "success",
                 client,
-                None,
+                until.map(|t| format!("until {}", crate::notices::utc_text(t))),
             )
             .await;
             let notice = if on {
                 NoticeKind::TwoStepOn
             } else {
-                NoticeKind::TwoStepOff
+                NoticeKind::TwoStepOff { until }
             };
             self.notify(&user.id, notice, client).await;
         }
         Ok(if on {
-            TwoStepState::On
+            (TwoStepState::On, None)
         } else {
-            TwoStepState::Off
+            (TwoStepState::Off, until)
         })
+    }
+
+    /// Turns two-step back on for the accounts whose "off until" time has come (each once, on
+    /// any number of nodes), with a notice; answers how many.
+    pub async fn two_step_back_on_when_due(&self) -> usize {
+        let now = self.now();
+        let due = match self.store_ref().due_two_step_back_on(now, 100).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the accounts due to turn two-step back on");
+                return 0;
+            }
+        };
+        let client = ClientInfo {
+            ip: "-".into(),
+            user_agent: "nidan (scheduled)".into(),
+        };
+        let mut done = 0;
+        for user in due {
+            match self.store_ref().two_step_back_on(&user, now).await {
+                Ok(true) => {
+                    done += 1;
+                    self.record(
+                        &user,
+                        "two_step_on",
+                        None,
+                        "success",
+                        &client,
+                        Some("the time it was off for ended".into()),
+                    )
+                    .await;
+                    self.notify(&user, NoticeKind::TwoStepBackOn, &client).await;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, %user, "could not turn two-step back on"),
+            }
+        }
+        done
     }
 
     /// Removes every method, recovery code and remembered device.

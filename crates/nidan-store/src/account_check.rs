@@ -1,4 +1,4 @@
-//! What both backends read for a code check (`Store::account_for_check`): one statement for the
+//! What both backends read for a code check (`Checks::account_for_check`): one statement for the
 //! account, its active credential, its unused recovery codes and whether it has email or SMS
 //! methods; the methods themselves only when there are any (a second statement).
 

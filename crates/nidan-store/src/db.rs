@@ -20,8 +20,10 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 
+use nidan_domain::Method;
+use nidan_service::courier::{Channel, Locale};
 use nidan_service::ports::{ImportRow, QueuedNotice};
-use nidan_service::{StoreError, UserId};
+use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UserId};
 
 /// A future that may move between threads.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -194,6 +196,20 @@ from_col! {
         .try_into()
         .map_err(|_| DbError::Data("a stored digest is not 32 bytes".into()));
     bool => |r, c| r.flag(c);
+    UserId => |r, c| String::from_col(r, c).map(UserId::new);
+    CredentialId => |r, c| String::from_col(r, c).map(CredentialId::new);
+    SessionId => |r, c| String::from_col(r, c).map(SessionId::new);
+    DeviceId => |r, c| String::from_col(r, c).map(DeviceId::new);
+    ApiKeyId => |r, c| String::from_col(r, c).map(ApiKeyId::new);
+    // An unknown method reads as none.
+    Option<Method> => |r, c| Ok(r.text(c)?.and_then(|t| t.parse().ok()));
+    // An unknown language reads as the default one.
+    Locale => |r, c| Ok(Locale::parse(&String::from_col(r, c)?).unwrap_or_default());
+    Channel => |r, c| match String::from_col(r, c)?.as_str() {
+        "email" => Ok(Channel::Email),
+        "sms" => Ok(Channel::Sms),
+        other => Err(DbError::Data(format!("unknown channel `{other}` in the database"))),
+    };
 }
 
 impl dyn DbRow + '_ {

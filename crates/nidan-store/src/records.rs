@@ -1,12 +1,10 @@
 //! Rows into the service's records, once for both backends.
 
-use nidan_domain::Method;
-use nidan_service::courier::{Channel, Locale};
 use nidan_service::ports::{
     ActivityRecord, ApiKeyRecord, ChallengeRecord, CodeBinding, DeviceRecord, OobCode, OobMethod,
-    QueuedNotice, SessionRecord, TotpCredential, UserRecord,
+    PasswordReset, QueuedNotice, SessionRecord, TotpCredential, UserRecord,
 };
-use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, UserId};
+use nidan_service::{CredentialId, UserId};
 
 use crate::db::{DbError, DbRow};
 
@@ -15,7 +13,7 @@ use crate::db::{DbError, DbRow};
 /// uses it). Positions, because finding a column by name compares it with every column name
 /// before it, for each field, and the account read of every verification decodes a user (test
 /// `user_statements_select_user_fields`).
-pub(crate) const USER_FIELDS: [&str; 9] = [
+pub(crate) const USER_FIELDS: [&str; 11] = [
     "id",
     "email",
     "password_hash",
@@ -25,13 +23,16 @@ pub(crate) const USER_FIELDS: [&str; 9] = [
     "last_failure_at",
     "locale",
     "created_at",
+    "disabled_at",
+    "two_step_off_until",
 ];
 
 /// The column list of [`USER_FIELDS`], each name after `$table` (`""` or an alias like `"u."`).
 macro_rules! user_columns {
     ($table:literal) => {
         $crate::records::user_columns!(@each $table; id, email, password_hash,
-            two_step_enabled, default_method, failed_attempts, last_failure_at, locale, created_at)
+            two_step_enabled, default_method, failed_attempts, last_failure_at, locale, created_at,
+            disabled_at, two_step_off_until)
     };
     (@each $table:literal; $first:ident $(, $column:ident)*) => {
         concat!($table, stringify!($first) $(, ", ", $table, stringify!($column))*)
@@ -52,38 +53,38 @@ macro_rules! select_user {
 }
 pub(crate) use select_user;
 
-fn method(text: Option<String>) -> Option<Method> {
-    text.and_then(|t| t.parse().ok())
+/// Writes decoders `fn name(row) -> Record`, each field from the column of its name (or, after
+/// `=`, from an expression of the row, named after the leading `|r|`).
+macro_rules! record {
+    (|$r:ident| $($name:ident -> $ty:ident { $($field:ident $(= $value:expr)?),* $(,)? })*) => {$(
+        pub(crate) fn $name($r: &dyn DbRow) -> Result<$ty, DbError> {
+            Ok($ty { $($field: record!(@get $r, $field $(, $value)?)),* })
+        }
+    )*};
+    (@get $r:ident, $field:ident) => { $r.get(stringify!($field))? };
+    (@get $r:ident, $field:ident, $value:expr) => { $value };
 }
 
 /// A user from the first [`USER_FIELDS`].len() columns of a row.
 pub(crate) fn user(r: &dyn DbRow) -> Result<UserRecord, DbError> {
     Ok(UserRecord {
-        id: UserId::new(r.get::<String>(0)?),
+        id: r.get(0)?,
         email: r.get(1)?,
         password_hash: r.get(2)?,
         two_step_enabled: r.get(3)?,
-        default_method: method(r.get(4)?),
+        default_method: r.get(4)?,
         failed_attempts: r.get(5)?,
         last_failure_at: r.get(6)?,
-        locale: Locale::parse(&r.get::<String>(7)?).unwrap_or_default(),
+        locale: r.get(7)?,
         created_at: r.get(8)?,
+        disabled_at: r.get(9)?,
+        two_step_off_until: r.get(10)?,
     })
 }
 
+/// A stored step (-1: none yet).
 fn step(stored: i64) -> Option<u64> {
     (stored >= 0).then_some(stored as u64)
-}
-
-pub(crate) fn totp(r: &dyn DbRow) -> Result<TotpCredential, DbError> {
-    Ok(TotpCredential {
-        id: CredentialId::new(r.get::<String>("id")?),
-        user_id: UserId::new(r.get::<String>("user_id")?),
-        sealed_secret: r.get("sealed_secret")?,
-        last_used_step: step(r.get("last_used_step")?),
-        confirmed_at: r.get("confirmed_at")?,
-        created_at: r.get("created_at")?,
-    })
 }
 
 /// The credential columns of a joined row, from position `at` in this order: id, sealed
@@ -106,84 +107,26 @@ pub(crate) fn joined_totp(
     }))
 }
 
-pub(crate) fn challenge(r: &dyn DbRow) -> Result<ChallengeRecord, DbError> {
-    Ok(ChallengeRecord {
-        digest: r.get("digest")?,
-        user_id: UserId::new(r.get::<String>("user_id")?),
-        created_at: r.get("created_at")?,
-        expires_at: r.get("expires_at")?,
-        attempts: r.get("attempts")?,
-        consumed_at: r.get("consumed_at")?,
-        ip: r.get("ip")?,
-        user_agent: r.get("user_agent")?,
-    })
-}
-
-pub(crate) fn session(r: &dyn DbRow) -> Result<SessionRecord, DbError> {
-    Ok(SessionRecord {
-        id: SessionId::new(r.get::<String>("id")?),
-        user_id: UserId::new(r.get::<String>("user_id")?),
-        created_at: r.get("created_at")?,
-        last_seen_at: r.get("last_seen_at")?,
-        ip: r.get("ip")?,
-        user_agent: r.get("user_agent")?,
-    })
-}
-
-pub(crate) fn device(r: &dyn DbRow) -> Result<DeviceRecord, DbError> {
-    Ok(DeviceRecord {
-        id: DeviceId::new(r.get::<String>("id")?),
-        user_id: UserId::new(r.get::<String>("user_id")?),
-        name: r.get("name")?,
-        created_at: r.get("created_at")?,
-        last_used_at: r.get("last_used_at")?,
-        last_ip: r.get("last_ip")?,
-        expires_at: r.get("expires_at")?,
-    })
-}
-
-pub(crate) fn activity(r: &dyn DbRow) -> Result<ActivityRecord, DbError> {
-    Ok(ActivityRecord {
-        id: r.get("id")?,
-        user_id: UserId::new(r.get::<String>("user_id")?),
-        at: r.get("at")?,
-        kind: r.get("kind")?,
-        method: r.get("method")?,
-        result: r.get("result")?,
-        ip: r.get("ip")?,
-        user_agent: r.get("user_agent")?,
-        detail: r.get("detail")?,
-        country: r.get("country")?,
-    })
-}
-
-pub(crate) fn api_key(r: &dyn DbRow) -> Result<ApiKeyRecord, DbError> {
-    Ok(ApiKeyRecord {
-        id: ApiKeyId::new(r.get::<String>("id")?),
-        name: r.get("name")?,
-        created_at: r.get("created_at")?,
-    })
-}
-
-fn channel(text: &str) -> Result<Channel, DbError> {
-    match text {
-        "email" => Ok(Channel::Email),
-        "sms" => Ok(Channel::Sms),
-        other => Err(DbError::Data(format!(
-            "unknown channel `{other}` in the database"
-        ))),
+record! {
+    |r|
+    totp -> TotpCredential {
+        id, user_id, sealed_secret, last_used_step = step(r.get("last_used_step")?), confirmed_at,
+        created_at,
     }
-}
-
-pub(crate) fn oob_method(r: &dyn DbRow) -> Result<OobMethod, DbError> {
-    Ok(OobMethod {
-        id: CredentialId::new(r.get::<String>("id")?),
-        user_id: UserId::new(r.get::<String>("user_id")?),
-        channel: channel(&r.get::<String>("channel")?)?,
-        destination: r.get("destination")?,
-        confirmed_at: r.get("confirmed_at")?,
-        created_at: r.get("created_at")?,
-    })
+    challenge -> ChallengeRecord {
+        digest, user_id, created_at, expires_at, attempts, consumed_at, ip, user_agent,
+    }
+    session -> SessionRecord { id, user_id, created_at, last_seen_at, ip, user_agent }
+    device -> DeviceRecord { id, user_id, name, created_at, last_used_at, last_ip, expires_at }
+    activity -> ActivityRecord {
+        id, user_id, at, kind, method, result, ip, user_agent, detail, country,
+    }
+    api_key -> ApiKeyRecord { id, name, created_at }
+    oob_method -> OobMethod { id, user_id, channel, destination, confirmed_at, created_at }
+    password_reset -> PasswordReset { digest, user_id, created_at, expires_at, used_at, ip }
+    queued_notice -> QueuedNotice {
+        id, email, locale, kind, at, ip, user_agent, country, attempts,
+    }
 }
 
 /// A binding as stored: (kind, value).
@@ -192,15 +135,17 @@ pub(crate) fn binding_parts(b: &CodeBinding) -> (&'static str, String) {
         CodeBinding::Challenge(d) => ("challenge", nidan_service::ids::hex(d)),
         CodeBinding::Enrolment(id) => ("enrolment", id.as_str().to_owned()),
         CodeBinding::Session(id) => ("session", id.as_str().to_owned()),
+        // Sent to an address not yet confirmed: counted with the enrolments by the send caps.
+        CodeBinding::NewEmail(id) => ("enrolment", format!("sign-in-email:{}", id.as_str())),
     }
 }
 
 pub(crate) fn oob_code(r: &dyn DbRow, binding: CodeBinding) -> Result<OobCode, DbError> {
     Ok(OobCode {
         id: r.get("id")?,
-        user_id: UserId::new(r.get::<String>("user_id")?),
+        user_id: r.get("user_id")?,
         binding,
-        channel: channel(&r.get::<String>("channel")?)?,
+        channel: r.get("channel")?,
         destination: r.get("destination")?,
         digest: r.get("digest")?,
         created_at: r.get("created_at")?,
@@ -208,19 +153,5 @@ pub(crate) fn oob_code(r: &dyn DbRow, binding: CodeBinding) -> Result<OobCode, D
         attempts: r.get("attempts")?,
         used_at: r.get("used_at")?,
         client: r.get("client")?,
-    })
-}
-
-pub(crate) fn queued_notice(r: &dyn DbRow) -> Result<QueuedNotice, DbError> {
-    Ok(QueuedNotice {
-        id: r.get("id")?,
-        email: r.get("email")?,
-        locale: Locale::parse(&r.get::<String>("locale")?).unwrap_or_default(),
-        kind: r.get("kind")?,
-        at: r.get("at")?,
-        ip: r.get("ip")?,
-        user_agent: r.get("user_agent")?,
-        country: r.get("country")?,
-        attempts: r.get("attempts")?,
     })
 }

@@ -59,7 +59,10 @@ pub(crate) fn unconfirmed_lock(channel: Channel) -> &'static str {
 
 /// Whether a code goes to a destination not yet confirmed (a setup names its own destination).
 pub(crate) fn unconfirmed(code: &OobCode) -> bool {
-    matches!(code.binding, CodeBinding::Enrolment(_))
+    matches!(
+        code.binding,
+        CodeBinding::Enrolment(_) | CodeBinding::NewEmail(_)
+    )
 }
 
 /// The limit that refuses `code`, given the rows of [`COUNTS`] as (which, count, oldest).

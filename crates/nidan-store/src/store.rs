@@ -10,11 +10,12 @@
 use async_trait::async_trait;
 use nidan_domain::Method;
 use nidan_service::courier::{Channel, Locale};
+use nidan_service::ports::stores::*;
 use nidan_service::ports::{
     AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding,
     DeviceRecord, FirstMethod, ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser,
-    OobCode, OobMethod, PasswordFailures, QueuedNotice, SendLimits, SessionRecord, Settled, Store,
-    TotpCredential, UserRecord,
+    OobCode, OobMethod, PasswordFailures, PasswordReset, QueuedNotice, SendLimits, SessionRecord,
+    Settled, TotpCredential, UserRecord,
 };
 use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
@@ -56,8 +57,9 @@ fn boxed<B: Backend, A, T>(
     Box::new(body)
 }
 
-/// Writes the `Store` impl: the methods written out (in braces), then a table of lines
-/// `name(params) -> answer: kind How(args) |c, a| op;` (see the module docs).
+/// Writes the impls of the store's traits: for each trait, the methods written out (in braces,
+/// when there are any), then a table of lines `name(params) -> answer: kind How(args) |c, a| op;`
+/// (see the module docs).
 macro_rules! store {
     // It keeps whatever it did (reads, and writes that never undo).
     (@call $self:ident run $how:ident($args:expr) |$c:ident, $a:pat_param| $op:expr) => {
@@ -71,167 +73,210 @@ macro_rules! store {
     (@call $self:ident step $how:ident($args:expr) |$c:ident, $a:pat_param| $op:expr) => {
         $self.step(Run::$how, $args, |$c, $a| Box::pin($op)).await
     };
-    (
-        { $($item:item)* }
-        $( $name:ident($($p:ident: $t:ty),*) -> $ret:ty:
-            $kind:ident $how:ident($args:expr) |$c:ident, $a:pat_param| $op:expr; )*
-    ) => {
+    ($(
+        $trait:ident {
+            $({ $($item:item)* })?
+            $( $name:ident($($p:ident: $t:ty),*) -> $ret:ty:
+                $kind:ident $how:ident($args:expr) |$c:ident, $a:pat_param| $op:expr; )*
+        }
+    )*) => {$(
         #[async_trait]
-        impl<B: Backend + Native> Store for Db<B> {
+        impl<B: Backend + Native> $trait for Db<B> {
             $(
                 async fn $name(&self $(, $p: $t)*) -> Result<$ret, StoreError> {
                     store!(@call self $kind $how($args) |$c, $a| $op)
                 }
             )*
-            $($item)*
+            $($($item)*)?
         }
-    };
+    )*};
 }
 
 store! {
-    {
-        async fn ping(&self) -> Result<(), StoreError> {
-            store!(@call self run Read(()) |c, ()| async move {
-                c.row(sql!("SELECT 1"), args![], &|_| Ok(())).await.map(drop)
-            })
-        }
-
-        async fn user_ids_by_email(
-            &self,
-            emails: &[String],
-        ) -> Result<Vec<(String, UserId)>, StoreError> {
-            self.0.user_ids_by_email(emails).await
-        }
-
-        async fn import_totp(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
-            crate::import_rows::each_account_once(&rows)?;
-            self.0.import_totp(rows).await
-        }
-
-        async fn due_notices(
-            &self,
-            now: UnixTime,
-            limit: u32,
-        ) -> Result<Vec<QueuedNotice>, StoreError> {
-            self.0.due_notices(now, limit).await
+    Store {
+        {
+            async fn ping(&self) -> Result<(), StoreError> {
+                store!(@call self run Read(()) |c, ()| async move {
+                    c.row(sql!("SELECT 1"), args![], &|_| Ok(())).await.map(drop)
+                })
+            }
         }
     }
-
-    create_user(u: NewUser) -> (): run Single(u) |c, u| accounts::create_user(c, u);
-    user_by_email(email: &str) -> Option<UserRecord>:
-        run Read(email.to_owned()) |c, e| accounts::user_by_email(c, e);
-    user_by_id(id: &UserId) -> Option<UserRecord>:
-        run Read(id.clone()) |c, id| accounts::user_by_id(c, id);
-    set_password_hash(id: &UserId, hash: Option<String>) -> ():
-        run Write((id.clone(), hash)) |c, (id, h)| accounts::set_password_hash(c, id, h.as_deref());
-    set_two_step_enabled(id: &UserId, on: bool, keep: Option<&SessionId>) -> ():
-        run Write((id.clone(), on, keep.cloned())) |c, (id, on, keep)|
-            accounts::set_two_step_enabled(c, id, *on, keep.as_ref());
-    set_default_method(user: &UserId, method: Method) -> ():
-        run Single((user.clone(), method)) |c, (u, m)|
-            accounts::set_default_method(c, u, m.as_str());
-    set_locale(user: &UserId, locale: Locale) -> ():
-        run Single((user.clone(), locale)) |c, (u, l)| accounts::set_locale(c, u, l.as_str());
-    password_failures(subject: &[u8; 32]) -> PasswordFailures:
-        run Read(*subject) |c, s| accounts::password_failures(c, s);
-    reserve_password_attempt(subject: &[u8; 32], seen: PasswordFailures, now: UnixTime) -> bool:
-        run Single((*subject, seen, now)) |c, (s, seen, now)|
-            accounts::reserve_password_attempt(c, s, *seen, *now);
-    clear_code_failures(user: &UserId) -> ():
-        run Single(user.clone()) |c, u| accounts::clear_code_failures(c, u);
-    clear_password_failures(subject: &[u8; 32]) -> ():
-        run Single(*subject) |c, s| accounts::clear_password_failures(c, s);
-    create_api_key(key: ApiKeyRecord, digest: [u8; 32]) -> ():
-        run Single((key, digest)) |c, (k, d)| accounts::create_api_key(c, k, d);
-    api_key_by_digest(digest: &[u8; 32]) -> Option<ApiKeyRecord>:
-        run Read(*digest) |c, d| accounts::api_key_by_digest(c, d);
-    revoke_api_key(name: &str, now: UnixTime) -> bool:
-        run Single((name.to_owned(), now)) |c, (n, now)| accounts::revoke_api_key(c, n, *now);
-
-    put_pending_totp(t: TotpCredential) -> ():
-        run Write(t) |c, t| credentials::put_pending_totp(c, t);
-    pending_totp(user: &UserId) -> Option<TotpCredential>:
-        run Read(user.clone()) |c, u| credentials::pending_totp(c, u);
-    active_totp(user: &UserId) -> Option<TotpCredential>:
-        run Read(user.clone()) |c, u| credentials::active_totp(c, u);
-    activate_totp(user: &UserId, id: &CredentialId, now: UnixTime, first: Option<FirstMethod>)
-        -> bool:
-        step Write((user.clone(), id.clone(), now, first)) |c, (u, id, now, first)|
-            credentials::activate_totp(c, u, id, *now, first.as_ref());
-    delete_totp(user: &UserId) -> (): run Write(user.clone()) |c, u| credentials::delete_totp(c, u);
-    all_sealed_secrets() -> Vec<(CredentialId, UserId, Vec<u8>)>:
-        run Read(()) |c, ()| credentials::all_sealed_secrets(c);
-    reseal_secrets(rows: Vec<(CredentialId, Vec<u8>)>) -> ():
-        run Write(rows) |c, rows| credentials::reseal_secrets(c, rows);
-    replace_recovery_codes(user: &UserId, digests: Vec<[u8; 32]>, now: UnixTime) -> ():
-        run Write((user.clone(), digests, now)) |c, (u, d, now)|
-            credentials::replace_recovery_codes(c, u, d, *now);
-    recovery_codes_left(user: &UserId) -> u32:
-        run Read(user.clone()) |c, u| credentials::recovery_codes_left(c, u);
-    remove_two_step(user: &UserId, end_sessions: bool) -> ():
-        run Write((user.clone(), end_sessions)) |c, (u, end)|
-            credentials::remove_two_step(c, u, *end);
-
-    account_for_check(email: &str) -> Option<AccountForCheck>:
-        run CheckRead(email.to_owned()) |c, e| check::account_for_check(c, e);
-    challenge_for_check(digest: &[u8; 32]) -> Option<(ChallengeRecord, AccountForCheck)>:
-        run CheckRead(*digest) |c, d| check::challenge_for_check(c, d);
-    settle_attempt(attempt: Attempt) -> Settled:
-        step WriteWhole(attempt) |c, a| check::settle_and_record(c, a);
-    create_session(s: NewSession) -> (): run Single(s) |c, s| check::insert_session(c, s);
-    append_activity(e: NewActivity) -> (): run Single(e) |c, e| check::insert_activity(c, e);
-
-    create_challenge(ch: ChallengeRecord) -> ():
-        run Single(ch) |c, ch| sessions::create_challenge(c, ch);
-    challenge_by_digest(digest: &[u8; 32]) -> Option<ChallengeRecord>:
-        run Read(*digest) |c, d| sessions::challenge_by_digest(c, d);
-    unfinished_challenges(cutoff: UnixTime, limit: u32) -> Vec<ChallengeRecord>:
-        run Read((cutoff, limit)) |c, (t, n)| sessions::unfinished_challenges(c, *t, *n);
-    mark_challenge_reported(digest: &[u8; 32], now: UnixTime) -> ():
-        run Single((*digest, now)) |c, (d, now)| sessions::mark_challenge_reported(c, d, *now);
-    session_by_digest(digest: &[u8; 32]) -> Option<SessionRecord>:
-        run Read(*digest) |c, d| sessions::session_by_digest(c, d);
-    touch_session(id: &SessionId, now: UnixTime) -> ():
-        run Single((id.clone(), now)) |c, (id, now)| sessions::touch_session(c, id, *now);
-    list_sessions(user: &UserId) -> Vec<SessionRecord>:
-        run Read(user.clone()) |c, u| sessions::list_sessions(c, u);
-    delete_session(user: &UserId, id: &SessionId) -> bool:
-        run Single((user.clone(), id.clone())) |c, (u, id)| sessions::delete_session(c, u, id);
-    device_by_digest(digest: &[u8; 32]) -> Option<DeviceRecord>:
-        run Read(*digest) |c, d| sessions::device_by_digest(c, d);
-    sign_in_with_device(device: &DeviceId, now: UnixTime, ip: &str, session: NewSession) -> bool:
-        step Write((device.clone(), now, ip.to_owned(), session)) |c, (d, now, ip, s)|
-            sessions::sign_in_with_device(c, d, *now, ip, s);
-    list_devices(user: &UserId) -> Vec<DeviceRecord>:
-        run Read(user.clone()) |c, u| sessions::list_devices(c, u);
-    delete_device(user: &UserId, id: &DeviceId) -> bool:
-        run Single((user.clone(), id.clone())) |c, (u, id)| sessions::delete_device(c, u, id);
-    delete_devices(user: &UserId) -> u64:
-        run Single(user.clone()) |c, u| accounts::forget_devices(c, u);
-    list_activity(user: &UserId, limit: u32, before: Option<i64>) -> Vec<ActivityRecord>:
-        run Read((user.clone(), limit, before)) |c, (u, n, b)|
-            sessions::list_activity(c, u, *n, *b);
-
-    put_pending_oob(m: OobMethod) -> (): run Write(m) |c, m| codes::put_pending_oob(c, m);
-    oob_methods(user: &UserId) -> Vec<OobMethod>:
-        run Read(user.clone()) |c, u| codes::oob_methods(c, u);
-    activate_oob(user: &UserId, id: &CredentialId, now: UnixTime, first: Option<FirstMethod>)
-        -> bool:
-        step Write((user.clone(), id.clone(), now, first)) |c, (u, id, now, first)|
-            codes::activate_oob(c, u, id, *now, first.as_ref());
-    delete_oob(user: &UserId, channel: Channel) -> ():
-        run Write((user.clone(), channel)) |c, (u, ch)| codes::delete_oob(c, u, *ch);
-    issue_code(code: OobCode, limits: SendLimits) -> Issued:
-        step Write((code, limits)) |c, (code, limits)| codes::issue_code(c, code, limits);
-    discard_code(id: &str) -> (): run Single(id.to_owned()) |c, id| codes::discard_code(c, id);
-    live_code(user: &UserId, binding: &CodeBinding) -> Option<OobCode>:
-        run Read((user.clone(), binding.clone())) |c, (u, b)| codes::live_code(c, u, b);
-
-    enqueue_notice(n: NewNotice) -> (): run Single(n) |c, n| notices::enqueue_notice(c, n);
-    notice_sent(id: i64, now: UnixTime) -> ():
-        run Single((id, now)) |c, (id, now)| notices::notice_sent(c, *id, *now);
-    notice_failed(id: i64, retry_at: Option<UnixTime>, error: &str) -> ():
-        run Single((id, retry_at, error.to_owned())) |c, (id, at, e)|
-            notices::notice_failed(c, *id, *at, e);
-    purge_expired(before: UnixTime) -> u64: run Write(before) |c, b| notices::purge_expired(c, *b);
+    Accounts {
+        {
+            async fn user_ids_by_email(
+                &self,
+                emails: &[String],
+            ) -> Result<Vec<(String, UserId)>, StoreError> {
+                self.0.user_ids_by_email(emails).await
+            }
+        }
+        create_user(u: NewUser) -> (): run Single(u) |c, u| accounts::create_user(c, u);
+        user_by_email(email: &str) -> Option<UserRecord>:
+            run Read(email.to_owned()) |c, e| accounts::user_by_email(c, e);
+        user_by_id(id: &UserId) -> Option<UserRecord>:
+            run Read(id.clone()) |c, id| accounts::user_by_id(c, id);
+        set_password_hash(id: &UserId, hash: Option<String>, keep: Option<&SessionId>) -> ():
+            run Write((id.clone(), hash, keep.cloned())) |c, (id, h, keep)|
+                accounts::set_password_hash(c, id, h.as_deref(), keep.as_ref());
+        create_password_reset(r: PasswordReset, max_per_hour: u32) -> bool:
+            run Write((r, max_per_hour)) |c, (r, max)| accounts::create_password_reset(c, r, *max);
+        password_reset(digest: &[u8; 32]) -> Option<PasswordReset>:
+            run Read(*digest) |c, d| accounts::password_reset(c, d);
+        discard_password_reset(digest: &[u8; 32]) -> ():
+            run Single(*digest) |c, d| accounts::discard_password_reset(c, d);
+        reset_password(digest: &[u8; 32], now: UnixTime, hash: String) -> Option<UserId>:
+            run Write((*digest, now, hash)) |c, (d, now, h)| accounts::reset_password(c, d, *now, h);
+        set_email(id: &UserId, email: &str) -> ():
+            run Single((id.clone(), email.to_owned())) |c, (id, e)| accounts::set_email(c, id, e);
+        delete_user(id: &UserId, last: NewNotice) -> bool:
+            run Write((id.clone(), last)) |c, (id, n)| accounts::delete_user(c, id, n);
+        set_two_step_enabled(id: &UserId, on: bool, keep: Option<&SessionId>, until: Option<UnixTime>)
+            -> ():
+            run Write((id.clone(), on, keep.cloned(), until)) |c, (id, on, keep, until)|
+                accounts::set_two_step_enabled(c, id, *on, keep.as_ref(), *until);
+        due_two_step_back_on(now: UnixTime, limit: u32) -> Vec<UserId>:
+            run Read((now, limit)) |c, (now, n)| accounts::due_two_step_back_on(c, *now, *n);
+        two_step_back_on(id: &UserId, now: UnixTime) -> bool:
+            run Write((id.clone(), now)) |c, (id, now)| accounts::two_step_back_on(c, id, *now);
+        set_disabled(id: &UserId, at: Option<UnixTime>) -> bool:
+            run Write((id.clone(), at)) |c, (id, at)| accounts::set_disabled(c, id, *at);
+        list_users(query: &str, after: &str, limit: u32) -> Vec<(UserRecord, bool)>:
+            run Read((query.to_owned(), after.to_owned(), limit)) |c, (q, a, n)|
+                accounts::list_users(c, q, a, *n);
+        add_group(id: &UserId, name: &str) -> bool:
+            run Single((id.clone(), name.to_owned())) |c, (id, n)| accounts::add_group(c, id, n);
+        remove_group(id: &UserId, name: &str) -> bool:
+            run Single((id.clone(), name.to_owned())) |c, (id, n)| accounts::remove_group(c, id, n);
+        groups(id: &UserId) -> Vec<String>: run Read(id.clone()) |c, id| accounts::groups(c, id);
+        set_default_method(user: &UserId, method: Method) -> ():
+            run Single((user.clone(), method)) |c, (u, m)|
+                accounts::set_default_method(c, u, m.as_str());
+        set_locale(user: &UserId, locale: Locale) -> ():
+            run Single((user.clone(), locale)) |c, (u, l)| accounts::set_locale(c, u, l.as_str());
+        password_failures(subject: &[u8; 32]) -> PasswordFailures:
+            run Read(*subject) |c, s| accounts::password_failures(c, s);
+        reserve_password_attempt(subject: &[u8; 32], seen: PasswordFailures, now: UnixTime) -> bool:
+            run Single((*subject, seen, now)) |c, (s, seen, now)|
+                accounts::reserve_password_attempt(c, s, *seen, *now);
+        clear_code_failures(user: &UserId) -> ():
+            run Single(user.clone()) |c, u| accounts::clear_code_failures(c, u);
+        clear_password_failures(subject: &[u8; 32]) -> ():
+            run Single(*subject) |c, s| accounts::clear_password_failures(c, s);
+    }
+    Credentials {
+        {
+            async fn import_totp(&self, rows: Vec<ImportRow>) -> Result<(), StoreError> {
+                crate::import_rows::each_account_once(&rows)?;
+                self.0.import_totp(rows).await
+            }
+        }
+        put_pending_totp(t: TotpCredential) -> ():
+            run Write(t) |c, t| credentials::put_pending_totp(c, t);
+        pending_totp(user: &UserId) -> Option<TotpCredential>:
+            run Read(user.clone()) |c, u| credentials::pending_totp(c, u);
+        active_totp(user: &UserId) -> Option<TotpCredential>:
+            run Read(user.clone()) |c, u| credentials::active_totp(c, u);
+        activate_totp(user: &UserId, id: &CredentialId, now: UnixTime, first: Option<FirstMethod>)
+            -> bool:
+            step Write((user.clone(), id.clone(), now, first)) |c, (u, id, now, first)|
+                credentials::activate_totp(c, u, id, *now, first.as_ref());
+        delete_totp(user: &UserId) -> (): run Write(user.clone()) |c, u| credentials::delete_totp(c, u);
+        all_sealed_secrets() -> Vec<(CredentialId, UserId, Vec<u8>)>:
+            run Read(()) |c, ()| credentials::all_sealed_secrets(c);
+        reseal_secrets(rows: Vec<(CredentialId, Vec<u8>)>) -> ():
+            run Write(rows) |c, rows| credentials::reseal_secrets(c, rows);
+        put_pending_oob(m: OobMethod) -> (): run Write(m) |c, m| codes::put_pending_oob(c, m);
+        oob_methods(user: &UserId) -> Vec<OobMethod>:
+            run Read(user.clone()) |c, u| codes::oob_methods(c, u);
+        activate_oob(user: &UserId, id: &CredentialId, now: UnixTime, first: Option<FirstMethod>)
+            -> bool:
+            step Write((user.clone(), id.clone(), now, first)) |c, (u, id, now, first)|
+                codes::activate_oob(c, u, id, *now, first.as_ref());
+        delete_oob(user: &UserId, channel: Channel) -> ():
+            run Write((user.clone(), channel)) |c, (u, ch)| codes::delete_oob(c, u, *ch);
+        replace_recovery_codes(user: &UserId, digests: Vec<[u8; 32]>, now: UnixTime) -> ():
+            run Write((user.clone(), digests, now)) |c, (u, d, now)|
+                credentials::replace_recovery_codes(c, u, d, *now);
+        recovery_codes_left(user: &UserId) -> u32:
+            run Read(user.clone()) |c, u| credentials::recovery_codes_left(c, u);
+        remove_two_step(user: &UserId, end_sessions: bool) -> ():
+            run Write((user.clone(), end_sessions)) |c, (u, end)|
+                credentials::remove_two_step(c, u, *end);
+    }
+    Checks {
+        account_for_check(email: &str) -> Option<AccountForCheck>:
+            run CheckRead(email.to_owned()) |c, e| check::account_for_check(c, e);
+        challenge_for_check(digest: &[u8; 32]) -> Option<(ChallengeRecord, AccountForCheck)>:
+            run CheckRead(*digest) |c, d| check::challenge_for_check(c, d);
+        settle_attempt(attempt: Attempt) -> Settled:
+            step WriteWhole(attempt) |c, a| check::settle_and_record(c, a);
+        create_challenge(ch: ChallengeRecord) -> ():
+            run Single(ch) |c, ch| sessions::create_challenge(c, ch);
+        challenge_by_digest(digest: &[u8; 32]) -> Option<ChallengeRecord>:
+            run Read(*digest) |c, d| sessions::challenge_by_digest(c, d);
+        unfinished_challenges(cutoff: UnixTime, limit: u32) -> Vec<ChallengeRecord>:
+            run Read((cutoff, limit)) |c, (t, n)| sessions::unfinished_challenges(c, *t, *n);
+        mark_challenge_reported(digest: &[u8; 32], now: UnixTime) -> ():
+            run Single((*digest, now)) |c, (d, now)| sessions::mark_challenge_reported(c, d, *now);
+        issue_code(code: OobCode, limits: SendLimits) -> Issued:
+            step Write((code, limits)) |c, (code, limits)| codes::issue_code(c, code, limits);
+        discard_code(id: &str) -> (): run Single(id.to_owned()) |c, id| codes::discard_code(c, id);
+        live_code(user: &UserId, binding: &CodeBinding) -> Option<OobCode>:
+            run Read((user.clone(), binding.clone())) |c, (u, b)| codes::live_code(c, u, b);
+    }
+    Sessions {
+        create_session(s: NewSession) -> (): run Single(s) |c, s| check::insert_session(c, s);
+        session_by_digest(digest: &[u8; 32]) -> Option<SessionRecord>:
+            run Read(*digest) |c, d| sessions::session_by_digest(c, d);
+        touch_session(id: &SessionId, now: UnixTime) -> ():
+            run Single((id.clone(), now)) |c, (id, now)| sessions::touch_session(c, id, *now);
+        list_sessions(user: &UserId) -> Vec<SessionRecord>:
+            run Read(user.clone()) |c, u| sessions::list_sessions(c, u);
+        delete_session(user: &UserId, id: &SessionId) -> bool:
+            run Single((user.clone(), id.clone())) |c, (u, id)| sessions::delete_session(c, u, id);
+        device_by_digest(digest: &[u8; 32]) -> Option<DeviceRecord>:
+            run Read(*digest) |c, d| sessions::device_by_digest(c, d);
+        sign_in_with_device(device: &DeviceId, now: UnixTime, ip: &str, session: NewSession) -> bool:
+            step Write((device.clone(), now, ip.to_owned(), session)) |c, (d, now, ip, s)|
+                sessions::sign_in_with_device(c, d, *now, ip, s);
+        list_devices(user: &UserId) -> Vec<DeviceRecord>:
+            run Read(user.clone()) |c, u| sessions::list_devices(c, u);
+        delete_device(user: &UserId, id: &DeviceId) -> bool:
+            run Single((user.clone(), id.clone())) |c, (u, id)| sessions::delete_device(c, u, id);
+        delete_devices(user: &UserId) -> u64:
+            run Single(user.clone()) |c, u| accounts::forget_devices(c, u);
+    }
+    Activity {
+        append_activity(e: NewActivity) -> (): run Single(e) |c, e| check::insert_activity(c, e);
+        list_activity(user: &UserId, limit: u32, before: Option<i64>) -> Vec<ActivityRecord>:
+            run Read((user.clone(), limit, before)) |c, (u, n, b)|
+                sessions::list_activity(c, u, *n, *b);
+    }
+    Notices {
+        {
+            async fn due_notices(
+                &self,
+                now: UnixTime,
+                limit: u32,
+            ) -> Result<Vec<QueuedNotice>, StoreError> {
+                self.0.due_notices(now, limit).await
+            }
+        }
+        enqueue_notice(n: NewNotice) -> (): run Single(n) |c, n| notices::enqueue_notice(c, n);
+        notice_sent(id: i64, now: UnixTime) -> ():
+            run Single((id, now)) |c, (id, now)| notices::notice_sent(c, *id, *now);
+        notice_failed(id: i64, retry_at: Option<UnixTime>, error: &str) -> ():
+            run Single((id, retry_at, error.to_owned())) |c, (id, at, e)|
+                notices::notice_failed(c, *id, *at, e);
+        purge_expired(before: UnixTime) -> u64: run Write(before) |c, b| notices::purge_expired(c, *b);
+    }
+    ApiKeys {
+        create_api_key(key: ApiKeyRecord, digest: [u8; 32]) -> ():
+            run Single((key, digest)) |c, (k, d)| accounts::create_api_key(c, k, d);
+        api_key_by_digest(digest: &[u8; 32]) -> Option<ApiKeyRecord>:
+            run Read(*digest) |c, d| accounts::api_key_by_digest(c, d);
+        revoke_api_key(name: &str, now: UnixTime) -> bool:
+            run Single((name.to_owned(), now)) |c, (n, now)| accounts::revoke_api_key(c, n, *now);
+    }
 }

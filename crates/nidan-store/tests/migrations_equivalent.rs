@@ -75,6 +75,24 @@ fn schema(dir: &str) -> (BTreeMap<String, BTreeSet<String>>, BTreeSet<String>) {
                         .unwrap_or_else(|| panic!("ALTER of unknown table {table}"))
                         .insert(col);
                 }
+                ["ALTER", "TABLE", _, "RENAME", "TO", _] => {
+                    let cols = tables
+                        .remove(&words[2].to_lowercase())
+                        .unwrap_or_else(|| panic!("RENAME of unknown table {}", words[2]));
+                    tables.insert(words[5].to_lowercase(), cols);
+                }
+                // Constraints and nullability are not part of the comparison.
+                ["ALTER", "TABLE", _, "ALTER", "COLUMN", ..]
+                | ["ALTER", "TABLE", _, "ADD", "CONSTRAINT", ..] => {}
+                // A table rebuilt (SQLite cannot change a column): the copy's rows are data.
+                ["INSERT", "INTO", ..] => {}
+                ["DROP", "TABLE", name] => {
+                    let name = name.to_lowercase();
+                    assert!(
+                        tables.remove(&name).is_some(),
+                        "DROP of unknown table {name}"
+                    );
+                }
                 ["CREATE", "INDEX", ..] => {
                     indexes.insert(words[2].to_lowercase());
                 }

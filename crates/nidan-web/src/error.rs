@@ -20,7 +20,7 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, snake_case: `invalid_request`, `invalid_credentials`, `invalid_code`,
+    /// Stable, snake_case: `invalid_request`, `weak_password`, `invalid_credentials`, `invalid_code`,
     /// `unauthenticated`, `reauth_required`, `forbidden`, `not_found`, `conflict`,
     /// `challenge_expired`, `payload_too_large`, `unsupported_media_type`, `rate_limited`,
     /// `delivery_failed`, `service_busy`, `service_unavailable`, `internal_error`.
@@ -36,6 +36,10 @@ pub struct ErrorDetail {
     /// With `rate_limited`: the second factor is locked until a recovery code or a support reset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked: Option<bool>,
+    /// With `weak_password`: why (`too_short`, `too_long`, `control_character`, `common`,
+    /// `keyboard`, `repeated`, `sequence`, `word`, `personal`, `guessable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// An error on its way to the client.
@@ -47,6 +51,7 @@ pub struct ApiError {
     attempts_left: Option<u32>,
     retry_after: Option<u64>,
     locked: Option<bool>,
+    reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -59,6 +64,7 @@ impl ApiError {
             attempts_left: None,
             retry_after: None,
             locked: None,
+            reason: None,
         }
     }
 
@@ -100,14 +106,14 @@ impl ApiError {
 pub fn status_of(e: &ServiceError) -> StatusCode {
     use ServiceError as E;
     match e {
-        E::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+        E::InvalidRequest(_) | E::WeakPassword { .. } => StatusCode::BAD_REQUEST,
         E::InvalidCredentials | E::InvalidCode { .. } | E::Unauthenticated => {
             StatusCode::UNAUTHORIZED
         }
         E::ReauthRequired(_) | E::Forbidden(_) => StatusCode::FORBIDDEN,
         E::NotFound(_) => StatusCode::NOT_FOUND,
         E::Conflict(_) => StatusCode::CONFLICT,
-        E::ChallengeExpired => StatusCode::GONE,
+        E::ChallengeExpired | E::LinkExpired => StatusCode::GONE,
         E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         E::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         E::DeliveryFailed => StatusCode::BAD_GATEWAY,
@@ -129,6 +135,10 @@ impl From<ServiceError> for ApiError {
         let new = |code, message: &str| Self::new(status, code, message);
         match e {
             E::InvalidRequest(m) => Self::bad_request(m),
+            E::WeakPassword { reason, message } => Self {
+                reason: Some(reason),
+                ..Self::new(status, "weak_password", message)
+            },
             E::InvalidCredentials => new("invalid_credentials", "wrong email or password"),
             E::InvalidCode { attempts_left } => Self {
                 attempts_left,
@@ -142,6 +152,10 @@ impl From<ServiceError> for ApiError {
             E::ChallengeExpired => new(
                 "challenge_expired",
                 "this sign-in has expired; start again with your password",
+            ),
+            E::LinkExpired => new(
+                "challenge_expired",
+                "this link has expired or was used already; ask for a new one",
             ),
             E::RateLimited {
                 retry_after,
@@ -177,6 +191,7 @@ impl IntoResponse for ApiError {
                 attempts_left: self.attempts_left,
                 retry_after: self.retry_after,
                 locked: self.locked,
+                reason: self.reason,
             },
         };
         let mut response = (self.status, Json(body)).into_response();
@@ -208,6 +223,11 @@ mod tests {
             E::NotFound("gone"),
             E::Conflict("clash"),
             E::ChallengeExpired,
+            E::LinkExpired,
+            E::WeakPassword {
+                reason: "common",
+                message: "weak".into(),
+            },
             E::RateLimited {
                 retry_after: 5,
                 locked: false,

@@ -40,6 +40,8 @@ pub struct WebOptions {
     pub signup_per_ip_per_hour: u32,
     /// Verify calls allowed per API key per minute (0 = no limit).
     pub verify_per_key_per_minute: u32,
+    /// Password reset requests per client address (IPv6: per /64) per hour (0 = no limit).
+    pub password_resets_per_ip_per_hour: u32,
     /// The public base URL (cookie `Secure` flag when https).
     pub public_url: String,
 }
@@ -77,7 +79,8 @@ pub fn app(service: Service, options: WebOptions) -> Router {
             options.login_per_ip_per_minute,
             options.signup_per_ip_per_hour,
             options.verify_per_key_per_minute,
-        ),
+        )
+        .with_password_resets(options.password_resets_per_ip_per_hour),
         options,
         metrics: metrics::Metrics::default(),
     }));
@@ -87,6 +90,7 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         .merge(routes::two_step::router())
         .merge(routes::apps::router())
         .merge(routes::codes::router())
+        .merge(routes::lifecycle::router())
         .merge(routes::ops::router())
         .merge(pages::router())
         .fallback(not_found)

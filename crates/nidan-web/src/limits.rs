@@ -72,6 +72,7 @@ pub struct Limits {
     login: Window<IpAddr>,
     signup: Window<IpAddr>,
     api_key: Window<String>,
+    reset: Window<IpAddr>,
 }
 
 impl Limits {
@@ -82,7 +83,26 @@ impl Limits {
             login: Window::new(login_per_ip),
             signup: Window::per(signup_per_ip_per_hour, Duration::from_secs(3600)),
             api_key: Window::new(verify_per_key),
+            reset: Window::per(10, Duration::from_secs(3600)),
         }
+    }
+
+    /// Password reset requests per client address per hour (0 = no limit; 10 unless set).
+    pub fn with_password_resets(mut self, per_client_per_hour: u32) -> Self {
+        self.reset = Window::per(per_client_per_hour, Duration::from_secs(3600));
+        self
+    }
+
+    /// A password reset request from `ip` (IPv6 counted by its /64).
+    pub fn check_password_reset(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.reset
+            .hit(&nidan_domain::client_net(ip))
+            .map_err(|wait| {
+                ApiError::rate_limited(
+                    wait,
+                    "too many password reset requests from this address; try again later",
+                )
+            })
     }
 
     /// A sign-up from `ip` (IPv6 counted by its /64).

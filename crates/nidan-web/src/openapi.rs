@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{account, apps, codes, me, ops, two_step};
+use crate::routes::{account, apps, codes, lifecycle, me, ops, two_step};
 
 /// The document.
 #[derive(OpenApi)]
@@ -19,6 +19,8 @@ use crate::routes::{account, apps, codes, me, ops, two_step};
         apps::verify,
         codes::sms_setup, codes::sms_confirm, codes::sms_resend, codes::email_resend, codes::sms_remove, codes::email_setup, codes::email_confirm, codes::email_remove,
         codes::login_send_code, codes::me_send_code, codes::default_method, codes::set_locale,
+        lifecycle::change_password, lifecycle::request_reset, lifecycle::confirm_reset, lifecycle::change_email,
+        lifecycle::confirm_email, lifecycle::delete_account,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -18,6 +18,8 @@ use crate::common::{PASSWORD, TestApp};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const DRIVER: &str = "/usr/bin/chromedriver";
+/// The password a reset sets (and the security page changes back).
+const NEW_PASSWORD: &str = "seven purple kites over a quiet harbour";
 
 /// Ends chromedriver (the one this test started) when the test ends, however it ends.
 struct Driver(Child);
@@ -79,6 +81,18 @@ impl Run<'_> {
             .click()
             .await
             .unwrap();
+    }
+
+    /// Waits until the page at `path` holds `marker` (a form posted back to its own path).
+    async fn until(&self, path: &str, marker: &str) -> String {
+        for _ in 0..100 {
+            let html = self.at(path).await;
+            if html.contains(marker) {
+                return html;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{path} never showed {marker}");
     }
 
     /// Waits until the browser shows `path` (and the page has loaded).
@@ -267,6 +281,50 @@ async fn journey(r: &Run<'_>, email: &str) {
     r.password(email).await;
     r.at("/settings/security").await;
     r.shot("security-device").await;
+
+    // Forgot the password: the link comes by email, the new password is set, and signing in
+    // with it still asks for the code (the remembered device is forgotten too).
+    r.logout().await;
+    r.click("a[href='/forgot']").await;
+    r.at("/forgot").await;
+    r.shot("forgot").await;
+    r.fill("#email", email).await;
+    r.click("form[action='/forgot'] button[type=submit]").await;
+    r.until("/forgot", "href=\"/login\"").await;
+    r.shot("forgot-sent").await;
+    let token = crate::common::reset_token_to(r.app, email)
+        .await
+        .expect("the reset link is in the outbox");
+    let reset = format!("/reset?token={token}");
+    r.go(&reset).await;
+    r.at(&reset).await;
+    r.fill("#password", "qwerty123qwerty123").await;
+    r.click("form[action='/reset'] button[type=submit]").await;
+    r.until("/reset", "reset-error").await;
+    r.shot("reset-weak").await;
+    r.fill("#password", NEW_PASSWORD).await;
+    r.click("form[action='/reset'] button[type=submit]").await;
+    r.until("/reset", "href=\"/login\"").await;
+    r.shot("reset-done").await;
+    r.go("/login").await;
+    r.at("/login").await;
+    r.fill("#email", email).await;
+    r.fill("#password", NEW_PASSWORD).await;
+    r.click("form[action='/login'] button[type=submit]").await;
+    r.at("/login/second-step").await;
+    r.fill("#code", &r.code(&secret)).await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
+    r.at("/settings/security").await;
+    // …and back to the first password through the security page's own form.
+    r.click("#change-password summary").await;
+    r.fill("#new-password", PASSWORD).await;
+    r.fill("#pw-password", NEW_PASSWORD).await;
+    r.fill("#code-password", &r.code(&secret)).await;
+    r.click("form[action='/settings/security/password'] button[type=submit]")
+        .await;
+    r.at("/settings/security?done=password-changed").await;
+    r.shot("password-changed").await;
 
     // Off (temporarily), on again, removed.
     r.two_step("off", &secret).await;

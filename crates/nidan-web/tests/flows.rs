@@ -36,7 +36,8 @@ async fn sign_up_sign_in_and_me() {
         )
         .await;
     assert_eq!(weak.status, StatusCode::BAD_REQUEST);
-    assert_eq!(weak.json["error"]["code"], "invalid_request");
+    assert_eq!(weak.json["error"]["code"], "weak_password");
+    assert_eq!(weak.json["error"]["reason"], "too_short");
 }
 
 #[tokio::test]

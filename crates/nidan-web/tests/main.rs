@@ -19,6 +19,7 @@ mod key_rotation;
 mod logs_and_socket;
 mod multinode;
 mod openapi;
+mod own_life;
 mod pages;
 mod races;
 mod security;

@@ -833,3 +833,158 @@ async fn a_code_that_cannot_be_delivered_answers_502_on_the_pages() {
     let p = b.app_code(&secret).await;
     assert_eq!(p.url, "/settings/security", "{}", p.html);
 }
+
+#[tokio::test]
+async fn the_accounts_own_life_through_the_forms_in_both_languages() {
+    const NEW: &str = "seven purple kites over a quiet harbour";
+    let app = TestApp::new().await;
+    for lang in ["en", "ja"] {
+        let mut b = Browser::new(&app, lang);
+        let email = format!("own-life-{lang}@example.com");
+        // The sign-up form states the rule the server enforces, and a weak password is named.
+        let p = b.get("/signup").await;
+        assert!(p.html.contains("minlength=\"15\""), "{}", p.html);
+        assert!(p.html.contains("15"), "the minimum is stated");
+        let csrf = b.csrf();
+        let p = b
+            .post(
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", "password1password1"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
+        check_page(&p, lang);
+        assert!(p.html.contains("role=\"alert\""));
+        assert!(p.html.contains(&email), "the form keeps the email");
+        assert!(!p.html.contains("password1password1"), "never the password");
+        let (secret, _) = enrol(&mut b, &email).await;
+
+        // Change the password on the security page.
+        b.app.advance(30);
+        let code = totp_code(secret.as_bytes(), b.app.now());
+        let csrf = b.csrf();
+        let p = b
+            .post(
+                "/settings/security/password",
+                &[
+                    ("csrf", &csrf),
+                    ("new_password", NEW),
+                    ("password", PASSWORD),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(
+            p.url, "/settings/security?done=password-changed",
+            "{}",
+            p.html
+        );
+        check_page(&p, lang);
+
+        // Forgot it: the link comes by email and sets it back; sign-in still asks for the code.
+        let csrf = b.csrf();
+        b.post("/logout", &[("csrf", &csrf)]).await;
+        let p = b.get("/login").await;
+        assert!(p.html.contains("href=\"/forgot\""));
+        let p = b.get("/forgot").await;
+        check_page(&p, lang);
+        let csrf = b.csrf();
+        let p = b
+            .post("/forgot", &[("csrf", &csrf), ("email", &email)])
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+        check_page(&p, lang);
+        let token = crate::common::reset_token_to(b.app, &email)
+            .await
+            .expect("a reset link in the outbox");
+        let p = b.get(&format!("/reset?token={token}")).await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+        check_page(&p, lang);
+        let csrf = b.csrf();
+        let p = b
+            .post(
+                "/reset",
+                &[("csrf", &csrf), ("token", &token), ("password", "12345678")],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
+        check_page(&p, lang);
+        assert!(p.html.contains("role=\"alert\"") && p.html.contains(&token));
+        let p = b
+            .post(
+                "/reset",
+                &[("csrf", &csrf), ("token", &token), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+        check_page(&p, lang);
+        let p = b.get(&format!("/reset?token={token}")).await;
+        assert_eq!(p.status, StatusCode::GONE, "a used link: {}", p.html);
+        let p = b.sign_in(&email).await;
+        assert_eq!(
+            p.url, "/login/second-step",
+            "a reset never skips the second step"
+        );
+        let p = b.app_code(&secret).await;
+        assert_eq!(p.url, "/settings/security", "{}", p.html);
+
+        // Change the sign-in email: a code to the new address confirms it.
+        let new_email = format!("moved-{lang}@example.com");
+        b.app.advance(30);
+        let code = totp_code(secret.as_bytes(), b.app.now());
+        let csrf = b.csrf();
+        let p = b
+            .post(
+                "/settings/security/email",
+                &[
+                    ("csrf", &csrf),
+                    ("destination", &new_email),
+                    ("password", PASSWORD),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+        check_page(&p, lang);
+        assert!(
+            p.html.contains("/settings/security/email/confirm"),
+            "{}",
+            p.html
+        );
+        let sent = b.app.last_code_to(&new_email);
+        let p = b
+            .post(
+                "/settings/security/email/confirm",
+                &[("csrf", &csrf), ("code", &sent)],
+            )
+            .await;
+        assert_eq!(p.url, "/settings/security?done=email-changed", "{}", p.html);
+        assert!(p.html.contains(&new_email));
+
+        // Delete the account.
+        b.app.advance(30);
+        let code = totp_code(secret.as_bytes(), b.app.now());
+        let p = b
+            .post(
+                "/settings/security/delete",
+                &[
+                    ("csrf", &csrf),
+                    ("password", PASSWORD),
+                    ("code", &code),
+                    ("confirm", "yes"),
+                    ("action", "delete"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+        check_page(&p, lang);
+        let p = b.get("/settings/security").await;
+        assert_eq!(p.url, "/login", "signed out: the account is gone");
+        let p = b.sign_in(&new_email).await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+    }
+}

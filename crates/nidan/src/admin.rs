@@ -69,6 +69,84 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
                  back (recorded as done by {operator})"
             );
         }
+        AdminCommand::User(UserCommand::List { query, json, limit }) => {
+            for row in service.admin_list_users(&query, limit).await? {
+                let u = &row.user;
+                if json {
+                    let line = serde_json::json!({
+                        "id": u.id.to_string(),
+                        "email": u.email,
+                        "two_step": row.state.to_string(),
+                        "disabled": u.disabled_at.is_some(),
+                        "created_at": rfc3339(u.created_at),
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{:<40} {:<5} {:<9} {}",
+                        u.email.escape_debug().to_string(),
+                        row.state.to_string(),
+                        if u.disabled_at.is_some() {
+                            "disabled"
+                        } else {
+                            "active"
+                        },
+                        rfc3339(u.created_at)
+                    );
+                }
+            }
+        }
+        AdminCommand::User(UserCommand::Disable { email, reason }) => {
+            let operator = operator_name();
+            service
+                .admin_set_disabled(&email, true, &reason, &operator)
+                .await?;
+            println!(
+                "disabled {email}: it cannot sign in or be verified, and its sessions ended \
+                 (recorded as done by {operator})"
+            );
+        }
+        AdminCommand::User(UserCommand::Enable { email }) => {
+            let operator = operator_name();
+            service
+                .admin_set_disabled(&email, false, "", &operator)
+                .await?;
+            println!("enabled {email} (recorded as done by {operator})");
+        }
+        AdminCommand::User(UserCommand::Delete { email, reason }) => {
+            let operator = operator_name();
+            service
+                .admin_delete_user(&email, &reason, &operator)
+                .await?;
+            println!("deleted {email} and everything of it (logged as done by {operator})");
+        }
+        AdminCommand::User(UserCommand::TwoStepOff {
+            email,
+            reason,
+            until,
+        }) => {
+            let until = until.as_deref().map(parse_until).transpose()?;
+            let operator = operator_name();
+            let until = service
+                .admin_two_step_off(&email, &reason, &operator, until)
+                .await?;
+            println!(
+                "two-step verification is off for {email} until {}, methods kept; it turns back \
+                 on by itself then (recorded as done by {operator})",
+                rfc3339(until)
+            );
+        }
+        AdminCommand::User(UserCommand::Groups {
+            email,
+            action,
+            group,
+        }) => {
+            let operator = operator_name();
+            let add = action == "add";
+            service.admin_group(&email, &group, add, &operator).await?;
+            let done = if add { "added to" } else { "removed from" };
+            println!("{email} {done} group {group} (recorded as done by {operator})");
+        }
         AdminCommand::User(UserCommand::Activity { email, limit }) => {
             for event in service.admin_activity(&email, limit).await? {
                 println!("{}", activity_line(&event));
@@ -98,6 +176,18 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
         AdminCommand::RotateKey => {}
     }
     Ok(())
+}
+
+/// `--until`: a date `YYYY-MM-DD` (midnight UTC that day) or an RFC 3339 time.
+fn parse_until(text: &str) -> Result<i64> {
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(text, &format) {
+        Ok(date) => Ok(date.midnight().assume_utc().unix_timestamp()),
+        Err(_) => bail!("--until: `{text}` is neither a date YYYY-MM-DD nor an RFC 3339 time"),
+    }
 }
 
 /// Opens the keys and the store (applying migrations) and builds the service.
@@ -207,6 +297,24 @@ fn describe(o: &AccountOverview) -> String {
         ("sessions", o.sessions.to_string()),
         ("devices", o.devices.to_string()),
         ("locked", yes_no(o.locked).to_owned()),
+        (
+            "disabled",
+            user.disabled_at
+                .map_or_else(|| "no".to_owned(), |t| format!("since {}", rfc3339(t))),
+        ),
+        (
+            "two-step off until",
+            user.two_step_off_until
+                .map_or_else(|| "-".to_owned(), rfc3339),
+        ),
+        (
+            "groups",
+            if o.groups.is_empty() {
+                "-".to_owned()
+            } else {
+                o.groups.join(", ")
+            },
+        ),
         ("failed attempts", user.failed_attempts.to_string()),
     ];
     rows.iter()

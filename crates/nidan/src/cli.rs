@@ -88,6 +88,65 @@ pub enum UserCommand {
         /// The account's sign-in email.
         email: String,
     },
+    /// List accounts, in email order: email, two-step state, disabled or not, created.
+    List {
+        /// Only accounts whose email contains this text (any case).
+        #[arg(long, default_value = "")]
+        query: String,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Most accounts to list.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+    },
+    /// Disable an account: it cannot sign in or be verified by apps, and every session, open
+    /// sign-in and remembered device ends at once. Recorded with the operator and the reason.
+    Disable {
+        /// The account's sign-in email.
+        email: String,
+        /// Why (recorded in the user's history and sent to the user).
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// The account's sign-in email.
+        email: String,
+    },
+    /// Delete an account and everything of it; a last notice goes to its address.
+    Delete {
+        /// The account's sign-in email.
+        email: String,
+        /// Why (in the server's audit log and the last notice).
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// Support turns two-step verification off for a while after checking the owner's
+    /// identity, methods kept; it turns back on by itself at --until. Distinct from
+    /// reset-2fa, which removes everything.
+    #[command(name = "two-step-off")]
+    TwoStepOff {
+        /// The account's sign-in email.
+        email: String,
+        /// Why (recorded in the user's history and sent to the user).
+        #[arg(long, required = true)]
+        reason: String,
+        /// When it turns back on: a date `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time;
+        /// default in 7 days, at most 90.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Add an account to a group, or take it out of one.
+    Groups {
+        /// The account's sign-in email.
+        email: String,
+        /// `add` or `remove`.
+        #[arg(value_parser = ["add", "remove"])]
+        action: String,
+        /// The group (letters, digits, `.`, `_`, `-`).
+        group: String,
+    },
     /// Show an account's security history, newest first.
     Activity {
         /// The account's sign-in email.

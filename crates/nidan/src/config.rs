@@ -176,6 +176,12 @@ pub struct PasswordConfig {
     /// Fewest characters in a new password (8..=64). Default 15: NIST SP 800-63B's minimum for
     /// passwords that are a single factor; never below NIST's floor of 8.
     pub min_length: usize,
+    /// Reset links one account may be sent per hour (1..=100). Default 3: a lost email can be
+    /// asked for again, and nobody can flood an inbox with links.
+    pub resets_per_hour: u32,
+    /// Reset requests one client address (IPv6: its /64) may make per hour (0 = no limit).
+    /// Default 10.
+    pub resets_per_client_per_hour: u32,
 }
 
 /// `[session]` settings.

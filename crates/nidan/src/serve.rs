@@ -88,8 +88,8 @@ pub async fn run(config: Config) -> Result<()> {
 }
 
 /// Work that runs beside the requests: delivering queued security notices (every 5 s),
-/// reporting sign-ins whose second step never came (every minute), and purging expired rows
-/// (every hour). Each step is idempotent, so a stop at any moment loses nothing.
+/// reporting sign-ins whose second step never came and turning two-step back on where its
+/// "off until" time has come (every minute), and purging expired rows (every hour). Each step is idempotent, so a stop at any moment loses nothing.
 async fn background_work(service: nidan_service::Service, stop: StopSignal) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -104,6 +104,7 @@ async fn background_work(service: nidan_service::Service, stop: StopSignal) {
         service.deliver_notices(50).await;
         if n.is_multiple_of(12) {
             service.report_unfinished_sign_ins().await;
+            service.two_step_back_on_when_due().await;
         }
         if n.is_multiple_of(720) {
             service.purge_expired().await;

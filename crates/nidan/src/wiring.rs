@@ -58,6 +58,8 @@ pub fn policy(config: &Config) -> Result<Policy> {
         totp_window: TotpWindow::new(config.totp.window).context("totp.window")?,
         signup_open: config.signup.open,
         password_min_chars: config.password.min_length,
+        password_resets_per_hour: config.password.resets_per_hour,
+        public_url: config.server.public_url.clone(),
         session_idle_secs: secs(
             config.session.idle_timeout_secs,
             "session.idle_timeout_secs",
@@ -115,6 +117,7 @@ pub fn web_options(config: &Config) -> WebOptions {
         login_per_ip_per_minute: config.server.login_requests_per_ip_per_minute,
         signup_per_ip_per_hour: config.signup.max_per_client_per_hour,
         verify_per_key_per_minute: config.api.verify_per_key_per_minute,
+        password_resets_per_ip_per_hour: config.password.resets_per_client_per_hour,
         public_url: config.server.public_url.clone(),
     }
 }

@@ -382,21 +382,7 @@ impl Instance {
 
 /// `POST path` with a JSON body and a bearer token; the answer's status code.
 fn post_status(addr: &str, path: &str, bearer: &str, body: &str) -> u16 {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+    call(addr, "POST", path, bearer, body).0
 }
 
 #[test]
@@ -480,4 +466,165 @@ fn an_account_locked_by_wrong_passwords_is_unlocked_by_the_command() {
 
     let unknown = nidan.run(&["admin", "user", "unlock", "nobody@example.com"]);
     assert_status(&unknown, 1);
+}
+
+/// A request to the running server: the status and the body.
+fn call(addr: &str, method: &str, path: &str, bearer: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn support_lists_disables_enables_groups_and_deletes_accounts() {
+    let nidan = Instance::new();
+    for email in ["c@example.com", "other@example.com"] {
+        let added = nidan.run_with(
+            &["admin", "user", "add", email, "--password-stdin"],
+            &[],
+            Some("correct horse battery staple\n"),
+        );
+        assert_status(&added, 0);
+    }
+    let (_server, addr) = nidan.serve();
+    let login = || {
+        call(
+            &addr,
+            "POST",
+            "/api/v1/login",
+            "-",
+            r#"{"email":"c@example.com","password":"correct horse battery staple"}"#,
+        )
+    };
+    let (status, body) = login();
+    assert_eq!(status, 200, "{body}");
+    let session: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let session = session["session_token"].as_str().unwrap().to_owned();
+
+    let listed = stdout(&nidan.run(&["admin", "user", "list", "--json", "--query", "C@EXAMPLE"]));
+    let rows: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!(rows[0]["email"], "c@example.com");
+    assert_eq!(rows[0]["two_step"], "none");
+    assert_eq!(rows[0]["disabled"], false);
+    let table = stdout(&nidan.run(&["admin", "user", "list"]));
+    assert_eq!(table.lines().count(), 2, "{table}");
+
+    let disabled = nidan.run(&[
+        "admin",
+        "user",
+        "disable",
+        "c@example.com",
+        "--reason",
+        "abuse report 7",
+    ]);
+    assert_status(&disabled, 0);
+    let done = Instant::now();
+    assert_eq!(call(&addr, "GET", "/api/v1/me", &session, "").0, 401);
+    assert!(
+        done.elapsed() < Duration::from_secs(1),
+        "the live session ended at once"
+    );
+    assert_eq!(login().0, 403, "a disabled account cannot sign in");
+    assert_says(
+        &stdout(&nidan.run(&["admin", "user", "show", "c@example.com"])),
+        "since",
+    );
+    let again = nidan.run(&[
+        "admin",
+        "user",
+        "disable",
+        "c@example.com",
+        "--reason",
+        "twice",
+    ]);
+    assert_status(&again, 1);
+    assert_status(&nidan.run(&["admin", "user", "enable", "c@example.com"]), 0);
+    assert_eq!(login().0, 200);
+
+    assert_status(
+        &nidan.run(&["admin", "user", "groups", "c@example.com", "add", "admins"]),
+        0,
+    );
+    assert_status(
+        &nidan.run(&["admin", "user", "groups", "c@example.com", "add", "admins"]),
+        1,
+    );
+    assert_status(
+        &nidan.run(&[
+            "admin",
+            "user",
+            "groups",
+            "c@example.com",
+            "add",
+            "bad group!",
+        ]),
+        1,
+    );
+    assert_says(
+        &stdout(&nidan.run(&["admin", "user", "show", "c@example.com"])),
+        "admins",
+    );
+    let off = nidan.run(&[
+        "admin",
+        "user",
+        "two-step-off",
+        "c@example.com",
+        "--reason",
+        "x",
+    ]);
+    assert_status(&off, 1);
+    let bad_date = nidan.run(&[
+        "admin",
+        "user",
+        "two-step-off",
+        "c@example.com",
+        "--reason",
+        "x",
+        "--until",
+        "soon",
+    ]);
+    assert_status(&bad_date, 1);
+    let activity = stdout(&nidan.run(&["admin", "user", "activity", "c@example.com"]));
+    for kind in ["account_disabled", "account_enabled", "group_added"] {
+        assert!(activity.contains(kind), "{kind}: {activity}");
+    }
+    assert!(activity.contains("abuse report 7"), "{activity}");
+
+    assert_status(&nidan.run(&["admin", "user", "delete", "c@example.com"]), 2);
+    let deleted = nidan.run(&[
+        "admin",
+        "user",
+        "delete",
+        "c@example.com",
+        "--reason",
+        "asked by letter",
+    ]);
+    assert_status(&deleted, 0);
+    assert_eq!(login().0, 401);
+    let table = stdout(&nidan.run(&["admin", "user", "list"]));
+    assert!(
+        !table.contains("c@example.com") && table.contains("other@example.com"),
+        "{table}"
+    );
 }

@@ -22,8 +22,11 @@ impl Texts for En {
         "en"
     }
 
-    fn code_subject(&self, issuer: &str) -> String {
-        format!("[{issuer}] Verification code")
+    fn code_subject(&self, issuer: &str, purpose: CodePurpose) -> String {
+        match purpose {
+            CodePurpose::PasswordReset => format!("[{issuer}] Reset your password"),
+            _ => format!("[{issuer}] Verification code"),
+        }
     }
 
     fn code_intro(&self, purpose: CodePurpose) -> &'static str {
@@ -36,11 +39,24 @@ impl Texts for En {
                 "We detected a sign-in to your account from a new country. \
                  Enter this code to confirm that it is you."
             }
+            CodePurpose::NewSignInEmail => {
+                "Use this code to make this address the email you sign in with."
+            }
+            CodePurpose::PasswordReset => {
+                "Someone asked to reset the password of the account that signs in with this \
+                 address. Your two-step verification stays as it is: after choosing a new \
+                 password you sign in with it and your second step."
+            }
         }
     }
 
-    fn code_label(&self) -> &'static str {
-        "Your verification code:"
+    fn code_label(&self, purpose: CodePurpose) -> &'static str {
+        match purpose {
+            CodePurpose::PasswordReset => {
+                "Open this link to choose a new password (it works once):"
+            }
+            _ => "Your verification code:",
+        }
     }
 
     fn code_expiry(&self, valid_minutes: u32) -> String {
@@ -49,8 +65,11 @@ impl Texts for En {
 
     fn code_not_you(&self, purpose: CodePurpose) -> &'static str {
         match purpose {
-            CodePurpose::Enrolment => {
+            CodePurpose::Enrolment | CodePurpose::NewSignInEmail => {
                 "If this wasn't you, ignore this message: the address will not be added."
+            }
+            CodePurpose::PasswordReset => {
+                "If you did not ask for this, ignore this message: your password stays as it is."
             }
             CodePurpose::SignIn | CodePurpose::NewCountry => {
                 "If this wasn't you, do not share this code with anyone: someone may know your \
@@ -74,7 +93,11 @@ impl Texts for En {
         match kind {
             NoticeKind::MethodAdded { .. } => "a two-step verification method was added",
             NoticeKind::MethodRemoved { .. } => "a two-step verification method was removed",
-            NoticeKind::TwoStepOff => "two-step verification turned off",
+            NoticeKind::TwoStepOff { .. } => "two-step verification turned off",
+            NoticeKind::TwoStepBackOn => "two-step verification is on again",
+            NoticeKind::SupportTwoStepOff { .. } => "support turned two-step verification off",
+            NoticeKind::AccountDisabled { .. } => "your account was disabled",
+            NoticeKind::AccountEnabled => "your account was enabled again",
             NoticeKind::TwoStepOn => "two-step verification turned on",
             NoticeKind::TwoStepRemoved => "two-step verification removed",
             NoticeKind::RecoveryCodesRecreated => "new recovery codes were created",
@@ -82,6 +105,10 @@ impl Texts for En {
             NoticeKind::DeviceRemembered { .. } => "a device was remembered",
             NoticeKind::SupportReset { .. } => "two-step verification was reset by support",
             NoticeKind::UnfinishedSignIn => "a sign-in was started but not finished",
+            NoticeKind::PasswordChanged => "your password was changed",
+            NoticeKind::PasswordReset => "your password was reset",
+            NoticeKind::SignInEmailChanged { .. } => "your sign-in email was changed",
+            NoticeKind::AccountDeleted { .. } => "your account was deleted",
         }
     }
 
@@ -99,11 +126,38 @@ impl Texts for En {
                 "A two-step verification method was removed from your account: {}.",
                 with_hint(method, hint)
             )],
-            NoticeKind::TwoStepOff => vec![
+            NoticeKind::TwoStepOff { until: None } => vec![
                 "Two-step verification was turned off for your account. Signing in now needs \
                  only your password."
                     .to_owned(),
             ],
+            NoticeKind::TwoStepOff { until: Some(until) } => vec![
+                "Two-step verification was turned off for your account. Signing in now needs \
+                 only your password."
+                    .to_owned(),
+                format!("It turns back on by itself on {}.", self.when(*until)),
+            ],
+            NoticeKind::TwoStepBackOn => vec![
+                "Two-step verification is on again for your account: the time it was off for \
+                 has ended. Every session was signed out; sign in with your second step."
+                    .to_owned(),
+            ],
+            NoticeKind::SupportTwoStepOff { reason, until } => vec![
+                "Support turned two-step verification off for your account after checking your \
+                 identity. Your methods and recovery codes are kept."
+                    .to_owned(),
+                format!("It turns back on by itself on {}.", self.when(*until)),
+                format!("Reason given: {reason}"),
+            ],
+            NoticeKind::AccountDisabled { reason } => vec![
+                "Support disabled your account: it cannot sign in, and every session was signed \
+                 out."
+                    .to_owned(),
+                format!("Reason given: {reason}"),
+            ],
+            NoticeKind::AccountEnabled => {
+                vec!["Support enabled your account again: you can sign in.".to_owned()]
+            }
             NoticeKind::TwoStepOn => {
                 vec!["Two-step verification was turned on for your account.".to_owned()]
             }
@@ -143,6 +197,32 @@ impl Texts for En {
                  within 10 minutes. Someone else may know your password."
                     .to_owned(),
             ],
+            NoticeKind::PasswordChanged => vec![
+                "The password of your account was changed. Every other session was signed out \
+                 and every remembered device forgotten."
+                    .to_owned(),
+            ],
+            NoticeKind::PasswordReset => vec![
+                "The password of your account was set with a reset link sent to this address. \
+                 Every session was signed out and every remembered device forgotten; two-step \
+                 verification stays as it was."
+                    .to_owned(),
+            ],
+            NoticeKind::SignInEmailChanged { hint } => vec![format!(
+                "Your account now signs in with another email address: {hint}. Messages about \
+                 the account go there from now on."
+            )],
+            NoticeKind::AccountDeleted { reason } => {
+                let mut lines = vec![
+                    "Your account was deleted, with its two-step verification, sessions, devices \
+                     and history. This is the last message about it."
+                        .to_owned(),
+                ];
+                if let Some(reason) = reason {
+                    lines.push(format!("Support deleted it. Reason given: {reason}"));
+                }
+                lines
+            }
         }
     }
 

@@ -15,8 +15,11 @@ impl Texts for Ja {
         "ja"
     }
 
-    fn code_subject(&self, issuer: &str) -> String {
-        format!("[{issuer}] 確認コード")
+    fn code_subject(&self, issuer: &str, purpose: CodePurpose) -> String {
+        match purpose {
+            CodePurpose::PasswordReset => format!("[{issuer}] パスワードの再設定"),
+            _ => format!("[{issuer}] 確認コード"),
+        }
     }
 
     fn code_intro(&self, purpose: CodePurpose) -> &'static str {
@@ -29,21 +32,37 @@ impl Texts for Ja {
                 "これまでと異なる国からのサインインを検出しました。\
                  ご本人であることを確認するため、次のコードを入力してください。"
             }
+            CodePurpose::NewSignInEmail => {
+                "このアドレスをサインイン用のメールアドレスにするには、次のコードを入力してください。"
+            }
+            CodePurpose::PasswordReset => {
+                "このアドレスでサインインするアカウントのパスワード再設定が求められました。\
+                 2段階認証はそのままです。新しいパスワードを設定した後も、\
+                 サインインには2段階目が必要です。"
+            }
         }
     }
 
-    fn code_label(&self) -> &'static str {
-        "確認コード:"
+    fn code_label(&self, purpose: CodePurpose) -> &'static str {
+        match purpose {
+            CodePurpose::PasswordReset => {
+                "次のリンクを開いて新しいパスワードを設定してください（1回のみ有効）:"
+            }
+            _ => "確認コード:",
+        }
     }
 
     fn code_expiry(&self, valid_minutes: u32) -> String {
-        format!("このコードの有効期限は{valid_minutes}分です。")
+        format!("有効期限は{valid_minutes}分です。")
     }
 
     fn code_not_you(&self, purpose: CodePurpose) -> &'static str {
         match purpose {
-            CodePurpose::Enrolment => {
+            CodePurpose::Enrolment | CodePurpose::NewSignInEmail => {
                 "お心当たりがない場合は、このメッセージを無視してください。アドレスは追加されません。"
+            }
+            CodePurpose::PasswordReset => {
+                "お心当たりがない場合は、このメッセージを無視してください。パスワードは変わりません。"
             }
             CodePurpose::SignIn | CodePurpose::NewCountry => {
                 "お心当たりがない場合は、このコードを誰にも教えないでください。第三者があなたの\
@@ -67,7 +86,11 @@ impl Texts for Ja {
         match kind {
             NoticeKind::MethodAdded { .. } => "2段階認証の方法が追加されました",
             NoticeKind::MethodRemoved { .. } => "2段階認証の方法が削除されました",
-            NoticeKind::TwoStepOff => "2段階認証がオフになりました",
+            NoticeKind::TwoStepOff { .. } => "2段階認証がオフになりました",
+            NoticeKind::TwoStepBackOn => "2段階認証がオンに戻りました",
+            NoticeKind::SupportTwoStepOff { .. } => "サポートが2段階認証をオフにしました",
+            NoticeKind::AccountDisabled { .. } => "アカウントが無効になりました",
+            NoticeKind::AccountEnabled => "アカウントが有効に戻りました",
             NoticeKind::TwoStepOn => "2段階認証がオンになりました",
             NoticeKind::TwoStepRemoved => "2段階認証が削除されました",
             NoticeKind::RecoveryCodesRecreated => "リカバリーコードが再発行されました",
@@ -75,6 +98,10 @@ impl Texts for Ja {
             NoticeKind::DeviceRemembered { .. } => "デバイスが記憶されました",
             NoticeKind::SupportReset { .. } => "サポートが2段階認証をリセットしました",
             NoticeKind::UnfinishedSignIn => "完了しなかったサインインがあります",
+            NoticeKind::PasswordChanged => "パスワードが変更されました",
+            NoticeKind::PasswordReset => "パスワードが再設定されました",
+            NoticeKind::SignInEmailChanged { .. } => "サインイン用のメールアドレスが変更されました",
+            NoticeKind::AccountDeleted { .. } => "アカウントが削除されました",
         }
     }
 
@@ -92,10 +119,35 @@ impl Texts for Ja {
                 "あなたのアカウントから2段階認証の方法が削除されました: {}",
                 with_hint(method, hint)
             )],
-            NoticeKind::TwoStepOff => vec![
+            NoticeKind::TwoStepOff { until: None } => vec![
                 "あなたのアカウントの2段階認証がオフになりました。現在はパスワードだけでサインインできます。"
                     .to_owned(),
             ],
+            NoticeKind::TwoStepOff { until: Some(until) } => vec![
+                "あなたのアカウントの2段階認証がオフになりました。現在はパスワードだけでサインインできます。"
+                    .to_owned(),
+                format!("{}に自動的にオンに戻ります。", self.when(*until)),
+            ],
+            NoticeKind::TwoStepBackOn => vec![
+                "オフにしていた期間が終わり、2段階認証がオンに戻りました。\
+                 すべてのセッションがログアウトされました。2段階目を使ってログインしてください。"
+                    .to_owned(),
+            ],
+            NoticeKind::SupportTwoStepOff { reason, until } => vec![
+                "ご本人確認のうえ、サポートがアカウントの2段階認証をオフにしました。\
+                 登録済みの方法とリカバリーコードはそのままです。"
+                    .to_owned(),
+                format!("{}に自動的にオンに戻ります。", self.when(*until)),
+                format!("理由: {reason}"),
+            ],
+            NoticeKind::AccountDisabled { reason } => vec![
+                "サポートがアカウントを無効にしました。ログインできず、すべてのセッションがログアウトされました。"
+                    .to_owned(),
+                format!("理由: {reason}"),
+            ],
+            NoticeKind::AccountEnabled => {
+                vec!["サポートがアカウントを有効に戻しました。ログインできます。".to_owned()]
+            }
             NoticeKind::TwoStepOn => {
                 vec!["あなたのアカウントの2段階認証がオンになりました。".to_owned()]
             }
@@ -133,6 +185,32 @@ impl Texts for Ja {
                  第三者があなたのパスワードを知っている可能性があります。"
                     .to_owned(),
             ],
+            NoticeKind::PasswordChanged => vec![
+                "アカウントのパスワードが変更されました。ほかのセッションはすべてサインアウトされ、\
+                 記憶されたデバイスはすべて解除されました。"
+                    .to_owned(),
+            ],
+            NoticeKind::PasswordReset => vec![
+                "このアドレスに送られた再設定リンクで、アカウントのパスワードが設定されました。\
+                 すべてのセッションがサインアウトされ、記憶されたデバイスはすべて解除されました。\
+                 2段階認証は変わっていません。"
+                    .to_owned(),
+            ],
+            NoticeKind::SignInEmailChanged { hint } => vec![format!(
+                "アカウントのサインイン用メールアドレスが {hint} に変更されました。\
+                 今後のお知らせはそちらに届きます。"
+            )],
+            NoticeKind::AccountDeleted { reason } => {
+                let mut lines = vec![
+                    "アカウントが削除されました。2段階認証、セッション、デバイス、履歴もすべて削除されています。\
+                     このアカウントについてのお知らせはこれが最後です。"
+                        .to_owned(),
+                ];
+                if let Some(reason) = reason {
+                    lines.push(format!("サポートが削除しました。理由: {reason}"));
+                }
+                lines
+            }
         }
     }
 

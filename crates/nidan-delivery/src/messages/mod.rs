@@ -32,12 +32,12 @@ pub struct RenderedEmail {
 pub(crate) trait Texts: Sync {
     /// The language tag for `<html lang>`.
     fn lang(&self) -> &'static str;
-    /// `[<issuer>] Verification code`.
-    fn code_subject(&self, issuer: &str) -> String;
+    /// `[<issuer>] Verification code` (a reset link has its own).
+    fn code_subject(&self, issuer: &str, purpose: CodePurpose) -> String;
     /// The first sentence of a code email, by purpose.
     fn code_intro(&self, purpose: CodePurpose) -> &'static str;
-    /// The label before the code.
-    fn code_label(&self) -> &'static str;
+    /// The label before the code (or the reset link).
+    fn code_label(&self, purpose: CodePurpose) -> &'static str;
     /// How long the code stays valid.
     fn code_expiry(&self, valid_minutes: u32) -> String;
     /// What to do if the recipient did not ask for the code.
@@ -112,6 +112,8 @@ struct CodeHtml<'a> {
     intro: &'a str,
     label: &'a str,
     code: &'a str,
+    /// The code is a link (a password reset).
+    link: bool,
     expiry: &'a str,
     not_you: &'a str,
     footer: &'a str,
@@ -142,7 +144,7 @@ fn html_part(template: &impl Template) -> String {
 /// The email carrying a one-time code.
 pub fn code_email(message: &CodeMessage) -> RenderedEmail {
     let t = texts(message.locale);
-    let subject = t.code_subject(&message.issuer);
+    let subject = t.code_subject(&message.issuer, message.purpose);
     let intro = t.code_intro(message.purpose);
     let expiry = t.code_expiry(message.valid_minutes);
     let not_you = t.code_not_you(message.purpose);
@@ -151,15 +153,16 @@ pub fn code_email(message: &CodeMessage) -> RenderedEmail {
 
     let text = format!(
         "{intro}\n\n{label} {code}\n\n{expiry}\n\n{not_you}\n\n-- \n{footer}\n",
-        label = t.code_label()
+        label = t.code_label(message.purpose)
     );
 
     let html = html_part(&CodeHtml {
         lang: t.lang(),
         subject: &subject,
         intro,
-        label: t.code_label(),
+        label: t.code_label(message.purpose),
         code,
+        link: message.purpose == CodePurpose::PasswordReset,
         expiry: &expiry,
         not_you,
         footer: &footer,

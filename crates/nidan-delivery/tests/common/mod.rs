@@ -84,7 +84,7 @@ pub fn every_notice_kind() -> Vec<NoticeKind> {
             method: "email".into(),
             hint: Some("t***@example.com".into()),
         },
-        NoticeKind::TwoStepOff,
+        NoticeKind::TwoStepOff { until: None },
         NoticeKind::TwoStepOn,
         NoticeKind::TwoStepRemoved,
         NoticeKind::RecoveryCodesRecreated,
@@ -97,5 +97,26 @@ pub fn every_notice_kind() -> Vec<NoticeKind> {
             reason: "<script>alert(1)</script> lost phone".into(),
         },
         NoticeKind::UnfinishedSignIn,
+        NoticeKind::TwoStepOff {
+            until: Some(1_800_000_000),
+        },
+        NoticeKind::TwoStepBackOn,
+        NoticeKind::SupportTwoStepOff {
+            reason: "travelling, identity checked".into(),
+            until: 1_800_000_000,
+        },
+        NoticeKind::AccountDisabled {
+            reason: "<b>abuse</b> report".into(),
+        },
+        NoticeKind::AccountEnabled,
+        NoticeKind::PasswordChanged,
+        NoticeKind::PasswordReset,
+        NoticeKind::SignInEmailChanged {
+            hint: "n***@example.com".into(),
+        },
+        NoticeKind::AccountDeleted { reason: None },
+        NoticeKind::AccountDeleted {
+            reason: Some("asked by its owner by letter".into()),
+        },
     ]
 }

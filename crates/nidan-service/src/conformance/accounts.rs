@@ -103,7 +103,7 @@ pub async fn users_create_find_and_reject_duplicates(store: Arc<dyn Store>) {
     );
 
     fx.store
-        .set_password_hash(&new.id, None)
+        .set_password_hash(&new.id, None, None)
         .await
         .expect("set_password_hash failed");
     assert_eq!(
@@ -112,7 +112,7 @@ pub async fn users_create_find_and_reject_duplicates(store: Arc<dyn Store>) {
         "set_password_hash(None) must clear the password"
     );
     fx.store
-        .set_password_hash(&new.id, Some("$argon2id$new".into()))
+        .set_password_hash(&new.id, Some("$argon2id$new".into()), None)
         .await
         .expect("set_password_hash failed");
     assert_eq!(

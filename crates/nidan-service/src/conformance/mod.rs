@@ -20,6 +20,7 @@ mod attempts;
 mod challenges;
 mod fixture;
 mod lifecycle;
+mod own_life;
 mod races;
 mod sessions;
 
@@ -52,6 +53,15 @@ pub use lifecycle::{
     import_totp_creates_users_and_replaces_credentials, import_totp_is_all_or_nothing,
     pending_totp_is_replaced_by_newer_pending, remove_two_step_ends_sessions_only_when_asked,
     reseal_secrets_round_trip,
+};
+pub use own_life::{
+    delete_user_removes_everything_and_queues_the_last_notice,
+    disabling_ends_sessions_challenges_and_devices, list_users_and_groups,
+    password_change_ends_sessions_devices_and_reset_links, race_same_reset_link_used_once,
+    reset_link_works_once_newest_only_until_it_expires,
+    reset_links_are_capped_per_account_and_hour,
+    set_email_changes_the_sign_in_email_and_refuses_a_taken_one,
+    two_step_off_until_turns_back_on_once_when_due,
 };
 pub use races::{
     race_right_codes_on_one_challenge_grant_one_session, race_same_recovery_code_accepted_once,
@@ -118,10 +128,20 @@ where
         import_totp_creates_users_and_replaces_credentials,
         import_totp_is_all_or_nothing,
         reseal_secrets_round_trip,
+        // the account's own life
+        password_change_ends_sessions_devices_and_reset_links,
+        reset_link_works_once_newest_only_until_it_expires,
+        reset_links_are_capped_per_account_and_hour,
+        set_email_changes_the_sign_in_email_and_refuses_a_taken_one,
+        delete_user_removes_everything_and_queues_the_last_notice,
+        disabling_ends_sessions_challenges_and_devices,
+        two_step_off_until_turns_back_on_once_when_due,
+        list_users_and_groups,
         // races
         race_same_totp_step_accepted_once,
         race_same_recovery_code_accepted_once,
         race_wrong_codes_on_one_challenge_evaluated_max_attempts_times,
         race_right_codes_on_one_challenge_grant_one_session,
+        race_same_reset_link_used_once,
     );
 }

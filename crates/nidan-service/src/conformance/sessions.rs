@@ -309,7 +309,7 @@ pub async fn devices_revoked_by_password_change_and_two_step_off(store: Arc<dyn 
 
     let d = fx.device(&a, &ca, NOW - 100).await;
     fx.store
-        .set_password_hash(&a, Some("$argon2id$changed".into()))
+        .set_password_hash(&a, Some("$argon2id$changed".into()), None)
         .await
         .expect("set_password_hash failed");
     assert!(
@@ -319,7 +319,7 @@ pub async fn devices_revoked_by_password_change_and_two_step_off(store: Arc<dyn 
 
     let d = fx.device(&a, &ca, NOW - 90).await;
     fx.store
-        .set_two_step_enabled(&a, false, None)
+        .set_two_step_enabled(&a, false, None, None)
         .await
         .expect("set_two_step_enabled failed");
     assert!(
@@ -343,7 +343,7 @@ pub async fn devices_revoked_by_password_change_and_two_step_off(store: Arc<dyn 
     let b = fx.user().await;
     let theirs = fx.session(&b, NOW - 60).await;
     fx.store
-        .set_two_step_enabled(&a, true, Some(&keep.record.id))
+        .set_two_step_enabled(&a, true, Some(&keep.record.id), None)
         .await
         .expect("set_two_step_enabled failed");
     assert!(

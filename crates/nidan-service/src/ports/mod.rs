@@ -46,14 +46,23 @@ pub enum StoreError {
 
 pub use records::*;
 
-/// Storage. Implemented for SQLite and PostgreSQL in `nidan-store`; every implementation must pass
-/// the conformance suite in [`crate::conformance`].
+/// The store's traits, one per concern: `use nidan_service::ports::stores::*` brings every
+/// method into scope.
+pub mod stores {
+    pub use super::{Accounts, Activity, ApiKeys, Checks, Credentials, Notices, Sessions, Store};
+}
+
+/// Storage: every concern's trait, and readiness. Implemented for SQLite and PostgreSQL in
+/// `nidan-store`; every implementation must pass the conformance suite in [`crate::conformance`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Accounts + Credentials + Checks + Sessions + Activity + Notices + ApiKeys {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+}
 
-    // --- accounts
+/// Accounts: who they are, their settings, and their counted wrong passwords and codes.
+#[async_trait]
+pub trait Accounts: Send + Sync + 'static {
     /// Creates an account; `Conflict` when the email is taken.
     async fn create_user(&self, user: NewUser) -> Result<(), StoreError>;
     /// Finds an account by normalised email.
@@ -65,9 +74,42 @@ pub trait Store: Send + Sync + 'static {
         &self,
         emails: &[String],
     ) -> Result<Vec<(String, UserId)>, StoreError>;
-    /// Sets or clears the password; revokes remembered devices (a credential change).
-    async fn set_password_hash(&self, id: &UserId, hash: Option<String>) -> Result<(), StoreError>;
-    /// Switches two-step on or off (methods kept). Either way every remembered device is
+    /// Sets or clears the password, and ends what the old one let in: every session but
+    /// `keep_session`, every remembered device, every unused reset link.
+    async fn set_password_hash(
+        &self,
+        id: &UserId,
+        hash: Option<String>,
+        keep_session: Option<&SessionId>,
+    ) -> Result<(), StoreError>;
+    /// Stores a reset link as the account's only working one, unless `max_per_hour` links were
+    /// asked for in the hour before it (false: nothing stored).
+    async fn create_password_reset(
+        &self,
+        reset: PasswordReset,
+        max_per_hour: u32,
+    ) -> Result<bool, StoreError>;
+    /// A reset link by its token's digest (used or not).
+    async fn password_reset(&self, digest: &[u8; 32]) -> Result<Option<PasswordReset>, StoreError>;
+    /// Forgets a reset link whose email could not be delivered.
+    async fn discard_password_reset(&self, digest: &[u8; 32]) -> Result<(), StoreError>;
+    /// Uses a reset link, if it is unused and unexpired at `now` (one atomic statement decides),
+    /// and sets the password with it as [`Accounts::set_password_hash`] does, ending every
+    /// session. The account whose password it set, or `None` when the link did not work.
+    async fn reset_password(
+        &self,
+        digest: &[u8; 32],
+        now: UnixTime,
+        hash: String,
+    ) -> Result<Option<UserId>, StoreError>;
+    /// Changes the sign-in email; `Conflict` when another account has it.
+    async fn set_email(&self, id: &UserId, email: &str) -> Result<(), StoreError>;
+    /// Deletes the account and everything of it (credentials, codes, sessions, devices,
+    /// activity, queued notices), and queues `last_notice` (addressed by its `to`), in one
+    /// transaction. False when there was no such account.
+    async fn delete_user(&self, id: &UserId, last_notice: NewNotice) -> Result<bool, StoreError>;
+    /// Switches two-step on or off (methods kept); off may be until `off_until`, when it turns
+    /// back on by itself ([`Accounts::two_step_back_on`]). Either way every remembered device is
     /// forgotten; on also ends every session of the user but `keep_session` (nothing made with
     /// less than the second step outlives it).
     async fn set_two_step_enabled(
@@ -75,9 +117,62 @@ pub trait Store: Send + Sync + 'static {
         id: &UserId,
         enabled: bool,
         keep_session: Option<&SessionId>,
+        off_until: Option<UnixTime>,
     ) -> Result<(), StoreError>;
+    /// Accounts whose two-step is off until a time that has come, at most `limit`.
+    async fn due_two_step_back_on(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError>;
+    /// Turns two-step back on if its "off until" time has come (one conditional update decides
+    /// on any number of nodes), ending every session and remembered device; false when not due.
+    async fn two_step_back_on(&self, id: &UserId, now: UnixTime) -> Result<bool, StoreError>;
+    /// Disables the account at `disabled_at` (every session, open challenge and remembered
+    /// device ends), or enables it (`None`); false when there is no such account.
+    async fn set_disabled(
+        &self,
+        id: &UserId,
+        disabled_at: Option<UnixTime>,
+    ) -> Result<bool, StoreError>;
+    /// Accounts whose email contains `query` (any case), in email order after `after`, at most
+    /// `limit`, each with whether it has a confirmed method.
+    async fn list_users(
+        &self,
+        query: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(UserRecord, bool)>, StoreError>;
+    /// Adds the account to a group; false when it was in it already.
+    async fn add_group(&self, id: &UserId, name: &str) -> Result<bool, StoreError>;
+    /// Takes the account out of a group; false when it was not in it.
+    async fn remove_group(&self, id: &UserId, name: &str) -> Result<bool, StoreError>;
+    /// The account's groups, by name.
+    async fn groups(&self, id: &UserId) -> Result<Vec<String>, StoreError>;
+    /// Sets the method offered first at sign-in.
+    async fn set_default_method(&self, user: &UserId, method: Method) -> Result<(), StoreError>;
+    /// Sets the language of the account's emails.
+    async fn set_locale(&self, user: &UserId, locale: Locale) -> Result<(), StoreError>;
+    /// The wrong passwords counted for `subject` (zero when none).
+    async fn password_failures(&self, subject: &[u8; 32]) -> Result<PasswordFailures, StoreError>;
+    /// Counts one attempt for `subject` before its password is judged, if the count is still
+    /// `seen.failures` (one atomic statement: of parallel attempts that saw the same count, one
+    /// wins). False: another attempt got there first; nothing was written.
+    async fn reserve_password_attempt(
+        &self,
+        subject: &[u8; 32],
+        seen: PasswordFailures,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Forgets the account's counted wrong codes (support unlocking the second step).
+    async fn clear_code_failures(&self, user: &UserId) -> Result<(), StoreError>;
+    /// Forgets the count for `subject` (a right password, or support unlocking it).
+    async fn clear_password_failures(&self, subject: &[u8; 32]) -> Result<(), StoreError>;
+}
 
-    // --- authenticator app
+/// The ways in of the second step: authenticator apps, email and SMS methods, recovery codes.
+#[async_trait]
+pub trait Credentials: Send + Sync + 'static {
     /// Stores a pending credential, replacing any earlier pending one of the user.
     async fn put_pending_totp(&self, credential: TotpCredential) -> Result<(), StoreError>;
     /// The user's pending credential.
@@ -105,8 +200,23 @@ pub trait Store: Send + Sync + 'static {
     async fn all_sealed_secrets(&self) -> Result<Vec<(CredentialId, UserId, Vec<u8>)>, StoreError>;
     /// Replaces sealed seeds (key rotation), in one transaction.
     async fn reseal_secrets(&self, rows: Vec<(CredentialId, Vec<u8>)>) -> Result<(), StoreError>;
-
-    // --- recovery codes
+    /// Stores a pending method, replacing any pending one of the same channel (and killing
+    /// codes sent to it).
+    async fn put_pending_oob(&self, method: OobMethod) -> Result<(), StoreError>;
+    /// The user's email and SMS methods, pending and confirmed.
+    async fn oob_methods(&self, user: &UserId) -> Result<Vec<OobMethod>, StoreError>;
+    /// Makes a pending method the active one of its channel (replacing an older one); with
+    /// `first_method`, as [`Credentials::activate_totp`].
+    async fn activate_oob(
+        &self,
+        user: &UserId,
+        method: &CredentialId,
+        now: UnixTime,
+        first_method: Option<FirstMethod>,
+    ) -> Result<bool, StoreError>;
+    /// Removes the user's method of this channel (pending and confirmed), with what it affects,
+    /// as [`Credentials::delete_totp`].
+    async fn delete_oob(&self, user: &UserId, channel: Channel) -> Result<(), StoreError>;
     /// Replaces the user's recovery codes with these digests in one transaction.
     async fn replace_recovery_codes(
         &self,
@@ -116,28 +226,26 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Unused recovery codes left.
     async fn recovery_codes_left(&self, user: &UserId) -> Result<u32, StoreError>;
+    /// Removes every method, recovery code and remembered device; two-step becomes `none`. With
+    /// `end_sessions` (support reset) every session ends too.
+    async fn remove_two_step(&self, user: &UserId, end_sessions: bool) -> Result<(), StoreError>;
+}
+
+/// Sign-in challenges, sent codes, and the one place where codes are consumed and failures counted.
+#[async_trait]
+pub trait Checks: Send + Sync + 'static {
     /// An account found by email with everything a code check needs, for the hot path of
     /// `POST /api/v1/verify`, read in one snapshot (SQLite: one read transaction; PostgreSQL:
     /// one round trip, a second only for email/SMS methods) instead of four reads.
     async fn account_for_check(&self, email: &str) -> Result<Option<AccountForCheck>, StoreError>;
-
     /// A sign-in challenge with its account and everything a code check needs, in one read
-    /// (the second step's counterpart of [`Store::account_for_check`]).
+    /// (the second step's counterpart of [`Checks::account_for_check`]).
     async fn challenge_for_check(
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<(ChallengeRecord, AccountForCheck)>, StoreError>;
-
-    // --- attempts (the one place where codes are consumed and failures counted)
     /// Settles one code attempt atomically; see [`Attempt`] and [`Settled`].
     async fn settle_attempt(&self, attempt: Attempt) -> Result<Settled, StoreError>;
-
-    // --- two-step lifecycle
-    /// Removes every method, recovery code and remembered device; two-step becomes `none`. With
-    /// `end_sessions` (support reset) every session ends too.
-    async fn remove_two_step(&self, user: &UserId, end_sessions: bool) -> Result<(), StoreError>;
-
-    // --- challenges
     /// Stores a new sign-in challenge.
     async fn create_challenge(&self, challenge: ChallengeRecord) -> Result<(), StoreError>;
     /// Finds a challenge by token digest.
@@ -145,8 +253,34 @@ pub trait Store: Send + Sync + 'static {
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<ChallengeRecord>, StoreError>;
+    /// Challenges created before `cutoff` that never produced a session and were not reported.
+    async fn unfinished_challenges(
+        &self,
+        cutoff: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<ChallengeRecord>, StoreError>;
+    /// Marks a challenge reported as unfinished.
+    async fn mark_challenge_reported(
+        &self,
+        digest: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Stores a new code for its binding if the sending limits allow, killing the earlier live
+    /// code of that binding and carrying its wrong tries over; records the send.
+    async fn issue_code(&self, code: OobCode, limits: SendLimits) -> Result<Issued, StoreError>;
+    /// Forgets a code whose delivery failed, and its send record, so the person can try again.
+    async fn discard_code(&self, code_id: &str) -> Result<(), StoreError>;
+    /// The newest code for a binding that is not used or replaced (it may be expired).
+    async fn live_code(
+        &self,
+        user: &UserId,
+        binding: &CodeBinding,
+    ) -> Result<Option<OobCode>, StoreError>;
+}
 
-    // --- sessions
+/// Sessions and remembered devices.
+#[async_trait]
+pub trait Sessions: Send + Sync + 'static {
     /// Creates a session (sign-in without a second step).
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
     /// Finds a session by token digest.
@@ -160,8 +294,6 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError>;
     /// Ends one of the user's sessions; false when there was none.
     async fn delete_session(&self, user: &UserId, id: &SessionId) -> Result<bool, StoreError>;
-
-    // --- remembered devices
     /// Finds a device by token digest.
     async fn device_by_digest(&self, digest: &[u8; 32])
     -> Result<Option<DeviceRecord>, StoreError>;
@@ -181,8 +313,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_device(&self, user: &UserId, id: &DeviceId) -> Result<bool, StoreError>;
     /// Forgets every device of the user.
     async fn delete_devices(&self, user: &UserId) -> Result<u64, StoreError>;
+}
 
-    // --- activity
+/// The account's history.
+#[async_trait]
+pub trait Activity: Send + Sync + 'static {
     /// Appends to the user's history.
     async fn append_activity(&self, event: NewActivity) -> Result<(), StoreError>;
     /// The user's history, newest first, `limit` lines older than the cursor `before`.
@@ -192,61 +327,11 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<ActivityRecord>, StoreError>;
+}
 
-    // --- email and SMS methods
-    /// Stores a pending method, replacing any pending one of the same channel (and killing
-    /// codes sent to it).
-    async fn put_pending_oob(&self, method: OobMethod) -> Result<(), StoreError>;
-    /// The user's email and SMS methods, pending and confirmed.
-    async fn oob_methods(&self, user: &UserId) -> Result<Vec<OobMethod>, StoreError>;
-    /// Makes a pending method the active one of its channel (replacing an older one); with
-    /// `first_method`, as [`Store::activate_totp`].
-    async fn activate_oob(
-        &self,
-        user: &UserId,
-        method: &CredentialId,
-        now: UnixTime,
-        first_method: Option<FirstMethod>,
-    ) -> Result<bool, StoreError>;
-    /// Removes the user's method of this channel (pending and confirmed), with what it affects,
-    /// as [`Store::delete_totp`].
-    async fn delete_oob(&self, user: &UserId, channel: Channel) -> Result<(), StoreError>;
-    /// Sets the method offered first at sign-in.
-    async fn set_default_method(&self, user: &UserId, method: Method) -> Result<(), StoreError>;
-    /// Sets the language of the account's emails.
-    async fn set_locale(&self, user: &UserId, locale: Locale) -> Result<(), StoreError>;
-
-    // --- sent codes
-    /// Stores a new code for its binding if the sending limits allow, killing the earlier live
-    /// code of that binding and carrying its wrong tries over; records the send.
-    async fn issue_code(&self, code: OobCode, limits: SendLimits) -> Result<Issued, StoreError>;
-    /// Forgets a code whose delivery failed, and its send record, so the person can try again.
-    async fn discard_code(&self, code_id: &str) -> Result<(), StoreError>;
-    /// The newest code for a binding that is not used or replaced (it may be expired).
-    async fn live_code(
-        &self,
-        user: &UserId,
-        binding: &CodeBinding,
-    ) -> Result<Option<OobCode>, StoreError>;
-
-    // --- wrong passwords (per sign-in email, across every client and node)
-    /// The wrong passwords counted for `subject` (zero when none).
-    async fn password_failures(&self, subject: &[u8; 32]) -> Result<PasswordFailures, StoreError>;
-    /// Counts one attempt for `subject` before its password is judged, if the count is still
-    /// `seen.failures` (one atomic statement: of parallel attempts that saw the same count, one
-    /// wins). False: another attempt got there first; nothing was written.
-    async fn reserve_password_attempt(
-        &self,
-        subject: &[u8; 32],
-        seen: PasswordFailures,
-        now: UnixTime,
-    ) -> Result<bool, StoreError>;
-    /// Forgets the account's counted wrong codes (support unlocking the second step).
-    async fn clear_code_failures(&self, user: &UserId) -> Result<(), StoreError>;
-    /// Forgets the count for `subject` (a right password, or support unlocking it).
-    async fn clear_password_failures(&self, subject: &[u8; 32]) -> Result<(), StoreError>;
-
-    // --- security notices (a durable queue)
+/// Security notices: a durable queue, and the clean-up of what has expired.
+#[async_trait]
+pub trait Notices: Send + Sync + 'static {
     /// Queues a notice.
     async fn enqueue_notice(&self, notice: NewNotice) -> Result<(), StoreError>;
     /// Notices due at `now`, oldest first.
@@ -261,22 +346,13 @@ pub trait Store: Send + Sync + 'static {
         retry_at: Option<UnixTime>,
         error: &str,
     ) -> Result<(), StoreError>;
-    /// Challenges created before `cutoff` that never produced a session and were not reported.
-    async fn unfinished_challenges(
-        &self,
-        cutoff: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<ChallengeRecord>, StoreError>;
-    /// Marks a challenge reported as unfinished.
-    async fn mark_challenge_reported(
-        &self,
-        digest: &[u8; 32],
-        now: UnixTime,
-    ) -> Result<(), StoreError>;
     /// Deletes expired challenges, codes and devices older than `before`; returns rows removed.
     async fn purge_expired(&self, before: UnixTime) -> Result<u64, StoreError>;
+}
 
-    // --- API keys
+/// Keys of the apps that call `/api/v1/verify`.
+#[async_trait]
+pub trait ApiKeys: Send + Sync + 'static {
     /// Stores a new key's digest.
     async fn create_api_key(&self, key: ApiKeyRecord, digest: [u8; 32]) -> Result<(), StoreError>;
     /// Finds an unrevoked key by digest.

@@ -30,6 +30,10 @@ pub struct UserRecord {
     pub locale: Locale,
     /// Creation time.
     pub created_at: UnixTime,
+    /// When support disabled it (it cannot sign in or be verified), if it is disabled.
+    pub disabled_at: Option<UnixTime>,
+    /// While two-step is off: when it turns back on by itself, if it does.
+    pub two_step_off_until: Option<UnixTime>,
 }
 
 /// A new account.
@@ -235,20 +239,20 @@ pub struct SignInGrant {
     pub device: Option<NewDevice>,
 }
 
-/// An account and its second-step methods, as [`super::Store::account_for_check`] reads them.
+/// An account and its second-step methods, as [`super::Checks::account_for_check`] reads them.
 #[derive(Clone, Debug)]
 pub struct AccountForCheck {
     /// The account.
     pub user: UserRecord,
     /// Its confirmed authenticator-app credential.
     pub totp: Option<TotpCredential>,
-    /// Its email and SMS methods, pending and confirmed (as [`super::Store::oob_methods`]).
+    /// Its email and SMS methods, pending and confirmed (as [`super::Credentials::oob_methods`]).
     pub oob: Vec<OobMethod>,
     /// Unused recovery codes.
     pub recovery_codes_left: u32,
 }
 
-/// One code attempt, settled atomically by [`Store::settle_attempt`].
+/// One code attempt, settled atomically by [`super::Checks::settle_attempt`].
 #[derive(Clone, Debug)]
 pub struct Attempt {
     /// Whose account.
@@ -356,6 +360,9 @@ pub enum CodeBinding {
     Enrolment(CredentialId),
     /// Step-up for a sensitive change within one session.
     Session(SessionId),
+    /// Confirming a new sign-in email, asked for in one session (a destination not yet
+    /// confirmed, capped as enrolments are).
+    NewEmail(SessionId),
 }
 
 /// A code sent by email or SMS, stored as a keyed hash.
@@ -452,7 +459,7 @@ impl SendCap {
     }
 }
 
-/// The answer to [`Store::issue_code`].
+/// The answer to [`super::Checks::issue_code`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Issued {
     /// Stored; any earlier live code for the same binding is dead.
@@ -480,6 +487,10 @@ pub struct PasswordFailures {
 pub struct NewNotice {
     /// Whose account.
     pub user_id: UserId,
+    /// An address of its own, with its language, instead of the account's current one: the old
+    /// address after the sign-in email changed, or the address of an account being deleted (the
+    /// notice then outlives the account).
+    pub to: Option<(String, Locale)>,
     /// What happened, as JSON of [`crate::courier::NoticeKind`].
     pub kind: String,
     /// When.
@@ -492,14 +503,31 @@ pub struct NewNotice {
     pub country: Option<String>,
 }
 
+/// A password reset link, as stored: the token only as its SHA-256 digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordReset {
+    /// SHA-256 of the link's token.
+    pub digest: [u8; 32],
+    /// Whose password.
+    pub user_id: UserId,
+    /// When it was asked for.
+    pub created_at: UnixTime,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+    /// When it was used, if it was.
+    pub used_at: Option<UnixTime>,
+    /// The client address that asked for it.
+    pub ip: String,
+}
+
 /// A queued notice, due for sending, with its recipient.
 #[derive(Clone, Debug)]
 pub struct QueuedNotice {
     /// Queue id.
     pub id: i64,
-    /// The account's sign-in email.
+    /// The recipient: the notice's own address, or the account's sign-in email.
     pub email: String,
-    /// The account's language.
+    /// The recipient's language.
     pub locale: Locale,
     /// What happened (JSON of [`crate::courier::NoticeKind`]).
     pub kind: String,

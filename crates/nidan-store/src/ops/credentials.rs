@@ -96,13 +96,7 @@ pub(crate) async fn all_sealed_secrets<C: Conn>(
     c.rows(
         sql!("SELECT id, user_id, sealed_secret FROM totp_credentials"),
         args![],
-        &|r| {
-            Ok((
-                CredentialId::new(r.get::<String>("id")?),
-                UserId::new(r.get::<String>("user_id")?),
-                r.get("sealed_secret")?,
-            ))
-        },
+        &|r| Ok((r.get("id")?, r.get("user_id")?, r.get("sealed_secret")?)),
     )
     .await
 }
@@ -178,7 +172,7 @@ pub(crate) async fn method_confirmed<C: Conn>(
             .map(drop);
     };
     c.exec(
-        sql!("UPDATE users SET two_step_enabled = TRUE, default_method = $1 WHERE id = $2"),
+        sql!("UPDATE users SET two_step_enabled = TRUE, two_step_off_until = NULL, default_method = $1 WHERE id = $2"),
         args![first.default_method.as_str(), user.as_str()],
     )
     .await?;
@@ -237,7 +231,7 @@ async fn reset_two_step<C: Conn>(c: &mut C, user: &UserId) -> Result<(), DbError
     )
     .await?;
     c.exec(
-        sql!("UPDATE users SET two_step_enabled = FALSE, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1"),
+        sql!("UPDATE users SET two_step_enabled = FALSE, two_step_off_until = NULL, default_method = NULL, failed_attempts = 0, last_failure_at = NULL WHERE id = $1"),
         args![user.as_str()],
     )
     .await

@@ -9,9 +9,14 @@ use crate::db::{Conn, DbError};
 use crate::{args, sql};
 
 pub(crate) async fn enqueue_notice<C: Conn>(c: &mut C, n: &NewNotice) -> Result<(), DbError> {
+    // A notice with its own address outlives the account (it is the last one of a deleted account).
+    let (user, email, locale) = match &n.to {
+        Some((email, locale)) => (None, Some(email.as_str()), Some(locale.as_str())),
+        None => (Some(n.user_id.as_str()), None, None),
+    };
     c.exec(
-        sql!("INSERT INTO notices (user_id, kind, at, ip, user_agent, country, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $3)"),
-        args![n.user_id.as_str(), &n.kind, n.at, &n.ip, &n.user_agent, &n.country],
+        sql!("INSERT INTO notices (user_id, email, locale, kind, at, ip, user_agent, country, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $5)"),
+        args![user, email, locale, &n.kind, n.at, &n.ip, &n.user_agent, &n.country],
     )
     .await
     .map(drop)

@@ -90,9 +90,10 @@ impl Native for Pg {
                                  WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
                                  ORDER BY next_attempt_at, id LIMIT $2
                                  FOR UPDATE SKIP LOCKED)
-                             RETURNING id, user_id, kind, at, ip, user_agent, country, attempts)
-                         SELECT c.id, u.email, u.locale, c.kind, c.at, c.ip, c.user_agent, c.country, c.attempts
-                         FROM claimed c JOIN users u ON u.id = c.user_id
+                             RETURNING id, user_id, email, locale, kind, at, ip, user_agent, country, attempts)
+                         SELECT c.id, COALESCE(c.email, u.email) AS email, COALESCE(c.locale, u.locale) AS locale,
+                             c.kind, c.at, c.ip, c.user_agent, c.country, c.attempts
+                         FROM claimed c LEFT JOIN users u ON u.id = c.user_id
                          ORDER BY c.id"
                     ),
                     args![now, i64::from(limit), NOTICE_LEASE],

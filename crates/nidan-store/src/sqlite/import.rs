@@ -78,8 +78,9 @@ impl Native for Lite {
             drive(crate::db::Conn::rows(
                 &mut conn,
                 sql!(
-                    "SELECT n.id, u.email, u.locale, n.kind, n.at, n.ip, n.user_agent, n.country, n.attempts
-                     FROM notices n JOIN users u ON u.id = n.user_id
+                    "SELECT n.id, COALESCE(n.email, u.email) AS email, COALESCE(n.locale, u.locale) AS locale,
+                         n.kind, n.at, n.ip, n.user_agent, n.country, n.attempts
+                     FROM notices n LEFT JOIN users u ON u.id = n.user_id
                      WHERE n.sent_at IS NULL AND n.failed_at IS NULL AND n.next_attempt_at <= $1
                      ORDER BY n.next_attempt_at, n.id LIMIT $2"
                 ),

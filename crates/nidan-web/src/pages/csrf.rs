@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
-use super::{Ctx, cookies, secure};
+use nidan_service::session::AuthContext;
+
+use super::{Ctx, cookies, secure, signed_in};
 use crate::AppState;
 
 /// A urlencoded form whose `csrf` field matched the CSRF cookie; `T` holds the other fields.
@@ -54,6 +56,24 @@ where
             Ok(CsrfForm(posted.form))
         } else {
             Err(Ctx::new(&app, &headers).csrf_failed())
+        }
+    }
+}
+
+/// A signed-in post: its form (the CSRF check first, as for every form), then its page context
+/// and the session's identity; without a valid session cookie, a redirect to the sign-in page.
+pub(super) struct SignedInForm<T>(pub Ctx, pub AuthContext, pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for SignedInForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let CsrfForm(form) = CsrfForm::<T>::from_request(req, state).await?;
+        let ctx = Ctx::new(state, &headers);
+        match signed_in(state, &headers).await {
+            Some((auth, _)) => Ok(SignedInForm(ctx, auth, form)),
+            None => Err(ctx.redirect("/login")),
         }
     }
 }

@@ -10,7 +10,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use nidan_domain::RecoveryCode;
@@ -18,8 +18,8 @@ use nidan_service::ServiceError;
 use nidan_service::courier::Channel;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::csrf::CsrfForm;
-use super::security::{ProofForm, render, signed_in_post};
+use super::csrf::SignedInForm;
+use super::security::{ProofForm, render};
 use super::{Base, Ctx, page_error};
 use crate::AppState;
 use crate::extract::Client;
@@ -137,14 +137,9 @@ fn show_codes(ctx: Ctx, codes: &[RecoveryCode]) -> Response {
 
 async fn totp_setup(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     match state.service.totp_setup(&auth, form.proof(), &info).await {
         Ok(setup) => match totp_page(&ctx, &setup.otpauth_uri, None) {
             Some(page) => ctx.page(&page),
@@ -160,14 +155,9 @@ async fn totp_setup(
 
 async fn totp_confirm(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     match state.service.totp_confirm(&auth, &form.code, &info).await {
         Ok(Some(codes)) => show_codes(ctx, &codes),
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
@@ -190,14 +180,9 @@ async fn totp_confirm(
 
 async fn totp_remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     match state.service.totp_remove(&auth, form.proof(), &info).await {
         Ok(()) => ctx.redirect("/settings/security?done=method-removed"),
         Err(e) => render(&state, ctx, &auth, None, "remove-totp", Some(&e)).await,
@@ -206,14 +191,9 @@ async fn totp_remove(
 
 async fn oob_setup(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let channel = channel_of(&form.method);
     match state
         .service
@@ -263,14 +243,9 @@ fn oob_again(ctx: Ctx, channel: Channel, form: &ProofForm, e: &ServiceError) -> 
 
 async fn oob_confirm(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let channel = channel_of(&form.method);
     match state
         .service
@@ -289,14 +264,9 @@ async fn oob_confirm(
 
 async fn oob_resend(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(client, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let channel = channel_of(&form.method);
     match state.service.oob_resend(&auth, channel, &client).await {
         Ok(sent) => {
@@ -315,14 +285,9 @@ async fn oob_resend(
 
 async fn oob_remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let channel = channel_of(&form.method);
     match state
         .service
@@ -339,14 +304,9 @@ async fn oob_remove(
 
 async fn recovery_recreate(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     match state
         .service
         .recreate_recovery_codes(&auth, form.proof(), &info)
@@ -365,15 +325,7 @@ struct DoneForm {
 }
 
 /// Finishing needs the "I have saved these codes" box ticked; otherwise the codes show again.
-async fn recovery_done(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    CsrfForm(form): CsrfForm<DoneForm>,
-) -> Response {
-    let (ctx, _auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn recovery_done(SignedInForm(ctx, _, form): SignedInForm<DoneForm>) -> Response {
     if form.saved.is_some() {
         return ctx.redirect("/settings/security?done=codes-saved");
     }

@@ -6,6 +6,7 @@
 //! server-rendered askama templates, work without JavaScript, and call the same
 //! `nidan_service::Service` use cases as the API — no rule is decided twice.
 
+mod account;
 pub mod cookies;
 mod csrf;
 mod enrol;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/lang", post(switch_language))
         .merge(signin::router())
         .merge(security::router())
+        .merge(account::router())
 }
 
 async fn css() -> Response {
@@ -222,11 +224,26 @@ pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(AuthCon
 /// in its form with 422 where the API says 400.
 pub fn page_error(e: &ServiceError) -> (StatusCode, &'static str) {
     let status = match e {
-        ServiceError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::InvalidRequest(_) | ServiceError::WeakPassword { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         e => crate::error::status_of(e),
     };
     let key = match e {
         ServiceError::InvalidRequest(_) => "err-invalid",
+        ServiceError::WeakPassword { reason, .. } => match *reason {
+            "too_short" => "err-weak-too_short",
+            "too_long" => "err-weak-too_long",
+            "control_character" => "err-weak-control_character",
+            "keyboard" => "err-weak-keyboard",
+            "repeated" => "err-weak-repeated",
+            "sequence" => "err-weak-sequence",
+            "word" => "err-weak-word",
+            "personal" => "err-weak-personal",
+            "common" => "err-weak-common",
+            _ => "err-weak-guessable",
+        },
+        ServiceError::LinkExpired => "reset-expired-text",
         ServiceError::InvalidCredentials => "err-credentials",
         ServiceError::InvalidCode { .. } => "err-code",
         ServiceError::Unauthenticated => "err-signin-again",
@@ -242,6 +259,26 @@ pub fn page_error(e: &ServiceError) -> (StatusCode, &'static str) {
         ServiceError::Unavailable(_) | ServiceError::Internal(_) => "err-internal",
     };
     (status, key)
+}
+
+/// The words for a failed use case: [`page_error`]'s text, with the password rule's numbers
+/// filled in.
+pub fn explain(state: &AppState, tr: &Tr, e: &ServiceError) -> String {
+    let (_, key) = page_error(e);
+    let min = state.service.policy().password_min_chars.to_string();
+    tr.tf(
+        key,
+        &[
+            ("n", &min),
+            ("max", &nidan_domain::PASSWORD_MAX_CHARS.to_string()),
+        ],
+    )
+}
+
+/// The password rule as the server enforces it, for the forms that set a password.
+pub fn password_help(state: &AppState, tr: &Tr) -> String {
+    let min = state.service.policy().password_min_chars.to_string();
+    tr.tf("password-help", &[("n", &min)])
 }
 
 #[derive(Deserialize, Default)]
@@ -266,7 +303,9 @@ async fn switch_language(
         }
     }
     let back = match form.back.as_str() {
-        "/signup" | "/login" | "/login/second-step" | "/settings/security" => form.back.clone(),
+        "/signup" | "/login" | "/login/second-step" | "/settings/security" | "/forgot" => {
+            form.back.clone()
+        }
         _ => "/login".to_string(),
     };
     ctx.redirect(&back)

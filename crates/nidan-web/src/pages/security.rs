@@ -18,7 +18,7 @@ use nidan_service::{DeviceId, ServiceError, SessionId};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::csrf::CsrfForm;
+use super::csrf::SignedInForm;
 use super::{Base, Ctx, Tr, cookies, enrol, page_error, signed_in};
 use crate::AppState;
 use crate::extract::Client;
@@ -58,6 +58,8 @@ pub(super) struct SecurityPage {
     pub email: String,
     pub state: &'static str,
     pub state_text: String,
+    /// While off for a while: when it turns back on by itself, in words.
+    pub off_until: Option<String>,
     pub notice: Option<String>,
     pub err_form: String,
     pub err_text: String,
@@ -71,10 +73,21 @@ pub(super) struct SecurityPage {
     pub devices: Vec<Row>,
     pub sessions: Vec<Row>,
     pub activity: Vec<Row>,
+    /// The configured minimum password length, and the rule in words.
+    pub password_min: usize,
+    pub password_help: String,
+    /// A new sign-in email waiting for its code: the label of the code field, naming it.
+    pub pending_email: Option<String>,
+    /// The new sign-in email as typed (kept when the form comes back with an error).
+    pub typed_email: String,
+    /// Codes by email must go to another address than the sign-in one.
+    pub separate_address: bool,
 }
 
 /// Keys of the notices a redirect may ask for (`?done=`).
-const NOTICES: [&str; 11] = [
+const NOTICES: [&str; 13] = [
+    "password-changed",
+    "email-changed",
     "default-method",
     "on",
     "off",
@@ -193,6 +206,9 @@ pub(super) async fn build(
         email: me.email.clone(),
         state: state_id,
         state_text: tr.t(state_key),
+        off_until: two
+            .off_until
+            .map(|t| tr.tf("two-step-off-until", &[("when", &tr.date(t))])),
         notice,
         err_form: err_form.to_string(),
         err_text,
@@ -216,6 +232,15 @@ pub(super) async fn build(
         devices,
         sessions,
         activity,
+        password_min: state.service.policy().password_min_chars,
+        password_help: super::password_help(state, &tr),
+        pending_email: state
+            .service
+            .pending_sign_in_email(auth)
+            .await?
+            .map(|to| tr.tf("email-change-code", &[("to", &to)])),
+        typed_email: String::new(),
+        separate_address: state.service.policy().codes.email_separate_address,
     })
 }
 
@@ -229,8 +254,8 @@ pub(super) async fn render(
     err_form: &str,
     error: Option<&ServiceError>,
 ) -> Response {
-    let (status, err_text) = match error.map(page_error) {
-        Some((status, key)) => (status, ctx.tr.t(key)),
+    let (status, err_text) = match error {
+        Some(e) => (page_error(e).0, super::explain(state, &ctx.tr, e)),
         None => (StatusCode::OK, String::new()),
     };
     match build(state, &ctx, auth, notice, err_form, err_text).await {
@@ -274,6 +299,8 @@ pub(super) struct ProofForm {
     pub id: String,
     pub method: String,
     pub destination: String,
+    /// "Turn off for": days, or empty for "until I turn it back on".
+    pub off_for: String,
 }
 
 impl ProofForm {
@@ -285,33 +312,22 @@ impl ProofForm {
     }
 }
 
-/// The check every signed-in post starts with once its [`CsrfForm`] is in: the session.
-pub(super) async fn signed_in_post(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Ctx, AuthContext), Response> {
-    let ctx = Ctx::new(state, headers);
-    match signed_in(state, headers).await {
-        Some((auth, _)) => Ok((ctx, auth)),
-        None => Err(ctx.redirect("/login")),
-    }
-}
-
 /// On, off for now, or removed.
 async fn two_step(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let result = match form.action.as_str() {
         "on" | "off" => state
             .service
-            .set_two_step(&auth, form.proof(), form.action == "on", &info)
+            .set_two_step(
+                &auth,
+                form.proof(),
+                form.action == "on",
+                form.off_for.parse().ok().filter(|_| form.action == "off"),
+                &info,
+            )
             .await
             .map(|_| ()),
         "remove" => {
@@ -338,14 +354,9 @@ async fn two_step(
 /// Sends a step-up code by email or SMS (for accounts without an app or recovery codes at hand).
 async fn step_up_code(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let method = form.method.parse().unwrap_or(Method::Email);
     match state.service.send_step_up_code(&auth, method, &info).await {
         Ok(sent) => {
@@ -359,13 +370,8 @@ async fn step_up_code(
 /// "Offer this first at sign-in": the method whose code is asked for (or sent) first.
 async fn default_method(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let method = form.method.parse::<Method>().unwrap_or(Method::Recovery);
     match state.service.set_default_method(&auth, method).await {
         Ok(()) => ctx.redirect("/settings/security?done=default-method"),
@@ -375,14 +381,9 @@ async fn default_method(
 
 async fn forget_device(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     match state
         .service
         .forget_device(&auth, &DeviceId::new(form.id.clone()), &info)
@@ -395,14 +396,9 @@ async fn forget_device(
 
 async fn end_session(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(form): CsrfForm<ProofForm>,
+    SignedInForm(mut ctx, auth, form): SignedInForm<ProofForm>,
 ) -> Response {
-    let (mut ctx, auth) = match signed_in_post(&state, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let id = SessionId::new(form.id.clone());
     let current = id == auth.session_id;
     match state.service.end_session(&auth, &id, &info).await {

@@ -39,6 +39,10 @@ const DEVICE_COOKIE_SECS: i64 = 30 * 86_400;
 struct SignupPage {
     base: Base,
     email: String,
+    /// The configured minimum length, stated on the form.
+    min: usize,
+    /// The password rule in words.
+    help: String,
     error: Option<String>,
 }
 
@@ -85,6 +89,8 @@ async fn signup_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let page = SignupPage {
         base: ctx.base(false, "/signup"),
         email: String::new(),
+        min: state.service.policy().password_min_chars,
+        help: super::password_help(&state, &ctx.tr),
         error: None,
     };
     ctx.page(&page)
@@ -102,6 +108,8 @@ async fn signup(
         let page = SignupPage {
             base: ctx.base(false, "/signup"),
             email: form.email,
+            min: state.service.policy().password_min_chars,
+            help: super::password_help(&state, &ctx.tr),
             error: Some(ctx.tr.t("err-rate-limited")),
         };
         return ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page);
@@ -115,17 +123,19 @@ async fn signup(
         Ok(_) => return finish_login(ctx, &state, &form.email, password, &headers, client).await,
         Err(e) => e,
     };
-    let (status, key) = page_error(&e);
+    let (status, _) = page_error(&e);
     // The sign-up form says what to change in its own words.
-    let key = match e {
-        ServiceError::InvalidRequest(_) => "err-signup-invalid",
-        ServiceError::Conflict(_) => "err-signup-taken",
-        _ => key,
+    let error = match e {
+        ServiceError::InvalidRequest(_) => ctx.tr.t("err-signup-invalid"),
+        ServiceError::Conflict(_) => ctx.tr.t("err-signup-taken"),
+        ref e => super::explain(&state, &ctx.tr, e),
     };
     let page = SignupPage {
         base: ctx.base(false, "/signup"),
         email: form.email,
-        error: Some(ctx.tr.t(key)),
+        min: state.service.policy().password_min_chars,
+        help: super::password_help(&state, &ctx.tr),
+        error: Some(error),
     };
     ctx.page_with(status, &page)
 }

@@ -35,7 +35,8 @@ pub struct VerifyResponse {
     /// With `valid: true`: `totp` or `recovery`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<&'static str>,
-    /// With `valid: false`: `invalid_code`, `replayed`, `not_enrolled` or `unknown_user`.
+    /// With `valid: false`: `invalid_code`, `replayed`, `not_enrolled`, `unknown_user` or
+    /// `account_disabled` (support disabled the account).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
 }

@@ -48,7 +48,8 @@ pub struct SentBody {
     pub resend_after: i64,
 }
 
-fn accepted(sent: CodeSent) -> impl IntoResponse {
+/// 202 with where the code went.
+pub(crate) fn accepted(sent: CodeSent) -> impl IntoResponse {
     (
         StatusCode::ACCEPTED,
         Json(SentBody {

@@ -49,6 +49,9 @@ pub struct TwoStepBody {
     pub default_method: Option<&'static str>,
     /// Unused recovery codes.
     pub recovery_codes_left: u32,
+    /// With `off` for a while: when it turns back on by itself (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub off_until: Option<String>,
 }
 
 /// `GET /api/v1/me`.
@@ -83,6 +86,7 @@ async fn me(State(app): State<AppState>, Session(auth): Session) -> Result<Json<
                 .collect(),
             default_method: me.two_step.default_method.map(|m| m.as_str()),
             recovery_codes_left: me.two_step.recovery_codes_left,
+            off_until: me.two_step.off_until.map(crate::routes::rfc3339),
         },
     }))
 }

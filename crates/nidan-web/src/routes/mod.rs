@@ -3,6 +3,7 @@
 pub mod account;
 pub mod apps;
 pub mod codes;
+pub mod lifecycle;
 pub mod me;
 pub mod ops;
 pub mod two_step;

@@ -192,6 +192,10 @@ pub struct TwoStepRequest {
     pub code: String,
     /// `on` or `off`.
     pub state: String,
+    /// With `off`: turn back on by itself after this many days (1 to 90); without it, off until
+    /// turned on.
+    #[serde(default)]
+    pub off_for_days: Option<u32>,
 }
 
 /// The resulting state.
@@ -199,6 +203,9 @@ pub struct TwoStepRequest {
 pub struct StateBody {
     /// `on` or `off`.
     pub state: &'static str,
+    /// With `off` for a number of days: when it turns back on by itself (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub off_until: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/me/two-step", tag = "two-step", security(("session" = [])), request_body = TwoStepRequest,
@@ -218,9 +225,13 @@ async fn two_step_set(
         password: Zeroizing::new(req.password),
         code: Some(&req.code),
     };
-    let state = app.service.set_two_step(&auth, proof, on, &client).await?;
+    let (state, until) = app
+        .service
+        .set_two_step(&auth, proof, on, req.off_for_days, &client)
+        .await?;
     Ok(Json(StateBody {
         state: state.as_str(),
+        off_until: until.map(crate::routes::rfc3339),
     }))
 }
 

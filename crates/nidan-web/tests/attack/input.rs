@@ -332,7 +332,8 @@ async fn nul_bytes_and_control_characters_are_refused_and_change_nothing() {
                 json!({"email": "new@example.com", "password": password}),
             )
             .await;
-        assert_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+        assert_error(&r, StatusCode::BAD_REQUEST, "weak_password");
+        assert_eq!(r.json["error"]["reason"], "control_character");
         let r = app
             .post(
                 "/api/v1/login",

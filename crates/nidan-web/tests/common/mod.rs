@@ -363,6 +363,33 @@ pub fn last_code_in(dir: &Path, to: &str) -> String {
     six_digits_in(&body).unwrap_or_else(|| panic!("no code in {body}"))
 }
 
+/// The reset link in the newest message to `to`, waiting a little: the link is sent after the
+/// answer.
+pub async fn reset_token_to(app: &TestApp, to: &str) -> Option<String> {
+    for _ in 0..100 {
+        let found = app
+            .outbox()
+            .iter()
+            .rev()
+            .find(|m| m["to"] == to && m["body"].as_str().unwrap_or("").contains("token="))
+            .and_then(|m| {
+                let body = m["body"].as_str()?;
+                let start = body.find("token=")? + "token=".len();
+                Some(
+                    body[start..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .collect::<String>(),
+                )
+            });
+        if found.is_some() {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    None
+}
+
 /// A 6-digit code that is valid for none of the steps T-2..T+2 now.
 pub fn wrong_code(app: &TestApp, secret: &TotpSecret) -> String {
     wrong_code_at(app.now(), secret, 0)

@@ -158,6 +158,14 @@ impl Config {
         };
         let password = PasswordConfig {
             min_length: src.number("password.min_length", 15, 8, 64, "")?,
+            resets_per_hour: src.number("password.resets_per_hour", 3, 1, 100, "")?,
+            resets_per_client_per_hour: src.number(
+                "password.resets_per_client_per_hour",
+                10,
+                0,
+                10_000,
+                "0 turns it off",
+            )?,
         };
 
         let idle_timeout_secs: u64 =

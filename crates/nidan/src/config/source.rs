@@ -26,6 +26,8 @@ pub(super) const SETTINGS: &[&str] = &[
     "signup.open",
     "signup.max_per_client_per_hour",
     "password.min_length",
+    "password.resets_per_hour",
+    "password.resets_per_client_per_hour",
     "session.idle_timeout_secs",
     "session.absolute_timeout_secs",
     "challenge.ttl_secs",
