@@ -19,6 +19,11 @@ fn every_notice_kind_renders_in_both_languages() {
             assert!(email.text.contains(not_you), "{kind:?}: {}", email.text);
             assert!(email.text.contains("203.0.113.9"));
             assert!(email.text.contains("JP"));
+            assert!(
+                email.text.contains("help@example.com") && !email.text.contains("mailto:"),
+                "the operator's support contact, as people write it: {}",
+                email.text
+            );
             assert!(email.html.starts_with("<!DOCTYPE html>"));
             assert!(email.html.contains("203.0.113.9"));
             assert!(

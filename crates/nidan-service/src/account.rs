@@ -206,9 +206,7 @@ impl Service {
                 .iter()
                 .any(|m| m.channel == Channel::Email && m.destination == email.as_str())
         {
-            return Err(ServiceError::InvalidRequest(
-                "email: codes go to this address; the sign-in email must be another one".into(),
-            ));
+            return Err(ServiceError::SeparateAddress);
         }
         self.step_up(&user, proof, Some(&auth.session_id), client)
             .await?;

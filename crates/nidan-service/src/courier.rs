@@ -232,6 +232,8 @@ pub struct Notice {
     pub user_agent: Option<String>,
     /// Country of the client, when known (ISO 3166-1 alpha-2, or "unknown").
     pub country: Option<String>,
+    /// How to reach support (a URL, or `mailto:` and an address), when the operator set it.
+    pub support: Option<String>,
 }
 
 /// A delivery that failed after its retries.

@@ -9,6 +9,10 @@ pub enum ServiceError {
     /// The input is malformed (a code of the wrong shape, a bad email, a weak password…).
     #[error("{0}")]
     InvalidRequest(String),
+    /// The operator demands that email codes go to an address other than the sign-in one, and
+    /// the two would be the same (adding the code address, or changing the sign-in email).
+    #[error("codes must go to an email address other than the one you sign in with")]
+    SeparateAddress,
     /// A new password the policy refuses: too short or long, or too easy to guess.
     #[error("{message}")]
     WeakPassword {

@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod agent;
 pub mod app;
 mod attempt;
 pub mod conformance;
@@ -52,6 +53,9 @@ pub struct Policy {
     pub password_resets_per_hour: u32,
     /// Where people reach the server (`[server] public_url`): links in emails start with it.
     pub public_url: String,
+    /// How people reach support, when set: `[support] contact_url`, else `mailto:` and
+    /// `contact_email`. Shown where people get stuck and in every security notice.
+    pub support: Option<String>,
     /// A session ends after this long without a request.
     pub session_idle_secs: i64,
     /// A session ends this long after sign-in, whatever happens.
@@ -120,6 +124,7 @@ impl Default for Policy {
             password_min_chars: 15,
             password_resets_per_hour: 3,
             public_url: "http://127.0.0.1:8080".into(),
+            support: None,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
             challenge_ttl_secs: 600,
@@ -233,7 +238,9 @@ impl Service {
 
     /// The country of a client address: `Some("JP")`, `Some("unknown")`, or `None` when no
     /// country database is configured.
-    pub(crate) fn country_of(&self, ip: &str) -> Option<String> {
+    /// The country of a client address (ISO 3166-1 alpha-2, or "unknown"), when a country
+    /// database is loaded.
+    pub fn country_of(&self, ip: &str) -> Option<String> {
         let lookup = self.inner.countries.get()?;
         Some(
             ip.parse()
@@ -303,7 +310,8 @@ impl Service {
         self.inner.store.as_ref()
     }
 
-    fn now(&self) -> UnixTime {
+    /// Now, by the service's clock (the pages say "5 minutes ago" against it).
+    pub fn now(&self) -> UnixTime {
         self.inner.clock.now()
     }
 

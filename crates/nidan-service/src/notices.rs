@@ -96,6 +96,7 @@ impl Service {
                 ip: queued.ip,
                 user_agent: queued.user_agent,
                 country: queued.country,
+                support: self.inner.policy.support.clone(),
             };
             let result = match self.inner.courier.send_notice(&notice).await {
                 Ok(()) => {

@@ -169,10 +169,7 @@ impl Service {
                 let email = EmailAddress::parse(input)
                     .map_err(|e| ServiceError::InvalidRequest(format!("email: {e}")))?;
                 if self.inner.policy.codes.email_separate_address && email.as_str() == user.email {
-                    return Err(ServiceError::InvalidRequest(
-                        "codes must go to an email address other than the one you sign in with"
-                            .into(),
-                    ));
+                    return Err(ServiceError::SeparateAddress);
                 }
                 Ok(email.as_str().to_owned())
             }

@@ -326,7 +326,7 @@ impl Service {
     /// Counts a password attempt against its sign-in email before the password is judged, or
     /// refuses it while that email is waiting out wrong passwords or is locked (the throttle
     /// schedule of the second step: free tries, then doubling waits, locked at 100, NIST's cap).
-    async fn reserve_password_attempt(&self, subject: &[u8; 32]) -> ServiceResult<()> {
+    pub(crate) async fn reserve_password_attempt(&self, subject: &[u8; 32]) -> ServiceResult<()> {
         let policy = &self.inner.policy.throttle;
         let now = self.now();
         let seen = self.store_ref().password_failures(subject).await?;
@@ -579,7 +579,7 @@ impl Service {
             record: DeviceRecord {
                 id: DeviceId::from_random(self.random()),
                 user_id: user.id.clone(),
-                name: device_name(&client.user_agent),
+                name: crate::agent::describe(&client.user_agent),
                 created_at: now,
                 last_used_at: None,
                 last_ip: clip(&client.ip, 64),
@@ -622,7 +622,7 @@ impl Service {
             .decided(&user.id, "second_step", verdict, true, client)
             .await?;
         if device_token.is_some() {
-            let device = device_name(&client.user_agent);
+            let device = crate::agent::describe(&client.user_agent);
             self.notify(
                 &user.id,
                 NoticeKind::DeviceRemembered {
@@ -646,38 +646,5 @@ impl Service {
             device_token,
             recovery_codes_left,
         })
-    }
-}
-
-/// A short label for a remembered device, from its user agent ("Firefox on Linux").
-pub(crate) fn device_name(user_agent: &str) -> String {
-    let ua = user_agent.to_ascii_lowercase();
-    let browser = [
-        ("edg/", "Edge"),
-        ("firefox", "Firefox"),
-        ("chrome", "Chrome"),
-        ("safari", "Safari"),
-        ("curl", "curl"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
-    let os = [
-        ("android", "Android"),
-        ("iphone", "iOS"),
-        ("ipad", "iPadOS"),
-        ("windows", "Windows"),
-        ("mac os", "macOS"),
-        ("linux", "Linux"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
-    match (browser, os) {
-        (Some(b), Some(o)) => format!("{b} on {o}"),
-        (Some(b), None) => b.to_owned(),
-        (None, Some(o)) => o.to_owned(),
-        (None, None) if user_agent.is_empty() => "Unknown device".to_owned(),
-        (None, None) => clip(user_agent, 40),
     }
 }

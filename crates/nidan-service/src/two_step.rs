@@ -47,8 +47,9 @@ impl Service {
             .ok_or(ServiceError::Unauthenticated)
     }
 
-    /// Checks the password and, when the account has a method enrolled, a current code: from the
-    /// app, a recovery code, or an email/SMS code sent for step-up in this `session`.
+    /// Checks the password (counted against the account's wrong passwords, as at sign-in) and,
+    /// when the account has a method enrolled, a current code: from the app, a recovery code, or
+    /// an email/SMS code sent for step-up in this `session`.
     pub(crate) async fn step_up(
         &self,
         user: &UserRecord,
@@ -56,11 +57,16 @@ impl Service {
         session: Option<&SessionId>,
         client: &ClientInfo,
     ) -> ServiceResult<()> {
+        // Counted like every password: a stolen session cannot guess the password here faster
+        // than at the sign-in form.
+        let subject = self.password_subject(&user.email);
+        self.reserve_password_attempt(&subject).await?;
         if !self.password_matches(user, proof.password).await? {
             self.record(&user.id, "step_up", None, "wrong_password", client, None)
                 .await;
             return Err(ServiceError::ReauthRequired("the password is not right"));
         }
+        self.store_ref().clear_password_failures(&subject).await?;
         let enrolment = self.enrolment(&user.id).await?;
         if !enrolment.has_method() && enrolment.recovery_codes_left == 0 {
             return Ok(());

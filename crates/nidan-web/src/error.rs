@@ -99,6 +99,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// Seconds to wait, when the answer says so (`rate_limited`, `service_busy`).
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
 }
 
 /// The status of a failed use case: the one mapping the JSON API answers with and the pages
@@ -106,7 +111,9 @@ impl ApiError {
 pub fn status_of(e: &ServiceError) -> StatusCode {
     use ServiceError as E;
     match e {
-        E::InvalidRequest(_) | E::WeakPassword { .. } => StatusCode::BAD_REQUEST,
+        E::InvalidRequest(_) | E::WeakPassword { .. } | E::SeparateAddress => {
+            StatusCode::BAD_REQUEST
+        }
         E::InvalidCredentials | E::InvalidCode { .. } | E::Unauthenticated => {
             StatusCode::UNAUTHORIZED
         }
@@ -135,6 +142,9 @@ impl From<ServiceError> for ApiError {
         let new = |code, message: &str| Self::new(status, code, message);
         match e {
             E::InvalidRequest(m) => Self::bad_request(m),
+            E::SeparateAddress => Self::bad_request(
+                "email: codes must go to an email address other than the one you sign in with",
+            ),
             E::WeakPassword { reason, message } => Self {
                 reason: Some(reason),
                 ..Self::new(status, "weak_password", message)
@@ -224,6 +234,7 @@ mod tests {
             E::Conflict("clash"),
             E::ChallengeExpired,
             E::LinkExpired,
+            E::SeparateAddress,
             E::WeakPassword {
                 reason: "common",
                 message: "weak".into(),

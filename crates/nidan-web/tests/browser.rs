@@ -169,11 +169,11 @@ async fn journey(r: &Run<'_>, email: &str) {
     r.fill("#email", email).await;
     r.fill("#password", PASSWORD).await;
     r.click("form[action='/signup'] button[type=submit]").await;
-    r.at("/settings/security").await;
+    // A new account is offered two-step at once: the app setup is open.
+    r.at("/settings/security?done=welcome").await;
     r.shot("security-new").await;
 
     // The authenticator app: read the secret off the page, compute the code.
-    r.click("#add-totp summary").await;
     r.fill("#pw-totp-add", PASSWORD).await;
     r.click("form[action='/settings/security/totp/setup'] button")
         .await;
@@ -183,6 +183,10 @@ async fn journey(r: &Run<'_>, email: &str) {
     let secret_text = secret_text.text().await.unwrap();
     assert_eq!(secret_text.split(' ').next().unwrap().len(), 4);
     let secret = TotpSecret::from_base32(&secret_text.replace(' ', "")).unwrap();
+    // The QR code itself is a link that opens the app on this phone.
+    r.c.find(Locator::Css("a.qr[href^='otpauth://totp/'] svg"))
+        .await
+        .expect("the QR code is a link to the otpauth URI");
     let open = r.c.find(Locator::Css("a[href^='otpauth://totp/']")).await;
     assert!(open.is_ok(), "the open-in-app link");
     r.fill("#code", &r.code(&secret)).await;
@@ -326,6 +330,70 @@ async fn journey(r: &Run<'_>, email: &str) {
     r.at("/settings/security?done=password-changed").await;
     r.shot("password-changed").await;
 
+    // A second way in: codes by email; then a new address, the old one kept until the new
+    // one's code is confirmed.
+    let old_address = format!("codes-{email}");
+    r.click("#add-email summary").await;
+    r.fill("#dest-email", &old_address).await;
+    r.fill("#pw-email-add", PASSWORD).await;
+    r.fill("#code-email-add", &r.code(&secret)).await;
+    r.click("#add-email form button[type=submit]").await;
+    r.at("/settings/security/oob/setup").await;
+    r.fill("#code", &r.app.last_code_to(&old_address)).await;
+    r.click("form[action='/settings/security/oob/confirm'] button[type=submit]")
+        .await;
+    r.at("/settings/security?done=method-added").await;
+    let new_address = format!("new-{email}");
+    r.click("#change-email-method summary").await;
+    r.fill("#new-dest-email", &new_address).await;
+    r.fill("#pw-email-change", PASSWORD).await;
+    r.fill("#code-email-change", &r.code(&secret)).await;
+    r.click("#change-email-method form button[type=submit]")
+        .await;
+    r.at("/settings/security/oob/setup").await;
+    r.fill("#code", &r.app.last_code_to(&new_address)).await;
+    r.click("form[action='/settings/security/oob/confirm'] button[type=submit]")
+        .await;
+    let html = r.at("/settings/security?done=method-added").await;
+    assert!(
+        html.contains("n***@example.com"),
+        "the new address replaced the old"
+    );
+    r.shot("method-changed").await;
+
+    // A new phone: the app is replaced once a code from the new one is confirmed.
+    r.click("#replace-totp summary").await;
+    r.fill("#pw-totp-replace", PASSWORD).await;
+    r.fill("#code-totp-replace", &r.code(&secret)).await;
+    r.click("#replace-totp form button[type=submit]").await;
+    r.at("/settings/security/totp/setup").await;
+    let new_text = r.c.find(Locator::Css("#totp-secret")).await.unwrap();
+    let new_text = new_text.text().await.unwrap();
+    let secret = TotpSecret::from_base32(&new_text.replace(' ', "")).unwrap();
+    r.fill("#code", &r.code(&secret)).await;
+    r.click("form[action='/settings/security/totp/confirm'] button")
+        .await;
+    r.at("/settings/security?done=method-added").await;
+
+    // Who lost everything is told where support is.
+    r.logout().await;
+    r.password(email).await;
+    r.at("/login/second-step").await;
+    r.go("/login/second-step?method=recovery").await;
+    r.at("/login/second-step?method=recovery").await;
+    r.c.find(Locator::Css(
+        "#support a[href='https://help.example/contact']",
+    ))
+    .await
+    .expect("the support contact is on the second-step page");
+    r.shot("second-step-support").await;
+    r.go("/login/second-step").await;
+    r.at("/login/second-step").await;
+    r.fill("#code", &r.code(&secret)).await;
+    r.click("form[action='/login/second-step'] button[type=submit]")
+        .await;
+    r.at("/settings/security").await;
+
     // Off (temporarily), on again, removed.
     r.two_step("off", &secret).await;
     r.shot("security-off").await;
@@ -384,7 +452,11 @@ async fn the_whole_journey_in_headless_chromium() {
         );
     }
 
-    let app = TestApp::new().await;
+    let app = TestApp::with_policy(nidan_service::Policy {
+        support: Some("https://help.example/contact".into()),
+        ..nidan_service::Policy::default()
+    })
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app.router.clone();

@@ -455,7 +455,11 @@ async fn with_separate_addresses_the_code_address_cannot_become_the_sign_in_emai
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    assert!(r.text.contains("codes go to this address"), "{}", r.text);
+    assert!(
+        r.text.contains("other than the one you sign in with"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -636,5 +640,39 @@ async fn support_turns_two_step_off_for_a_week_and_disabling_ends_sessions() {
     assert!(
         notices.iter().any(|n| n.contains("abuse report 12")),
         "{notices:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_passwords_at_step_up_count_against_the_account() {
+    let app = TestApp::new().await;
+    let session = app.signed_up("guessed@example.com").await;
+    let mut answers = Vec::new();
+    for i in 0..7 {
+        let r = app
+            .post(
+                "/api/v1/me/password",
+                Some(&session),
+                json!({"current_password": format!("guess number {i} of many"), "new_password": NEW_PASSWORD}),
+            )
+            .await;
+        answers.push(r.status);
+    }
+    assert_eq!(
+        answers[..5],
+        [StatusCode::FORBIDDEN; 5],
+        "five wrong passwords are judged: {answers:?}"
+    );
+    assert_eq!(
+        answers[5],
+        StatusCode::TOO_MANY_REQUESTS,
+        "then the account's password limit holds: {answers:?}"
+    );
+    assert_eq!(
+        login_with(&app, "guessed@example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same count as the sign-in form"
     );
 }

@@ -11,6 +11,9 @@ use nidan_web::WebOptions;
 
 use crate::common::{PASSWORD, TestApp};
 
+/// The user agent the tiny browser sends: a real one, as the pages describe it in words.
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+
 /// A tiny browser: a cookie jar, a language, form posts, redirects followed.
 struct Browser<'a> {
     app: &'a TestApp,
@@ -46,7 +49,7 @@ impl<'a> Browser<'a> {
                 .method(method.as_str())
                 .uri(&url)
                 .header("accept-language", self.lang)
-                .header("user-agent", "pages-test");
+                .header("user-agent", FIREFOX);
             if !cookie.is_empty() {
                 req = req.header("cookie", cookie.join("; "));
             }
@@ -199,7 +202,20 @@ async fn enrol(b: &mut Browser<'_>, email: &str) -> (TotpSecret, Vec<String>) {
         )
         .await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.html);
-    assert_eq!(p.url, "/settings/security");
+    // A new account lands on the security page with the app setup open, saying why and what to
+    // keep.
+    assert_eq!(p.url, "/settings/security?done=welcome");
+    assert!(
+        p.html.contains("<details id=\"add-totp\" open>"),
+        "{}",
+        p.html
+    );
+    let why = if b.lang == "en" {
+        "cannot sign in without your phone"
+    } else {
+        "スマートフォンがなければログインできません"
+    };
+    assert!(p.html.contains(why), "{}", p.html);
     let csrf = b.csrf();
     let p = b
         .post(
@@ -248,6 +264,31 @@ async fn enrol(b: &mut Browser<'_>, email: &str) -> (TotpSecret, Vec<String>) {
     assert_eq!(p.status, StatusCode::OK);
     assert!(p.html.contains("state-on"));
     (secret, codes)
+}
+
+/// Posts the email-method form (`action`: empty to add, `change` to change the address) with
+/// the password and the app's next code.
+async fn post_email_method(
+    b: &mut Browser<'_>,
+    secret: &TotpSecret,
+    action: &str,
+    destination: &str,
+) -> Page {
+    b.app.advance(30);
+    let code = totp_code(secret.as_bytes(), b.app.now());
+    let csrf = b.csrf();
+    b.post(
+        "/settings/security/oob/setup",
+        &[
+            ("csrf", &csrf),
+            ("method", "email"),
+            ("action", action),
+            ("destination", destination),
+            ("password", PASSWORD),
+            ("code", &code),
+        ],
+    )
+    .await
 }
 
 /// Adds `address` as the email method through the forms (the password, and `code` as the
@@ -656,6 +697,7 @@ async fn the_per_ip_sign_in_limit_applies_to_the_form_too() {
     b.get("/login").await;
     let csrf = b.csrf();
     let mut statuses = Vec::new();
+    let mut last = String::new();
     for _ in 0..3 {
         let p = b
             .post(
@@ -668,8 +710,13 @@ async fn the_per_ip_sign_in_limit_applies_to_the_form_too() {
             )
             .await;
         statuses.push(p.status);
+        last = p.html;
     }
     assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert!(
+        last.contains("Wait ") && last.contains(" seconds and try again"),
+        "the page says how long to wait: {last}"
+    );
 }
 
 #[tokio::test]
@@ -810,6 +857,18 @@ async fn a_code_that_cannot_be_delivered_answers_502_on_the_pages() {
     let (p, _) = add_email(&mut b, "codes@example.org", &code).await;
     assert_eq!(p.url, "/settings/security?done=method-added", "{}", p.html);
     let csrf = b.csrf();
+    // Codes by email first at sign-in: the code goes out with the password step.
+    let p = b
+        .post(
+            "/settings/security/default-method",
+            &[("csrf", &csrf), ("method", "email")],
+        )
+        .await;
+    assert_eq!(
+        p.url, "/settings/security?done=default-method",
+        "{}",
+        p.html
+    );
 
     // The mail server goes down; the same data directory and the same cookies.
     let smtp = nidan_delivery::testing::TestSmtpServer::start_failing().await;
@@ -828,6 +887,11 @@ async fn a_code_that_cannot_be_delivered_answers_502_on_the_pages() {
     let p = b.sign_in_again("outage@example.com").await;
     let csrf = b.csrf();
     assert_eq!(p.url, "/login/second-step", "{}", p.html);
+    assert!(
+        p.html.contains("We could not send the code just now"),
+        "the page says the first code did not go out: {}",
+        p.html
+    );
     let send = [("csrf", csrf.as_str()), ("method", "email")];
     undelivered(&mut b, "/login/second-step/send", &send).await;
     let p = b.app_code(&secret).await;
@@ -987,4 +1051,258 @@ async fn the_accounts_own_life_through_the_forms_in_both_languages() {
         let p = b.sign_in(&new_email).await;
         assert_eq!(p.status, StatusCode::UNAUTHORIZED);
     }
+}
+
+#[tokio::test]
+async fn the_pages_say_how_long_codes_live_and_what_the_operator_set() {
+    let mut policy = Policy::default();
+    policy.codes.email_separate_address = true;
+    policy.support = Some("https://help.example/contact".into());
+    let app = TestApp::with_policy(policy).await;
+    for lang in ["en", "ja"] {
+        let mut b = Browser::new(&app, lang);
+        let email = format!("seeds-{lang}@example.com");
+        let (secret, _) = enrol(&mut b, &email).await;
+        let p = b.get("/settings/security").await;
+        let help = if lang == "en" {
+            "other than the one you sign in with"
+        } else {
+            "ログイン用とは別のアドレス"
+        };
+        assert!(p.html.contains(help), "the rule is on the form");
+        // The sign-in address as the code address: refused, saying the rule.
+        let p = post_email_method(&mut b, &secret, "", &email).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
+        check_page(&p, lang);
+        let said = if lang == "en" {
+            "Codes go to an email address other than"
+        } else {
+            "確認コードはログイン用とは別の"
+        };
+        assert!(
+            p.html.contains(said),
+            "the refusal says the rule: {}",
+            p.html
+        );
+
+        // The QR code opens the app on the same phone.
+        let csrf = b.csrf();
+        b.app.advance(30);
+        let code = totp_code(secret.as_bytes(), b.app.now());
+        let p = b
+            .post(
+                "/settings/security/totp/setup",
+                &[("csrf", &csrf), ("password", PASSWORD), ("code", &code)],
+            )
+            .await;
+        assert!(
+            p.html.contains("<a class=\"qr\" href=\"otpauth://totp/"),
+            "{}",
+            p.html
+        );
+
+        // The second step says how long a code lives and offers the configured days.
+        let csrf = b.csrf();
+        b.post("/logout", &[("csrf", &csrf)]).await;
+        let p = b.sign_in(&email).await;
+        assert_eq!(p.url, "/login/second-step");
+        check_page(&p, lang);
+        let (lifetime, remember) = if lang == "en" {
+            ("changes every 30 seconds", "for 30 days")
+        } else {
+            ("30秒ごとに変わります", "30日間")
+        };
+        assert!(
+            p.html.contains(lifetime) && p.html.contains(remember),
+            "{}",
+            p.html
+        );
+        let p = b.get("/login/second-step?method=recovery").await;
+        assert!(p.html.contains(if lang == "en" {
+            "works once"
+        } else {
+            "1回だけ"
+        }));
+        assert!(
+            p.html.contains("id=\"support\"")
+                && p.html.contains("href=\"https://help.example/contact\""),
+            "who lost everything is told where support is: {}",
+            p.html
+        );
+        let p = b.app_code(&secret).await;
+        assert!(
+            p.html.contains("href=\"https://help.example/contact\""),
+            "and on the security page"
+        );
+    }
+
+    // With remembering off, the box is not offered.
+    let app = TestApp::with_policy(Policy {
+        remember_days: 0,
+        ..Policy::default()
+    })
+    .await;
+    let mut b = Browser::new(&app, "en");
+    let (_, _) = enrol(&mut b, "no-remember@example.com").await;
+    let csrf = b.csrf();
+    b.post("/logout", &[("csrf", &csrf)]).await;
+    let p = b.sign_in("no-remember@example.com").await;
+    assert_eq!(p.url, "/login/second-step");
+    assert!(!p.html.contains("id=\"remember\""), "{}", p.html);
+}
+
+#[tokio::test]
+async fn changing_a_number_or_the_app_keeps_the_old_one_until_the_new_is_confirmed() {
+    let app = TestApp::new().await;
+    for lang in ["en", "ja"] {
+        let mut b = Browser::new(&app, lang);
+        let email = format!("mover-{lang}@example.com");
+        let (secret, _) = enrol(&mut b, &email).await;
+        b.app.advance(30);
+        let code = totp_code(secret.as_bytes(), b.app.now());
+        let old_address = format!("old-{lang}@example.org");
+        let (p, _) = add_email(&mut b, &old_address, &code).await;
+        assert_eq!(p.url, "/settings/security?done=method-added", "{}", p.html);
+        assert!(p.html.contains("id=\"change-email-method\""), "{}", p.html);
+        assert!(p.html.contains("id=\"replace-totp\""));
+
+        // A new address: the old one stays until the code sent to the new one is confirmed.
+        let new_address = format!("new-{lang}@example.org");
+        let p = post_email_method(&mut b, &secret, "change", &new_address).await;
+        let csrf = b.csrf();
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+        check_page(&p, lang);
+        let page = b.get("/settings/security").await;
+        assert!(
+            page.html.contains("o***@example.org"),
+            "the old address is still there"
+        );
+        let sent = b.app.last_code_to(&new_address);
+        let shown = field(&p.html, "destination");
+        let p = b
+            .post(
+                "/settings/security/oob/confirm",
+                &[
+                    ("csrf", &csrf),
+                    ("method", "email"),
+                    ("destination", &shown),
+                    ("code", &sent),
+                ],
+            )
+            .await;
+        assert_eq!(p.url, "/settings/security?done=method-added", "{}", p.html);
+        assert!(p.html.contains("n***@example.org") && !p.html.contains("o***@example.org"));
+
+        // A new phone for the app: the old app works until the new one's code is confirmed.
+        b.app.advance(30);
+        let code = totp_code(secret.as_bytes(), b.app.now());
+        let p = b
+            .post(
+                "/settings/security/totp/setup",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "replace"),
+                    ("password", PASSWORD),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+        let new_secret = secret_on(&p.html);
+        let uri = field(&p.html, "destination").replace("&amp;", "&");
+        b.app.advance(30);
+        let old_code = totp_code(secret.as_bytes(), b.app.now());
+        let wrong = b
+            .post(
+                "/settings/security/totp/confirm",
+                &[("csrf", &csrf), ("code", &old_code), ("destination", &uri)],
+            )
+            .await;
+        assert_eq!(
+            wrong.status,
+            StatusCode::UNAUTHORIZED,
+            "the old app's code does not confirm the new one"
+        );
+        let new_code = totp_code(new_secret.as_bytes(), b.app.now());
+        let p = b
+            .post(
+                "/settings/security/totp/confirm",
+                &[("csrf", &csrf), ("code", &new_code), ("destination", &uri)],
+            )
+            .await;
+        assert_eq!(p.url, "/settings/security?done=method-added", "{}", p.html);
+        let p = b.sign_in_again(&email).await;
+        assert_eq!(p.url, "/login/second-step");
+        let p = b.app_code(&secret).await;
+        assert_eq!(
+            p.status,
+            StatusCode::UNAUTHORIZED,
+            "the old app no longer signs in"
+        );
+        let p = b.app_code(&new_secret).await;
+        assert_eq!(p.url, "/settings/security", "{}", p.html);
+
+        // Sessions and the history in words, with the country column and paging.
+        assert!(p.html.contains("Firefox on Linux"), "{}", p.html);
+        assert!(!p.html.contains(FIREFOX), "not the raw user agent");
+    }
+}
+
+#[tokio::test]
+async fn the_history_pages_back_and_the_codes_page_works_without_javascript() {
+    let app = TestApp::new().await;
+    let mut b = Browser::new(&app, "en");
+    let (secret, codes) = enrol(&mut b, "history@example.com").await;
+    let _ = codes;
+    // A long history.
+    let user = b
+        .app
+        .service
+        .admin_show_user("history@example.com")
+        .await
+        .unwrap()
+        .user;
+    for i in 0..60 {
+        b.app
+            .service
+            .store()
+            .append_activity(nidan_service::ports::NewActivity {
+                user_id: user.id.clone(),
+                at: b.app.now() + i,
+                kind: "sign_in",
+                method: None,
+                result: "success",
+                ip: "192.0.2.7".into(),
+                user_agent: FIREFOX.into(),
+                detail: None,
+                country: Some("JP".into()),
+            })
+            .await
+            .unwrap();
+    }
+    let p = b.get("/settings/security").await;
+    assert!(p.html.contains("id=\"activity-older\""), "{}", p.html);
+    let at = p.html.find("/settings/security?before=").unwrap();
+    let link: String = p.html[at..].chars().take_while(|c| *c != '"').collect();
+    let link = link.replace("&amp;", "&");
+    let older = b.get(&link).await;
+    check_page(&older, "en");
+    assert!(older.html.contains("<td>"), "the older page lists events");
+
+    // The recovery codes page says what to do without script.
+    b.app.advance(30);
+    let code = totp_code(secret.as_bytes(), b.app.now());
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/settings/security/recovery",
+            &[("csrf", &csrf), ("password", PASSWORD), ("code", &code)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    assert!(
+        p.html.contains("<noscript>") && p.html.contains("codes-no-script"),
+        "{}",
+        p.html
+    );
 }

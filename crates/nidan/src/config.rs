@@ -83,9 +83,21 @@ pub struct Config {
     pub risk: RiskConfig,
     /// `[methods]`: which methods people may enrol.
     pub methods: MethodsConfig,
+    /// `[support]`: how people reach the operator's support.
+    pub support: SupportConfig,
     /// `[secrets]`: the key that encrypts stored TOTP secrets.
     pub secrets: SecretsConfig,
     unknown_env: Vec<String>,
+}
+
+/// `[support]` settings: shown where people get stuck (the second step when everything is
+/// lost, the security page) and in every security notice. Neither set by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SupportConfig {
+    /// A page to contact support (`https://…`).
+    pub contact_url: Option<String>,
+    /// An address to write to.
+    pub contact_email: Option<String>,
 }
 
 /// `[database]` settings.

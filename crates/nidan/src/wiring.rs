@@ -60,6 +60,13 @@ pub fn policy(config: &Config) -> Result<Policy> {
         password_min_chars: config.password.min_length,
         password_resets_per_hour: config.password.resets_per_hour,
         public_url: config.server.public_url.clone(),
+        support: config.support.contact_url.clone().or_else(|| {
+            config
+                .support
+                .contact_email
+                .as_ref()
+                .map(|e| format!("mailto:{e}"))
+        }),
         session_idle_secs: secs(
             config.session.idle_timeout_secs,
             "session.idle_timeout_secs",

@@ -539,6 +539,13 @@ fn support_lists_disables_enables_groups_and_deletes_accounts() {
         "abuse report 7",
     ]);
     assert_status(&disabled, 0);
+    let audit = stderr(&disabled);
+    assert!(
+        audit.contains("nidan::audit")
+            && audit.contains("account_disabled")
+            && audit.contains("abuse report 7"),
+        "the server log holds an audit event: {audit}"
+    );
     let done = Instant::now();
     assert_eq!(call(&addr, "GET", "/api/v1/me", &session, "").0, 401);
     assert!(

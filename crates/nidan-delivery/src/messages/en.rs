@@ -264,6 +264,10 @@ impl Texts for En {
         "If this was you, you can ignore this message."
     }
 
+    fn support_label(&self) -> &'static str {
+        "Contact support"
+    }
+
     fn footer(&self, issuer: &str) -> String {
         format!("This message was sent by {issuer} two-step verification.")
     }

@@ -258,6 +258,10 @@ impl Texts for Ja {
         "ご本人による操作であれば、このメッセージは無視してください。"
     }
 
+    fn support_label(&self) -> &'static str {
+        "サポートへのお問い合わせ"
+    }
+
     fn footer(&self, issuer: &str) -> String {
         format!("このメッセージは {issuer} の2段階認証から送信されました。")
     }

@@ -64,6 +64,8 @@ pub(crate) trait Texts: Sync {
     fn notice_not_you(&self) -> &'static str;
     /// "If this was you, ignore this."
     fn notice_was_you(&self) -> &'static str;
+    /// "Contact support: …", before the operator's contact.
+    fn support_label(&self) -> &'static str;
     /// The last line: who sent this.
     fn footer(&self, issuer: &str) -> String;
 }
@@ -195,6 +197,14 @@ pub fn notice_email(notice: &Notice) -> RenderedEmail {
         rows.push((t.country_label(), country.clone()));
     }
     let footer = t.footer(&notice.issuer);
+    // The operator's support contact, as people write it (an address without `mailto:`).
+    let support = notice
+        .support
+        .as_deref()
+        .map(|s| s.strip_prefix("mailto:").unwrap_or(s).to_owned());
+    if let Some(contact) = &support {
+        rows.push((t.support_label(), contact.clone()));
+    }
 
     let mut text = String::new();
     for line in &details {

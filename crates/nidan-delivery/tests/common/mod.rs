@@ -66,6 +66,7 @@ pub fn notice(kind: NoticeKind, locale: Locale) -> Notice {
         ip: Some("203.0.113.9".to_owned()),
         user_agent: Some("Mozilla/5.0 <b>Firefox</b>".to_owned()),
         country: Some("JP".to_owned()),
+        support: Some("mailto:help@example.com".to_owned()),
     }
 }
 

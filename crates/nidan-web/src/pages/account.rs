@@ -74,29 +74,21 @@ async fn forgot(
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
-    let refused = |ctx: Ctx, status, key: &str, email: String| {
+    let refused = |ctx: Ctx, status, error: String, email: String| {
         let page = ForgotPage {
             base: ctx.base(false, "/forgot"),
             email,
-            error: Some(ctx.tr.t(key)),
+            error: Some(error),
         };
         ctx.page_with(status, &page)
     };
-    if state.limits.check_password_reset(ip).is_err() {
-        return refused(
-            ctx,
-            StatusCode::TOO_MANY_REQUESTS,
-            "err-rate-limited",
-            form.email,
-        );
+    if let Err(e) = state.limits.check_password_reset(ip) {
+        let error = super::refused(&ctx.tr, &e);
+        return refused(ctx, StatusCode::TOO_MANY_REQUESTS, error, form.email);
     }
     if nidan_domain::EmailAddress::parse(&form.email).is_err() {
-        return refused(
-            ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "forgot-bad-email",
-            form.email,
-        );
+        let error = ctx.tr.t("forgot-bad-email");
+        return refused(ctx, StatusCode::UNPROCESSABLE_ENTITY, error, form.email);
     }
     let service = state.service.clone();
     tokio::spawn(async move {
@@ -171,8 +163,8 @@ async fn reset(
         };
         ctx.page_with(status, &page)
     };
-    if state.limits.check_login(ip).is_err() {
-        let error = ctx.tr.t("err-rate-limited");
+    if let Err(e) = state.limits.check_login(ip) {
+        let error = super::refused(&ctx.tr, &e);
         return again(ctx, StatusCode::TOO_MANY_REQUESTS, error, form.token);
     }
     match state

@@ -55,6 +55,8 @@ struct OobConfirmPage {
     title: String,
     sent_to: String,
     wait: String,
+    /// How long the code works.
+    lifetime: String,
     error: Option<String>,
 }
 
@@ -149,7 +151,14 @@ async fn totp_setup(
                 "err-internal",
             ),
         },
-        Err(e) => render(&state, ctx, &auth, None, "totp-add", Some(&e)).await,
+        Err(e) => {
+            let form_id = if form.action == "replace" {
+                "totp-replace"
+            } else {
+                "totp-add"
+            };
+            render(&state, ctx, &auth, None, form_id, Some(&e)).await
+        }
     }
 }
 
@@ -163,8 +172,8 @@ async fn totp_confirm(
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
         Err(e) => {
             let uri = form.destination.as_str();
-            let (status, key) = page_error(&e);
-            let msg = ctx.tr.t(key);
+            let (status, _) = page_error(&e);
+            let msg = super::explain(&state, &ctx.tr, &e);
             match (e, uri.starts_with("otpauth://totp/")) {
                 (ServiceError::InvalidCode { .. } | ServiceError::InvalidRequest(_), true) => {
                     match totp_page(&ctx, uri, Some(msg)) {
@@ -201,17 +210,23 @@ async fn oob_setup(
         .await
     {
         Ok(sent) => {
-            let page = oob_page(&ctx, channel, sent.sent_to, sent.resend_after, None);
+            let page = oob_page(&state, &ctx, channel, sent.sent_to, sent.resend_after, None);
             ctx.page(&page)
         }
         Err(e) => {
-            let form_id = format!("{}-add", channel_id(channel));
+            let how = if form.action == "change" {
+                "change"
+            } else {
+                "add"
+            };
+            let form_id = format!("{}-{how}", channel_id(channel));
             render(&state, ctx, &auth, None, &form_id, Some(&e)).await
         }
     }
 }
 
 fn oob_page(
+    state: &AppState,
     ctx: &Ctx,
     channel: Channel,
     sent_to: String,
@@ -228,16 +243,30 @@ fn oob_page(
         title: ctx.tr.t(title),
         sent_to,
         wait: ctx.tr.tf("oob-resend-wait", &[("n", &wait.to_string())]),
+        lifetime: ctx.tr.tf(
+            "second-lifetime-code",
+            &[(
+                "n",
+                &(state.service.policy().codes.ttl_secs / 60)
+                    .max(1)
+                    .to_string(),
+            )],
+        ),
         error,
     }
 }
 
 /// The confirm page again, with `e` said, for an error the person can act on there (a wrong
 /// code, a resend too soon, a failed delivery).
-fn oob_again(ctx: Ctx, channel: Channel, form: &ProofForm, e: &ServiceError) -> Response {
-    let (status, key) = page_error(e);
-    let error = Some(ctx.tr.t(key));
-    let page = oob_page(&ctx, channel, form.destination.clone(), 0, error);
+fn oob_again(
+    state: &AppState,
+    ctx: Ctx,
+    (channel, form): (Channel, &ProofForm),
+    e: &ServiceError,
+) -> Response {
+    let status = page_error(e).0;
+    let error = Some(super::explain(state, &ctx.tr, e));
+    let page = oob_page(state, &ctx, channel, form.destination.clone(), 0, error);
     ctx.page_with(status, &page)
 }
 
@@ -254,7 +283,7 @@ async fn oob_confirm(
     {
         Ok(Some(codes)) => show_codes(ctx, &codes),
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
-        Err(e @ ServiceError::InvalidCode { .. }) => oob_again(ctx, channel, &form, &e),
+        Err(e @ ServiceError::InvalidCode { .. }) => oob_again(&state, ctx, (channel, &form), &e),
         Err(e) => {
             let form_id = format!("{}-add", channel_id(channel));
             render(&state, ctx, &auth, None, &form_id, Some(&e)).await
@@ -270,11 +299,11 @@ async fn oob_resend(
     let channel = channel_of(&form.method);
     match state.service.oob_resend(&auth, channel, &client).await {
         Ok(sent) => {
-            let page = oob_page(&ctx, channel, sent.sent_to, sent.resend_after, None);
+            let page = oob_page(&state, &ctx, channel, sent.sent_to, sent.resend_after, None);
             ctx.page(&page)
         }
         Err(e @ (ServiceError::RateLimited { .. } | ServiceError::DeliveryFailed)) => {
-            oob_again(ctx, channel, &form, &e)
+            oob_again(&state, ctx, (channel, &form), &e)
         }
         Err(e) => {
             let form_id = format!("{}-add", channel_id(channel));

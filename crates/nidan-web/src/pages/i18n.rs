@@ -75,6 +75,18 @@ impl Tr {
         self.locale.as_str()
     }
 
+    /// How long ago `at` was, as people say it ("just now", "5 minutes ago", "3 hours ago"),
+    /// and the date from a day on.
+    pub fn ago(&self, now: i64, at: i64) -> String {
+        let secs = now.saturating_sub(at).max(0);
+        match secs {
+            0..60 => self.t("ago-now"),
+            60..3600 => self.tf("ago-minutes", &[("n", &(secs / 60).to_string())]),
+            3600..86_400 => self.tf("ago-hours", &[("n", &(secs / 3600).to_string())]),
+            _ => self.date(at),
+        }
+    }
+
     /// A time in the reader's language: `24 Nov 2026, 06:04 UTC` or `2026年11月24日 15:04`
     /// (Japan time).
     pub fn date(&self, unix: i64) -> String {

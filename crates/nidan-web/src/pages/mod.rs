@@ -224,13 +224,14 @@ pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(AuthCon
 /// in its form with 422 where the API says 400.
 pub fn page_error(e: &ServiceError) -> (StatusCode, &'static str) {
     let status = match e {
-        ServiceError::InvalidRequest(_) | ServiceError::WeakPassword { .. } => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        ServiceError::InvalidRequest(_)
+        | ServiceError::WeakPassword { .. }
+        | ServiceError::SeparateAddress => StatusCode::UNPROCESSABLE_ENTITY,
         e => crate::error::status_of(e),
     };
     let key = match e {
         ServiceError::InvalidRequest(_) => "err-invalid",
+        ServiceError::SeparateAddress => "err-separate-address",
         ServiceError::WeakPassword { reason, .. } => match *reason {
             "too_short" => "err-weak-too_short",
             "too_long" => "err-weak-too_long",
@@ -261,9 +262,35 @@ pub fn page_error(e: &ServiceError) -> (StatusCode, &'static str) {
     (status, key)
 }
 
+/// "Too many attempts. Wait 30 seconds and try again." (minutes from two minutes on).
+pub fn too_many(tr: &Tr, retry_after: u64) -> String {
+    let wait = if retry_after >= 120 {
+        tr.tf(
+            "wait-minutes",
+            &[("n", &retry_after.div_ceil(60).to_string())],
+        )
+    } else {
+        tr.tf("wait-seconds", &[("n", &retry_after.max(1).to_string())])
+    };
+    tr.tf("err-rate-limited", &[("wait", &wait)])
+}
+
+/// [`too_many`] for a refusal of the coarse per-client limits.
+pub fn refused(tr: &Tr, e: &crate::error::ApiError) -> String {
+    too_many(tr, e.retry_after().unwrap_or(60))
+}
+
 /// The words for a failed use case: [`page_error`]'s text, with the password rule's numbers
-/// filled in.
+/// and the wait filled in.
 pub fn explain(state: &AppState, tr: &Tr, e: &ServiceError) -> String {
+    if let ServiceError::RateLimited {
+        retry_after,
+        locked: false,
+        ..
+    } = e
+    {
+        return too_many(tr, *retry_after);
+    }
     let (_, key) = page_error(e);
     let min = state.service.policy().password_min_chars.to_string();
     tr.tf(
@@ -273,6 +300,16 @@ pub fn explain(state: &AppState, tr: &Tr, e: &ServiceError) -> String {
             ("max", &nidan_domain::PASSWORD_MAX_CHARS.to_string()),
         ],
     )
+}
+
+/// The operator's support contact as a link: (href, text), when `[support]` is set.
+pub fn support_link(state: &AppState) -> Option<(String, String)> {
+    let contact = state.service.policy().support.clone()?;
+    let text = contact
+        .strip_prefix("mailto:")
+        .unwrap_or(&contact)
+        .to_owned();
+    Some((contact, text))
 }
 
 /// The password rule as the server enforces it, for the forms that set a password.

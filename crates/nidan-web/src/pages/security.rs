@@ -73,6 +73,8 @@ pub(super) struct SecurityPage {
     pub devices: Vec<Row>,
     pub sessions: Vec<Row>,
     pub activity: Vec<Row>,
+    /// The cursor of the next, older page of the history, when there is one.
+    pub older: Option<i64>,
     /// The configured minimum password length, and the rule in words.
     pub password_min: usize,
     pub password_help: String,
@@ -82,10 +84,15 @@ pub(super) struct SecurityPage {
     pub typed_email: String,
     /// Codes by email must go to another address than the sign-in one.
     pub separate_address: bool,
+    /// Right after sign-up: the app setup is open, with why and what to keep.
+    pub welcome: bool,
+    /// The operator's support contact (href, text), when set.
+    pub support: Option<(String, String)>,
 }
 
 /// Keys of the notices a redirect may ask for (`?done=`).
-const NOTICES: [&str; 13] = [
+const NOTICES: [&str; 14] = [
+    "welcome",
     "password-changed",
     "email-changed",
     "default-method",
@@ -119,6 +126,9 @@ fn translated_or(tr: &Tr, key: &str, fallback: &str) -> String {
     }
 }
 
+/// Lines of the history on one page.
+const ACTIVITY_PAGE: u32 = 50;
+
 /// Builds the page for `auth`, with an optional notice and an error next to form `err_form`.
 pub(super) async fn build(
     state: &AppState,
@@ -127,6 +137,18 @@ pub(super) async fn build(
     notice: Option<String>,
     err_form: &str,
     err_text: String,
+) -> Result<SecurityPage, ServiceError> {
+    build_from(state, ctx, auth, notice, (err_form, err_text), None).await
+}
+
+/// [`build`], with the history from before the cursor `before` (its "Older" pages).
+async fn build_from(
+    state: &AppState,
+    ctx: &Ctx,
+    auth: &AuthContext,
+    notice: Option<String>,
+    (err_form, err_text): (&str, String),
+    before: Option<i64>,
 ) -> Result<SecurityPage, ServiceError> {
     let tr = ctx.tr;
     let me = state.service.me(auth).await?;
@@ -148,6 +170,16 @@ pub(super) async fn build(
         })
         .collect();
     let has = |m: Method| two.methods.iter().any(|v| v.method == m);
+    let now = state.service.now();
+    // Where a client was, when the operator loaded a country database ("JP").
+    let place = |ip: &str| {
+        state
+            .service
+            .country_of(ip)
+            .filter(|c| c != "unknown")
+            .map(|c| format!(" · {c}"))
+            .unwrap_or_default()
+    };
     let devices = state
         .service
         .devices(auth)
@@ -158,8 +190,9 @@ pub(super) async fn build(
             cells: vec![
                 d.name.clone(),
                 tr.date(d.created_at),
-                d.last_used_at.map(|t| tr.date(t)).unwrap_or_default(),
+                d.last_used_at.map(|t| tr.ago(now, t)).unwrap_or_default(),
                 tr.date(d.expires_at),
+                place(&d.last_ip),
             ],
             current: false,
         })
@@ -174,16 +207,17 @@ pub(super) async fn build(
             id: s.id.as_str().to_string(),
             cells: vec![
                 tr.date(s.created_at),
-                tr.date(s.last_seen_at),
-                s.ip.clone(),
-                s.user_agent.chars().take(80).collect(),
+                tr.ago(now, s.last_seen_at),
+                format!("{}{}", s.ip, place(&s.ip)),
+                nidan_service::agent::describe(&s.user_agent),
             ],
         })
         .collect();
-    let activity = state
-        .service
-        .activity(auth, 50, None)
-        .await?
+    let events = state.service.activity(auth, ACTIVITY_PAGE, before).await?;
+    let older = (events.len() == ACTIVITY_PAGE as usize)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    let activity = events
         .into_iter()
         .map(|a| Row {
             id: a.id.to_string(),
@@ -197,6 +231,11 @@ pub(super) async fn build(
                     .unwrap_or_default(),
                 translated_or(&tr, &format!("result-{}", a.result), &a.result),
                 a.ip.clone(),
+                a.country
+                    .clone()
+                    .filter(|c| c != "unknown")
+                    .unwrap_or_default(),
+                nidan_service::agent::describe(&a.user_agent),
             ],
             current: false,
         })
@@ -232,6 +271,7 @@ pub(super) async fn build(
         devices,
         sessions,
         activity,
+        older,
         password_min: state.service.policy().password_min_chars,
         password_help: super::password_help(state, &tr),
         pending_email: state
@@ -241,6 +281,8 @@ pub(super) async fn build(
             .map(|to| tr.tf("email-change-code", &[("to", &to)])),
         typed_email: String::new(),
         separate_address: state.service.policy().codes.email_separate_address,
+        welcome: false,
+        support: super::support_link(state),
     })
 }
 
@@ -272,6 +314,8 @@ pub(super) async fn render(
 #[serde(default)]
 struct DoneQuery {
     done: String,
+    /// The history from before this line (the "Older" link).
+    before: Option<i64>,
 }
 
 async fn view(
@@ -286,7 +330,13 @@ async fn view(
     let notice = NOTICES
         .contains(&q.done.as_str())
         .then(|| ctx.tr.t(&format!("done-{}", q.done)));
-    render(&state, ctx, &auth, notice, "", None).await
+    match build_from(&state, &ctx, &auth, notice, ("", String::new()), q.before).await {
+        Ok(mut page) => {
+            page.welcome = q.done == "welcome" && page.state == "none";
+            ctx.page(&page)
+        }
+        Err(_) => render(&state, ctx, &auth, None, "", None).await,
+    }
 }
 
 /// The password and code of a sensitive change.

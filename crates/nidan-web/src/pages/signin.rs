@@ -75,6 +75,12 @@ struct SecondStepPage {
     error: Option<String>,
     others: Vec<MethodLink>,
     has_recovery: bool,
+    /// How long a code of this method works, in words.
+    lifetime: Option<String>,
+    /// "Remember this device for N days", or nothing when the operator turned it off.
+    remember: Option<String>,
+    /// The operator's support contact (href, text), when set.
+    support: Option<(String, String)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,13 +110,13 @@ async fn signup(
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
     // The same per-client sign-up limit as `POST /api/v1/users`.
-    if state.limits.check_signup(client.1).is_err() {
+    if let Err(e) = state.limits.check_signup(client.1) {
         let page = SignupPage {
             base: ctx.base(false, "/signup"),
             email: form.email,
             min: state.service.policy().password_min_chars,
             help: super::password_help(&state, &ctx.tr),
-            error: Some(ctx.tr.t("err-rate-limited")),
+            error: Some(super::refused(&ctx.tr, &e)),
         };
         return ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page);
     }
@@ -120,7 +126,17 @@ async fn signup(
         .sign_up(&form.email, password.clone(), ctx.tr.locale)
         .await;
     let e = match result {
-        Ok(_) => return finish_login(ctx, &state, &form.email, password, &headers, client).await,
+        Ok(_) => {
+            return finish_login(
+                ctx,
+                &state,
+                (&form.email, password),
+                &headers,
+                client,
+                WELCOME,
+            )
+            .await;
+        }
         Err(e) => e,
     };
     let (status, _) = page_error(&e);
@@ -161,26 +177,37 @@ async fn login(
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
     // The same per-IP sign-in limit as `POST /api/v1/login`.
-    if state.limits.check_login(client.1).is_err() {
+    if let Err(e) = state.limits.check_login(client.1) {
         let page = LoginPage {
             base: ctx.base(false, "/login"),
             email: form.email,
-            error: Some(ctx.tr.t("err-rate-limited")),
+            error: Some(super::refused(&ctx.tr, &e)),
         };
         return ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page);
     }
     let password = Zeroizing::new(form.password);
-    finish_login(ctx, &state, &form.email, password, &headers, client).await
+    finish_login(
+        ctx,
+        &state,
+        (&form.email, password),
+        &headers,
+        client,
+        "/settings/security",
+    )
+    .await
 }
 
-/// The password step: signs in, or hands over to the second step.
+/// Where a new account lands: the security page, offering two-step at once.
+const WELCOME: &str = "/settings/security?done=welcome";
+
+/// The password step: signs in (and goes to `landing`), or hands over to the second step.
 async fn finish_login(
     mut ctx: Ctx,
     state: &AppState,
-    email: &str,
-    password: Zeroizing<String>,
+    (email, password): (&str, Zeroizing<String>),
     headers: &HeaderMap,
     Client(info, _): Client,
+    landing: &str,
 ) -> Response {
     let device = cookies::get(headers, cookies::DEVICE, ctx.secure);
     match state
@@ -191,7 +218,7 @@ async fn finish_login(
         Ok(LoginOutcome::SignedIn { session_token, .. }) => {
             ctx.set_cookie(cookies::SESSION, session_token.expose(), None);
             ctx.renew_csrf();
-            ctx.redirect("/settings/security")
+            ctx.redirect(landing)
         }
         Ok(LoginOutcome::SecondFactorRequired {
             challenge_token,
@@ -199,8 +226,8 @@ async fn finish_login(
             default_method,
             expires_in,
             code_sent_to,
+            send_error,
             reason,
-            ..
         }) => {
             let c = Challenge {
                 token: challenge_token.expose().to_string(),
@@ -208,16 +235,17 @@ async fn finish_login(
                 current: default_method,
                 sent_to: code_sent_to,
                 new_country: reason == Some("new_country"),
+                not_sent: send_error.map(str::to_owned),
             };
             ctx.set_cookie(cookies::CHALLENGE, &c.encode(), Some(expires_in));
             ctx.redirect("/login/second-step")
         }
         Err(e) => {
-            let (status, key) = page_error(&e);
+            let (status, _) = page_error(&e);
             let page = LoginPage {
                 base: ctx.base(false, "/login"),
                 email: email.to_string(),
-                error: Some(ctx.tr.t(key)),
+                error: Some(super::explain(state, &ctx.tr, &e)),
             };
             ctx.page_with(status, &page)
         }
@@ -232,6 +260,8 @@ struct Challenge {
     sent_to: Option<String>,
     /// The code is asked for because the sign-in comes from a new country (`[risk]`).
     new_country: bool,
+    /// The first code could not be sent: `delivery_failed` or `rate_limited`.
+    not_sent: Option<String>,
 }
 
 impl Challenge {
@@ -243,12 +273,13 @@ impl Challenge {
             .map(|s| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string())
             .unwrap_or_default();
         format!(
-            "{}~{}~{}~{}~{}",
+            "{}~{}~{}~{}~{}~{}",
             self.token,
             methods.join("."),
             self.current.as_str(),
             sent,
-            if self.new_country { "nc" } else { "" }
+            if self.new_country { "nc" } else { "" },
+            self.not_sent.as_deref().unwrap_or("")
         )
     }
 
@@ -265,12 +296,17 @@ impl Challenge {
         let sent_to =
             (!sent.is_empty()).then(|| percent_decode_str(sent).decode_utf8_lossy().into_owned());
         let new_country = parts.next() == Some("nc");
+        let not_sent = match parts.next() {
+            Some(why @ ("delivery_failed" | "rate_limited")) => Some(why.to_owned()),
+            _ => None,
+        };
         (!token.is_empty() && !methods.is_empty()).then_some(Challenge {
             token,
             methods,
             current,
             sent_to,
             new_country,
+            not_sent,
         })
     }
 
@@ -289,12 +325,14 @@ fn method_key(m: Method) -> &'static str {
 }
 
 fn second_page_for(
+    state: &AppState,
     ctx: &Ctx,
     c: &Challenge,
     method: Method,
     info: Option<String>,
     error: Option<String>,
 ) -> SecondStepPage {
+    let policy = state.service.policy();
     let sends_code = matches!(method, Method::Sms | Method::Email);
     let hint = match method {
         Method::Totp => "second-hint-totp",
@@ -313,7 +351,13 @@ fn second_page_for(
             .clone()
             .filter(|_| sends_code && c.current == method),
         reason: c.new_country.then(|| ctx.tr.t("second-new-country")),
-        info,
+        // The first code could not go out: say so, and that a resend or another method works.
+        info: info.or_else(|| {
+            c.not_sent
+                .as_deref()
+                .filter(|_| sends_code && c.current == method && c.sent_to.is_none())
+                .map(|why| ctx.tr.t(&format!("second-not-sent-{why}")))
+        }),
         error,
         others: c
             .methods
@@ -325,6 +369,21 @@ fn second_page_for(
             })
             .collect(),
         has_recovery: method != Method::Recovery && c.methods.contains(&Method::Recovery),
+        lifetime: match method {
+            Method::Totp => Some(ctx.tr.t("second-lifetime-totp")),
+            Method::Sms | Method::Email => Some(ctx.tr.tf(
+                "second-lifetime-code",
+                &[("n", &(policy.codes.ttl_secs / 60).max(1).to_string())],
+            )),
+            Method::Recovery => Some(ctx.tr.t("second-lifetime-recovery")),
+        },
+        support: super::support_link(state),
+        remember: (policy.remember_days > 0).then(|| {
+            ctx.tr.tf(
+                "second-remember",
+                &[("n", &policy.remember_days.to_string())],
+            )
+        }),
     }
 }
 
@@ -352,7 +411,7 @@ async fn second_page(
         return ctx.redirect("/login");
     };
     let method = chosen(&c, &q.method);
-    let page = second_page_for(&ctx, &c, method, None, None);
+    let page = second_page_for(&state, &ctx, &c, method, None, None);
     ctx.page(&page)
 }
 
@@ -404,8 +463,8 @@ async fn second_step(
             ctx.page_with(status, &page)
         }
         Err(e) => {
-            let (status, key) = page_error(&e);
-            let mut error = ctx.tr.t(key);
+            let (status, _) = page_error(&e);
+            let mut error = super::explain(&state, &ctx.tr, &e);
             if let ServiceError::InvalidCode {
                 attempts_left: Some(n),
             } = e
@@ -416,7 +475,7 @@ async fn second_step(
                     ctx.tr.tf("err-attempts-left", &[("n", &n.to_string())])
                 );
             }
-            let page = second_page_for(&ctx, &c, method, None, Some(error));
+            let page = second_page_for(&state, &ctx, &c, method, None, Some(error));
             ctx.page_with(status, &page)
         }
     }
@@ -453,7 +512,7 @@ async fn send_code(
                 "second-resend-wait",
                 &[("n", &sent.resend_after.to_string())],
             );
-            let page = second_page_for(&ctx, &c, method, Some(wait), None);
+            let page = second_page_for(&state, &ctx, &c, method, Some(wait), None);
             ctx.page(&page)
         }
         Err(e) => {
@@ -462,7 +521,7 @@ async fn send_code(
             if let ServiceError::RateLimited { retry_after, .. } = e {
                 error = ctx.tr.tf("err-wait", &[("n", &retry_after.to_string())]);
             }
-            let page = second_page_for(&ctx, &c, method, None, Some(error));
+            let page = second_page_for(&state, &ctx, &c, method, None, Some(error));
             ctx.page_with(status, &page)
         }
     }

@@ -15,7 +15,8 @@ use super::source::{self, Sources, invalid};
 use super::{
     ApiConfig, ChallengeConfig, CodesConfig, Config, ConfigError, DatabaseConfig, DeviceConfig,
     EmailConfig, HashingConfig, LogConfig, LogFormat, PasswordConfig, SecretsConfig, ServerConfig,
-    SessionConfig, SignupConfig, SmsConfig, SmsProvider, ThrottleConfig, TotpConfig, methods, risk,
+    SessionConfig, SignupConfig, SmsConfig, SmsProvider, SupportConfig, ThrottleConfig, TotpConfig,
+    methods, risk,
 };
 
 impl Config {
@@ -283,6 +284,20 @@ impl Config {
                 .unwrap_or_else(|| data_dir.join("secret.key")),
         };
 
+        let support = SupportConfig {
+            contact_url: src
+                .optional_string("support.contact_url")?
+                .map(|u| check_http_url("support.contact_url", &u))
+                .transpose()?,
+            contact_email: src
+                .optional_string("support.contact_email")?
+                .map(|e| {
+                    nidan_domain::EmailAddress::parse(&e)
+                        .map(|a| a.as_str().to_owned())
+                        .map_err(|why| invalid("support.contact_email", why.to_string()))
+                })
+                .transpose()?,
+        };
         Ok(Config {
             data_dir,
             database,
@@ -302,6 +317,7 @@ impl Config {
             sms,
             risk,
             methods,
+            support,
             secrets,
             unknown_env: src.unknown_env().to_vec(),
         })

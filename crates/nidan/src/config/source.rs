@@ -54,6 +54,8 @@ pub(super) const SETTINGS: &[&str] = &[
     "email.max_per_hour",
     "sms.provider",
     "sms.url",
+    "support.contact_url",
+    "support.contact_email",
     "sms.authorization",
     "sms.account_sid",
     "sms.auth_token",
