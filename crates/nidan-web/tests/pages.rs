@@ -312,6 +312,15 @@ async fn add_email(b: &mut Browser<'_>, address: &str, code: &str) -> (Page, Str
     check_page(&p, b.lang);
     assert!(p.html.contains("autocomplete=\"one-time-code\""));
     assert!(!p.html.contains(address), "the address shows masked");
+    let lifetime = if b.lang == "en" {
+        "works for 5 minutes"
+    } else {
+        "有効期限は5分"
+    };
+    assert!(
+        p.html.contains(lifetime),
+        "the code page says how long the code lives"
+    );
     let shown = field(&p.html, "destination");
     let sent = b.app.last_code_to(address);
     let p = b
@@ -1285,11 +1294,32 @@ async fn the_history_pages_back_and_the_codes_page_works_without_javascript() {
     let at = p.html.find("/settings/security?before=").unwrap();
     let link: String = p.html[at..].chars().take_while(|c| *c != '"').collect();
     let link = link.replace("&amp;", "&");
+    assert!(
+        p.html.contains("<td>JP</td>") && p.html.contains("<td>Firefox on Linux</td>"),
+        "the history says the country and the browser in words: {}",
+        p.html
+    );
     let older = b.get(&link).await;
     check_page(&older, "en");
     assert!(older.html.contains("<td>"), "the older page lists events");
 
-    // The recovery codes page says what to do without script.
+    // The recovery codes page says what to do without script, and saving new codes while
+    // two-step is off does not claim it is on.
+    b.app.advance(30);
+    let code = totp_code(secret.as_bytes(), b.app.now());
+    let csrf = b.csrf();
+    let p = b
+        .post(
+            "/settings/security/two-step",
+            &[
+                ("csrf", &csrf),
+                ("action", "off"),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(p.url, "/settings/security?done=off", "{}", p.html);
     b.app.advance(30);
     let code = totp_code(secret.as_bytes(), b.app.now());
     let csrf = b.csrf();
@@ -1302,6 +1332,19 @@ async fn the_history_pages_back_and_the_codes_page_works_without_javascript() {
     assert_eq!(p.status, StatusCode::OK, "{}", p.html);
     assert!(
         p.html.contains("<noscript>") && p.html.contains("codes-no-script"),
+        "{}",
+        p.html
+    );
+    let joined = field(&p.html, "codes");
+    let p = b
+        .post(
+            "/settings/security/recovery/done",
+            &[("csrf", &csrf), ("codes", &joined), ("saved", "1")],
+        )
+        .await;
+    assert!(p.html.contains("Your recovery codes are saved.") && p.html.contains("state-off"));
+    assert!(
+        !p.html.contains("Two-step verification is on."),
         "{}",
         p.html
     );
