@@ -170,6 +170,13 @@ pub enum NoticeKind {
     },
     /// Support enabled the account again.
     AccountEnabled,
+    /// An app had a code sent to the account for the first time.
+    AppSentCode {
+        /// The app's name (its API key's).
+        app: String,
+        /// `sms` or `email`.
+        method: String,
+    },
     /// Two-step verification was turned (back) on.
     TwoStepOn,
     /// Two-step verification was removed.

@@ -74,6 +74,8 @@ mod tests {
             id: ApiKeyId::new(format!("key-{name}")),
             name: name.into(),
             created_at: 0,
+            scopes: "verify".into(),
+            last_used_at: None,
         }
     }
 

@@ -121,7 +121,7 @@ record! {
     activity -> ActivityRecord {
         id, user_id, at, kind, method, result, ip, user_agent, detail, country,
     }
-    api_key -> ApiKeyRecord { id, name, created_at }
+    api_key -> ApiKeyRecord { id, name, created_at, scopes, last_used_at }
     oob_method -> OobMethod { id, user_id, channel, destination, confirmed_at, created_at }
     password_reset -> PasswordReset { digest, user_id, created_at, expires_at, used_at, ip }
     queued_notice -> QueuedNotice {
@@ -137,6 +137,7 @@ pub(crate) fn binding_parts(b: &CodeBinding) -> (&'static str, String) {
         CodeBinding::Session(id) => ("session", id.as_str().to_owned()),
         // Sent to an address not yet confirmed: counted with the enrolments by the send caps.
         CodeBinding::NewEmail(id) => ("enrolment", format!("sign-in-email:{}", id.as_str())),
+        CodeBinding::App(id) => ("app", id.as_str().to_owned()),
     }
 }
 

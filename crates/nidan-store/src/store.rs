@@ -17,7 +17,7 @@ use nidan_service::ports::{
     OobCode, OobMethod, PasswordFailures, PasswordReset, QueuedNotice, SendLimits, SessionRecord,
     Settled, TotpCredential, UserRecord,
 };
-use nidan_service::{CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
+use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
 use crate::db::{Backend, Body, BoxFuture, Conn, DbError, Native, Run, Step};
 use crate::ops::{accounts, check, codes, credentials, notices, sessions};
@@ -252,6 +252,9 @@ store! {
         list_activity(user: &UserId, limit: u32, before: Option<i64>) -> Vec<ActivityRecord>:
             run Read((user.clone(), limit, before)) |c, (u, n, b)|
                 sessions::list_activity(c, u, *n, *b);
+        has_activity(user: &UserId, kind: &str, detail: &str) -> bool:
+            run Read((user.clone(), kind.to_owned(), detail.to_owned())) |c, (u, k, d)|
+                sessions::has_activity(c, u, k, d);
     }
     Notices {
         {
@@ -278,5 +281,8 @@ store! {
             run Read(*digest) |c, d| accounts::api_key_by_digest(c, d);
         revoke_api_key(name: &str, now: UnixTime) -> bool:
             run Single((name.to_owned(), now)) |c, (n, now)| accounts::revoke_api_key(c, n, *now);
+        list_api_keys() -> Vec<ApiKeyRecord>: run Read(()) |c, ()| accounts::list_api_keys(c);
+        touch_api_key(id: &ApiKeyId, now: UnixTime) -> ():
+            run Single((id.clone(), now)) |c, (id, now)| accounts::touch_api_key(c, id, *now);
     }
 }

@@ -111,12 +111,13 @@ where
             .authenticate_api_key(key)
             .await
             .map(AppKey)
-            .map_err(|_| {
-                ApiError::new(
+            .map_err(|e| match e {
+                nidan_service::ServiceError::Unauthenticated => ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "unauthenticated",
                     "unknown or revoked API key",
-                )
+                ),
+                other => ApiError::from(other),
             })
     }
 }

@@ -38,8 +38,8 @@ pub struct WebOptions {
     pub login_per_ip_per_minute: u32,
     /// Sign-ups allowed per client address (IPv6: per /64) per hour (0 = no limit).
     pub signup_per_ip_per_hour: u32,
-    /// Verify calls allowed per API key per minute (0 = no limit).
-    pub verify_per_key_per_minute: u32,
+    /// App calls allowed per API key per minute (0 = no limit).
+    pub requests_per_key_per_minute: u32,
     /// Password reset requests per client address (IPv6: per /64) per hour (0 = no limit).
     pub password_resets_per_ip_per_hour: u32,
     /// The public base URL (cookie `Secure` flag when https).
@@ -78,7 +78,7 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         limits: limits::Limits::new(
             options.login_per_ip_per_minute,
             options.signup_per_ip_per_hour,
-            options.verify_per_key_per_minute,
+            options.requests_per_key_per_minute,
         )
         .with_password_resets(options.password_resets_per_ip_per_hour),
         options,

@@ -16,7 +16,7 @@ use crate::routes::{account, apps, codes, lifecycle, me, ops, two_step};
         me::me, me::sessions, me::end_session, me::devices, me::forget_device, me::forget_devices, me::activity,
         two_step::totp_setup, two_step::totp_confirm, two_step::totp_remove, two_step::recovery_left, two_step::recovery_recreate,
         two_step::two_step_set, two_step::two_step_remove,
-        apps::verify,
+        apps::verify, apps::send_code, apps::user_view,
         codes::sms_setup, codes::sms_confirm, codes::sms_resend, codes::email_resend, codes::sms_remove, codes::email_setup, codes::email_confirm, codes::email_remove,
         codes::login_send_code, codes::me_send_code, codes::default_method, codes::set_locale,
         lifecycle::change_password, lifecycle::request_reset, lifecycle::confirm_reset, lifecycle::change_email,

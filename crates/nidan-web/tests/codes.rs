@@ -10,10 +10,10 @@ use serde_json::json;
 
 use crate::common::{PASSWORD, TestApp, six_digits_in};
 
-const PHONE: &str = "+819012345678";
+pub(crate) const PHONE: &str = "+819012345678";
 
 /// Signs up and turns two-step on with SMS; returns the session and the recovery codes.
-async fn sms_user(app: &TestApp, email: &str) -> (String, Vec<String>) {
+pub(crate) async fn sms_user(app: &TestApp, email: &str) -> (String, Vec<String>) {
     let s = app.signed_up(email).await;
     let r = app
         .post(

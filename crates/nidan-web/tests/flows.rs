@@ -478,7 +478,11 @@ async fn activity_records_sign_ins_and_changes_newest_first_with_paging() {
 async fn apps_verify_codes_with_an_api_key_sharing_replay_state_with_sign_in() {
     let app = TestApp::new().await;
     let user = app.enrolled("kim@example.com").await;
-    let (_, key) = app.service.create_api_key("shop").await.unwrap();
+    let (_, key) = app
+        .service
+        .create_api_key("shop", &["verify"])
+        .await
+        .unwrap();
     let key = key.expose().to_owned();
 
     let code = app.code(&user.secret);

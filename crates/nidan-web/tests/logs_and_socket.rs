@@ -15,7 +15,11 @@ async fn logs_at_trace_level_hold_no_secret() {
     let r = app.post("/api/v1/login/verify", None, json!({"challenge_id": challenge, "method": "totp", "code": code, "remember_device": true})).await;
     let session = r.json["session_token"].as_str().unwrap().to_owned();
     let device = r.json["device_token"].as_str().unwrap().to_owned();
-    let (_, key) = app.service.create_api_key("logs").await.unwrap();
+    let (_, key) = app
+        .service
+        .create_api_key("logs", &["verify"])
+        .await
+        .unwrap();
     // A replay is logged as a warning: it must not carry the code.
     let _ = app
         .post(

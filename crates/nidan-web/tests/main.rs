@@ -11,6 +11,7 @@ mod common;
 mod nodes;
 
 mod abroad;
+mod app_codes;
 mod attack;
 mod browser;
 mod codes;

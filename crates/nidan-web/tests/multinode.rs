@@ -268,7 +268,11 @@ async fn throttled_on_one_node_is_throttled_on_the_other() {
     );
     assert_eq!(r.headers["retry-after"], "30");
     // The app API on B shares the count.
-    let (_, key) = c.b.service.create_api_key("multinode").await.unwrap();
+    let (_, key) =
+        c.b.service
+            .create_api_key("multinode", &["verify"])
+            .await
+            .unwrap();
     let r =
         c.b.post(
             "/api/v1/verify",
@@ -338,6 +342,73 @@ async fn sms_codes_and_resend_windows_across_two_nodes() {
     }
     let wins = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     assert_eq!(wins, 1, "one sent code, two nodes: {statuses:?}");
+    c.finish(TEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_code_sent_for_an_app_is_accepted_once_across_two_nodes() {
+    const TEST: &str = "multinode::a_code_sent_for_an_app_is_accepted_once_across_two_nodes";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    const PHONE: &str = "+819012345678";
+    let email = "app-nodes@example.com";
+    sms_only(&c, email, "090-1234-5678", PHONE).await;
+    let (_, key) =
+        c.a.service
+            .create_api_key("shop", &["verify", "send"])
+            .await
+            .unwrap();
+    let key = key.expose().to_owned();
+    // Sent through A; a second ask on B waits its turn (one resend window).
+    let r =
+        c.a.post(
+            "/api/v1/verify/send-code",
+            Some(&key),
+            json!({"user": email}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let code = last_code_to(&c.shared, PHONE);
+    let r =
+        c.b.post(
+            "/api/v1/verify/send-code",
+            Some(&key),
+            json!({"user": email}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "on B: {}", r.text);
+
+    // 16 concurrent checks of that code over both nodes: exactly one is valid.
+    let barrier = Arc::new(Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let node = c.node(i).clone();
+        let (barrier, key, code) = (barrier.clone(), key.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let r = node
+                .post(
+                    "/api/v1/verify",
+                    Some(&key),
+                    json!({"user": email, "code": code}),
+                )
+                .await;
+            (r.status, r.json["valid"] == true)
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let valid = answers.iter().filter(|(_, v)| *v).count();
+    assert_eq!(valid, 1, "one code for an app, two nodes: {answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(s, _)| [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS].contains(s)),
+        "the others are refused, never a server error: {answers:?}"
+    );
     c.finish(TEST).await;
 }
 

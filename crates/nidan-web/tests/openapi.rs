@@ -32,7 +32,11 @@ async fn every_answer_is_documented() {
         .json;
     assert_eq!(doc["openapi"], "3.1.0");
     let user = app.enrolled("doc@example.com").await;
-    let (_, key) = app.service.create_api_key("doc").await.unwrap();
+    let (_, key) = app
+        .service
+        .create_api_key("doc", &["verify"])
+        .await
+        .unwrap();
     let challenge = app.challenge(&user.email).await;
     let s = Some(user.session.as_str());
     let calls: Vec<Call<'_>> = vec![

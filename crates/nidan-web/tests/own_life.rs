@@ -619,7 +619,12 @@ async fn support_turns_two_step_off_for_a_week_and_disabling_ends_sessions() {
         StatusCode::UNAUTHORIZED,
         "said only after the right password"
     );
-    let key = app.service.create_api_key("shop").await.unwrap().1;
+    let key = app
+        .service
+        .create_api_key("shop", &["verify"])
+        .await
+        .unwrap()
+        .1;
     app.advance(30);
     let r = app
         .post(

@@ -73,7 +73,11 @@ async fn fifty_concurrent_submissions_of_one_recovery_code_sign_in_exactly_once(
 async fn fifty_concurrent_app_verifications_of_one_code_succeed_once() {
     let app = Arc::new(TestApp::new().await);
     let user = app.enrolled("race-app@example.com").await;
-    let (_, key) = app.service.create_api_key("race").await.unwrap();
+    let (_, key) = app
+        .service
+        .create_api_key("race", &["verify"])
+        .await
+        .unwrap();
     let key = key.expose().to_owned();
     let code = app.code(&user.secret);
     let barrier = Arc::new(tokio::sync::Barrier::new(50));

@@ -63,7 +63,11 @@ async fn failures_count_across_challenges_with_a_doubling_delay_and_success_rese
     assert_eq!(r.json["error"]["code"], "rate_limited");
     assert_eq!(r.json["error"]["retry_after"], 30);
     // The app API is throttled by the same count.
-    let (_, key) = app.service.create_api_key("t05").await.unwrap();
+    let (_, key) = app
+        .service
+        .create_api_key("t05", &["verify"])
+        .await
+        .unwrap();
     let r = app
         .post(
             "/api/v1/verify",
@@ -110,7 +114,11 @@ async fn a_hundred_consecutive_failures_lock_the_second_factor_until_a_recovery_
     };
     let app = TestApp::with_policy(policy).await;
     let user = app.enrolled("lock@example.com").await;
-    let (_, key) = app.service.create_api_key("lock").await.unwrap();
+    let (_, key) = app
+        .service
+        .create_api_key("lock", &["verify"])
+        .await
+        .unwrap();
     let mut evaluated = 0;
     for _ in 0..150 {
         app.advance(3);
@@ -239,7 +247,11 @@ async fn hostile_input_gets_a_clear_4xx_and_changes_nothing() {
     let app = TestApp::new().await;
     let user = app.enrolled("t25@example.com").await;
     let challenge = app.challenge(&user.email).await;
-    let (_, key) = app.service.create_api_key("t25").await.unwrap();
+    let (_, key) = app
+        .service
+        .create_api_key("t25", &["verify"])
+        .await
+        .unwrap();
 
     let big = vec![b' '; 70 * 1024];
     let r = raw(&app, "/api/v1/login", Some("application/json"), big, None).await;
@@ -367,7 +379,11 @@ async fn protected_calls_refuse_challenges_ended_sessions_and_api_keys() {
     let app = TestApp::new().await;
     let user = app.enrolled("t01@example.com").await;
     let challenge = app.challenge(&user.email).await;
-    let (_, key) = app.service.create_api_key("t01").await.unwrap();
+    let (_, key) = app
+        .service
+        .create_api_key("t01", &["verify"])
+        .await
+        .unwrap();
     let r = app
         .call(Method::POST, "/api/v1/logout", Some(&user.session), None)
         .await;
@@ -409,7 +425,11 @@ async fn a_database_dump_holds_no_secret_in_plain_text() {
     let r = app.post("/api/v1/login/verify", None, json!({"challenge_id": challenge, "method": "totp", "code": app.code(&user.secret), "remember_device": true})).await;
     let session = r.json["session_token"].as_str().unwrap().to_owned();
     let device = r.json["device_token"].as_str().unwrap().to_owned();
-    let (_, key) = app.service.create_api_key("dump").await.unwrap();
+    let (_, key) = app
+        .service
+        .create_api_key("dump", &["verify"])
+        .await
+        .unwrap();
     app.advance(30);
     let recreated = app
         .post(

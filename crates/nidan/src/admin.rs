@@ -152,8 +152,20 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
                 println!("{}", activity_line(&event));
             }
         }
-        AdminCommand::ApiKey(ApiKeyCommand::Create { name }) => {
-            let (record, key) = service.create_api_key(&name).await?;
+        AdminCommand::ApiKey(ApiKeyCommand::List) => {
+            for key in service.list_api_keys().await? {
+                println!(
+                    "{:<24} {:<18} created {}  last used {}",
+                    key.name.escape_debug().to_string(),
+                    key.scopes,
+                    rfc3339(key.created_at),
+                    key.last_used_at.map_or_else(|| "never".to_owned(), rfc3339)
+                );
+            }
+        }
+        AdminCommand::ApiKey(ApiKeyCommand::Create { name, scope }) => {
+            let scopes: Vec<&str> = scope.iter().map(|s| s.trim()).collect();
+            let (record, key) = service.create_api_key(&name, &scopes).await?;
             println!("{}", key.expose());
             eprintln!(
                 "API key `{}` created. It is shown only this once: store it in the app's \

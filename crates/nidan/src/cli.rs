@@ -185,7 +185,13 @@ pub enum ApiKeyCommand {
     Create {
         /// A name for the app using it (unique among active keys).
         name: String,
+        /// What it may do, comma-separated: `verify` (check codes), `send` (have codes sent by
+        /// SMS or email), `read` (what a user has).
+        #[arg(long, default_value = "verify", value_delimiter = ',')]
+        scope: Vec<String>,
     },
+    /// List the active keys: name, scopes, created, last used. Never the keys.
+    List,
     /// Revoke a key by name; apps using it get 401 from then on.
     Revoke {
         /// The key's name.

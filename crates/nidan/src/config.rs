@@ -287,9 +287,11 @@ pub struct HashingConfig {
 /// `[api]` settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiConfig {
-    /// `POST /api/v1/verify` calls allowed per API key per minute; 0 turns the limit off.
-    /// Default 0: the calling app has its own limits and per-account throttling still applies.
-    pub verify_per_key_per_minute: u32,
+    /// Calls allowed per API key per minute (verify, send-code, users), each key its own budget;
+    /// 0 turns the limit off. Default 0: the calling app has its own limits and per-account
+    /// throttling and sending limits still apply. `api.verify_per_key_per_minute`, its earlier
+    /// name, is read when this one is not set.
+    pub requests_per_key_per_minute: u32,
 }
 
 /// `[email]` settings.

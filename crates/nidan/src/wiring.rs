@@ -123,7 +123,7 @@ pub fn web_options(config: &Config) -> WebOptions {
         trusted_proxies: config.server.trusted_proxies.clone(),
         login_per_ip_per_minute: config.server.login_requests_per_ip_per_minute,
         signup_per_ip_per_hour: config.signup.max_per_client_per_hour,
-        verify_per_key_per_minute: config.api.verify_per_key_per_minute,
+        requests_per_key_per_minute: config.api.requests_per_key_per_minute,
         password_resets_per_ip_per_hour: config.password.resets_per_client_per_hour,
         public_url: config.server.public_url.clone(),
     }

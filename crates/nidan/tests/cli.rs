@@ -635,3 +635,41 @@ fn support_lists_disables_enables_groups_and_deletes_accounts() {
         "{table}"
     );
 }
+
+#[test]
+fn api_keys_carry_scopes_and_are_listed_with_their_last_use() {
+    let nidan = Instance::new();
+    let created = nidan.run(&[
+        "admin",
+        "api-key",
+        "create",
+        "shop",
+        "--scope",
+        "verify,send",
+    ]);
+    assert_status(&created, 0);
+    assert!(stdout(&created).starts_with("ndk_"));
+    assert_status(&nidan.run(&["admin", "api-key", "create", "plain"]), 0);
+    let bad = nidan.run(&[
+        "admin",
+        "api-key",
+        "create",
+        "odd",
+        "--scope",
+        "verify,admin",
+    ]);
+    assert_status(&bad, 1);
+    let listed = stdout(&nidan.run(&["admin", "api-key", "list"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].starts_with("plain") && lines[0].contains(" verify "),
+        "{listed}"
+    );
+    assert!(
+        lines[1].starts_with("shop") && lines[1].contains("verify,send"),
+        "{listed}"
+    );
+    assert!(listed.contains("last used never"), "{listed}");
+    assert!(!listed.contains("ndk_"), "never the keys: {listed}");
+}

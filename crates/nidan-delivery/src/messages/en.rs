@@ -98,6 +98,7 @@ impl Texts for En {
             NoticeKind::SupportTwoStepOff { .. } => "support turned two-step verification off",
             NoticeKind::AccountDisabled { .. } => "your account was disabled",
             NoticeKind::AccountEnabled => "your account was enabled again",
+            NoticeKind::AppSentCode { .. } => "an app asked for a code for your account",
             NoticeKind::TwoStepOn => "two-step verification turned on",
             NoticeKind::TwoStepRemoved => "two-step verification removed",
             NoticeKind::RecoveryCodesRecreated => "new recovery codes were created",
@@ -158,6 +159,11 @@ impl Texts for En {
             NoticeKind::AccountEnabled => {
                 vec!["Support enabled your account again: you can sign in.".to_owned()]
             }
+            NoticeKind::AppSentCode { app, method } => vec![format!(
+                "The app \u{201c}{app}\u{201d} asked for a verification code for your account, sent by {}. \
+                 This is the first time it did; you will not be told again for this app.",
+                method_name_en(method)
+            )],
             NoticeKind::TwoStepOn => {
                 vec!["Two-step verification was turned on for your account.".to_owned()]
             }

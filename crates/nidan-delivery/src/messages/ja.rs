@@ -91,6 +91,7 @@ impl Texts for Ja {
             NoticeKind::SupportTwoStepOff { .. } => "サポートが2段階認証をオフにしました",
             NoticeKind::AccountDisabled { .. } => "アカウントが無効になりました",
             NoticeKind::AccountEnabled => "アカウントが有効に戻りました",
+            NoticeKind::AppSentCode { .. } => "アプリが確認コードを要求しました",
             NoticeKind::TwoStepOn => "2段階認証がオンになりました",
             NoticeKind::TwoStepRemoved => "2段階認証が削除されました",
             NoticeKind::RecoveryCodesRecreated => "リカバリーコードが再発行されました",
@@ -148,6 +149,11 @@ impl Texts for Ja {
             NoticeKind::AccountEnabled => {
                 vec!["サポートがアカウントを有効に戻しました。ログインできます。".to_owned()]
             }
+            NoticeKind::AppSentCode { app, method } => vec![format!(
+                "アプリ「{app}」があなたのアカウントの確認コードを要求し、{}で送信しました。\
+                 このアプリからは初めてです。次回からはお知らせしません。",
+                method_name_ja(method)
+            )],
             NoticeKind::TwoStepOn => {
                 vec!["あなたのアカウントの2段階認証がオンになりました。".to_owned()]
             }

@@ -110,6 +110,10 @@ pub fn every_notice_kind() -> Vec<NoticeKind> {
             reason: "<b>abuse</b> report".into(),
         },
         NoticeKind::AccountEnabled,
+        NoticeKind::AppSentCode {
+            app: "shop".into(),
+            method: "sms".into(),
+        },
         NoticeKind::PasswordChanged,
         NoticeKind::PasswordReset,
         NoticeKind::SignInEmailChanged {

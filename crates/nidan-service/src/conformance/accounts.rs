@@ -170,6 +170,8 @@ pub async fn api_keys_found_by_digest_until_revoked(store: Arc<dyn Store>) {
         id: ApiKeyId::new(fx.id()),
         name: "billing".into(),
         created_at: NOW,
+        scopes: "verify,send".into(),
+        last_used_at: None,
     };
     let digest = fx.digest();
     fx.store
@@ -180,6 +182,8 @@ pub async fn api_keys_found_by_digest_until_revoked(store: Arc<dyn Store>) {
         id: ApiKeyId::new(fx.id()),
         name: "shop".into(),
         created_at: NOW,
+        scopes: "verify".into(),
+        last_used_at: None,
     };
     let other_digest = fx.digest();
     fx.store
@@ -198,6 +202,28 @@ pub async fn api_keys_found_by_digest_until_revoked(store: Arc<dyn Store>) {
         (key.id.clone(), "billing", NOW),
         "api_key_by_digest: fields"
     );
+    assert_eq!(
+        (found.scopes.as_str(), found.last_used_at),
+        ("verify,send", None),
+        "api_key_by_digest: scopes, never used"
+    );
+    fx.store
+        .touch_api_key(&key.id, NOW + 5)
+        .await
+        .expect("touch_api_key failed");
+    let listed = fx
+        .store
+        .list_api_keys()
+        .await
+        .expect("list_api_keys failed");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|k| (k.name.as_str(), k.last_used_at))
+            .collect::<Vec<_>>(),
+        vec![("billing", Some(NOW + 5)), ("shop", None)],
+        "list_api_keys: the active keys by name, with their last use"
+    );
     assert!(
         fx.store
             .api_key_by_digest(&fx.digest())
@@ -211,6 +237,8 @@ pub async fn api_keys_found_by_digest_until_revoked(store: Arc<dyn Store>) {
         id: ApiKeyId::new(fx.id()),
         name: "billing".into(),
         created_at: NOW,
+        scopes: "verify".into(),
+        last_used_at: None,
     };
     expect_conflict(
         fx.store.create_api_key(dup, fx.digest()).await,
@@ -260,6 +288,8 @@ pub async fn api_keys_found_by_digest_until_revoked(store: Arc<dyn Store>) {
         id: ApiKeyId::new(fx.id()),
         name: "billing".into(),
         created_at: NOW + 3,
+        scopes: "verify".into(),
+        last_used_at: None,
     };
     let renewed_digest = fx.digest();
     fx.store

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use nidan_domain::Method;
 
 use crate::courier::{Channel, Locale};
-use crate::ids::{CredentialId, DeviceId, SessionId, UserId};
+use crate::ids::{ApiKeyId, CredentialId, DeviceId, SessionId, UserId};
 
 /// Seconds since the Unix epoch, UTC. The only representation of time inside nidan; it is
 /// formatted as RFC 3339 at the HTTP edge.
@@ -320,6 +320,13 @@ pub trait Sessions: Send + Sync + 'static {
 pub trait Activity: Send + Sync + 'static {
     /// Appends to the user's history.
     async fn append_activity(&self, event: NewActivity) -> Result<(), StoreError>;
+    /// Whether the user's history holds a line of `kind` with this `detail`.
+    async fn has_activity(
+        &self,
+        user: &UserId,
+        kind: &str,
+        detail: &str,
+    ) -> Result<bool, StoreError>;
     /// The user's history, newest first, `limit` lines older than the cursor `before`.
     async fn list_activity(
         &self,
@@ -362,4 +369,8 @@ pub trait ApiKeys: Send + Sync + 'static {
     ) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Revokes a key by name; false when none was active.
     async fn revoke_api_key(&self, name: &str, now: UnixTime) -> Result<bool, StoreError>;
+    /// The active keys, by name.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Records a use of a key.
+    async fn touch_api_key(&self, id: &ApiKeyId, now: UnixTime) -> Result<(), StoreError>;
 }

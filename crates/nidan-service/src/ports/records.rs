@@ -200,6 +200,17 @@ pub struct ApiKeyRecord {
     pub name: String,
     /// Creation time.
     pub created_at: UnixTime,
+    /// What the key may do, comma-separated: `verify`, `send`, `read`.
+    pub scopes: String,
+    /// When the key was last used (written at most once a minute per node), if ever.
+    pub last_used_at: Option<UnixTime>,
+}
+
+impl ApiKeyRecord {
+    /// Whether the key carries `scope`.
+    pub fn allows(&self, scope: &str) -> bool {
+        self.scopes.split(',').any(|s| s == scope)
+    }
 }
 
 /// What a code turned out to be, decided before the store settles the attempt.
@@ -363,6 +374,8 @@ pub enum CodeBinding {
     /// Confirming a new sign-in email, asked for in one session (a destination not yet
     /// confirmed, capped as enrolments are).
     NewEmail(SessionId),
+    /// A code an app asked for (`POST /api/v1/verify/send-code`), checked by that app's key.
+    App(ApiKeyId),
 }
 
 /// A code sent by email or SMS, stored as a keyed hash.

@@ -1,11 +1,10 @@
 //! Accounts: creating and reading them, their password and two-step switch, their settings,
 //! the wrong passwords counted per sign-in email, and API keys.
 
-use nidan_service::SessionId;
-use nidan_service::UserId;
 use nidan_service::ports::{
     ApiKeyRecord, NewNotice, NewUser, PasswordFailures, PasswordReset, UserRecord,
 };
+use nidan_service::{ApiKeyId, SessionId, UserId};
 
 use crate::db::{Conn, DbError};
 use crate::records::{self, USER_FIELDS, select_user, user_columns};
@@ -446,8 +445,8 @@ pub(crate) async fn create_api_key<C: Conn>(
     digest: &[u8; 32],
 ) -> Result<(), DbError> {
     c.exec(
-        sql!("INSERT INTO api_keys (id, name, digest, created_at) VALUES ($1, $2, $3, $4)"),
-        args![key.id.as_str(), &key.name, digest, key.created_at],
+        sql!("INSERT INTO api_keys (id, name, digest, created_at, scopes) VALUES ($1, $2, $3, $4, $5)"),
+        args![key.id.as_str(), &key.name, digest, key.created_at, &key.scopes],
     )
     .await
     .map(drop)
@@ -477,4 +476,26 @@ pub(crate) async fn revoke_api_key<C: Conn>(
         )
         .await?;
     Ok(n == 1)
+}
+
+pub(crate) async fn list_api_keys<C: Conn>(c: &mut C) -> Result<Vec<ApiKeyRecord>, DbError> {
+    c.rows(
+        sql!("SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY name"),
+        args![],
+        &records::api_key,
+    )
+    .await
+}
+
+pub(crate) async fn touch_api_key<C: Conn>(
+    c: &mut C,
+    id: &ApiKeyId,
+    now: i64,
+) -> Result<(), DbError> {
+    c.exec(
+        sql!("UPDATE api_keys SET last_used_at = $1 WHERE id = $2"),
+        args![now, id.as_str()],
+    )
+    .await
+    .map(drop)
 }

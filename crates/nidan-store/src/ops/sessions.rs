@@ -187,3 +187,19 @@ pub(crate) async fn list_activity<C: Conn>(
     )
     .await
 }
+
+/// Whether the user's history holds a line of `kind` with this `detail`.
+pub(crate) async fn has_activity<C: Conn>(
+    c: &mut C,
+    user: &UserId,
+    kind: &str,
+    detail: &str,
+) -> Result<bool, DbError> {
+    c.row(
+        sql!("SELECT 1 FROM activity WHERE user_id = $1 AND kind = $2 AND detail = $3 LIMIT 1"),
+        args![user.as_str(), kind, detail],
+        &|_| Ok(()),
+    )
+    .await
+    .map(|found| found.is_some())
+}

@@ -244,13 +244,23 @@ impl Config {
             niceness: src.number("hashing.niceness", 10, 0, 19, "0 keeps the normal priority")?,
         };
         let api = ApiConfig {
-            verify_per_key_per_minute: src.number(
-                "api.verify_per_key_per_minute",
-                0,
-                0,
-                u64::from(u32::MAX),
-                "",
-            )?,
+            // Read under its earlier name too, which covered only verify calls.
+            requests_per_key_per_minute: {
+                let earlier = src.number(
+                    "api.verify_per_key_per_minute",
+                    0,
+                    0,
+                    u64::from(u32::MAX),
+                    "",
+                )?;
+                src.number(
+                    "api.requests_per_key_per_minute",
+                    earlier,
+                    0,
+                    u64::from(u32::MAX),
+                    "",
+                )?
+            },
         };
 
         let smtp_url = src

@@ -47,6 +47,7 @@ pub(super) const SETTINGS: &[&str] = &[
     "hashing.max_concurrent",
     "hashing.max_queue",
     "hashing.niceness",
+    "api.requests_per_key_per_minute",
     "api.verify_per_key_per_minute",
     "email.smtp_url",
     "email.from",

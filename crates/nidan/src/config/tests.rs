@@ -60,7 +60,7 @@ fn defaults() {
     assert!(c.hashing.effective_max_concurrent() >= 1);
     assert_eq!(c.hashing.max_queue, 64);
     assert_eq!(c.hashing.niceness, 10);
-    assert_eq!(c.api.verify_per_key_per_minute, 0);
+    assert_eq!(c.api.requests_per_key_per_minute, 0);
     assert_eq!(c.email.smtp_url, None);
     assert_eq!(c.email.from, "nidan <nidan@localhost>");
     assert!(!c.email.separate_address);
@@ -212,7 +212,7 @@ fn toml_file_overrides_defaults() {
     assert_eq!(c.hashing.effective_max_concurrent(), 2);
     assert_eq!(c.hashing.max_queue, 100);
     assert_eq!(c.hashing.niceness, 5);
-    assert_eq!(c.api.verify_per_key_per_minute, 600);
+    assert_eq!(c.api.requests_per_key_per_minute, 600);
     assert_eq!(
         c.email.smtp_url.as_deref(),
         Some("smtps://mailer:secret@mail.example.com:465")
