@@ -92,6 +92,35 @@ macro_rules! sql_locking {
     }};
 }
 
+/// Writes the operations that are one statement each, as a table:
+/// `name(param: Type, …) -> Answer =` then how it runs and its statement, then its arguments.
+/// `done` keeps its changes and answers nothing; `one` answers whether exactly one row changed;
+/// `row(decode)` answers the first row, if any; `rows(decode)` every row. Each becomes
+/// `async fn name<C: Conn>(c: &mut C, …) -> Result<Answer, DbError>`, like the operations
+/// written out by hand.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! statements {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident($($p:ident: $t:ty),* $(,)?) -> $ret:ty =
+            $how:ident $(($decode:expr))? $sql:literal [$($arg:expr),* $(,)?];
+    )*) => {$(
+        $(#[$doc])*
+        pub(crate) async fn $name<C: $crate::db::Conn>(
+            c: &mut C
+            $(, $p: $t)*
+        ) -> Result<$ret, $crate::db::DbError> {
+            $crate::statements!(@run c, $crate::sql!($sql), $crate::args![$($arg),*],
+                $how $(($decode))?)
+        }
+    )*};
+    (@run $c:ident, $sql:expr, $args:expr, done) => { $c.exec($sql, $args).await.map(drop) };
+    (@run $c:ident, $sql:expr, $args:expr, one) => { $c.exec($sql, $args).await.map(|n| n == 1) };
+    (@run $c:ident, $sql:expr, $args:expr, row($d:expr)) => { $c.row($sql, $args, &$d).await };
+    (@run $c:ident, $sql:expr, $args:expr, rows($d:expr)) => { $c.rows($sql, $args, &$d).await };
+}
+
 /// A bound parameter.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Arg<'a> {

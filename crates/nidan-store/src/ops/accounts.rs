@@ -8,15 +8,12 @@ use nidan_service::{ApiKeyId, SessionId, UserId};
 
 use crate::db::{Conn, DbError};
 use crate::records::{self, USER_FIELDS, select_user, user_columns};
-use crate::{args, sql};
+use crate::{args, sql, statements};
 
-pub(crate) async fn create_user<C: Conn>(c: &mut C, u: &NewUser) -> Result<(), DbError> {
-    c.exec(
-        sql!("INSERT INTO users (id, email, password_hash, locale, created_at) VALUES ($1, $2, $3, $4, $5)"),
-        args![u.id.as_str(), &u.email, &u.password_hash, u.locale.as_str(), u.created_at],
-    )
-    .await
-    .map(drop)
+statements! {
+    create_user(u: &NewUser) -> () =
+        done "INSERT INTO users (id, email, password_hash, locale, created_at) VALUES ($1, $2, $3, $4, $5)"
+        [u.id.as_str(), &u.email, &u.password_hash, u.locale.as_str(), u.created_at];
 }
 
 pub(crate) async fn user_by_email<C: Conn>(
@@ -103,28 +100,14 @@ pub(crate) async fn create_password_reset<C: Conn>(
     .map(|_| true)
 }
 
-pub(crate) async fn password_reset<C: Conn>(
-    c: &mut C,
-    digest: &[u8; 32],
-) -> Result<Option<PasswordReset>, DbError> {
-    c.row(
-        sql!("SELECT * FROM password_resets WHERE digest = $1"),
-        args![digest],
-        &records::password_reset,
-    )
-    .await
-}
+statements! {
+    password_reset(digest: &[u8; 32]) -> Option<PasswordReset> =
+        row(records::password_reset) "SELECT * FROM password_resets WHERE digest = $1"
+        [digest];
 
-pub(crate) async fn discard_password_reset<C: Conn>(
-    c: &mut C,
-    digest: &[u8; 32],
-) -> Result<(), DbError> {
-    c.exec(
-        sql!("DELETE FROM password_resets WHERE digest = $1"),
-        args![digest],
-    )
-    .await
-    .map(drop)
+    discard_password_reset(digest: &[u8; 32]) -> () =
+        done "DELETE FROM password_resets WHERE digest = $1"
+        [digest];
 }
 
 /// Uses the link (the one statement that decides) and sets the password with it, ending every
@@ -148,13 +131,10 @@ pub(crate) async fn reset_password<C: Conn>(
     Ok(user)
 }
 
-pub(crate) async fn set_email<C: Conn>(c: &mut C, id: &UserId, email: &str) -> Result<(), DbError> {
-    c.exec(
-        sql!("UPDATE users SET email = $1 WHERE id = $2"),
-        args![email, id.as_str()],
-    )
-    .await
-    .map(drop)
+statements! {
+    set_email(id: &UserId, email: &str) -> () =
+        done "UPDATE users SET email = $1 WHERE id = $2"
+        [email, id.as_str()];
 }
 
 /// The account and everything of it; its activity has no foreign key (it is kept apart from
@@ -188,18 +168,11 @@ pub(crate) async fn forget_devices<C: Conn>(c: &mut C, user: &UserId) -> Result<
     .await
 }
 
-/// Every session of the user but `keep` (all of them without one).
-pub(crate) async fn end_other_sessions<C: Conn>(
-    c: &mut C,
-    user: &UserId,
-    keep: Option<&SessionId>,
-) -> Result<(), DbError> {
-    c.exec(
-        sql!("DELETE FROM sessions WHERE user_id = $1 AND id <> COALESCE($2, '')"),
-        args![user.as_str(), keep.map(SessionId::as_str)],
-    )
-    .await
-    .map(drop)
+statements! {
+    /// Every session of the user but `keep` (all of them without one).
+    end_other_sessions(user: &UserId, keep: Option<&SessionId>) -> () =
+        done "DELETE FROM sessions WHERE user_id = $1 AND id <> COALESCE($2, '')"
+        [user.as_str(), keep.map(SessionId::as_str)];
 }
 
 /// Two-step on or off, methods kept; off may be until a time (`off_until`), when it turns back
@@ -225,18 +198,10 @@ pub(crate) async fn set_two_step_enabled<C: Conn>(
     Ok(())
 }
 
-/// Accounts whose "off until" time has come, at most `limit`.
-pub(crate) async fn due_two_step_back_on<C: Conn>(
-    c: &mut C,
-    now: i64,
-    limit: u32,
-) -> Result<Vec<UserId>, DbError> {
-    c.rows(
-        sql!("SELECT id FROM users WHERE two_step_off_until <= $1 ORDER BY two_step_off_until LIMIT $2"),
-        args![now, i64::from(limit)],
-        &|r| r.get(0),
-    )
-    .await
+statements! {
+    /// Accounts whose "off until" time has come, at most `limit`.
+    due_two_step_back_on(now: i64, limit: u32) -> Vec<UserId> =
+        rows(|r| r.get(0)) "SELECT id FROM users WHERE two_step_off_until <= $1 ORDER BY two_step_off_until LIMIT $2" [now, i64::from(limit)];
 }
 
 /// Turns two-step back on when its "off until" time has come (one conditional update decides,
@@ -317,65 +282,25 @@ pub(crate) async fn list_users<C: Conn>(
     .await
 }
 
-pub(crate) async fn add_group<C: Conn>(
-    c: &mut C,
-    id: &UserId,
-    name: &str,
-) -> Result<bool, DbError> {
-    c.exec(
-        sql!("INSERT INTO user_groups (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"),
-        args![id.as_str(), name],
-    )
-    .await
-    .map(|n| n == 1)
-}
+statements! {
+    add_group(id: &UserId, name: &str) -> bool =
+        one "INSERT INTO user_groups (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        [id.as_str(), name];
 
-pub(crate) async fn remove_group<C: Conn>(
-    c: &mut C,
-    id: &UserId,
-    name: &str,
-) -> Result<bool, DbError> {
-    c.exec(
-        sql!("DELETE FROM user_groups WHERE user_id = $1 AND name = $2"),
-        args![id.as_str(), name],
-    )
-    .await
-    .map(|n| n == 1)
-}
+    remove_group(id: &UserId, name: &str) -> bool =
+        one "DELETE FROM user_groups WHERE user_id = $1 AND name = $2"
+        [id.as_str(), name];
 
-pub(crate) async fn groups<C: Conn>(c: &mut C, id: &UserId) -> Result<Vec<String>, DbError> {
-    c.rows(
-        sql!("SELECT name FROM user_groups WHERE user_id = $1 ORDER BY name"),
-        args![id.as_str()],
-        &|r| r.get(0),
-    )
-    .await
-}
+    groups(id: &UserId) -> Vec<String> =
+        rows(|r| r.get(0)) "SELECT name FROM user_groups WHERE user_id = $1 ORDER BY name" [id.as_str()];
 
-pub(crate) async fn set_default_method<C: Conn>(
-    c: &mut C,
-    user: &UserId,
-    method: &str,
-) -> Result<(), DbError> {
-    c.exec(
-        sql!("UPDATE users SET default_method = $1 WHERE id = $2"),
-        args![method, user.as_str()],
-    )
-    .await
-    .map(drop)
-}
+    set_default_method(user: &UserId, method: &str) -> () =
+        done "UPDATE users SET default_method = $1 WHERE id = $2"
+        [method, user.as_str()];
 
-pub(crate) async fn set_locale<C: Conn>(
-    c: &mut C,
-    user: &UserId,
-    locale: &str,
-) -> Result<(), DbError> {
-    c.exec(
-        sql!("UPDATE users SET locale = $1 WHERE id = $2"),
-        args![locale, user.as_str()],
-    )
-    .await
-    .map(drop)
+    set_locale(user: &UserId, locale: &str) -> () =
+        done "UPDATE users SET locale = $1 WHERE id = $2"
+        [locale, user.as_str()];
 }
 
 pub(crate) async fn password_failures<C: Conn>(
@@ -397,105 +322,40 @@ pub(crate) async fn password_failures<C: Conn>(
     Ok(found.unwrap_or_default())
 }
 
-/// Counts one password attempt, before it is judged, if the count is still the one seen (a
-/// missing row counts as 0): of parallel attempts that saw the same count, one wins. A right
-/// password then deletes the row, so the database decides how many passwords are judged.
-pub(crate) async fn reserve_password_attempt<C: Conn>(
-    c: &mut C,
-    subject: &[u8; 32],
-    seen: PasswordFailures,
-    now: i64,
-) -> Result<bool, DbError> {
-    let n = c
-        .exec(
-            sql!("INSERT INTO password_failures (subject, failures, last_failure_at) VALUES ($1, 1, $2)
-             ON CONFLICT (subject) DO UPDATE SET failures = password_failures.failures + 1, last_failure_at = $2
-             WHERE password_failures.failures = $3"),
-            args![subject, now, i64::from(seen.failures)],
-        )
-        .await?;
-    Ok(n == 1)
-}
+statements! {
+    /// Counts one password attempt, before it is judged, if the count is still the one seen (a
+    /// missing row counts as 0): of parallel attempts that saw the same count, one wins. A right
+    /// password then deletes the row, so the database decides how many passwords are judged.
+    reserve_password_attempt(subject: &[u8; 32], seen: PasswordFailures, now: i64) -> bool =
+        one "INSERT INTO password_failures (subject, failures, last_failure_at) VALUES ($1, 1, $2) ON CONFLICT (subject) DO UPDATE SET failures = password_failures.failures + 1, last_failure_at = $2 WHERE password_failures.failures = $3"
+        [subject, now, i64::from(seen.failures)];
 
-pub(crate) async fn clear_password_failures<C: Conn>(
-    c: &mut C,
-    subject: &[u8; 32],
-) -> Result<(), DbError> {
-    c.exec(
-        sql!("DELETE FROM password_failures WHERE subject = $1"),
-        args![subject],
-    )
-    .await
-    .map(drop)
-}
+    clear_password_failures(subject: &[u8; 32]) -> () =
+        done "DELETE FROM password_failures WHERE subject = $1"
+        [subject];
 
-/// Forgets the account's counted wrong codes (a support unlock).
-pub(crate) async fn clear_code_failures<C: Conn>(c: &mut C, user: &UserId) -> Result<(), DbError> {
-    c.exec(
-        sql!("UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = $1"),
-        args![user.as_str()],
-    )
-    .await
-    .map(drop)
-}
+    /// Forgets the account's counted wrong codes (a support unlock).
+    clear_code_failures(user: &UserId) -> () =
+        done "UPDATE users SET failed_attempts = 0, last_failure_at = NULL WHERE id = $1"
+        [user.as_str()];
 
-pub(crate) async fn create_api_key<C: Conn>(
-    c: &mut C,
-    key: &ApiKeyRecord,
-    digest: &[u8; 32],
-) -> Result<(), DbError> {
-    c.exec(
-        sql!("INSERT INTO api_keys (id, name, digest, created_at, scopes) VALUES ($1, $2, $3, $4, $5)"),
-        args![key.id.as_str(), &key.name, digest, key.created_at, &key.scopes],
-    )
-    .await
-    .map(drop)
-}
+    create_api_key(key: &ApiKeyRecord, digest: &[u8; 32]) -> () =
+        done "INSERT INTO api_keys (id, name, digest, created_at, scopes) VALUES ($1, $2, $3, $4, $5)"
+        [key.id.as_str(), &key.name, digest, key.created_at, &key.scopes];
 
-pub(crate) async fn api_key_by_digest<C: Conn>(
-    c: &mut C,
-    digest: &[u8; 32],
-) -> Result<Option<ApiKeyRecord>, DbError> {
-    c.row(
-        sql!("SELECT * FROM api_keys WHERE digest = $1 AND revoked_at IS NULL"),
-        args![digest],
-        &records::api_key,
-    )
-    .await
-}
+    api_key_by_digest(digest: &[u8; 32]) -> Option<ApiKeyRecord> =
+        row(records::api_key) "SELECT * FROM api_keys WHERE digest = $1 AND revoked_at IS NULL"
+        [digest];
 
-pub(crate) async fn revoke_api_key<C: Conn>(
-    c: &mut C,
-    name: &str,
-    now: i64,
-) -> Result<bool, DbError> {
-    let n = c
-        .exec(
-            sql!("UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL"),
-            args![now, name],
-        )
-        .await?;
-    Ok(n == 1)
-}
+    revoke_api_key(name: &str, now: i64) -> bool =
+        one "UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL"
+        [now, name];
 
-pub(crate) async fn list_api_keys<C: Conn>(c: &mut C) -> Result<Vec<ApiKeyRecord>, DbError> {
-    c.rows(
-        sql!("SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY name"),
-        args![],
-        &records::api_key,
-    )
-    .await
-}
+    list_api_keys() -> Vec<ApiKeyRecord> =
+        rows(records::api_key) "SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY name"
+        [];
 
-pub(crate) async fn touch_api_key<C: Conn>(
-    c: &mut C,
-    id: &ApiKeyId,
-    now: i64,
-) -> Result<(), DbError> {
-    c.exec(
-        sql!("UPDATE api_keys SET last_used_at = $1 WHERE id = $2"),
-        args![now, id.as_str()],
-    )
-    .await
-    .map(drop)
+    touch_api_key(id: &ApiKeyId, now: i64) -> () =
+        done "UPDATE api_keys SET last_used_at = $1 WHERE id = $2"
+        [now, id.as_str()];
 }

@@ -15,7 +15,7 @@ use nidan_service::ports::{
 use crate::account_check::CheckRow;
 use crate::db::{Conn, DbError, Sql, Step};
 use crate::records::{self, USER_FIELDS, user_columns};
-use crate::{args, sql};
+use crate::{args, sql, statements};
 
 /// The account read of every check, by the account's email or id: the user's columns
 /// ([`USER_FIELDS`]), then its active credential's, then the counts (positions `CHECK_*`). The one
@@ -123,21 +123,10 @@ async fn account_by<C: Conn>(
     Ok(Some(row.into_account(oob)))
 }
 
-pub(crate) async fn insert_session<C: Conn>(c: &mut C, s: &NewSession) -> Result<(), DbError> {
-    c.exec(
-        sql!("INSERT INTO sessions (id, digest, user_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-        args![
-            s.record.id.as_str(),
-            &s.digest,
-            s.record.user_id.as_str(),
-            s.record.created_at,
-            s.record.last_seen_at,
-            &s.record.ip,
-            &s.record.user_agent
-        ],
-    )
-    .await
-    .map(drop)
+statements! {
+    insert_session(s: &NewSession) -> () =
+        done "INSERT INTO sessions (id, digest, user_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        [s.record.id.as_str(), &s.digest, s.record.user_id.as_str(), s.record.created_at, s.record.last_seen_at, &s.record.ip, &s.record.user_agent];
 }
 
 async fn insert_device<C: Conn>(c: &mut C, d: &NewDevice) -> Result<(), DbError> {
@@ -158,23 +147,10 @@ async fn insert_device<C: Conn>(c: &mut C, d: &NewDevice) -> Result<(), DbError>
     .map(drop)
 }
 
-pub(crate) async fn insert_activity<C: Conn>(c: &mut C, e: &NewActivity) -> Result<(), DbError> {
-    c.exec(
-        sql!("INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
-        args![
-            e.user_id.as_str(),
-            e.at,
-            e.kind,
-            e.method.map(|m| m.as_str()),
-            e.result,
-            &e.ip,
-            &e.user_agent,
-            &e.detail,
-            &e.country
-        ],
-    )
-    .await
-    .map(drop)
+statements! {
+    insert_activity(e: &NewActivity) -> () =
+        done "INSERT INTO activity (user_id, at, kind, method, result, ip, user_agent, detail, country) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        [e.user_id.as_str(), e.at, e.kind, e.method.map(|m| m.as_str()), e.result, &e.ip, &e.user_agent, &e.detail, &e.country];
 }
 
 /// `settle_attempt`: the attempt, then its activity line when it settled, in one transaction.

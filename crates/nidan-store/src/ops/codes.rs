@@ -16,7 +16,7 @@ use super::credentials::{after_method_removed, method_confirmed};
 use crate::db::{Conn, DbError, Step};
 use crate::records::{self, binding_parts};
 use crate::send_caps;
-use crate::{args, sql};
+use crate::{args, sql, statements};
 
 /// Stores a pending method, replacing the pending one of its channel (and killing codes sent
 /// to it).
@@ -47,17 +47,11 @@ pub(crate) async fn put_pending_oob<C: Conn>(c: &mut C, m: &OobMethod) -> Result
     .map(drop)
 }
 
-/// The user's email and SMS methods, pending and confirmed.
-pub(crate) async fn oob_methods<C: Conn>(
-    c: &mut C,
-    user: &UserId,
-) -> Result<Vec<OobMethod>, DbError> {
-    c.rows(
-        sql!("SELECT * FROM oob_methods WHERE user_id = $1 ORDER BY created_at, id"),
-        args![user.as_str()],
-        &records::oob_method,
-    )
-    .await
+statements! {
+    /// The user's email and SMS methods, pending and confirmed.
+    oob_methods(user: &UserId) -> Vec<OobMethod> =
+        rows(records::oob_method) "SELECT * FROM oob_methods WHERE user_id = $1 ORDER BY created_at, id"
+        [user.as_str()];
 }
 
 /// Confirms a pending method; a new number or address replaces the old one of its channel.
@@ -186,11 +180,11 @@ pub(crate) async fn issue_code<C: Conn>(
     Ok(Step::Commit(Issued::Issued))
 }
 
-/// Forgets a code whose delivery failed, so the person can try again.
-pub(crate) async fn discard_code<C: Conn>(c: &mut C, code_id: &str) -> Result<(), DbError> {
-    c.exec(sql!("DELETE FROM oob_codes WHERE id = $1"), args![code_id])
-        .await
-        .map(drop)
+statements! {
+    /// Forgets a code whose delivery failed, so the person can try again.
+    discard_code(code_id: &str) -> () =
+        done "DELETE FROM oob_codes WHERE id = $1"
+        [code_id];
 }
 
 /// The newest code for a binding that is not used or replaced (it may be expired).

@@ -7,7 +7,7 @@ use nidan_service::{CredentialId, UserId};
 use super::accounts::{end_other_sessions, forget_devices};
 use crate::db::{Conn, DbError, Step};
 use crate::records;
-use crate::{args, sql};
+use crate::{args, sql, statements};
 
 /// Stores a pending app, replacing an earlier pending one of the user.
 pub(crate) async fn put_pending_totp<C: Conn>(
@@ -28,28 +28,14 @@ pub(crate) async fn put_pending_totp<C: Conn>(
     .map(drop)
 }
 
-pub(crate) async fn pending_totp<C: Conn>(
-    c: &mut C,
-    user: &UserId,
-) -> Result<Option<TotpCredential>, DbError> {
-    c.row(
-        sql!("SELECT * FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NULL ORDER BY created_at DESC LIMIT 1"),
-        args![user.as_str()],
-        &records::totp,
-    )
-    .await
-}
+statements! {
+    pending_totp(user: &UserId) -> Option<TotpCredential> =
+        row(records::totp) "SELECT * FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NULL ORDER BY created_at DESC LIMIT 1"
+        [user.as_str()];
 
-pub(crate) async fn active_totp<C: Conn>(
-    c: &mut C,
-    user: &UserId,
-) -> Result<Option<TotpCredential>, DbError> {
-    c.row(
-        sql!("SELECT * FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC LIMIT 1"),
-        args![user.as_str()],
-        &records::totp,
-    )
-    .await
+    active_totp(user: &UserId) -> Option<TotpCredential> =
+        row(records::totp) "SELECT * FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC LIMIT 1"
+        [user.as_str()];
 }
 
 /// Makes the pending app the active one; a new app replaces the old one (its seed is

@@ -6,7 +6,7 @@
 use nidan_service::ports::NewNotice;
 
 use crate::db::{Conn, DbError};
-use crate::{args, sql};
+use crate::{args, sql, statements};
 
 pub(crate) async fn enqueue_notice<C: Conn>(c: &mut C, n: &NewNotice) -> Result<(), DbError> {
     // A notice with its own address outlives the account (it is the last one of a deleted account).
@@ -22,13 +22,10 @@ pub(crate) async fn enqueue_notice<C: Conn>(c: &mut C, n: &NewNotice) -> Result<
     .map(drop)
 }
 
-pub(crate) async fn notice_sent<C: Conn>(c: &mut C, id: i64, now: i64) -> Result<(), DbError> {
-    c.exec(
-        sql!("UPDATE notices SET sent_at = $1, attempts = attempts + 1 WHERE id = $2"),
-        args![now, id],
-    )
-    .await
-    .map(drop)
+statements! {
+    notice_sent(id: i64, now: i64) -> () =
+        done "UPDATE notices SET sent_at = $1, attempts = attempts + 1 WHERE id = $2"
+        [now, id];
 }
 
 /// A failed try: retried at `retry_at`, or given up on.
