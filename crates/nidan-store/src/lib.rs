@@ -83,6 +83,23 @@ pub async fn migrate(url: &str, options: &StoreOptions) -> Result<usize, OpenErr
     }
 }
 
+/// Copies the SQLite database named by `url` into the file `to`, consistent while a server
+/// writes to it: SQLite's online backup API copies every page in one step, inside one read
+/// snapshot (the WAL keeps writers going meanwhile, and the copy never restarts). The copy is
+/// written beside `to` first and renamed into place once `PRAGMA integrity_check` passes on it,
+/// readable by its owner only (it holds sealed seeds and keyed hashes; the key file is not in
+/// it). PostgreSQL is backed up with its own tools (docs/deploy.md). Answers the copy's size.
+pub fn backup_sqlite(url: &str, to: &std::path::Path) -> Result<u64, OpenError> {
+    if !url.starts_with("sqlite:") {
+        return Err(OpenError::Unsupported(
+            "the backup command copies SQLite databases; back PostgreSQL up with pg_dump \
+             (docs/deploy.md)"
+                .into(),
+        ));
+    }
+    sqlite::backup(url, to)
+}
+
 /// Whether `url` names a PostgreSQL database.
 fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

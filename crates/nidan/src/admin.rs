@@ -27,6 +27,21 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
     if let AdminCommand::RotateKey = command {
         return rotate_key(&config).await;
     }
+    if let AdminCommand::Backup { file } = &command {
+        let size = nidan_store::backup_sqlite(&config.database.url, file)
+            .with_context(|| format!("backup to {}", file.display()))?;
+        println!(
+            "backed up {} ({size} bytes) to {}",
+            nidan_store::redact_url(&config.database.url),
+            file.display()
+        );
+        eprintln!(
+            "The copy holds no key: keep the key file ({}) backed up apart from it; a restore \
+             needs both.",
+            config.secrets.key_file.display()
+        );
+        return Ok(());
+    }
     // Read what the command needs from the operator before any slow set-up, so a mistake is
     // reported at once and nothing is half done.
     let password = match &command {
@@ -185,7 +200,7 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
                 .with_context(|| format!("{}: nothing imported", file.display()))?;
             println!("imported {n}");
         }
-        AdminCommand::RotateKey => {}
+        AdminCommand::RotateKey | AdminCommand::Backup { .. } => {}
     }
     Ok(())
 }

@@ -59,6 +59,12 @@ pub enum AdminCommand {
     /// Add a new key version to the key file and re-seal every TOTP seed under it. Restart
     /// running servers afterwards so they load the new key.
     RotateKey,
+    /// Write a consistent copy of the SQLite database to FILE while the server runs (SQLite's
+    /// online backup API). The key file is not in it: back it up apart (docs/deploy.md).
+    Backup {
+        /// Where the copy goes (replaced if it exists).
+        file: std::path::PathBuf,
+    },
 }
 
 /// `nidan admin user …`

@@ -673,3 +673,76 @@ fn api_keys_carry_scopes_and_are_listed_with_their_last_use() {
     assert!(listed.contains("last used never"), "{listed}");
     assert!(!listed.contains("ndk_"), "never the keys: {listed}");
 }
+
+#[test]
+fn a_backup_taken_under_load_restores_and_signs_in() {
+    let nidan = Instance::new();
+    let added = nidan.run_with(
+        &[
+            "admin",
+            "user",
+            "add",
+            "kept@example.com",
+            "--password-stdin",
+        ],
+        &[],
+        Some("correct horse battery staple\n"),
+    );
+    assert_status(&added, 0);
+    let (server, addr) = nidan.serve_with(&[("NIDAN_SIGNUP_MAX_PER_CLIENT_PER_HOUR", "0")]);
+
+    // Sign-ups keep the writer busy while the copy is taken.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, addr) = (stop.clone(), addr.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = format!(
+                    r#"{{"email":"load{n}@example.com","password":"correct horse battery staple"}}"#
+                );
+                assert_eq!(post_status(&addr, "/api/v1/users", "-", &body), 201);
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let copy = nidan.dir.path().join("copy.db");
+    let backed_up = nidan.run(&["admin", "backup", copy.to_str().unwrap()]);
+    assert_status(&backed_up, 0);
+    assert_says(&stdout(&backed_up), "backed up");
+    assert_says(&stderr(&backed_up), "key file");
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let signed_up = load.join().unwrap();
+    assert!(signed_up > 0, "the server took writes meanwhile");
+    drop(server);
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only the owner reads the copy");
+
+    // Restore on a fresh machine: the copy and the key file, nothing else.
+    let restored = Instance::new();
+    std::fs::create_dir_all(restored.data_dir()).unwrap();
+    std::fs::copy(&copy, restored.data_dir().join("nidan.db")).unwrap();
+    std::fs::copy(nidan.key_file(), restored.key_file()).unwrap();
+    let (_server, addr) = restored.serve();
+    let login = r#"{"email":"kept@example.com","password":"correct horse battery staple"}"#;
+    assert_eq!(post_status(&addr, "/api/v1/login", "-", login), 200);
+    let listed = stdout(&restored.run(&["admin", "user", "list", "--json"]));
+    let accounts = listed.lines().count();
+    assert!(
+        accounts >= 1 && accounts <= signed_up + 1,
+        "the copy holds a consistent state of the accounts: {accounts} of {}",
+        signed_up + 1
+    );
+
+    // PostgreSQL is backed up with its own tools.
+    let pg = nidan.run_with(
+        &["admin", "backup", "x.db"],
+        &[("NIDAN_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")],
+        None,
+    );
+    assert_status(&pg, 1);
+    assert_says(&stderr(&pg), "pg_dump");
+}

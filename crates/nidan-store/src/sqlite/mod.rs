@@ -10,6 +10,7 @@
 //! Migrations run with rusqlite too (`migrate.rs`), keeping sqlx's `_sqlx_migrations`
 //! bookkeeping of existing databases as it is.
 
+mod backup;
 mod checkpoint;
 mod engine;
 mod import;
@@ -18,6 +19,7 @@ mod migrate;
 
 use crate::StoreOptions;
 use crate::error::OpenError;
+pub(crate) use backup::backup;
 use engine::Engine;
 pub(crate) use engine::map;
 pub(crate) use lite::Lite;
