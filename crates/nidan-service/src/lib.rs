@@ -53,6 +53,8 @@ pub struct Policy {
     pub password_resets_per_hour: u32,
     /// Where people reach the server (`[server] public_url`): links in emails start with it.
     pub public_url: String,
+    /// How long the history and the sent notices are kept.
+    pub retention: Retention,
     /// How people reach support, when set: `[support] contact_url`, else `mailto:` and
     /// `contact_email`. Shown where people get stuck and in every security notice.
     pub support: Option<String>,
@@ -75,6 +77,24 @@ pub struct Policy {
     /// Methods people may enrol (`totp`, `sms`, `email`). A method left out cannot be added;
     /// what is already enrolled keeps working, so nobody is locked out by a config change.
     pub enabled_methods: Vec<nidan_domain::Method>,
+}
+
+/// How long the retention sweep keeps what is over (`[retention]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Days of activity history kept.
+    pub activity_days: u32,
+    /// Days a sent (or given-up) notice is kept.
+    pub sent_notices_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            activity_days: 400,
+            sent_notices_days: 30,
+        }
+    }
 }
 
 /// Codes sent by email and SMS.
@@ -125,6 +145,7 @@ impl Default for Policy {
             password_resets_per_hour: 3,
             public_url: "http://127.0.0.1:8080".into(),
             support: None,
+            retention: Retention::default(),
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
             challenge_ttl_secs: 600,

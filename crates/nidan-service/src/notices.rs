@@ -7,7 +7,7 @@
 //! fails the request that caused it.
 
 use crate::courier::{Notice, NoticeKind};
-use crate::ports::NewNotice;
+use crate::ports::{NewNotice, Purge};
 use crate::{ClientInfo, Service, UnixTime, UserId};
 
 /// Notices older than this are given up on (the event is long past; the log keeps it).
@@ -181,15 +181,39 @@ impl Service {
         reported
     }
 
-    /// Deletes what has expired (challenges, old codes, devices, delivered notices).
+    /// The retention sweep: deletes history older than `[retention] activity_days`, sessions
+    /// past their idle or absolute limit, spent challenges, codes older than a day, expired
+    /// reset links and devices, and sent notices older than `[retention] sent_notices_days`, in
+    /// batches of 500 rows per table with a pause between them, so the writer keeps serving.
+    /// Answers the rows removed.
     pub async fn purge_expired(&self) -> u64 {
-        match self.store_ref().purge_expired(self.now()).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not purge expired rows");
-                0
+        let now = self.now();
+        let policy = &self.inner.policy;
+        let days = |n: u32| i64::from(n) * 86_400;
+        let rules = Purge {
+            activity_before: now - days(policy.retention.activity_days),
+            sessions_seen_before: now - policy.session_idle_secs,
+            sessions_started_before: now - policy.session_absolute_secs,
+            challenges_before: now,
+            codes_before: now - 86_400,
+            resets_before: now,
+            devices_before: now,
+            notices_before: now - days(policy.retention.sent_notices_days),
+            batch: 500,
+        };
+        let mut total = 0;
+        for _ in 0..10_000 {
+            match self.store_ref().purge(rules).await {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not purge expired rows");
+                    break;
+                }
             }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        total
     }
 }
 

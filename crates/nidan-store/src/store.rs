@@ -14,8 +14,8 @@ use nidan_service::ports::stores::*;
 use nidan_service::ports::{
     AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding,
     DeviceRecord, FirstMethod, ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser,
-    OobCode, OobMethod, PasswordFailures, PasswordReset, QueuedNotice, SendLimits, SessionRecord,
-    Settled, TotpCredential, UserRecord,
+    OobCode, OobMethod, PasswordFailures, PasswordReset, Purge, QueuedNotice, SendLimits,
+    SessionRecord, Settled, TotpCredential, UserRecord,
 };
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
@@ -272,7 +272,7 @@ store! {
         notice_failed(id: i64, retry_at: Option<UnixTime>, error: &str) -> ():
             run Single((id, retry_at, error.to_owned())) |c, (id, at, e)|
                 notices::notice_failed(c, *id, *at, e);
-        purge_expired(before: UnixTime) -> u64: run Write(before) |c, b| notices::purge_expired(c, *b);
+        purge(rules: Purge) -> u64: run Write(rules) |c, p| notices::purge(c, p);
     }
     ApiKeys {
         create_api_key(key: ApiKeyRecord, digest: [u8; 32]) -> ():

@@ -85,9 +85,22 @@ pub struct Config {
     pub methods: MethodsConfig,
     /// `[support]`: how people reach the operator's support.
     pub support: SupportConfig,
+    /// `[retention]`: how long history and sent notices are kept.
+    pub retention: RetentionConfig,
     /// `[secrets]`: the key that encrypts stored TOTP secrets.
     pub secrets: SecretsConfig,
     unknown_env: Vec<String>,
+}
+
+/// `[retention]` settings: what the hourly sweep keeps. Sessions, challenges, codes, reset links
+/// and devices go once their own lifetimes are over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Days of activity history kept (1..=36500). Default 400: a year and a season, enough to
+    /// compare with the same time last year.
+    pub activity_days: u32,
+    /// Days a sent or given-up security notice is kept (1..=3650). Default 30.
+    pub sent_notices_days: u32,
 }
 
 /// `[support]` settings: shown where people get stuck (the second step when everything is

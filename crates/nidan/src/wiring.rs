@@ -60,6 +60,10 @@ pub fn policy(config: &Config) -> Result<Policy> {
         password_min_chars: config.password.min_length,
         password_resets_per_hour: config.password.resets_per_hour,
         public_url: config.server.public_url.clone(),
+        retention: nidan_service::Retention {
+            activity_days: config.retention.activity_days,
+            sent_notices_days: config.retention.sent_notices_days,
+        },
         support: config.support.contact_url.clone().or_else(|| {
             config
                 .support

@@ -57,8 +57,8 @@ pub use lifecycle::{
 pub use own_life::{
     delete_user_removes_everything_and_queues_the_last_notice,
     disabling_ends_sessions_challenges_and_devices, list_users_and_groups,
-    password_change_ends_sessions_devices_and_reset_links, race_same_reset_link_used_once,
-    reset_link_works_once_newest_only_until_it_expires,
+    password_change_ends_sessions_devices_and_reset_links, purge_deletes_what_is_over_in_batches,
+    race_same_reset_link_used_once, reset_link_works_once_newest_only_until_it_expires,
     reset_links_are_capped_per_account_and_hour,
     set_email_changes_the_sign_in_email_and_refuses_a_taken_one,
     two_step_off_until_turns_back_on_once_when_due,
@@ -137,6 +137,7 @@ where
         disabling_ends_sessions_challenges_and_devices,
         two_step_off_until_turns_back_on_once_when_due,
         list_users_and_groups,
+        purge_deletes_what_is_over_in_batches,
         // races
         race_same_totp_step_accepted_once,
         race_same_recovery_code_accepted_once,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::fixture::{Fixture, NOW, expect_conflict};
 use crate::UserId;
 use crate::courier::Locale;
-use crate::ports::{NewActivity, NewNotice, PasswordReset, Store};
+use crate::ports::{NewActivity, NewNotice, PasswordReset, Purge, Store};
 
 const NEW_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$new$new";
 
@@ -658,4 +658,102 @@ pub async fn list_users_and_groups(store: Arc<dyn Store>) {
         fx.store.groups(&a).await.expect("groups failed"),
         vec!["admins".to_owned()]
     );
+}
+
+/// The retention sweep deletes what is over and keeps the rest, at most `batch` rows per table
+/// and call.
+pub async fn purge_deletes_what_is_over_in_batches(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let user = fx.user().await;
+    let day = 86_400;
+    for at in [NOW - 500 * day, NOW - 450 * day, NOW - 10 * day] {
+        fx.store
+            .append_activity(NewActivity {
+                user_id: user.clone(),
+                at,
+                kind: "sign_in",
+                method: None,
+                result: "success",
+                ip: "192.0.2.10".into(),
+                user_agent: "conformance/1.0".into(),
+                detail: None,
+                country: None,
+            })
+            .await
+            .expect("append_activity failed");
+    }
+    let idle = fx.session(&user, NOW - 7200).await;
+    let fresh = fx.session(&user, NOW - 60).await;
+    let old_challenge = fx.challenge(&user, NOW - 3 * day).await;
+    let open_challenge = fx.challenge(&user, NOW - 60).await;
+    fx.store
+        .enqueue_notice(notice(&user, "{\"kind\":\"two_step_on\"}", None))
+        .await
+        .expect("enqueue_notice failed");
+    let queued = fx
+        .store
+        .due_notices(NOW + 1, 10)
+        .await
+        .expect("due_notices failed");
+    fx.store
+        .notice_sent(queued[0].id, NOW)
+        .await
+        .expect("notice_sent failed");
+    let rules = Purge {
+        activity_before: NOW - 400 * day,
+        sessions_seen_before: NOW - 1800,
+        sessions_started_before: NOW - 12 * 3600,
+        challenges_before: NOW,
+        codes_before: NOW - day,
+        resets_before: NOW,
+        devices_before: NOW,
+        notices_before: NOW + 31 * day,
+        batch: 1,
+    };
+    let first = fx.store.purge(rules).await.expect("purge failed");
+    assert!(
+        (1..=8).contains(&first),
+        "one call deletes at most `batch` rows per table: {first}"
+    );
+    let mut total = first;
+    loop {
+        let n = fx.store.purge(rules).await.expect("purge failed");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(
+        total, 5,
+        "two old activity lines, an idle session, an old challenge, a sent notice"
+    );
+    let kept = fx
+        .store
+        .list_activity(&user, 10, None)
+        .await
+        .expect("list_activity failed");
+    assert_eq!(kept.len(), 1, "recent history stays");
+    assert!(
+        !fx.session_exists(&idle.digest).await,
+        "an idle session goes"
+    );
+    assert!(
+        fx.session_exists(&fresh.digest).await,
+        "a live session stays"
+    );
+    let challenge = |d| {
+        let store = fx.store.clone();
+        async move {
+            store
+                .challenge_by_digest(&d)
+                .await
+                .expect("challenge_by_digest failed")
+                .is_some()
+        }
+    };
+    assert!(
+        !challenge(old_challenge).await,
+        "a challenge long expired goes"
+    );
+    assert!(challenge(open_challenge).await, "an open challenge stays");
 }

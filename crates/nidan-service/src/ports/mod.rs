@@ -353,8 +353,9 @@ pub trait Notices: Send + Sync + 'static {
         retry_at: Option<UnixTime>,
         error: &str,
     ) -> Result<(), StoreError>;
-    /// Deletes expired challenges, codes and devices older than `before`; returns rows removed.
-    async fn purge_expired(&self, before: UnixTime) -> Result<u64, StoreError>;
+    /// Deletes what the retention rules say is over ([`Purge`]), at most `batch` rows per table;
+    /// answers how many rows went (call again while it is not 0).
+    async fn purge(&self, rules: Purge) -> Result<u64, StoreError>;
 }
 
 /// Keys of the apps that call `/api/v1/verify`.

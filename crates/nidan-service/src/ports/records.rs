@@ -566,3 +566,27 @@ pub struct FirstMethod {
     /// The session that did it; every other session of the user ends.
     pub keep_session: Option<SessionId>,
 }
+
+/// What the retention sweep deletes: rows older than each cutoff (Unix seconds), at most
+/// `batch` rows per table and call, so that no call holds the writer long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Purge {
+    /// Activity lines from before this.
+    pub activity_before: UnixTime,
+    /// Sessions last seen before this (idle too long).
+    pub sessions_seen_before: UnixTime,
+    /// Sessions started before this (too old).
+    pub sessions_started_before: UnixTime,
+    /// Challenges that expired before this.
+    pub challenges_before: UnixTime,
+    /// Codes sent before this.
+    pub codes_before: UnixTime,
+    /// Reset links that expired before this.
+    pub resets_before: UnixTime,
+    /// Remembered devices that expired before this.
+    pub devices_before: UnixTime,
+    /// Sent or given-up notices from before this.
+    pub notices_before: UnixTime,
+    /// Most rows deleted per table in one call.
+    pub batch: u32,
+}

@@ -3,7 +3,7 @@
 //! Claiming due notices differs by backend (several PostgreSQL nodes lease what they take), so
 //! `due_notices` is each backend's own; the rest is here.
 
-use nidan_service::ports::NewNotice;
+use nidan_service::ports::{NewNotice, Purge};
 
 use crate::db::{Conn, DbError};
 use crate::{args, sql, statements};
@@ -50,22 +50,64 @@ pub(crate) async fn notice_failed<C: Conn>(
     .map(drop)
 }
 
-/// Deletes expired challenges, old codes, expired devices and old finished notices; answers
-/// the rows removed. Challenges are kept until reported (or consumed), so the unfinished
-/// sign-in notice cannot be lost to the sweep.
-pub(crate) async fn purge_expired<C: Conn>(c: &mut C, before: i64) -> Result<u64, DbError> {
-    let mut n = 0;
-    for statement in [
-        sql!(
-            "DELETE FROM challenges WHERE expires_at < $1 AND (consumed_at IS NOT NULL OR reported_at IS NOT NULL)"
+/// One batch of the retention sweep: at most `batch` rows of each table, chosen by key, so each
+/// statement stays short on SQLite's single writer and on PostgreSQL. Challenges are kept until
+/// reported (or consumed) for a day after they expired, so the unfinished sign-in notice cannot
+/// be lost to the sweep.
+pub(crate) async fn purge<C: Conn>(c: &mut C, p: &Purge) -> Result<u64, DbError> {
+    let n = i64::from(p.batch);
+    let mut gone = 0;
+    for (statement, before) in [
+        (
+            sql!(
+                "DELETE FROM activity WHERE id IN (SELECT id FROM activity WHERE at < $1 LIMIT $2)"
+            ),
+            p.activity_before,
         ),
-        sql!("DELETE FROM oob_codes WHERE created_at < $1 - 86400"),
-        sql!("DELETE FROM devices WHERE expires_at < $1"),
-        sql!(
-            "DELETE FROM notices WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND at < $1 - 30 * 86400"
+        (
+            sql!(
+                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE last_seen_at < $1 LIMIT $2)"
+            ),
+            p.sessions_seen_before,
+        ),
+        (
+            sql!(
+                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE created_at < $1 LIMIT $2)"
+            ),
+            p.sessions_started_before,
+        ),
+        (
+            sql!(
+                "DELETE FROM challenges WHERE digest IN (SELECT digest FROM challenges WHERE expires_at < $1 AND (consumed_at IS NOT NULL OR reported_at IS NOT NULL OR expires_at < $1 - 86400) LIMIT $2)"
+            ),
+            p.challenges_before,
+        ),
+        (
+            sql!(
+                "DELETE FROM oob_codes WHERE id IN (SELECT id FROM oob_codes WHERE created_at < $1 LIMIT $2)"
+            ),
+            p.codes_before,
+        ),
+        (
+            sql!(
+                "DELETE FROM password_resets WHERE digest IN (SELECT digest FROM password_resets WHERE expires_at < $1 LIMIT $2)"
+            ),
+            p.resets_before,
+        ),
+        (
+            sql!(
+                "DELETE FROM devices WHERE id IN (SELECT id FROM devices WHERE expires_at < $1 LIMIT $2)"
+            ),
+            p.devices_before,
+        ),
+        (
+            sql!(
+                "DELETE FROM notices WHERE id IN (SELECT id FROM notices WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND at < $1 LIMIT $2)"
+            ),
+            p.notices_before,
         ),
     ] {
-        n += c.exec(statement, args![before]).await?;
+        gone += c.exec(statement, args![before, n]).await?;
     }
-    Ok(n)
+    Ok(gone)
 }

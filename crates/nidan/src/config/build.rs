@@ -14,9 +14,9 @@ use super::check::{check_database_url, check_http_url, check_issuer, check_smtp_
 use super::source::{self, Sources, invalid};
 use super::{
     ApiConfig, ChallengeConfig, CodesConfig, Config, ConfigError, DatabaseConfig, DeviceConfig,
-    EmailConfig, HashingConfig, LogConfig, LogFormat, PasswordConfig, SecretsConfig, ServerConfig,
-    SessionConfig, SignupConfig, SmsConfig, SmsProvider, SupportConfig, ThrottleConfig, TotpConfig,
-    methods, risk,
+    EmailConfig, HashingConfig, LogConfig, LogFormat, PasswordConfig, RetentionConfig,
+    SecretsConfig, ServerConfig, SessionConfig, SignupConfig, SmsConfig, SmsProvider,
+    SupportConfig, ThrottleConfig, TotpConfig, methods, risk,
 };
 
 impl Config {
@@ -294,6 +294,10 @@ impl Config {
                 .unwrap_or_else(|| data_dir.join("secret.key")),
         };
 
+        let retention = RetentionConfig {
+            activity_days: src.number("retention.activity_days", 400, 1, 36_500, "")?,
+            sent_notices_days: src.number("retention.sent_notices_days", 30, 1, 3650, "")?,
+        };
         let support = SupportConfig {
             contact_url: src
                 .optional_string("support.contact_url")?
@@ -328,6 +332,7 @@ impl Config {
             risk,
             methods,
             support,
+            retention,
             secrets,
             unknown_env: src.unknown_env().to_vec(),
         })

@@ -55,6 +55,8 @@ pub(super) const SETTINGS: &[&str] = &[
     "email.max_per_hour",
     "sms.provider",
     "sms.url",
+    "retention.activity_days",
+    "retention.sent_notices_days",
     "support.contact_url",
     "support.contact_email",
     "sms.authorization",
