@@ -16,8 +16,11 @@ use clap::{Args, Parser, Subcommand};
 /// NIDAN_<SECTION>_<KEY> environment variables (see docs/configuration.md). The secret keys come
 /// from the key file (secrets.key_file, created on first use) or, when set, from the
 /// NIDAN_SECRETS_KEY environment variable holding the same TOML text.
+/// The version and the commit it was built from: `0.1.0 (3f2dfd1a9c0e)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("NIDAN_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
-#[command(name = "nidan", version, about, long_about)]
+#[command(name = "nidan", version = VERSION, about, long_about)]
 pub struct Cli {
     /// TOML configuration file (optional; environment variables override it).
     #[arg(long, global = true, env = "NIDAN_CONFIG", value_name = "FILE")]

@@ -746,3 +746,26 @@ fn a_backup_taken_under_load_restores_and_signs_in() {
     assert_status(&pg, 1);
     assert_says(&stderr(&pg), "pg_dump");
 }
+
+#[test]
+fn the_version_names_the_commit() {
+    let out = Instance::new().run(&["--version"]);
+    assert_status(&out, 0);
+    let text = stdout(&out);
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        text.starts_with(&format!("nidan {version} (")) && text.trim_end().ends_with(')'),
+        "{text}"
+    );
+    let commit = text
+        .trim_end()
+        .rsplit('(')
+        .next()
+        .unwrap()
+        .trim_end_matches(')');
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{text}"
+    );
+}

@@ -32,6 +32,24 @@ fn notice(user: &UserId, kind: &str, to: Option<(&str, Locale)>) -> NewNotice {
     }
 }
 
+/// Appends a successful sign-in to `user`'s history at `at`.
+async fn sign_in_line(fx: &Fixture, user: &UserId, at: i64) {
+    fx.store
+        .append_activity(NewActivity {
+            user_id: user.clone(),
+            at,
+            kind: "sign_in",
+            method: None,
+            result: "success",
+            ip: "192.0.2.10".into(),
+            user_agent: "conformance/1.0".into(),
+            detail: None,
+            country: None,
+        })
+        .await
+        .expect("append_activity failed");
+}
+
 /// A new password ends every session but the one kept, forgets every remembered device and
 /// kills every unused reset link.
 pub async fn password_change_ends_sessions_devices_and_reset_links(store: Arc<dyn Store>) {
@@ -307,20 +325,7 @@ pub async fn delete_user_removes_everything_and_queues_the_last_notice(store: Ar
             .expect("create_password_reset failed")
     );
     for u in [&user, &other] {
-        fx.store
-            .append_activity(NewActivity {
-                user_id: u.clone(),
-                at: NOW,
-                kind: "sign_in",
-                method: None,
-                result: "success",
-                ip: "192.0.2.10".into(),
-                user_agent: "conformance/1.0".into(),
-                detail: None,
-                country: None,
-            })
-            .await
-            .expect("append_activity failed");
+        sign_in_line(&fx, u, NOW).await;
         fx.store
             .enqueue_notice(notice(u, "{\"kind\":\"two_step_on\"}", None))
             .await
@@ -667,20 +672,7 @@ pub async fn purge_deletes_what_is_over_in_batches(store: Arc<dyn Store>) {
     let user = fx.user().await;
     let day = 86_400;
     for at in [NOW - 500 * day, NOW - 450 * day, NOW - 10 * day] {
-        fx.store
-            .append_activity(NewActivity {
-                user_id: user.clone(),
-                at,
-                kind: "sign_in",
-                method: None,
-                result: "success",
-                ip: "192.0.2.10".into(),
-                user_agent: "conformance/1.0".into(),
-                detail: None,
-                country: None,
-            })
-            .await
-            .expect("append_activity failed");
+        sign_in_line(&fx, &user, at).await;
     }
     let idle = fx.session(&user, NOW - 7200).await;
     let fresh = fx.session(&user, NOW - 60).await;
