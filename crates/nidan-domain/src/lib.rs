@@ -1,4 +1,4 @@
-//! The pure rules of nidan: one-time-password math, what people type, recovery codes, keyed
+//! The pure rules of nidan: access rules and redirects for the apps behind it, one-time-password math, what people type, recovery codes, keyed
 //! hashes, bearer tokens, sealing TOTP seeds at rest, guessing limits, and input validation.
 //!
 //! This crate exists so that every security-relevant decision can be tested without a clock, a
@@ -15,6 +15,7 @@
 //! All public items are re-exported at the crate root.
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod client;
 pub mod code;
 pub mod email;
@@ -25,12 +26,14 @@ pub mod otpauth;
 pub mod password;
 pub mod phone;
 pub mod recovery;
+pub mod redirect;
 pub mod seal;
 pub mod secret;
 pub mod throttle;
 pub mod token;
 pub mod totp;
 
+pub use access::*;
 pub use client::*;
 pub use code::*;
 pub use email::*;
@@ -41,6 +44,7 @@ pub use otpauth::*;
 pub use password::*;
 pub use phone::*;
 pub use recovery::*;
+pub use redirect::*;
 pub use seal::*;
 pub use secret::*;
 pub use throttle::*;

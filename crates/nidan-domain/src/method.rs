@@ -57,6 +57,37 @@ impl fmt::Display for Method {
     }
 }
 
+/// What a session's sign-in proved beyond the password: a code of one method, or a device the
+/// user chose to remember (which stands in for the second step, for its own user only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SecondStep {
+    /// A code (or recovery code) of this method.
+    Method(Method),
+    /// A remembered device.
+    Device,
+}
+
+impl SecondStep {
+    /// The stored name: a method's name, or `"device"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondStep::Method(m) => m.as_str(),
+            SecondStep::Device => "device",
+        }
+    }
+}
+
+impl FromStr for SecondStep {
+    type Err = UnknownMethod;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "device" => Ok(SecondStep::Device),
+            s => s.parse().map(SecondStep::Method),
+        }
+    }
+}
+
 /// Whether an account has two-step verification, and whether it is currently in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TwoStepState {

@@ -54,6 +54,7 @@ impl Service {
         self.store_ref()
             .set_password_hash(&user.id, Some(hash), Some(&auth.session_id))
             .await?;
+        self.forget_gate_sessions();
         self.record(&user.id, "password_changed", None, "success", client, None)
             .await;
         self.notify(&user.id, NoticeKind::PasswordChanged, client)
@@ -170,6 +171,7 @@ impl Service {
         else {
             return Err(ServiceError::LinkExpired);
         };
+        self.forget_gate_sessions();
         self.store_ref()
             .clear_password_failures(&self.password_subject(&user.email))
             .await?;
@@ -331,6 +333,7 @@ impl Service {
         if !self.store_ref().delete_user(&user.id, notice).await? {
             return Err(ServiceError::NotFound("no such account"));
         }
+        self.forget_gate_sessions();
         self.store_ref()
             .clear_password_failures(&self.password_subject(&user.email))
             .await?;

@@ -183,6 +183,7 @@ impl Service {
         }
         let at = disabled.then(|| self.now());
         self.store_ref().set_disabled(&user.id, at).await?;
+        self.forget_gate_sessions();
         let action = if disabled {
             "account_disabled"
         } else {
@@ -265,6 +266,7 @@ impl Service {
         self.store_ref()
             .set_two_step_enabled(&user.id, false, None, Some(until))
             .await?;
+        self.forget_gate_sessions();
         self.audit(&user, "support_two_step_off", operator, reason)
             .await;
         let kind = NoticeKind::SupportTwoStepOff {
@@ -328,6 +330,7 @@ impl Service {
         }
         let user = self.user_by_email_or_404(email).await?;
         self.store_ref().remove_two_step(&user.id, true).await?;
+        self.forget_gate_sessions();
         self.audit(&user, "support_reset", operator, reason).await;
         let reason = crate::signin::clip(reason, 500);
         self.notify(

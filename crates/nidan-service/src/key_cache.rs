@@ -1,16 +1,17 @@
-//! API keys found valid in the last second, kept in memory so that an app's verify call does
-//! not read the key from the database every time.
+//! Tokens found valid in the last second, kept in memory so that a hot caller does not read them
+//! from the database every time: API keys (an app's verify call) and sessions (forward-auth, asked
+//! about every request to every protected app, images and scripts included).
 //!
 //! Why: on SQLite that read runs on a read connection, whose page cache is cold after every
 //! commit, and which shares the file's lock mutex with the writer thread. Under load a
 //! verification costs the server 51.2 µs of CPU with the key remembered against 59.1 µs with it
 //! read every time (docs/performance.md, "Why the design is as it is").
 //!
-//! The price is bounded: a key revoked by another process (`nidan admin api-key revoke` against
-//! the database of a running server) is refused at most [`KEY_CACHE_TTL`] later. A key revoked
-//! through this process is forgotten at once. Only keys that were found are kept, so unknown keys
-//! cannot fill the memory; the number of real keys is small, and past [`KEY_CACHE_MAX`] the
-//! memory simply starts over.
+//! The price is bounded: a key or session ended by another process or node (`nidan admin
+//! api-key revoke` against the database of a running server, a sign-out on another node) is
+//! refused at most [`KEY_CACHE_TTL`] later. One ended through this process is forgotten at once.
+//! Only tokens that were found are kept, so unknown tokens cannot fill the memory; past the
+//! cache's bound the memory simply starts over.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -18,44 +19,68 @@ use std::time::{Duration, Instant};
 
 use crate::ports::ApiKeyRecord;
 
-/// How long a key found valid is trusted without asking the database again.
+/// How long a token found valid is trusted without asking the database again.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 
-/// The most keys remembered at once.
+/// The most API keys remembered at once.
 const KEY_CACHE_MAX: usize = 1024;
 
-/// Keys by the SHA-256 digest of the key (the secret itself is never kept).
-#[derive(Debug, Default)]
-pub(crate) struct KeyCache {
-    found: Mutex<HashMap<[u8; 32], (ApiKeyRecord, Instant)>>,
+/// The API keys found valid, by digest.
+pub(crate) type KeyCache = Recent<ApiKeyRecord>;
+
+/// Values by the SHA-256 digest of their token (the secret itself is never kept).
+#[derive(Debug)]
+pub(crate) struct Recent<V> {
+    found: Mutex<HashMap<[u8; 32], (V, Instant)>>,
+    max: usize,
 }
 
-impl KeyCache {
-    /// The key with this digest, if it was found valid less than [`KEY_CACHE_TTL`] before `now`.
-    pub(crate) fn get(&self, digest: &[u8; 32], now: Instant) -> Option<ApiKeyRecord> {
+impl Default for Recent<ApiKeyRecord> {
+    fn default() -> Self {
+        Recent::new(KEY_CACHE_MAX)
+    }
+}
+
+impl<V: Clone> Recent<V> {
+    /// An empty cache of at most `max` entries.
+    pub(crate) fn new(max: usize) -> Self {
+        Recent {
+            found: Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
+    /// The value for this digest, if it was found valid less than [`KEY_CACHE_TTL`] before
+    /// `now`.
+    pub(crate) fn get(&self, digest: &[u8; 32], now: Instant) -> Option<V> {
         self.found()
             .get(digest)
             .filter(|(_, at)| now.saturating_duration_since(*at) < KEY_CACHE_TTL)
-            .map(|(record, _)| record.clone())
+            .map(|(value, _)| value.clone())
     }
 
-    /// Remembers a key the database just found valid.
-    pub(crate) fn put(&self, digest: [u8; 32], record: ApiKeyRecord, now: Instant) {
+    /// Remembers a value the database just found valid.
+    pub(crate) fn put(&self, digest: [u8; 32], value: V, now: Instant) {
         let mut found = self.found();
-        if found.len() >= KEY_CACHE_MAX && !found.contains_key(&digest) {
+        if found.len() >= self.max && !found.contains_key(&digest) {
             found.clear();
         }
-        found.insert(digest, (record, now));
+        found.insert(digest, (value, now));
     }
 
-    /// Forgets every key (after a revocation through this process).
+    /// Forgets one digest.
+    pub(crate) fn forget(&self, digest: &[u8; 32]) {
+        self.found().remove(digest);
+    }
+
+    /// Forgets everything (after a revocation through this process).
     pub(crate) fn clear(&self) {
         self.found().clear();
     }
 
     /// The map (a panic elsewhere while it was held leaves nothing half-written: every change
-    /// is one `insert` or `clear`).
-    fn found(&self) -> MutexGuard<'_, HashMap<[u8; 32], (ApiKeyRecord, Instant)>> {
+    /// is one `insert`, `remove` or `clear`).
+    fn found(&self) -> MutexGuard<'_, HashMap<[u8; 32], (V, Instant)>> {
         self.found.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -15,6 +15,7 @@ mod attempt;
 pub mod conformance;
 pub mod courier;
 pub mod error;
+pub mod gate;
 pub mod geo;
 pub mod ids;
 pub mod key_cache;
@@ -201,6 +202,7 @@ struct Inner {
     policy: Policy,
     countries: std::sync::OnceLock<Arc<dyn geo::CountryLookup>>,
     api_keys: key_cache::KeyCache,
+    gate: key_cache::Recent<Arc<gate::GateUser>>,
     caps: CapCounts,
 }
 
@@ -245,6 +247,7 @@ impl Service {
                 policy,
                 countries: std::sync::OnceLock::new(),
                 api_keys: key_cache::KeyCache::default(),
+                gate: key_cache::Recent::new(gate::GATE_CACHE_MAX),
                 caps: CapCounts::default(),
             }),
         }

@@ -293,6 +293,7 @@ impl Service {
                 "this setup was replaced by a newer one",
             ));
         }
+        self.forget_gate_sessions();
         let hint = Some(self.mask(channel, &pending.destination));
         self.method_added(&user.id, method, hint, first_time, client)
             .await;

@@ -69,16 +69,7 @@ impl Service {
             .await?
             .ok_or(ServiceError::Unauthenticated)?;
         let now = self.now();
-        let policy = &self.inner.policy;
-        if now - session.last_seen_at >= policy.session_idle_secs
-            || now - session.created_at >= policy.session_absolute_secs
-        {
-            let _ = self
-                .store_ref()
-                .delete_session(&session.user_id, &session.id)
-                .await;
-            return Err(ServiceError::Unauthenticated);
-        }
+        self.unless_over(&session, now).await?;
         if now - session.last_seen_at >= TOUCH_EVERY_SECS {
             self.store_ref().touch_session(&session.id, now).await?;
         }
@@ -93,6 +84,7 @@ impl Service {
         self.store_ref()
             .delete_session(&auth.user_id, &auth.session_id)
             .await?;
+        self.forget_gate_sessions();
         self.record(&auth.user_id, "sign_out", None, "success", client, None)
             .await;
         Ok(())
@@ -164,6 +156,7 @@ impl Service {
         if !self.store_ref().delete_session(&auth.user_id, id).await? {
             return Err(ServiceError::NotFound("no such session"));
         }
+        self.forget_gate_sessions();
         self.record(
             &auth.user_id,
             "session_ended",

@@ -5,7 +5,7 @@
 //! challenge token is never a session; a new session token is minted only when the second step
 //! succeeds, in the same transaction that consumes the code.
 
-use nidan_domain::{BearerToken, EmailAddress, Method, keyed_hash, token_digest};
+use nidan_domain::{BearerToken, EmailAddress, Method, SecondStep, keyed_hash, token_digest};
 use zeroize::Zeroizing;
 
 use crate::attempt::{CodeCheck, Expect};
@@ -178,6 +178,7 @@ impl Service {
         &self,
         user: &UserId,
         client: &ClientInfo,
+        second_step: Option<SecondStep>,
     ) -> (BearerToken, NewSession) {
         let token = self.new_token(token_prefix::SESSION);
         let now = self.now();
@@ -188,6 +189,7 @@ impl Service {
             last_seen_at: now,
             ip: clip(&client.ip, 64),
             user_agent: clip(&client.user_agent, 256),
+            second_step,
         };
         let digest = token.digest();
         (token, NewSession { record, digest })
@@ -432,7 +434,7 @@ impl Service {
         let abroad = self.abroad(&client.ip);
         let methods = self.challenge_methods(&user, &enrolment, abroad.is_some());
         if methods.is_empty() {
-            let (token, session) = self.new_session(&user.id, client);
+            let (token, session) = self.new_session(&user.id, client, None);
             self.store_ref().create_session(session).await?;
             self.record(&user.id, "sign_in", None, "success", client, None)
                 .await;
@@ -447,7 +449,8 @@ impl Service {
 
         if let Some(device) = known_device {
             let now = self.now();
-            let (session_token, session) = self.new_session(&user.id, client);
+            let (session_token, session) =
+                self.new_session(&user.id, client, Some(SecondStep::Device));
             // The store checks the device again; if it was forgotten meanwhile, fall through
             // to the second step.
             let ip = clip(&client.ip, 64);
@@ -572,7 +575,10 @@ impl Service {
             )));
         }
 
-        let (session_token, session) = self.new_session(&user.id, client);
+        // A code asked for only because of where the sign-in comes from (the account has no
+        // two-step of its own) is not a second step of the account.
+        let proof = two_step_on(&user, &enrolment).then_some(SecondStep::Method(method));
+        let (session_token, session) = self.new_session(&user.id, client, proof);
         let remember = remember_device && self.inner.policy.remember_days > 0;
         let device_token = remember.then(|| self.new_token(token_prefix::DEVICE));
         let device = device_token.as_ref().map(|t| NewDevice {

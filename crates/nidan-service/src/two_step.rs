@@ -243,6 +243,7 @@ impl Service {
                 "this setup was replaced by a newer one; use the newest QR code",
             ));
         }
+        self.forget_gate_sessions();
         self.method_added(&user.id, Method::Totp, None, first_time, client)
             .await;
         Ok(codes)
@@ -358,6 +359,7 @@ impl Service {
             self.store_ref()
                 .set_two_step_enabled(&user.id, on, Some(&auth.session_id), until)
                 .await?;
+            self.forget_gate_sessions();
         }
         if user.two_step_enabled != on {
             self.record(
@@ -403,6 +405,7 @@ impl Service {
             match self.store_ref().two_step_back_on(&user, now).await {
                 Ok(true) => {
                     done += 1;
+                    self.forget_gate_sessions();
                     self.record(
                         &user,
                         "two_step_on",
@@ -438,6 +441,7 @@ impl Service {
         self.step_up(&user, proof, Some(&auth.session_id), client)
             .await?;
         self.store_ref().remove_two_step(&user.id, false).await?;
+        self.forget_gate_sessions();
         self.record(&user.id, "two_step_removed", None, "success", client, None)
             .await;
         self.notify(&user.id, NoticeKind::TwoStepRemoved, client)

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 
-use nidan_domain::Method;
+use nidan_domain::{Method, SecondStep};
 use nidan_service::courier::{Channel, Locale};
 use nidan_service::ports::{ImportRow, QueuedNotice};
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UserId};
@@ -232,6 +232,8 @@ from_col! {
     ApiKeyId => |r, c| String::from_col(r, c).map(ApiKeyId::new);
     // An unknown method reads as none.
     Option<Method> => |r, c| Ok(r.text(c)?.and_then(|t| t.parse().ok()));
+    // An unknown proof reads as none: the session counts as made with the password alone.
+    Option<SecondStep> => |r, c| Ok(r.text(c)?.and_then(|t| t.parse().ok()));
     // An unknown language reads as the default one.
     Locale => |r, c| Ok(Locale::parse(&String::from_col(r, c)?).unwrap_or_default());
     Channel => |r, c| match String::from_col(r, c)?.as_str() {

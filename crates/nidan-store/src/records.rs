@@ -116,7 +116,7 @@ record! {
     challenge -> ChallengeRecord {
         digest, user_id, created_at, expires_at, attempts, consumed_at, ip, user_agent,
     }
-    session -> SessionRecord { id, user_id, created_at, last_seen_at, ip, user_agent }
+    session -> SessionRecord { id, user_id, created_at, last_seen_at, ip, user_agent, second_step }
     device -> DeviceRecord { id, user_id, name, created_at, last_used_at, last_ip, expires_at }
     activity -> ActivityRecord {
         id, user_id, at, kind, method, result, ip, user_agent, detail, country,

@@ -13,8 +13,8 @@ use nidan_service::courier::{Channel, Locale};
 use nidan_service::ports::stores::*;
 use nidan_service::ports::{
     AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding,
-    DeviceRecord, FirstMethod, ImportRow, Issued, NewActivity, NewNotice, NewSession, NewUser,
-    OobCode, OobMethod, PasswordFailures, PasswordReset, Purge, QueuedNotice, SendLimits,
+    DeviceRecord, FirstMethod, GateSession, ImportRow, Issued, NewActivity, NewNotice, NewSession,
+    NewUser, OobCode, OobMethod, PasswordFailures, PasswordReset, Purge, QueuedNotice, SendLimits,
     SessionRecord, Settled, TotpCredential, UserRecord,
 };
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
@@ -229,6 +229,8 @@ store! {
         create_session(s: NewSession) -> (): run Single(s) |c, s| check::insert_session(c, s);
         session_by_digest(digest: &[u8; 32]) -> Option<SessionRecord>:
             run Read(*digest) |c, d| sessions::session_by_digest(c, d);
+        gate_session(digest: &[u8; 32]) -> Option<GateSession>:
+            run Read(*digest) |c, d| sessions::gate_session(c, d);
         touch_session(id: &SessionId, now: UnixTime) -> ():
             run Single((id.clone(), now)) |c, (id, now)| sessions::touch_session(c, id, *now);
         list_sessions(user: &UserId) -> Vec<SessionRecord>:

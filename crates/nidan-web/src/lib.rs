@@ -44,6 +44,12 @@ pub struct WebOptions {
     pub password_resets_per_ip_per_hour: u32,
     /// The public base URL (cookie `Secure` flag when https).
     pub public_url: String,
+    /// `[session] cookie_domain`: the session cookie is shared with the hosts under it.
+    pub cookie_domain: Option<String>,
+    /// `[access]`: the rules of forward-auth.
+    pub access: nidan_domain::AccessRules,
+    /// Where `rd` may send a browser.
+    pub redirects: nidan_domain::Redirects,
 }
 
 /// What every handler can reach. Every request clones it (axum hands each handler its own
@@ -86,6 +92,7 @@ pub fn app(service: Service, options: WebOptions) -> Router {
     }));
     Router::new()
         .merge(routes::account::router())
+        .merge(routes::authz::router())
         .merge(routes::me::router())
         .merge(routes::two_step::router())
         .merge(routes::apps::router())

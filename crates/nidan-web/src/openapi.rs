@@ -5,12 +5,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{account, apps, codes, lifecycle, me, ops, two_step};
+use crate::routes::{account, apps, authz, codes, lifecycle, me, ops, two_step};
 
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "nidan", description = "Self-hosted two-step verification: password sign-in with an authenticator app or recovery codes, and code checks for apps that keep their own sign-in."),
+    info(title = "nidan", description = "Self-hosted two-step verification: password sign-in with an authenticator app or recovery codes, code checks for apps that keep their own sign-in, and forward-auth for reverse proxies in front of other apps."),
     paths(
         account::sign_up, account::login, account::login_verify, account::logout,
         me::me, me::sessions, me::end_session, me::devices, me::forget_device, me::forget_devices, me::activity,
@@ -21,11 +21,12 @@ use crate::routes::{account, apps, codes, lifecycle, me, ops, two_step};
         codes::login_send_code, codes::me_send_code, codes::default_method, codes::set_locale,
         lifecycle::change_password, lifecycle::request_reset, lifecycle::confirm_reset, lifecycle::change_email,
         lifecycle::confirm_email, lifecycle::delete_account,
+        authz::forward_auth, authz::auth_request,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerSchemes, &BodyErrors),
-    tags((name = "accounts"), (name = "me"), (name = "two-step"), (name = "apps"), (name = "operations")),
+    tags((name = "accounts"), (name = "me"), (name = "two-step"), (name = "apps"), (name = "forward-auth"), (name = "operations")),
 )]
 pub struct ApiDoc;
 

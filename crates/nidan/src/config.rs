@@ -23,6 +23,7 @@
 // that says what it does and why its default is what it is — the settings reference lives here,
 // next to the values. Loading and building, parsing, checks, redaction and the bigger sections
 // live in `config/`.
+mod access;
 mod build;
 mod check;
 mod cidr;
@@ -38,6 +39,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use access::AccessConfig;
 pub use error::ConfigError;
 pub use methods::MethodsConfig;
 pub use risk::{RiskConfig, UnknownCountry};
@@ -63,6 +65,8 @@ pub struct Config {
     pub password: PasswordConfig,
     /// `[session]`: signed-in sessions.
     pub session: SessionConfig,
+    /// `[access]`: which requests to the apps behind nidan (forward-auth) pass.
+    pub access: AccessConfig,
     /// `[challenge]`: the second step of a sign-in.
     pub challenge: ChallengeConfig,
     /// `[codes]`: codes sent by email and SMS.
@@ -218,6 +222,11 @@ pub struct SessionConfig {
     /// Seconds after sign-in when a session ends however active (at least the idle timeout,
     /// at most 30 days). Default 43200 (12 hours): about a working day.
     pub absolute_timeout_secs: u64,
+    /// A domain to share the sign-in with, for the apps behind nidan on its subdomains
+    /// (`example.com` when nidan is `auth.example.com` and the apps `*.example.com`). The session
+    /// cookie is then sent to every host under it and named `__Secure-nidan_session` (a
+    /// `__Host-` cookie cannot have a domain). Default none: the cookie stays with nidan's host.
+    pub cookie_domain: Option<String>,
 }
 
 /// `[challenge]` settings.

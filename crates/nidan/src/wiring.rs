@@ -130,6 +130,15 @@ pub fn web_options(config: &Config) -> WebOptions {
         requests_per_key_per_minute: config.api.requests_per_key_per_minute,
         password_resets_per_ip_per_hour: config.password.resets_per_client_per_hour,
         public_url: config.server.public_url.clone(),
+        cookie_domain: config.session.cookie_domain.clone(),
+        access: config.access.rules.clone(),
+        // Checked when the configuration was read.
+        redirects: nidan_domain::Redirects::new(
+            &config.server.public_url,
+            config.session.cookie_domain.as_deref(),
+            &config.access.allowed_redirects,
+        )
+        .unwrap_or_default(),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::common::{Server, free_port, nidan_in};
+use crate::common::{Server, free_port, nidan_in, output_of};
 
 /// A 160-bit base32 seed, the size authenticator apps use.
 const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -46,18 +46,8 @@ impl Instance {
 
     fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
         let mut cmd = self.command(args);
-        cmd.envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        {
-            let mut pipe = child.stdin.take().unwrap();
-            if let Some(input) = stdin {
-                pipe.write_all(input.as_bytes()).unwrap();
-            }
-        }
-        child.wait_with_output().unwrap()
+        cmd.envs(env.iter().copied());
+        output_of(cmd, stdin)
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {

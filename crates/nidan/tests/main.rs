@@ -11,4 +11,5 @@ mod cli;
 mod crash;
 mod import_large;
 mod postgres_start;
+mod proxies;
 mod risk;

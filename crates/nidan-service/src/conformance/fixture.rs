@@ -168,6 +168,7 @@ impl Fixture {
                 last_seen_at: at,
                 ip: "192.0.2.10".into(),
                 user_agent: "conformance/1.0".into(),
+                second_step: None,
             },
             digest: self.digest(),
         }

@@ -72,7 +72,7 @@ pub use sessions::{
     activity_lists_newest_first_with_cursor, device_sign_in_needs_a_live_device,
     device_sign_in_records_use_and_creates_session, devices_list_newest_first_and_delete_only_own,
     devices_revoked_by_password_change_and_two_step_off,
-    sessions_list_newest_first_and_delete_only_own,
+    gate_session_reads_session_user_and_groups, sessions_list_newest_first_and_delete_only_own,
 };
 
 /// Runs every conformance check against fresh stores made by `fresh` (one fresh store per check,
@@ -103,6 +103,7 @@ where
         device_sign_in_needs_a_live_device,
         devices_revoked_by_password_change_and_two_step_off,
         activity_lists_newest_first_with_cursor,
+        gate_session_reads_session_user_and_groups,
         api_keys_found_by_digest_until_revoked,
         account_for_check_reads_account_and_methods,
         challenge_for_check_reads_challenge_and_account,

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use nidan_domain::Method;
+use nidan_domain::{Method, SecondStep};
 
 use super::fixture::{Fixture, NOW};
 use crate::UserId;
-use crate::ports::{NewActivity, Store};
+use crate::ports::{FirstMethod, NewActivity, Store};
 
 /// Sessions are found by token digest, listed newest first, touched, and ended only by their
 /// owner: ending another user's session id answers false and changes nothing (no IDOR).
@@ -501,4 +501,85 @@ pub async fn activity_lists_newest_first_with_cursor(store: Arc<dyn Store>) {
         2,
         "list_activity: the other user's lines are separate"
     );
+}
+
+/// Forward-auth's read: a session with its user's email, groups (sorted) and two-step state, and
+/// what its sign-in proved beyond the password, stored as given; the session that confirms the
+/// first method counts as made with two steps from then on.
+pub async fn gate_session_reads_session_user_and_groups(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let a = fx.user().await;
+    for group in ["ops", "admins"] {
+        fx.store
+            .add_group(&a, group)
+            .await
+            .expect("add_group failed");
+    }
+    let plain = fx.session(&a, NOW - 60).await;
+    let found = fx
+        .store
+        .gate_session(&plain.digest)
+        .await
+        .expect("gate_session failed")
+        .expect("the session is found");
+    assert_eq!(found.session.id, plain.record.id);
+    assert_eq!(found.session.user_id, a);
+    assert_eq!(found.session.last_seen_at, NOW - 60);
+    assert_eq!(found.session.second_step, None, "the password alone");
+    assert_eq!(found.email, fx.user_record(&a).await.email);
+    assert_eq!(found.groups, ["admins", "ops"], "groups come sorted");
+    assert!(!found.disabled && !found.two_step_on);
+    assert!(
+        fx.store
+            .gate_session(&fx.digest())
+            .await
+            .expect("gate_session failed")
+            .is_none(),
+        "an unknown digest finds nothing"
+    );
+
+    for proof in [SecondStep::Method(Method::Sms), SecondStep::Device] {
+        let mut s = fx.new_session(&a, NOW);
+        s.record.second_step = Some(proof);
+        fx.store
+            .create_session(s.clone())
+            .await
+            .expect("create_session failed");
+        let read = fx
+            .store
+            .gate_session(&s.digest)
+            .await
+            .expect("gate_session failed")
+            .expect("the session is found");
+        assert_eq!(read.session.second_step, Some(proof), "stored as given");
+    }
+
+    let pending = fx.credential(&a, None);
+    fx.store
+        .put_pending_totp(pending.clone())
+        .await
+        .expect("put_pending_totp failed");
+    let first = FirstMethod {
+        default_method: Method::Totp,
+        recovery_digests: fx.digests(8),
+        keep_session: Some(plain.record.id.clone()),
+    };
+    assert!(
+        fx.store
+            .activate_totp(&a, &pending.id, NOW, Some(first))
+            .await
+            .expect("activate_totp failed")
+    );
+    let kept = fx
+        .store
+        .gate_session(&plain.digest)
+        .await
+        .expect("gate_session failed")
+        .expect("the session that confirmed the first method is kept");
+    assert_eq!(
+        kept.session.second_step,
+        Some(SecondStep::Method(Method::Totp)),
+        "the session that confirmed the first method now counts as two steps"
+    );
+    assert!(kept.two_step_on);
 }

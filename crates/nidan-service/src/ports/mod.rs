@@ -288,6 +288,8 @@ pub trait Sessions: Send + Sync + 'static {
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<SessionRecord>, StoreError>;
+    /// A session with what the access rules of forward-auth need of its user, in one read.
+    async fn gate_session(&self, digest: &[u8; 32]) -> Result<Option<GateSession>, StoreError>;
     /// Records activity on a session (idle timer).
     async fn touch_session(&self, id: &SessionId, now: UnixTime) -> Result<(), StoreError>;
     /// The user's sessions, newest first.

@@ -2,7 +2,7 @@
 //! activity, API keys, sent codes, notices, and the attempt a code check settles. Plain data; the
 //! rules about them live in the service and in each store's transactions.
 
-use nidan_domain::Method;
+use nidan_domain::{Method, SecondStep};
 
 use crate::courier::{Channel, Locale};
 use crate::ids::{ApiKeyId, CredentialId, DeviceId, SessionId, UserId};
@@ -104,6 +104,24 @@ pub struct SessionRecord {
     pub ip: String,
     /// Client user agent at creation.
     pub user_agent: String,
+    /// What the sign-in proved beyond the password (`None`: the password alone).
+    pub second_step: Option<SecondStep>,
+}
+
+/// A session as forward-auth checks it: the session, and what the access rules need of its
+/// user.
+#[derive(Clone, Debug)]
+pub struct GateSession {
+    /// The session.
+    pub session: SessionRecord,
+    /// The user's sign-in email.
+    pub email: String,
+    /// The account is disabled.
+    pub disabled: bool,
+    /// The account has two-step verification on.
+    pub two_step_on: bool,
+    /// The user's groups, sorted.
+    pub groups: Vec<String>,
 }
 
 /// A session to create, with its token digest.

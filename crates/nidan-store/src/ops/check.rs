@@ -7,6 +7,7 @@
 //! or nothing. Concurrent requests for the same code, on any number of nodes, therefore produce
 //! exactly one success.
 
+use nidan_domain::SecondStep;
 use nidan_service::ports::{
     AccountForCheck, Attempt, Candidate, ChallengeRecord, NewActivity, NewDevice, NewSession,
     Settled,
@@ -125,8 +126,8 @@ async fn account_by<C: Conn>(
 
 statements! {
     insert_session(s: &NewSession) -> () =
-        done "INSERT INTO sessions (id, digest, user_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        [s.record.id.as_str(), &s.digest, s.record.user_id.as_str(), s.record.created_at, s.record.last_seen_at, &s.record.ip, &s.record.user_agent];
+        done "INSERT INTO sessions (id, digest, user_id, created_at, last_seen_at, ip, user_agent, second_step) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        [s.record.id.as_str(), &s.digest, s.record.user_id.as_str(), s.record.created_at, s.record.last_seen_at, &s.record.ip, &s.record.user_agent, s.record.second_step.map(SecondStep::as_str)];
 }
 
 async fn insert_device<C: Conn>(c: &mut C, d: &NewDevice) -> Result<(), DbError> {

@@ -164,6 +164,15 @@ pub(crate) async fn method_confirmed<C: Conn>(
     .await?;
     replace_recovery_codes(c, user, &first.recovery_digests, now).await?;
     end_other_sessions(c, user, first.keep_session.as_ref()).await?;
+    if let Some(keep) = &first.keep_session {
+        // The session that confirmed the first method gave the password and a code of it:
+        // from now on it counts as made with two steps.
+        c.exec(
+            sql!("UPDATE sessions SET second_step = $1 WHERE id = $2 AND user_id = $3"),
+            args![method, keep.as_str(), user.as_str()],
+        )
+        .await?;
+    }
     forget_devices(c, user).await.map(drop)
 }
 

@@ -1,7 +1,7 @@
 //! Sign-in challenges, sessions, remembered devices and the activity history.
 
 use nidan_service::ports::{
-    ActivityRecord, ChallengeRecord, DeviceRecord, NewSession, SessionRecord,
+    ActivityRecord, ChallengeRecord, DeviceRecord, GateSession, NewSession, SessionRecord,
 };
 use nidan_service::{DeviceId, SessionId, UserId};
 
@@ -47,6 +47,34 @@ statements! {
     device_by_digest(digest: &[u8; 32]) -> Option<DeviceRecord> =
         row(records::device) "SELECT * FROM devices WHERE digest = $1"
         [digest];
+}
+
+/// A session and what forward-auth's rules need of its user: its account (one joined row),
+/// then its groups.
+pub(crate) async fn gate_session<C: Conn>(
+    c: &mut C,
+    digest: &[u8; 32],
+) -> Result<Option<GateSession>, DbError> {
+    let found = c
+        .row(
+            sql!("SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.ip, s.user_agent, s.second_step, u.email, u.disabled_at, u.two_step_enabled FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.digest = $1"),
+            args![digest],
+            &|r| {
+                Ok(GateSession {
+                    session: records::session(r)?,
+                    email: r.get("email")?,
+                    disabled: r.get::<Option<i64>>("disabled_at")?.is_some(),
+                    two_step_on: r.get("two_step_enabled")?,
+                    groups: Vec::new(),
+                })
+            },
+        )
+        .await?;
+    let Some(mut found) = found else {
+        return Ok(None);
+    };
+    found.groups = super::accounts::groups(c, &found.session.user_id).await?;
+    Ok(Some(found))
 }
 
 /// Records a use of a device and creates the session it allowed. The device is checked again

@@ -275,7 +275,7 @@ async fn delete_account(
         .await
     {
         Ok(()) => {
-            ctx.clear_cookie(super::cookies::SESSION);
+            ctx.clear_session();
             ctx.clear_cookie(super::cookies::DEVICE);
             ctx.renew_csrf();
             ctx.message(StatusCode::OK, "deleted-title", "deleted-text")

@@ -6,6 +6,11 @@
 //! `__Host-` cookie would be refused outright by browsers, so the same cookies go without the
 //! prefix and without `Secure`.
 //!
+//! The session cookie is the one exception when `[session] cookie_domain` is set: it must reach
+//! the apps on the hosts under that domain (forward-auth), so it carries `Domain=` and is named
+//! `__Secure-nidan_session` over https (`__Secure-` asks for `Secure` only; `__Host-` forbids a
+//! domain). Every other cookie stays with nidan's own host.
+//!
 //! The CSRF token's cookie is one of them; the check of posted forms against it is
 //! `super::csrf::CsrfForm`.
 
@@ -22,6 +27,48 @@ pub const CHALLENGE: &str = "nidan_challenge";
 pub const DEVICE: &str = "nidan_device";
 /// The chosen language.
 pub const LANG: &str = "nidan_lang";
+/// Where to go back to after signing in (a checked `rd`), for ten minutes.
+pub const RETURN: &str = "nidan_return";
+
+/// Where the session cookie is sent: nidan's own host, or every host under a domain.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionCookie<'a> {
+    /// Served over https.
+    pub secure: bool,
+    /// `[session] cookie_domain`.
+    pub domain: Option<&'a str>,
+}
+
+impl SessionCookie<'_> {
+    /// The name as sent.
+    pub fn name(self) -> String {
+        match (self.secure, self.domain) {
+            (true, Some(_)) => format!("__Secure-{SESSION}"),
+            (secure, _) => name(SESSION, secure),
+        }
+    }
+
+    /// The session token a request carries, under the one name it is set with.
+    pub fn get(self, headers: &HeaderMap) -> Option<String> {
+        get_named(headers, &self.name())
+    }
+
+    /// A `Set-Cookie` for `token` (an empty token with `max_age` 0 deletes it).
+    pub fn set(self, token: &str, max_age: Option<i64>) -> HeaderValue {
+        let mut c = format!("{}={}; Path=/; HttpOnly; SameSite=Lax", self.name(), token);
+        if let Some(domain) = self.domain {
+            c.push_str("; Domain=");
+            c.push_str(domain);
+        }
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("nidan_invalid=1"))
+    }
+}
 
 /// The cookie name as sent: `__Host-<name>` over https, `<name>` otherwise.
 pub fn name(base: &str, secure: bool) -> String {
@@ -36,7 +83,11 @@ pub fn name(base: &str, secure: bool) -> String {
 /// `__Host-<base>` is read, so a plain-named cookie planted by a sibling host or a
 /// man-in-the-middle on http is never believed.
 pub fn get(headers: &HeaderMap, base: &str, secure: bool) -> Option<String> {
-    let wanted = name(base, secure);
+    get_named(headers, &name(base, secure))
+}
+
+/// The value of the cookie named exactly `wanted`.
+fn get_named(headers: &HeaderMap, wanted: &str) -> Option<String> {
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
         for pair in value.split(';') {

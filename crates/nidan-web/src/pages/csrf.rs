@@ -23,10 +23,6 @@ use crate::AppState;
 /// A urlencoded form whose `csrf` field matched the CSRF cookie; `T` holds the other fields.
 pub struct CsrfForm<T>(pub T);
 
-/// A form with no field besides `csrf` (sign-out).
-#[derive(Deserialize)]
-pub struct NoFields {}
-
 /// The body as posted: the token beside the handler's own fields.
 #[derive(Deserialize)]
 struct Posted<T> {

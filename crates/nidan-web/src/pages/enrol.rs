@@ -356,7 +356,8 @@ struct DoneForm {
 /// Finishing needs the "I have saved these codes" box ticked; otherwise the codes show again.
 async fn recovery_done(SignedInForm(ctx, _, form): SignedInForm<DoneForm>) -> Response {
     if form.saved.is_some() {
-        return ctx.redirect("/settings/security?done=codes-saved");
+        // Back to the app that asked for two-step, when one did.
+        return ctx.land("/settings/security?done=codes-saved");
     }
     let codes: Vec<String> = form
         .codes

@@ -78,6 +78,10 @@ pub struct Ctx {
     pub csrf: String,
     /// Whether cookies are `Secure` (and `__Host-`).
     pub secure: bool,
+    /// `[session] cookie_domain`, for the session cookie.
+    domain: Option<String>,
+    /// Where to send the browser once signed in (a checked `rd`, kept in a cookie).
+    back_to: Option<String>,
     set_cookies: Vec<HeaderValue>,
 }
 
@@ -88,10 +92,18 @@ impl Ctx {
         let tr = Tr {
             locale: i18n::locale_of(headers, secure),
         };
+        let back_to = cookies::get(headers, cookies::RETURN, secure).and_then(|v| {
+            let rd = percent_encoding::percent_decode_str(&v)
+                .decode_utf8()
+                .ok()?;
+            state.options.redirects.check(&rd)
+        });
         let mut ctx = Ctx {
             tr,
             csrf: String::new(),
             secure,
+            domain: state.options.cookie_domain.clone(),
+            back_to,
             set_cookies: Vec::new(),
         };
         match cookies::get(headers, cookies::CSRF, secure) {
@@ -99,6 +111,65 @@ impl Ctx {
             None => ctx.renew_csrf(),
         }
         ctx
+    }
+
+    fn session_cookie(&self) -> cookies::SessionCookie<'_> {
+        cookies::SessionCookie {
+            secure: self.secure,
+            domain: self.domain.as_deref(),
+        }
+    }
+
+    /// Sets the session cookie (shared with the apps under the cookie domain, when one is set).
+    pub fn set_session(&mut self, token: &str) {
+        let c = self.session_cookie().set(token, None);
+        self.set_cookies.push(c);
+    }
+
+    /// Deletes the session cookie.
+    pub fn clear_session(&mut self) {
+        let c = self.session_cookie().set("", Some(0));
+        self.set_cookies.push(c);
+    }
+
+    /// Keeps `rd` (when it is a place a browser may be sent: see [`nidan_domain::Redirects`])
+    /// to go back to once signed in; false when it is refused.
+    pub fn remember_return(&mut self, state: &AppState, rd: &str) -> bool {
+        let Some(url) = state.options.redirects.check(rd) else {
+            return false;
+        };
+        let encoded =
+            percent_encoding::utf8_percent_encode(&url, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        self.set_cookie(cookies::RETURN, &encoded, Some(600));
+        self.back_to = Some(url);
+        true
+    }
+
+    /// Whether a checked `rd` waits to be gone back to.
+    pub fn has_return(&self) -> bool {
+        self.back_to.is_some()
+    }
+
+    /// `303 See Other` to the kept `rd` (forgetting it), else to `default` (a local path).
+    pub fn land(mut self, default: &str) -> Response {
+        let Some(url) = self.back_to.take() else {
+            return self.redirect(default);
+        };
+        self.clear_cookie(cookies::RETURN);
+        self.redirect_url(&url, default)
+    }
+
+    /// `303 See Other` to `url`, an absolute URL that [`nidan_domain::Redirects::check`]
+    /// accepted (`default`, a local path, if it cannot be a header).
+    pub fn redirect_url(self, url: &str, default: &str) -> Response {
+        match HeaderValue::from_str(url) {
+            Ok(to) => {
+                let response = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+                self.finish(response)
+            }
+            Err(_) => self.redirect(default),
+        }
     }
 
     /// Replaces the CSRF token (at sign-in and sign-out).
@@ -211,9 +282,17 @@ pub fn secure(state: &AppState) -> bool {
     state.options.public_url.starts_with("https://")
 }
 
+/// Where the session cookie goes under this configuration.
+pub fn session_cookie(state: &AppState) -> cookies::SessionCookie<'_> {
+    cookies::SessionCookie {
+        secure: secure(state),
+        domain: state.options.cookie_domain.as_deref(),
+    }
+}
+
 /// The signed-in user of a page request (the session cookie), if any.
 pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(AuthContext, String)> {
-    let token = cookies::get(headers, cookies::SESSION, secure(state))?;
+    let token = session_cookie(state).get(headers)?;
     let auth = state.service.authenticate(&token).await.ok()?;
     Some((auth, token))
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::csrf::SignedInForm;
-use super::{Base, Ctx, Tr, cookies, enrol, page_error, signed_in};
+use super::{Base, Ctx, Tr, enrol, page_error, signed_in};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -91,8 +91,9 @@ pub(super) struct SecurityPage {
 }
 
 /// Keys of the notices a redirect may ask for (`?done=`).
-const NOTICES: [&str; 14] = [
+const NOTICES: [&str; 15] = [
     "welcome",
+    "two-step-needed",
     "password-changed",
     "email-changed",
     "default-method",
@@ -314,6 +315,8 @@ pub(super) async fn render(
 #[serde(default)]
 struct DoneQuery {
     done: String,
+    /// Where to go back to once two-step is on (sent here by forward-auth).
+    rd: String,
     /// The history from before this line (the "Older" link).
     before: Option<i64>,
 }
@@ -323,7 +326,10 @@ async fn view(
     headers: HeaderMap,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let ctx = Ctx::new(&state, &headers);
+    let mut ctx = Ctx::new(&state, &headers);
+    if !q.rd.is_empty() {
+        ctx.remember_return(&state, &q.rd);
+    }
     let Some((auth, _)) = signed_in(&state, &headers).await else {
         return ctx.redirect("/login");
     };
@@ -453,7 +459,7 @@ async fn end_session(
     let current = id == auth.session_id;
     match state.service.end_session(&auth, &id, &info).await {
         Ok(()) if current => {
-            ctx.clear_cookie(cookies::SESSION);
+            ctx.clear_session();
             ctx.renew_csrf();
             ctx.redirect("/login")
         }

@@ -17,7 +17,7 @@ use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::csrf::{CsrfForm, NoFields};
+use super::csrf::CsrfForm;
 use super::{Base, Ctx, cookies, page_error, signed_in};
 use crate::AppState;
 use crate::extract::Client;
@@ -28,7 +28,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/login/second-step", get(second_page).post(second_step))
         .route("/login/second-step/send", post(send_code))
-        .route("/logout", post(logout))
+        .route("/logout", get(logout_page).post(logout))
 }
 
 /// Remembered devices live 30 days (the service's default); the cookie lives as long.
@@ -156,10 +156,26 @@ async fn signup(
     ctx.page_with(status, &page)
 }
 
-async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let ctx = Ctx::new(&state, &headers);
-    if signed_in(&state, &headers).await.is_some() {
-        return ctx.redirect("/settings/security");
+/// `?rd=` (where to go back to once signed in) and `?renew=1` (sign in again although signed
+/// in: the session is not good enough for the app that sent the browser here).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ReturnQuery {
+    rd: String,
+    renew: String,
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReturnQuery>,
+) -> Response {
+    let mut ctx = Ctx::new(&state, &headers);
+    if !q.rd.is_empty() {
+        ctx.remember_return(&state, &q.rd);
+    }
+    if q.renew.is_empty() && signed_in(&state, &headers).await.is_some() {
+        return ctx.land("/settings/security");
     }
     let page = LoginPage {
         base: ctx.base(false, "/login"),
@@ -216,9 +232,9 @@ async fn finish_login(
         .await
     {
         Ok(LoginOutcome::SignedIn { session_token, .. }) => {
-            ctx.set_cookie(cookies::SESSION, session_token.expose(), None);
+            ctx.set_session(session_token.expose());
             ctx.renew_csrf();
-            ctx.redirect(landing)
+            ctx.land(landing)
         }
         Ok(LoginOutcome::SecondFactorRequired {
             challenge_token,
@@ -441,15 +457,16 @@ async fn second_step(
         .await
     {
         Ok(outcome) => {
-            ctx.set_cookie(cookies::SESSION, outcome.session_token.expose(), None);
+            ctx.set_session(outcome.session_token.expose());
             if let Some(device) = &outcome.device_token {
                 ctx.set_cookie(cookies::DEVICE, device.expose(), Some(DEVICE_COOKIE_SECS));
             }
             ctx.clear_cookie(cookies::CHALLENGE);
             ctx.renew_csrf();
             match outcome.recovery_codes_left {
+                // Said before anything else: a code of the set is gone.
                 Some(_) => ctx.redirect("/settings/security?done=recovery-used"),
-                None => ctx.redirect("/settings/security"),
+                None => ctx.land("/settings/security"),
             }
         }
         Err(e @ ServiceError::ChallengeExpired) => {
@@ -527,17 +544,52 @@ async fn send_code(
     }
 }
 
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage {
+    base: Base,
+    /// Where to go afterwards (checked again when posted).
+    rd: String,
+}
+
+/// "Sign out of every app?" — the target of the apps' sign-out links (`/logout?rd=…`). A page
+/// with a button, not a sign-out on GET: no image tag on another site can sign anyone out.
+async fn logout_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReturnQuery>,
+) -> Response {
+    let ctx = Ctx::new(&state, &headers);
+    let rd = state.options.redirects.check(&q.rd).unwrap_or_default();
+    let page = LogoutPage {
+        base: ctx.base(true, "/logout"),
+        rd,
+    };
+    ctx.page(&page)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LogoutForm {
+    rd: String,
+}
+
+/// Ends the session — for nidan and every app behind it that shares it — then goes to `rd`
+/// when it is a place a browser may be sent, else to the sign-in page.
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(info, _): Client,
-    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+    CsrfForm(form): CsrfForm<LogoutForm>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
     if let Some((auth, _)) = signed_in(&state, &headers).await {
         let _ = state.service.logout(&auth, &info).await;
     }
-    ctx.clear_cookie(cookies::SESSION);
+    ctx.clear_session();
     ctx.renew_csrf();
-    ctx.redirect("/login")
+    match state.options.redirects.check(&form.rd) {
+        Some(url) => ctx.redirect_url(&url, "/login"),
+        None => ctx.redirect("/login"),
+    }
 }

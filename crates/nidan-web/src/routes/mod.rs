@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod apps;
+pub mod authz;
 pub mod codes;
 pub mod lifecycle;
 pub mod me;

@@ -180,7 +180,15 @@ impl Config {
                 30 * 86400,
                 "it cannot be shorter than session.idle_timeout_secs nor longer than 30 days",
             )?,
+            cookie_domain: cookie_domain(&src, &server.public_url)?,
         };
+        let access = super::access::build(&src)?;
+        nidan_domain::Redirects::new(
+            &server.public_url,
+            session.cookie_domain.as_deref(),
+            &access.allowed_redirects,
+        )
+        .map_err(|e| invalid("access.allowed_redirects", e))?;
 
         let challenge = ChallengeConfig {
             ttl_secs: src.number("challenge.ttl_secs", 600, 60, 600, "")?,
@@ -321,6 +329,7 @@ impl Config {
             signup,
             password,
             session,
+            access,
             challenge,
             codes,
             device,
@@ -337,6 +346,37 @@ impl Config {
             unknown_env: src.unknown_env().to_vec(),
         })
     }
+}
+
+/// `session.cookie_domain`: a domain that nidan's own host is at or under (else browsers would
+/// refuse the cookie), in its ASCII form.
+fn cookie_domain(src: &Sources, public_url: &str) -> Result<Option<String>, ConfigError> {
+    let key = "session.cookie_domain";
+    let Some(raw) = src.optional_string(key)? else {
+        return Ok(None);
+    };
+    let domain = nidan_domain::ascii_domain(&raw).ok_or_else(|| {
+        invalid(
+            key,
+            format!("`{raw}` is not a domain name like example.com"),
+        )
+    })?;
+    let rule = nidan_domain::Redirects::new(public_url, Some(&domain), &[])
+        .map_err(|e| invalid(key, e))?;
+    let host = url::Url::parse(public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    if !rule.shares_session(&host) {
+        return Err(invalid(
+            key,
+            format!(
+                "server.public_url's host `{host}` is not at or under `{domain}`: browsers would \
+                 refuse the cookie"
+            ),
+        ));
+    }
+    Ok(Some(domain))
 }
 
 fn build_sms(src: &Sources) -> Result<SmsConfig, ConfigError> {

@@ -30,6 +30,10 @@ pub(super) const SETTINGS: &[&str] = &[
     "password.resets_per_client_per_hour",
     "session.idle_timeout_secs",
     "session.absolute_timeout_secs",
+    "session.cookie_domain",
+    "access.default_policy",
+    "access.rules",
+    "access.allowed_redirects",
     "challenge.ttl_secs",
     "challenge.max_attempts",
     "codes.ttl_secs",
@@ -254,6 +258,48 @@ impl Sources {
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
             Some(Raw::Toml(other)) => Err(wrong_type(key, "a list of strings", other)),
+        }
+    }
+
+    /// An array of tables (`[[section.key]]` in the file); in the environment the same written as
+    /// an inline TOML array: `[{a = 1}, {a = 2}]`.
+    pub(super) fn tables(
+        &self,
+        key: &'static str,
+    ) -> Result<Option<Vec<toml::Table>>, ConfigError> {
+        let value = match self.values.get(key) {
+            None => return Ok(None),
+            Some(Raw::Toml(v)) => v.clone(),
+            Some(Raw::Env(s)) => {
+                let parsed: toml::Table =
+                    format!("v = {s}").parse().map_err(|e: toml::de::Error| {
+                        invalid(
+                            key,
+                            format!(
+                                "not an inline TOML array of tables: {}",
+                                e.message().trim_end()
+                            ),
+                        )
+                    })?;
+                parsed
+                    .get("v")
+                    .cloned()
+                    .unwrap_or(toml::Value::Array(Vec::new()))
+            }
+        };
+        match value {
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    toml::Value::Table(t) => Ok(t),
+                    other => Err(invalid(
+                        key,
+                        format!("every entry must be a table, not {}", a(other.type_str())),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            other => Err(wrong_type(key, "an array of tables", &other)),
         }
     }
 

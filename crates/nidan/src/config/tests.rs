@@ -671,3 +671,110 @@ fn docs_sample_is_valid() {
     let c = Config::from_toml_str(sample, no_env()).unwrap();
     assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
 }
+
+#[test]
+fn access_rules_are_read_in_order_and_checked() {
+    let c = Config::from_toml_str(
+        r#"
+[server]
+public_url = "https://auth.example.com"
+
+[session]
+cookie_domain = "Example.com"
+
+[access]
+default_policy = "one_factor"
+allowed_redirects = ["https://partner.example.org"]
+
+[[access.rules]]
+hosts = ["wiki.example.com"]
+paths = ["/public"]
+policy = "bypass"
+
+[[access.rules]]
+hosts = ["*.example.com"]
+groups = ["admins"]
+policy = "two_factor"
+"#,
+        no_env(),
+    )
+    .unwrap();
+    assert_eq!(c.session.cookie_domain.as_deref(), Some("example.com"));
+    assert_eq!(c.access.rules.rules.len(), 2);
+    assert_eq!(
+        c.access.rules.default_policy,
+        nidan_domain::Policy::OneFactor
+    );
+    assert_eq!(
+        c.access.rules.rules[1].policy,
+        nidan_domain::Policy::TwoFactor
+    );
+    assert_eq!(c.access.allowed_redirects, ["https://partner.example.org"]);
+
+    // The default: no rules, everything denied, no shared cookie.
+    let d = Config::from_toml_str("", no_env()).unwrap();
+    assert!(d.access.rules.rules.is_empty());
+    assert_eq!(d.access.rules.default_policy, nidan_domain::Policy::Deny);
+    assert_eq!(d.session.cookie_domain, None);
+}
+
+#[test]
+fn access_rules_come_from_the_environment_as_an_inline_array() {
+    let env = vec![(
+        "NIDAN_ACCESS_RULES".to_string(),
+        r#"[{hosts = ["a.example.com"], policy = "deny"}, {hosts = ["*.example.com"], policy = "one_factor"}]"#.to_string(),
+    )];
+    let c = Config::from_toml_str("", env).unwrap();
+    assert_eq!(c.access.rules.rules.len(), 2);
+    assert_eq!(c.access.rules.rules[0].policy, nidan_domain::Policy::Deny);
+}
+
+#[test]
+fn a_bad_rule_is_named() {
+    let msg = |rules: &str| {
+        Config::from_toml_str(rules, no_env())
+            .unwrap_err()
+            .to_string()
+    };
+    let m = msg(
+        "[[access.rules]]\nhosts = [\"a.example\"]\npolicy = \"one_factor\"\n[[access.rules]]\nhosts = [\"a.example\"]\npolicy = \"2fa\"\n",
+    );
+    assert!(m.contains("access.rules[2]") && m.contains("2fa"), "{m}");
+    let m = msg("[[access.rules]]\nhosts = [\"a.b.example\"]\npolicy = \"deny\"\nhost = \"x\"\n");
+    assert!(
+        m.contains("access.rules[1]") && m.contains("unknown key `host`"),
+        "{m}"
+    );
+    let m = msg("[[access.rules]]\nhosts = [\"*.*.example\"]\npolicy = \"deny\"\n");
+    assert!(
+        m.contains("access.rules[1]") && m.contains("*.*.example"),
+        "{m}"
+    );
+    let m = msg("[[access.rules]]\npaths = [\"/x\"]\npolicy = \"deny\"\n");
+    assert!(m.contains("at least one entry in `hosts`"), "{m}");
+    let m = msg("[[access.rules]]\nhosts = [\"a.example\"]\npaths = [\"x\"]\npolicy = \"deny\"\n");
+    assert!(m.contains("must start with `/`"), "{m}");
+    let m = msg("[access]\ndefault_policy = \"allow\"\n");
+    assert!(m.contains("access.default_policy"), "{m}");
+}
+
+#[test]
+fn the_cookie_domain_must_cover_nidans_own_host() {
+    let err = Config::from_toml_str(
+        "[server]\npublic_url = \"https://auth.example.com\"\n[session]\ncookie_domain = \"example.org\"\n",
+        no_env(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("session.cookie_domain") && err.contains("auth.example.com"),
+        "{err}"
+    );
+    let err = Config::from_toml_str(
+        "[access]\nallowed_redirects = [\"partner.example.org\"]\n",
+        no_env(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("access.allowed_redirects"), "{err}");
+}

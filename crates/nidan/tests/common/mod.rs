@@ -23,6 +23,23 @@ pub fn nidan_in(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs `cmd` to its end with `stdin` as its input (none: an empty input), collecting its output.
+pub fn output_of(mut cmd: Command, stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// A running server; killed when dropped, so a test failing half way leaves no process behind.
 pub struct Server(pub Child);
 
