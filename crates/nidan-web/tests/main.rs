@@ -16,6 +16,7 @@ mod attack;
 mod browser;
 mod codes;
 mod flows;
+mod forward_auth;
 mod key_rotation;
 mod logs_and_socket;
 mod multinode;

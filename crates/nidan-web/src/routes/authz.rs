@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -63,12 +64,8 @@ enum Style {
         (status = 401, description = "a request other than a browser's page without a good enough session (`Location` as for 302)", body = crate::error::ErrorBody),
         (status = 403, description = "a rule denies the request, or the caller is not in `server.trusted_proxies`", body = crate::error::ErrorBody),
     ))]
-async fn forward_auth(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    check(&state, peer, &headers, Style::Redirect).await
+async fn forward_auth(State(state): State<AppState>, request: Parts) -> Response {
+    check(&state, &request, Style::Redirect).await
 }
 
 #[utoipa::path(get, path = "/api/v1/authz/auth-request", tag = "forward-auth",
@@ -82,12 +79,8 @@ async fn forward_auth(
         (status = 401, description = "no good enough session: `Location` is where to send the browser", body = crate::error::ErrorBody),
         (status = 403, description = "a rule denies the request, or the caller is not in `server.trusted_proxies`", body = crate::error::ErrorBody),
     ))]
-async fn auth_request(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    check(&state, peer, &headers, Style::Status).await
+async fn auth_request(State(state): State<AppState>, request: Parts) -> Response {
+    check(&state, &request, Style::Status).await
 }
 
 /// The request the proxy asks about.
@@ -158,8 +151,14 @@ fn wants_page(method: &str, headers: &HeaderMap) -> bool {
             .is_some_and(|a| a.contains("text/html"))
 }
 
-async fn check(state: &AppState, peer: SocketAddr, headers: &HeaderMap, style: Style) -> Response {
-    if !is_trusted_proxy(peer.ip(), &state.options.trusted_proxies) {
+async fn check(state: &AppState, request: &Parts, style: Style) -> Response {
+    // No peer address (never the case behind a listener) counts as an untrusted one.
+    let trusted = request
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|peer| is_trusted_proxy(peer.0.ip(), &state.options.trusted_proxies));
+    let headers = &request.headers;
+    if !trusted {
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -167,7 +166,7 @@ async fn check(state: &AppState, peer: SocketAddr, headers: &HeaderMap, style: S
         )
         .into_response();
     }
-    let request = match original(headers) {
+    let asked = match original(headers) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -183,7 +182,7 @@ async fn check(state: &AppState, peer: SocketAddr, headers: &HeaderMap, style: S
     let (decision, _) = state
         .options
         .access
-        .decide(&request.host, &request.path, subject.as_ref());
+        .decide(&asked.host, &asked.path, subject.as_ref());
     match decision {
         Decision::Allow => allowed(user.as_deref()),
         Decision::Deny => ApiError::new(
@@ -192,14 +191,14 @@ async fn check(state: &AppState, peer: SocketAddr, headers: &HeaderMap, style: S
             "the access rules do not let this request through",
         )
         .into_response(),
-        Decision::SignIn => away(state, &request, headers, style, "/login?rd="),
+        Decision::SignIn => away(state, &asked, headers, style, "/login?rd="),
         // Signed in with the password alone where the app wants two steps: an account with
         // two-step signs in again (with it); one without is asked to turn it on first.
         Decision::SecondStep => match user.as_deref() {
-            Some(u) if u.two_step_on => away(state, &request, headers, style, "/login?renew=1&rd="),
+            Some(u) if u.two_step_on => away(state, &asked, headers, style, "/login?renew=1&rd="),
             _ => away(
                 state,
-                &request,
+                &asked,
                 headers,
                 style,
                 "/settings/security?done=two-step-needed&rd=",
