@@ -39,7 +39,19 @@ impl Conn {
         bearer: Option<&str>,
         json: Option<String>,
     ) -> Result<(StatusCode, Bytes)> {
-        let result = self.try_send(method, path, bearer, json).await;
+        self.send_with(method, path, bearer, json, &[]).await
+    }
+
+    /// [`Conn::send`] with more request headers.
+    pub async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        json: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, Bytes)> {
+        let result = self.try_send(method, path, bearer, json, headers).await;
         if result.is_err() {
             self.sender = None;
         }
@@ -52,6 +64,7 @@ impl Conn {
         path: &str,
         bearer: Option<&str>,
         json: Option<String>,
+        headers: &[(&str, &str)],
     ) -> Result<(StatusCode, Bytes)> {
         let sender = match &mut self.sender {
             Some(s) => s,
@@ -64,6 +77,9 @@ impl Conn {
             .header(HOST, &self.host);
         if let Some(token) = bearer {
             builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let body = match json {
             Some(text) => {

@@ -25,7 +25,10 @@ use serde_json::json;
 use crate::callgrind::CountReport;
 use crate::load::run_level;
 use crate::report::{Meta, Report, ScenarioLevel};
-use crate::scenarios::{Codes, Healthz, PasswordBurst, Seed, SignIn, VerifyValid, VerifyWrong};
+use crate::scenarios::{
+    Codes, ForwardAuth, Healthz, PasswordBurst, Seed, SignIn, VerifyValid, VerifyWrong,
+    two_step_sessions,
+};
 use crate::server::Setup;
 
 /// The sign-in users' password (long enough for the default policy).
@@ -261,8 +264,18 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
         password: PASSWORD.to_owned(),
         codes: Codes::new(seeds.clone(), n..n + k),
     });
+    // Sessions made with the second step, for forward-auth (a tenth of the sign-in users, at
+    // most 100: the sign-in levels need the rest's codes).
+    eprintln!("sessions for forward-auth");
+    signin.codes.prepare();
+    let mut setup_conn = crate::http::Conn::connect(addr).await?;
+    let forward = Arc::new(ForwardAuth {
+        cookies: two_step_sessions(&mut setup_conn, &signin, (k / 10).clamp(1, 100)).await?,
+        next: AtomicUsize::new(0),
+    });
+    drop(setup_conn);
     for &c in &args.connections {
-        eprintln!("{c} connections: healthz, verify (valid), verify (wrong)");
+        eprintln!("{c} connections: healthz, verify (valid), verify (wrong), forward-auth");
         let r = measured(&server, run_level(addr, healthz.clone(), c, dur)).await?;
         levels.push(ScenarioLevel::new("healthz", r));
         wait_for_codes(&valid.codes, split).await;
@@ -271,6 +284,8 @@ async fn run(args: &Args, setup: &Setup) -> Result<Report> {
         levels.push(ScenarioLevel::new("verify_valid", r));
         let r = measured(&server, run_level(addr, wrong.clone(), c, dur)).await?;
         levels.push(ScenarioLevel::new("verify_wrong", r));
+        let r = measured(&server, run_level(addr, forward.clone(), c, dur)).await?;
+        levels.push(ScenarioLevel::new("forward_auth", r));
     }
     let rss_peak_verify = server.memory("VmHWM").unwrap_or(0);
     for &c in &args.signin_connections {

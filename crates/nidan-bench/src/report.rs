@@ -79,7 +79,7 @@ impl Report {
             .map(|l| (l.result.connections, l.result.ok_per_sec))
             .collect();
         for l in &mut levels {
-            if l.scenario.starts_with("verify") {
+            if l.scenario.starts_with("verify") || l.scenario == "forward_auth" {
                 l.ratio_to_healthz = baseline
                     .iter()
                     .find(|(c, _)| *c == l.result.connections)

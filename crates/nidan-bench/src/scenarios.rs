@@ -310,6 +310,86 @@ impl Scenario for SignIn {
     }
 }
 
+/// The host of the app behind forward-auth (a `two_factor` rule names it).
+pub const APP_HOST: &str = "app.bench.test";
+
+/// Forward-auth's question about a request to an app, for a browser with a two-step session:
+/// `GET /api/v1/authz/forward-auth` as Traefik or Caddy asks it, sessions taken round-robin.
+pub struct ForwardAuth {
+    /// `nidan_session=<token>` of sessions made with the second step.
+    pub cookies: Vec<String>,
+    /// Round-robin position.
+    pub next: AtomicUsize,
+}
+
+impl Scenario for ForwardAuth {
+    async fn run_one(&self, conn: &mut Conn) -> Option<Outcome> {
+        let n = self.cookies.len();
+        if n == 0 {
+            return None;
+        }
+        let cookie = &self.cookies[self.next.fetch_add(1, Ordering::Relaxed) % n];
+        let headers = [
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", APP_HOST),
+            ("x-forwarded-uri", "/dashboard/1?refresh=30s"),
+            ("accept", "text/html"),
+            ("cookie", cookie.as_str()),
+        ];
+        Some(
+            match conn
+                .send_with(
+                    Method::GET,
+                    "/api/v1/authz/forward-auth",
+                    None,
+                    None,
+                    &headers,
+                )
+                .await
+            {
+                Ok((StatusCode::OK, _)) => Outcome::ok("allowed"),
+                Ok((s, _)) => Outcome::bad(format!("http_{}", s.as_u16())),
+                Err(_) => Outcome::bad("transport_error"),
+            },
+        )
+    }
+}
+
+/// Signs `count` of the sign-in users in with the password and a code; answers their session
+/// cookies (for [`ForwardAuth`]).
+pub async fn two_step_sessions(
+    conn: &mut Conn,
+    signin: &SignIn,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut cookies = Vec::with_capacity(count);
+    while cookies.len() < count {
+        let Some((user, code)) = signin.codes.take() else {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        };
+        let body = json!({"email": signin.emails[user], "password": signin.password}).to_string();
+        let (_, bytes) = conn
+            .send(Method::POST, "/api/v1/login", None, Some(body))
+            .await?;
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let challenge = v["challenge_id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("sign-in answered without a challenge: {v}"))?;
+        let body = json!({"challenge_id": challenge, "method": "totp", "code": code}).to_string();
+        let (_, bytes) = conn
+            .send(Method::POST, "/api/v1/login/verify", None, Some(body))
+            .await?;
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let token = v["session_token"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("the second step answered without a session: {v}"))?;
+        cookies.push(format!("nidan_session={token}"));
+    }
+    Ok(cookies)
+}
+
 /// `POST /api/v1/login` with a wrong password from more connections than the hashing pool and
 /// its queue hold: every answer must be the 401 of a password that was checked, the 503 of a
 /// full queue, or the 429 of an account whose wrong passwords are being held back (answered

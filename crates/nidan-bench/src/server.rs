@@ -72,7 +72,16 @@ impl Setup {
             .env("NIDAN_SERVER_LISTEN", self.addr.to_string())
             .env("NIDAN_SERVER_LOGIN_REQUESTS_PER_IP_PER_MINUTE", "0")
             .env("NIDAN_SIGNUP_MAX_PER_CLIENT_PER_HOUR", "0")
-            .env("NIDAN_LOG_LEVEL", "warn");
+            .env("NIDAN_LOG_LEVEL", "warn")
+            // Forward-auth: the harness is the proxy, asking about an app that wants two steps.
+            .env("NIDAN_SERVER_TRUSTED_PROXIES", "127.0.0.1/32")
+            .env(
+                "NIDAN_ACCESS_RULES",
+                format!(
+                    r#"[{{hosts = ["{}"], policy = "two_factor"}}]"#,
+                    crate::scenarios::APP_HOST
+                ),
+            );
         if let Some((url, schema)) = &self.postgres {
             let sep = if url.contains('?') { '&' } else { '?' };
             cmd.env(

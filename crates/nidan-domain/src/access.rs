@@ -14,6 +14,7 @@
 //!
 //! Everything here is pure: the proxy's headers, the session and the groups come in as values.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// What a rule (or the default) asks of a request.
@@ -158,7 +159,7 @@ impl Rule {
             .iter()
             .map(|p| {
                 if p.starts_with('/') {
-                    Ok(normalise_path(p))
+                    Ok(normalise_path(p).into_owned())
                 } else {
                     Err(RuleError::Path(p.clone()))
                 }
@@ -283,8 +284,13 @@ fn apply(policy: Policy, who: Option<&Subject<'_>>) -> Decision {
     }
 }
 
-/// A host as rules compare it: lower case, without port or trailing dot.
-pub fn normalise_host(host: &str) -> String {
+/// A host as rules compare it: lower case, without port or trailing dot (borrowed when it is
+/// that already, as it nearly always is).
+pub fn normalise_host(host: &str) -> Cow<'_, str> {
+    let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.';
+    if !host.is_empty() && !host.ends_with('.') && host.bytes().all(plain) {
+        return Cow::Borrowed(host);
+    }
     let host = host.trim();
     let bare = if let Some(rest) = host.strip_prefix('[') {
         // An IPv6 literal, with or without a port.
@@ -294,14 +300,27 @@ pub fn normalise_host(host: &str) -> String {
             .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
             .map_or(host, |(name, _)| name)
     };
-    bare.trim_end_matches('.').to_ascii_lowercase()
+    Cow::Owned(bare.trim_end_matches('.').to_ascii_lowercase())
 }
 
 /// A request path as the app will most likely see it, for matching: the query dropped,
 /// percent-decoded once, `\` read as `/`, empty and `.` segments dropped, `..` segments resolved
-/// (never above the root).
-pub fn normalise_path(path: &str) -> String {
+/// (never above the root). Borrowed when there is nothing to do.
+pub fn normalise_path(path: &str) -> Cow<'_, str> {
     let raw = path.split(['?', '#']).next().unwrap_or_default();
+    let simple = raw.starts_with('/')
+        && !raw.contains(['%', '\\'])
+        && !raw.contains("//")
+        && !raw.split('/').any(|s| s == "." || s == "..");
+    if simple {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(resolve(raw))
+    }
+}
+
+/// [`normalise_path`] the long way, for a path without its query.
+fn resolve(raw: &str) -> String {
     let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split(['/', '\\']) {
@@ -384,6 +403,30 @@ mod tests {
         assert_eq!(normalise_path("/../../etc"), "/etc");
         assert_eq!(normalise_path(""), "/");
         assert_eq!(normalise_path("/a/./b"), "/a/b");
+    }
+
+    #[test]
+    fn the_short_way_agrees_with_the_long_way() {
+        for p in [
+            "/",
+            "/a",
+            "/a/b/",
+            "/wiki/page.html",
+            "/a-b_c~d/e.f",
+            "/.well-known/x",
+        ] {
+            assert!(
+                matches!(normalise_path(p), Cow::Borrowed(_)),
+                "{p} took the long way"
+            );
+            assert_eq!(resolve(p), p, "{p}");
+        }
+        for p in ["/a/./b", "/a//b", "/a/%62", "/a\\b", "a/b", "/a/.."] {
+            assert!(
+                matches!(normalise_path(p), Cow::Owned(_)),
+                "{p} took the short way"
+            );
+        }
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct GateUser {
     pub email: String,
     /// Groups, sorted.
     pub groups: Vec<String>,
+    /// The groups comma-separated, as the `Remote-Groups` header carries them.
+    pub groups_header: String,
     /// The session was made with the password and a second step (or a remembered device).
     pub two_step: bool,
     /// The account has two-step verification on.
@@ -77,6 +79,7 @@ impl Service {
             user_id: session.user_id,
             session_id: session.id,
             email: record.email,
+            groups_header: record.groups.join(","),
             groups: record.groups,
             two_step: session.second_step.is_some(),
             two_step_on: record.two_step_on,

@@ -40,17 +40,24 @@ pub struct SessionCookie<'a> {
 }
 
 impl SessionCookie<'_> {
-    /// The name as sent.
-    pub fn name(self) -> String {
+    /// The prefix of the name as sent.
+    fn prefix(self) -> &'static str {
         match (self.secure, self.domain) {
-            (true, Some(_)) => format!("__Secure-{SESSION}"),
-            (secure, _) => name(SESSION, secure),
+            (true, Some(_)) => "__Secure-",
+            (true, None) => "__Host-",
+            (false, _) => "",
         }
     }
 
-    /// The session token a request carries, under the one name it is set with.
+    /// The name as sent.
+    pub fn name(self) -> String {
+        format!("{}{SESSION}", self.prefix())
+    }
+
+    /// The session token a request carries, under the one name it is set with (asked on every
+    /// forward-auth request: nothing is allocated but the answer).
     pub fn get(self, headers: &HeaderMap) -> Option<String> {
-        get_named(headers, &self.name())
+        get_named(headers, self.prefix(), SESSION)
     }
 
     /// A `Set-Cookie` for `token` (an empty token with `max_age` 0 deletes it).
@@ -83,18 +90,18 @@ pub fn name(base: &str, secure: bool) -> String {
 /// `__Host-<base>` is read, so a plain-named cookie planted by a sibling host or a
 /// man-in-the-middle on http is never believed.
 pub fn get(headers: &HeaderMap, base: &str, secure: bool) -> Option<String> {
-    get_named(headers, &name(base, secure))
+    get_named(headers, if secure { "__Host-" } else { "" }, base)
 }
 
-/// The value of the cookie named exactly `wanted`.
-fn get_named(headers: &HeaderMap, wanted: &str) -> Option<String> {
+/// The value of the cookie named exactly `prefix` + `base`.
+fn get_named(headers: &HeaderMap, prefix: &str, base: &str) -> Option<String> {
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
         for pair in value.split(';') {
             let Some((k, v)) = pair.trim().split_once('=') else {
                 continue;
             };
-            if k == wanted && !v.is_empty() {
+            if k.strip_prefix(prefix) == Some(base) && !v.is_empty() {
                 return Some(v.to_string());
             }
         }

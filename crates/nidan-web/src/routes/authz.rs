@@ -83,15 +83,34 @@ async fn auth_request(State(state): State<AppState>, request: Parts) -> Response
     check(&state, &request, Style::Status).await
 }
 
-/// The request the proxy asks about.
-struct Original {
-    method: String,
-    /// The whole URL, for `rd`.
-    url: String,
-    /// Host without port.
-    host: String,
+/// The request the proxy asks about, borrowed from its headers (the allowed path, the hot one,
+/// copies nothing).
+struct Original<'h> {
+    method: &'h str,
+    scheme: &'h str,
+    /// Host and port.
+    authority: &'h str,
     /// Path and query as sent.
-    path: String,
+    path: &'h str,
+}
+
+impl Original<'_> {
+    /// The host without user info (the rules drop the port and case themselves).
+    fn host(&self) -> &str {
+        self.authority
+            .rsplit_once('@')
+            .map_or(self.authority, |(_, host)| host)
+    }
+
+    /// The whole URL, for `rd`, as browsers would write it; `None` when it is not one.
+    fn url(&self) -> Option<String> {
+        let slash = if self.path.starts_with('/') { "" } else { "/" };
+        let text = format!("{}://{}{slash}{}", self.scheme, self.authority, self.path);
+        url::Url::parse(&text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .map(String::from)
+    }
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -103,13 +122,14 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// The original request from the proxy's headers.
-fn original(headers: &HeaderMap) -> Result<Original, ApiError> {
+fn original(headers: &HeaderMap) -> Result<Original<'_>, ApiError> {
     let method = header_str(headers, "x-forwarded-method")
         .or_else(|| header_str(headers, "x-original-method"))
-        .unwrap_or("GET")
-        .to_ascii_uppercase();
-    let url = if let Some(url) = header_str(headers, "x-original-url") {
-        url.to_owned()
+        .unwrap_or("GET");
+    let (scheme, authority, path) = if let Some(url) = header_str(headers, "x-original-url") {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let at = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        (scheme, &rest[..at], &rest[at..])
     } else {
         let host = header_str(headers, "x-forwarded-host").ok_or_else(|| {
             ApiError::bad_request(
@@ -118,33 +138,30 @@ fn original(headers: &HeaderMap) -> Result<Original, ApiError> {
             )
         })?;
         let proto = header_str(headers, "x-forwarded-proto").unwrap_or("https");
-        let uri = header_str(headers, "x-forwarded-uri").unwrap_or("/");
-        let slash = if uri.starts_with('/') { "" } else { "/" };
-        format!("{proto}://{host}{slash}{uri}")
+        (
+            proto,
+            host,
+            header_str(headers, "x-forwarded-uri").unwrap_or("/"),
+        )
     };
-    let parsed = url::Url::parse(&url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| {
-            ApiError::bad_request("the original URL the proxy sent is not an http(s) URL")
-        })?;
-    let host = parsed.host_str().unwrap_or_default().to_owned();
-    // The path as sent (the rules normalise it themselves, the way the app will read it).
-    let path = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))
-        .unwrap_or_else(|| "/".to_owned());
+    if !(scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http"))
+        || authority.is_empty()
+    {
+        return Err(ApiError::bad_request(
+            "the original URL the proxy sent is not an http(s) URL",
+        ));
+    }
     Ok(Original {
         method,
-        url: parsed.to_string(),
-        host,
+        scheme,
+        authority,
         path,
     })
 }
 
 /// Whether a browser asks for a page (then it can be redirected to sign in).
 fn wants_page(method: &str, headers: &HeaderMap) -> bool {
-    matches!(method, "GET" | "HEAD")
+    (method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD"))
         && headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
@@ -182,7 +199,7 @@ async fn check(state: &AppState, request: &Parts, style: Style) -> Response {
     let (decision, _) = state
         .options
         .access
-        .decide(&asked.host, &asked.path, subject.as_ref());
+        .decide(asked.host(), asked.path, subject.as_ref());
     match decision {
         Decision::Allow => allowed(user.as_deref()),
         Decision::Deny => ApiError::new(
@@ -214,8 +231,8 @@ async fn check(state: &AppState, request: &Parts, style: Style) -> Response {
 fn allowed(user: Option<&GateUser>) -> Response {
     let mut response = StatusCode::OK.into_response();
     let (email, groups) = match user {
-        Some(user) => (user.email.as_str(), user.groups.join(",")),
-        None => ("", String::new()),
+        Some(user) => (user.email.as_str(), user.groups_header.as_str()),
+        None => ("", ""),
     };
     let name = email.split('@').next().unwrap_or_default();
     let h = response.headers_mut();
@@ -223,7 +240,7 @@ fn allowed(user: Option<&GateUser>) -> Response {
         ("remote-user", email),
         ("remote-email", email),
         ("remote-name", name),
-        ("remote-groups", groups.as_str()),
+        ("remote-groups", groups),
     ] {
         if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
             h.insert(HeaderName::from_static(key), v);
@@ -235,22 +252,26 @@ fn allowed(user: Option<&GateUser>) -> Response {
 /// Sends the browser to `page` on nidan (which ends in `rd=`), with the original URL.
 fn away(
     state: &AppState,
-    request: &Original,
+    request: &Original<'_>,
     headers: &HeaderMap,
     style: Style,
     page: &str,
 ) -> Response {
+    let Some(url) = request.url() else {
+        return ApiError::bad_request("the original URL the proxy sent is not an http(s) URL")
+            .into_response();
+    };
     let location = format!(
         "{}{}{}",
         state.options.public_url,
         page,
-        utf8_percent_encode(&request.url, NON_ALPHANUMERIC)
+        utf8_percent_encode(&url, NON_ALPHANUMERIC)
     );
     let Ok(location) = HeaderValue::from_str(&location) else {
         return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
             .into_response();
     };
-    if style == Style::Redirect && wants_page(&request.method, headers) {
+    if style == Style::Redirect && wants_page(request.method, headers) {
         return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
     }
     let mut response =
