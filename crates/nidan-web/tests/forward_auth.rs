@@ -276,6 +276,12 @@ async fn rd_is_kept_only_for_addresses_a_browser_may_be_sent_to() {
     let r = app.send(login("https://wiki.example.com/page")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(kept(&r), "a host under the cookie domain is kept");
+    // Browsers apply form-action to the redirect after the post: the app's origin is listed.
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://wiki.example.com;"),
+        "{csp}"
+    );
     for evil in [
         "//evil.example",
         "/\\evil.example",
@@ -341,8 +347,15 @@ async fn rd_is_kept_only_for_addresses_a_browser_may_be_sent_to() {
         "{}",
         r.text
     );
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://wiki.example.com;"),
+        "{csp}"
+    );
     let r = app
         .send(page("/logout?rd=https%3A%2F%2Fevil.example%2F"))
         .await;
     assert!(!r.text.contains("evil.example"), "{}", r.text);
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("form-action 'self';"), "{csp}");
 }

@@ -82,6 +82,8 @@ pub struct Ctx {
     domain: Option<String>,
     /// Where to send the browser once signed in (a checked `rd`, kept in a cookie).
     back_to: Option<String>,
+    /// Another origin this page's forms may end up at (through a redirect).
+    form_target: Option<String>,
     set_cookies: Vec<HeaderValue>,
 }
 
@@ -104,6 +106,7 @@ impl Ctx {
             secure,
             domain: state.options.cookie_domain.clone(),
             back_to,
+            form_target: None,
             set_cookies: Vec::new(),
         };
         match cookies::get(headers, cookies::CSRF, secure) {
@@ -201,14 +204,27 @@ impl Ctx {
         }
     }
 
+    /// Lets this page's forms end up at `url`'s origin (see [`page_csp`]).
+    pub fn allow_form_target(&mut self, url: &str) {
+        self.form_target = url::Url::parse(url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization());
+    }
+
     fn finish(self, mut response: Response) -> Response {
+        let target = self.form_target.clone().or_else(|| {
+            self.back_to
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .map(|u| u.origin().ascii_serialization())
+        });
         let h = response.headers_mut();
         for c in self.set_cookies {
             h.append(header::SET_COOKIE, c);
         }
         h.insert(
             HeaderName::from_static("content-security-policy"),
-            HeaderValue::from_static(PAGE_CSP),
+            page_csp(target.as_deref()),
         );
         response
     }
@@ -275,6 +291,23 @@ struct MessagePage {
     base: Base,
     title: String,
     text: String,
+}
+
+/// The page CSP, letting forms end up at `target` too: browsers apply `form-action` to the
+/// redirects that follow a form's post, so a sign-in that sends the browser back to an app (a
+/// checked `rd`) or a consent that sends it back to a client needs that origin listed. `target`
+/// is an origin serialised by the `url` crate (no quotes, spaces or semicolons).
+pub fn page_csp(target: Option<&str>) -> HeaderValue {
+    match target.filter(|t| !t.contains([' ', ';', '\'', ','])) {
+        None => HeaderValue::from_static(PAGE_CSP),
+        Some(origin) => {
+            let csp = PAGE_CSP.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {origin}"),
+            );
+            HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(PAGE_CSP))
+        }
+    }
 }
 
 /// Whether the pages are served over https (then cookies are `Secure` and `__Host-`).

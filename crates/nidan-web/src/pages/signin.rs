@@ -559,8 +559,11 @@ async fn logout_page(
     headers: HeaderMap,
     Query(q): Query<ReturnQuery>,
 ) -> Response {
-    let ctx = Ctx::new(&state, &headers);
+    let mut ctx = Ctx::new(&state, &headers);
     let rd = state.options.redirects.check(&q.rd).unwrap_or_default();
+    if !rd.is_empty() {
+        ctx.allow_form_target(&rd);
+    }
     let page = LogoutPage {
         base: ctx.base(true, "/logout"),
         rd,
