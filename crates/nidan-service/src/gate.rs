@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use nidan_domain::token_digest;
+use nidan_domain::{SecondStep, token_digest};
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::SessionRecord;
@@ -41,6 +41,10 @@ pub struct GateUser {
     pub two_step: bool,
     /// The account has two-step verification on.
     pub two_step_on: bool,
+    /// When the session's sign-in was.
+    pub auth_time: UnixTime,
+    /// What that sign-in proved beyond the password.
+    pub second_step: Option<SecondStep>,
     created_at: UnixTime,
     last_seen_at: UnixTime,
 }
@@ -83,6 +87,8 @@ impl Service {
             groups: record.groups,
             two_step: session.second_step.is_some(),
             two_step_on: record.two_step_on,
+            auth_time: session.created_at,
+            second_step: session.second_step,
             created_at: session.created_at,
             last_seen_at: session.last_seen_at,
         });

@@ -20,6 +20,7 @@ pub mod geo;
 pub mod ids;
 pub mod key_cache;
 pub mod notices;
+pub mod oidc;
 pub mod oob;
 pub mod password;
 pub mod ports;
@@ -203,6 +204,8 @@ struct Inner {
     countries: std::sync::OnceLock<Arc<dyn geo::CountryLookup>>,
     api_keys: key_cache::KeyCache,
     gate: key_cache::Recent<Arc<gate::GateUser>>,
+    /// The OpenID Connect signing keys, opened, and when they were read.
+    signers: std::sync::Mutex<Option<(UnixTime, Arc<oidc::keys::Signers>)>>,
     caps: CapCounts,
 }
 
@@ -248,6 +251,7 @@ impl Service {
                 countries: std::sync::OnceLock::new(),
                 api_keys: key_cache::KeyCache::default(),
                 gate: key_cache::Recent::new(gate::GATE_CACHE_MAX),
+                signers: std::sync::Mutex::new(None),
                 caps: CapCounts::default(),
             }),
         }

@@ -198,6 +198,7 @@ impl Service {
             codes_before: now - 86_400,
             resets_before: now,
             devices_before: now,
+            oidc_before: now,
             notices_before: now - days(policy.retention.sent_notices_days),
             batch: 500,
         };

@@ -129,6 +129,7 @@ pub(crate) enum Arg<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Blob(&'a [u8]),
+    OptBlob(Option<&'a [u8]>),
     Bool(bool),
 }
 
@@ -153,6 +154,7 @@ arg_from! {
     &'a [u8] => |v| Arg::Blob(v);
     &'a Vec<u8> => |v| Arg::Blob(v);
     &'a [u8; 32] => |v| Arg::Blob(v);
+    Option<&'a [u8; 32]> => |v| Arg::OptBlob(v.map(|d| &d[..]));
     bool => |v| Arg::Bool(v);
 }
 
@@ -224,6 +226,18 @@ from_col! {
     [u8; 32] => |r, c| Vec::<u8>::from_col(r, c)?
         .try_into()
         .map_err(|_| DbError::Data("a stored digest is not 32 bytes".into()));
+    Option<[u8; 32]> => |r, c| match r.blob(c)? {
+        None => Ok(None),
+        Some(v) => v
+            .try_into()
+            .map(Some)
+            .map_err(|_| DbError::Data("a stored digest is not 32 bytes".into())),
+    };
+    nidan_service::ports::TokenKind => |r, c| match String::from_col(r, c)?.as_str() {
+        "access" => Ok(nidan_service::ports::TokenKind::Access),
+        "refresh" => Ok(nidan_service::ports::TokenKind::Refresh),
+        other => Err(DbError::Data(format!("unknown token kind `{other}` in the database"))),
+    };
     bool => |r, c| r.flag(c);
     UserId => |r, c| String::from_col(r, c).map(UserId::new);
     CredentialId => |r, c| String::from_col(r, c).map(CredentialId::new);

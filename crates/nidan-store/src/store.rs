@@ -12,15 +12,16 @@ use nidan_domain::Method;
 use nidan_service::courier::{Channel, Locale};
 use nidan_service::ports::stores::*;
 use nidan_service::ports::{
-    AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, ChallengeRecord, CodeBinding,
+    AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, AuthCode, ChallengeRecord, CodeBinding,
     DeviceRecord, FirstMethod, GateSession, ImportRow, Issued, NewActivity, NewNotice, NewSession,
-    NewUser, OobCode, OobMethod, PasswordFailures, PasswordReset, Purge, QueuedNotice, SendLimits,
-    SessionRecord, Settled, TotpCredential, UserRecord,
+    NewUser, OidcClient, OidcToken, OobCode, OobMethod, PasswordFailures, PasswordReset, Purge,
+    QueuedNotice, Redeemed, SendLimits, SessionRecord, Settled, SigningKey, TotpCredential,
+    UserRecord,
 };
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
 use crate::db::{Backend, Body, BoxFuture, Conn, DbError, Native, Run, Step};
-use crate::ops::{accounts, check, codes, credentials, notices, sessions};
+use crate::ops::{accounts, check, codes, credentials, notices, oidc, sessions};
 use crate::{args, sql};
 
 /// A store on one backend.
@@ -286,5 +287,32 @@ store! {
         list_api_keys() -> Vec<ApiKeyRecord>: run Read(()) |c, ()| accounts::list_api_keys(c);
         touch_api_key(id: &ApiKeyId, now: UnixTime) -> ():
             run Single((id.clone(), now)) |c, (id, now)| accounts::touch_api_key(c, id, *now);
+    }
+    Oidc {
+        create_oidc_client(client: OidcClient) -> ():
+            run Single(client) |c, cl| oidc::create_client(c, cl);
+        oidc_client(id: &str) -> Option<OidcClient>:
+            run Read(id.to_owned()) |c, id| oidc::client_by_id(c, id);
+        list_oidc_clients() -> Vec<OidcClient>: run Read(()) |c, ()| oidc::list_clients(c);
+        delete_oidc_client(id: &str) -> bool:
+            run Single(id.to_owned()) |c, id| oidc::delete_client(c, id);
+        put_signing_keys(keys: Vec<SigningKey>, now: UnixTime) -> ():
+            run Write((keys, now)) |c, (k, now)| oidc::put_signing_keys(c, k, *now);
+        signing_keys() -> Vec<SigningKey>: run Read(()) |c, ()| oidc::signing_keys(c);
+        create_auth_code(code: AuthCode) -> ():
+            run Single(code) |c, code| oidc::create_code(c, code);
+        redeem_auth_code(digest: &[u8; 32], client: &str, now: UnixTime) -> Redeemed<AuthCode>:
+            run Write((*digest, client.to_owned(), now)) |c, (d, cl, now)|
+                oidc::redeem_code(c, d, cl, *now);
+        issue_oidc_tokens(tokens: Vec<OidcToken>) -> ():
+            run Write(tokens) |c, t| oidc::insert_tokens(c, t);
+        oidc_token(digest: &[u8; 32]) -> Option<OidcToken>:
+            run Read(*digest) |c, d| oidc::token_by_digest(c, d);
+        rotate_refresh_token(digest: &[u8; 32], client: &str, now: UnixTime, successors: Vec<OidcToken>)
+            -> Redeemed<OidcToken>:
+            step Write((*digest, client.to_owned(), now, successors)) |c, (d, cl, now, s)|
+                oidc::rotate_refresh(c, d, cl, *now, s);
+        revoke_oidc_token(digest: &[u8; 32], client: &str) -> bool:
+            run Write((*digest, client.to_owned())) |c, (d, cl)| oidc::revoke_token(c, d, cl);
     }
 }

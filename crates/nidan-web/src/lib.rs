@@ -93,6 +93,7 @@ pub fn app(service: Service, options: WebOptions) -> Router {
     Router::new()
         .merge(routes::account::router())
         .merge(routes::authz::router())
+        .merge(routes::oidc::router())
         .merge(routes::me::router())
         .merge(routes::two_step::router())
         .merge(routes::apps::router())

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{account, apps, authz, codes, lifecycle, me, ops, two_step};
+use crate::routes::{account, apps, authz, codes, lifecycle, me, oidc, ops, two_step};
 
 /// The document.
 #[derive(OpenApi)]
@@ -22,11 +22,12 @@ use crate::routes::{account, apps, authz, codes, lifecycle, me, ops, two_step};
         lifecycle::change_password, lifecycle::request_reset, lifecycle::confirm_reset, lifecycle::change_email,
         lifecycle::confirm_email, lifecycle::delete_account,
         authz::forward_auth, authz::auth_request,
+        oidc::discovery, oidc::jwks, oidc::token, oidc::userinfo, oidc::revoke,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerSchemes, &BodyErrors),
-    tags((name = "accounts"), (name = "me"), (name = "two-step"), (name = "apps"), (name = "forward-auth"), (name = "operations")),
+    tags((name = "accounts"), (name = "me"), (name = "two-step"), (name = "apps"), (name = "forward-auth"), (name = "openid-connect"), (name = "operations")),
 )]
 pub struct ApiDoc;
 
@@ -41,6 +42,15 @@ impl Modify for BearerSchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("a session token from sign-in"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oidc_access_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("an access token from /oauth2/token"))
                     .build(),
             ),
         );

@@ -17,7 +17,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
-use crate::cli::{AddUser, AdminCommand, ApiKeyCommand, TotpCommand, UserCommand};
+use crate::cli::{
+    AddUser, AdminCommand, ApiKeyCommand, OidcClientCommand, OidcCommand, TotpCommand, UserCommand,
+};
 use crate::config::Config;
 use crate::{keyfile, totp_csv, wiring};
 
@@ -199,6 +201,63 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
                 .await
                 .with_context(|| format!("{}: nothing imported", file.display()))?;
             println!("imported {n}");
+        }
+        AdminCommand::Oidc(OidcCommand::Client(OidcClientCommand::Add {
+            name,
+            redirect_uris,
+            public,
+            first_party,
+            eddsa,
+        })) => {
+            let new = nidan_service::oidc::clients::NewClient {
+                id: name.clone(),
+                redirect_uris,
+                public,
+                first_party,
+                eddsa,
+            };
+            match service.add_oidc_client(new).await? {
+                Some(secret) => {
+                    println!("{secret}");
+                    eprintln!(
+                        "client `{name}` registered. Its secret is shown only this once: give \
+                         it to the app now; nidan keeps only its hash."
+                    );
+                }
+                None => eprintln!("public client `{name}` registered (no secret; PKCE required)"),
+            }
+        }
+        AdminCommand::Oidc(OidcCommand::Client(OidcClientCommand::List)) => {
+            for c in service.oidc_clients().await? {
+                let kind = if c.secret_digest.is_some() {
+                    "confidential"
+                } else {
+                    "public"
+                };
+                let party = if c.first_party {
+                    "first-party"
+                } else {
+                    "consent"
+                };
+                println!(
+                    "{:<24} {kind:<12} {party:<11} {:<5} created {}  {}",
+                    c.id,
+                    c.id_token_alg,
+                    rfc3339(c.created_at),
+                    c.redirect_uris.join(" ")
+                );
+            }
+        }
+        AdminCommand::Oidc(OidcCommand::Client(OidcClientCommand::Remove { name })) => {
+            service.remove_oidc_client(&name).await?;
+            println!("removed client `{name}` with its codes and tokens");
+        }
+        AdminCommand::Oidc(OidcCommand::RotateKeys) => {
+            let kids = service.rotate_signing_keys().await?;
+            println!(
+                "new signing keys {}; the old ones stay published for a day",
+                kids.join(", ")
+            );
         }
         AdminCommand::RotateKey | AdminCommand::Backup { .. } => {}
     }

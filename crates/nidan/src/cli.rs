@@ -59,6 +59,9 @@ pub enum AdminCommand {
     /// Authenticator-app seeds.
     #[command(subcommand)]
     Totp(TotpCommand),
+    /// The OpenID Connect provider: apps that sign their users in with nidan.
+    #[command(subcommand)]
+    Oidc(OidcCommand),
     /// Add a new key version to the key file and re-seal every TOTP seed under it. Restart
     /// running servers afterwards so they load the new key.
     RotateKey,
@@ -204,6 +207,45 @@ pub enum ApiKeyCommand {
     /// Revoke a key by name; apps using it get 401 from then on.
     Revoke {
         /// The key's name.
+        name: String,
+    },
+}
+
+/// `nidan admin oidc …`
+#[derive(Debug, Subcommand)]
+pub enum OidcCommand {
+    /// Registered apps.
+    #[command(subcommand)]
+    Client(OidcClientCommand),
+    /// Make new signing keys; the old ones stay published a day, beyond any token they signed.
+    RotateKeys,
+}
+
+/// `nidan admin oidc client …`
+#[derive(Debug, Subcommand)]
+pub enum OidcClientCommand {
+    /// Register an app. Its secret is printed once on standard output (none for --public).
+    Add {
+        /// The client id (letters, digits, `.`, `_`, `-`).
+        name: String,
+        /// Where the app receives the sign-in (matched exactly); give it once per URI.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (single-page or native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// An app of the operator's own: no consent page.
+        #[arg(long)]
+        first_party: bool,
+        /// Sign its ID tokens with Ed25519 (EdDSA) instead of RS256.
+        #[arg(long)]
+        eddsa: bool,
+    },
+    /// List the registered apps (never their secrets).
+    List,
+    /// Remove an app with its codes and tokens.
+    Remove {
+        /// The client id.
         name: String,
     },
 }

@@ -10,6 +10,8 @@ mod common;
 mod cli;
 mod crash;
 mod import_large;
+mod journey;
+mod oidc;
 mod postgres_start;
 mod proxies;
 mod risk;

@@ -15,16 +15,17 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, LOCATION};
+use reqwest::header::ACCEPT;
 
-use crate::common::{Server, free_port, nidan_in, output_of};
+use crate::common::{Server, free_port, nidan_in};
+use crate::journey::{
+    PASSWORD, accounts, hidden, location, log_file, page, post, post_page, run, sign_in_at,
+    tls_provider, unix_now, wait_for_port,
+};
 
-/// The seed of the account with an authenticator app.
-const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
-const PASSWORD: &str = "correct horse battery staple";
 const WITH_APP: &str = "alice@example.test";
 const WITHOUT: &str = "bob@example.test";
 
@@ -131,28 +132,6 @@ impl Deployment {
     }
 }
 
-fn run(cmd: Command, stdin: Option<&str>) {
-    let what = format!("{cmd:?}");
-    let out = output_of(cmd, stdin);
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn wait_for_port(port: u16, what: &str, proc: &mut Child, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = proc.try_wait() {
-            let said = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("{what} exited before listening: {status}\n{said}");
-        }
-        assert!(Instant::now() < deadline, "{what} never listened on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Nginx,
@@ -235,14 +214,8 @@ http://app.example.test:{listen} {{
     )
 }
 
-fn log_file(dir: &Path, name: &str) -> std::fs::File {
-    std::fs::File::create(dir.join(name)).unwrap()
-}
-
 fn deploy(kind: Kind) -> Deployment {
-    // reqwest is built without a default TLS provider; these tests speak plain HTTP, but the
-    // client wants one installed all the same.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let (nidan_port, proxy_port) = (free_port(), free_port());
     let backend = start_backend();
@@ -250,16 +223,7 @@ fn deploy(kind: Kind) -> Deployment {
     let app = format!("http://app.example.test:{proxy_port}");
 
     // The accounts, before the server starts: one with an authenticator app, one without.
-    for email in [WITH_APP, WITHOUT] {
-        let mut cmd = nidan_in(dir.path());
-        cmd.args(["admin", "user", "add", email, "--password-stdin"]);
-        run(cmd, Some(PASSWORD));
-    }
-    let seeds = dir.path().join("seeds.csv");
-    std::fs::write(&seeds, format!("{WITH_APP},{SEED}\n")).unwrap();
-    let mut cmd = nidan_in(dir.path());
-    cmd.args(["admin", "totp", "import", seeds.to_str().unwrap()]);
-    run(cmd, None);
+    accounts(dir.path(), WITH_APP, WITHOUT);
 
     let mut cmd = nidan_in(dir.path());
     cmd.arg("serve")
@@ -327,76 +291,6 @@ fn deploy(kind: Kind) -> Deployment {
     }
 }
 
-/// A browser's page request.
-async fn page(c: &reqwest::Client, url: &str) -> reqwest::Response {
-    c.get(url)
-        .header(ACCEPT, "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .unwrap()
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get(LOCATION)
-        .unwrap_or_else(|| panic!("no Location in {} ({})", r.status(), r.url()))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// The value of the hidden `name` field of a form.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no field {name} in {html}"))
-        + marker.len();
-    let len = html[start..].find('"').unwrap();
-    html[start..start + len].replace("&amp;", "&")
-}
-
-/// Posts a form (with the page's CSRF token) and expects a redirect; answers where to.
-async fn post(c: &reqwest::Client, url: &str, csrf: &str, fields: &[(&str, &str)]) -> String {
-    let mut form: Vec<(&str, &str)> = vec![("csrf", csrf)];
-    form.extend_from_slice(fields);
-    let r = c.post(url).form(&form).send().await.unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::SEE_OTHER,
-        "{url}: {}",
-        r.text().await.unwrap()
-    );
-    location(&r)
-}
-
-/// The machine's time: the server checks codes against it.
-#[allow(clippy::disallowed_methods)]
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// A page answered to a posted form (with the page's CSRF token).
-async fn post_page(c: &reqwest::Client, url: &str, fields: &[(&str, &str)]) -> String {
-    c.post(url)
-        .form(fields)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn totp_now(step_ahead: u64) -> String {
-    let key = data_encoding::BASE32_NOPAD.decode(SEED.as_bytes()).unwrap();
-    let now = unix_now();
-    nidan_domain::totp_code_for_step(&key, nidan_domain::totp_step(now) + step_ahead)
-}
-
 /// From the app's page to signed in with the password and (when the account has one) the
 /// authenticator app; answers where nidan sent the browser at the end.
 async fn sign_in(d: &Deployment, c: &reqwest::Client, url: &str, email: &str) -> String {
@@ -415,28 +309,7 @@ async fn sign_in(d: &Deployment, c: &reqwest::Client, url: &str, email: &str) ->
         login.starts_with(&format!("{}/login?", d.auth)) && login.contains(&rd),
         "{login}"
     );
-    let form = page(c, &login).await;
-    assert_eq!(form.status(), StatusCode::OK);
-    let csrf = hidden(&form.text().await.unwrap(), "csrf");
-    let next = post(
-        c,
-        &format!("{}/login", d.auth),
-        &csrf,
-        &[("email", email), ("password", PASSWORD)],
-    )
-    .await;
-    if next != "/login/second-step" {
-        return next;
-    }
-    let step = page(c, &format!("{}{next}", d.auth)).await;
-    let csrf = hidden(&step.text().await.unwrap(), "csrf");
-    post(
-        c,
-        &format!("{}/login/second-step", d.auth),
-        &csrf,
-        &[("method", "totp"), ("code", &totp_now(0))],
-    )
-    .await
+    sign_in_at(c, &d.auth, &login, email).await
 }
 
 /// What the backend saw, or the status when the proxy did not let the request through.

@@ -20,6 +20,7 @@ mod attempts;
 mod challenges;
 mod fixture;
 mod lifecycle;
+mod oidc;
 mod own_life;
 mod races;
 mod sessions;
@@ -53,6 +54,10 @@ pub use lifecycle::{
     import_totp_creates_users_and_replaces_credentials, import_totp_is_all_or_nothing,
     pending_totp_is_replaced_by_newer_pending, remove_two_step_ends_sessions_only_when_asked,
     reseal_secrets_round_trip,
+};
+pub use oidc::{
+    oidc_clients_and_keys, oidc_code_works_once_and_a_replay_revokes_its_tokens,
+    oidc_refresh_rotates_and_reuse_revokes_the_family, race_same_oidc_code_redeemed_once,
 };
 pub use own_life::{
     delete_user_removes_everything_and_queues_the_last_notice,
@@ -139,6 +144,11 @@ where
         two_step_off_until_turns_back_on_once_when_due,
         list_users_and_groups,
         purge_deletes_what_is_over_in_batches,
+        // the OpenID Connect provider
+        oidc_clients_and_keys,
+        oidc_code_works_once_and_a_replay_revokes_its_tokens,
+        oidc_refresh_rotates_and_reuse_revokes_the_family,
+        race_same_oidc_code_redeemed_once,
         // races
         race_same_totp_step_accepted_once,
         race_same_recovery_code_accepted_once,

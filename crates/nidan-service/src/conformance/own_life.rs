@@ -700,11 +700,13 @@ pub async fn purge_deletes_what_is_over_in_batches(store: Arc<dyn Store>) {
         resets_before: NOW,
         devices_before: NOW,
         notices_before: NOW + 31 * day,
+        oidc_before: NOW,
         batch: 1,
     };
+    let (spent, live) = super::oidc::expired_and_live_tokens(&fx, &user).await;
     let first = fx.store.purge(rules).await.expect("purge failed");
     assert!(
-        (1..=8).contains(&first),
+        (1..=10).contains(&first),
         "one call deletes at most `batch` rows per table: {first}"
     );
     let mut total = first;
@@ -716,9 +718,22 @@ pub async fn purge_deletes_what_is_over_in_batches(store: Arc<dyn Store>) {
         total += n;
     }
     assert_eq!(
-        total, 5,
-        "two old activity lines, an idle session, an old challenge, a sent notice"
+        total, 7,
+        "two old activity lines, an idle session, an old challenge, a sent notice, an expired \
+         OpenID Connect code and token"
     );
+    let token = |d| {
+        let store = fx.store.clone();
+        async move {
+            store
+                .oidc_token(&d)
+                .await
+                .expect("oidc_token failed")
+                .is_some()
+        }
+    };
+    assert!(!token(spent).await, "an expired token goes");
+    assert!(token(live).await, "a live token stays");
     let kept = fx
         .store
         .list_activity(&user, 10, None)

@@ -49,13 +49,17 @@ pub use records::*;
 /// The store's traits, one per concern: `use nidan_service::ports::stores::*` brings every
 /// method into scope.
 pub mod stores {
-    pub use super::{Accounts, Activity, ApiKeys, Checks, Credentials, Notices, Sessions, Store};
+    pub use super::{
+        Accounts, Activity, ApiKeys, Checks, Credentials, Notices, Oidc, Sessions, Store,
+    };
 }
 
 /// Storage: every concern's trait, and readiness. Implemented for SQLite and PostgreSQL in
 /// `nidan-store`; every implementation must pass the conformance suite in [`crate::conformance`].
 #[async_trait]
-pub trait Store: Accounts + Credentials + Checks + Sessions + Activity + Notices + ApiKeys {
+pub trait Store:
+    Accounts + Credentials + Checks + Sessions + Activity + Notices + ApiKeys + Oidc
+{
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -376,4 +380,52 @@ pub trait ApiKeys: Send + Sync + 'static {
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Records a use of a key.
     async fn touch_api_key(&self, id: &ApiKeyId, now: UnixTime) -> Result<(), StoreError>;
+}
+
+/// The OpenID Connect provider: clients, signing keys, authorization codes and tokens. Codes and
+/// refresh tokens are one-time: one conditional update says whether a use was the first, on one
+/// node or many.
+#[async_trait]
+pub trait Oidc: Send + Sync + 'static {
+    /// Registers a client; `Conflict` when the id is taken.
+    async fn create_oidc_client(&self, client: OidcClient) -> Result<(), StoreError>;
+    /// A client by id.
+    async fn oidc_client(&self, id: &str) -> Result<Option<OidcClient>, StoreError>;
+    /// Every client, by id.
+    async fn list_oidc_clients(&self) -> Result<Vec<OidcClient>, StoreError>;
+    /// Removes a client with its codes, tokens and consents; false when there was none.
+    async fn delete_oidc_client(&self, id: &str) -> Result<bool, StoreError>;
+    /// Stores new signing keys and retires (`retired_at = now`) every key in use before them.
+    async fn put_signing_keys(
+        &self,
+        keys: Vec<SigningKey>,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+    /// Stores an authorization code.
+    async fn create_auth_code(&self, code: AuthCode) -> Result<(), StoreError>;
+    /// Uses an authorization code of `client` at `now`, once: the code when this was its first
+    /// use within its lifetime; on a second use, every token issued from it is revoked.
+    async fn redeem_auth_code(
+        &self,
+        digest: &[u8; 32],
+        client: &str,
+        now: UnixTime,
+    ) -> Result<Redeemed<AuthCode>, StoreError>;
+    /// Stores tokens.
+    async fn issue_oidc_tokens(&self, tokens: Vec<OidcToken>) -> Result<(), StoreError>;
+    /// A token by digest, if it exists (expired or not).
+    async fn oidc_token(&self, digest: &[u8; 32]) -> Result<Option<OidcToken>, StoreError>;
+    /// Uses a refresh token of `client` at `now`, once, and stores its successors in the same
+    /// transaction; on a second use its whole family is revoked (RFC 9700 §4.14.2).
+    async fn rotate_refresh_token(
+        &self,
+        digest: &[u8; 32],
+        client: &str,
+        now: UnixTime,
+        successors: Vec<OidcToken>,
+    ) -> Result<Redeemed<OidcToken>, StoreError>;
+    /// Revokes a token of `client` (a refresh token with its family); false when none matched.
+    async fn revoke_oidc_token(&self, digest: &[u8; 32], client: &str) -> Result<bool, StoreError>;
 }

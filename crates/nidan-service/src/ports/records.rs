@@ -605,6 +605,120 @@ pub struct Purge {
     pub devices_before: UnixTime,
     /// Sent or given-up notices from before this.
     pub notices_before: UnixTime,
+    /// OpenID Connect codes and tokens that expired before this (a used refresh token is kept
+    /// until then: a second use must still find it, to revoke its family).
+    pub oidc_before: UnixTime,
     /// Most rows deleted per table in one call.
     pub batch: u32,
+}
+
+/// An app registered to sign its users in with nidan (OpenID Connect).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcClient {
+    /// The `client_id`, chosen by the operator.
+    pub id: String,
+    /// SHA-256 of the client secret; `None` for a public client (PKCE instead).
+    pub secret_digest: Option<[u8; 32]>,
+    /// Redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Skips the consent page.
+    pub first_party: bool,
+    /// How its ID tokens are signed: `RS256` (what every client supports) or `EdDSA`.
+    pub id_token_alg: String,
+    /// When it was registered.
+    pub created_at: UnixTime,
+}
+
+/// A key that signs ID tokens; the private part sealed under the key file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKey {
+    /// `kid`.
+    pub kid: String,
+    /// `RS256` or `EdDSA`.
+    pub alg: String,
+    /// The private key (PKCS#8 DER), sealed.
+    pub sealed: Vec<u8>,
+    /// The public key as a JWK (JSON).
+    pub public_jwk: String,
+    /// When it was made.
+    pub created_at: UnixTime,
+    /// When a newer key took over (it stays published while tokens it signed may live).
+    pub retired_at: Option<UnixTime>,
+}
+
+/// An authorization code, stored as a digest, with what the token request must match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthCode {
+    /// SHA-256 of the code.
+    pub digest: [u8; 32],
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user.
+    pub user_id: UserId,
+    /// The redirect URI of the authorization request (the token request must repeat it).
+    pub redirect_uri: String,
+    /// The PKCE challenge (S256), if one was sent.
+    pub code_challenge: Option<String>,
+    /// The client's nonce, for the ID token.
+    pub nonce: Option<String>,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// When the user signed in.
+    pub auth_time: UnixTime,
+    /// What that sign-in proved beyond the password.
+    pub second_step: Option<SecondStep>,
+    /// Issued at.
+    pub created_at: UnixTime,
+    /// Usable until.
+    pub expires_at: UnixTime,
+}
+
+/// What kind of token an [`OidcToken`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An access token (userinfo).
+    Access,
+    /// A refresh token (one use, then its successor).
+    Refresh,
+}
+
+/// An access or refresh token, stored as a digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcToken {
+    /// SHA-256 of the token.
+    pub digest: [u8; 32],
+    /// Access or refresh.
+    pub kind: TokenKind,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: UserId,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// Every token descending from one authorization code shares it (revoked together).
+    pub family: String,
+    /// When the user signed in.
+    pub auth_time: UnixTime,
+    /// What that sign-in proved beyond the password.
+    pub second_step: Option<SecondStep>,
+    /// Issued at.
+    pub created_at: UnixTime,
+    /// Usable until.
+    pub expires_at: UnixTime,
+}
+
+/// The answer to a one-time use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redeemed<T> {
+    /// First use, within its lifetime: here it is.
+    First(T),
+    /// Used before: what it issued is revoked.
+    Again,
+    /// Unknown, expired, or of another client.
+    Invalid,
+}
+
+/// The family of the tokens issued from the authorization code with this digest: its hex.
+pub fn code_family(digest: &[u8; 32]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -14,4 +14,5 @@ pub(crate) mod check;
 pub(crate) mod codes;
 pub(crate) mod credentials;
 pub(crate) mod notices;
+pub(crate) mod oidc;
 pub(crate) mod sessions;

@@ -102,6 +102,18 @@ pub(crate) async fn purge<C: Conn>(c: &mut C, p: &Purge) -> Result<u64, DbError>
         ),
         (
             sql!(
+                "DELETE FROM oidc_codes WHERE digest IN (SELECT digest FROM oidc_codes WHERE expires_at < $1 LIMIT $2)"
+            ),
+            p.oidc_before,
+        ),
+        (
+            sql!(
+                "DELETE FROM oidc_tokens WHERE digest IN (SELECT digest FROM oidc_tokens WHERE expires_at < $1 LIMIT $2)"
+            ),
+            p.oidc_before,
+        ),
+        (
+            sql!(
                 "DELETE FROM notices WHERE id IN (SELECT id FROM notices WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND at < $1 LIMIT $2)"
             ),
             p.notices_before,

@@ -23,6 +23,7 @@ fn bind<'q>(sql: &'static str, args: &[Arg<'q>]) -> Query<'q, Postgres, PgArgume
             Arg::Text(v) => q.bind(v),
             Arg::OptText(v) => q.bind(v),
             Arg::Blob(v) => q.bind(v),
+            Arg::OptBlob(v) => q.bind(v),
             Arg::Bool(v) => q.bind(v),
         };
     }

@@ -27,9 +27,11 @@ impl ToSql for Arg<'_> {
             Arg::Text(v) | Arg::OptText(Some(v)) => {
                 ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes()))
             }
-            Arg::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            Arg::Blob(v) | Arg::OptBlob(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
             Arg::Bool(v) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(v))),
-            Arg::OptInt(None) | Arg::OptText(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Arg::OptInt(None) | Arg::OptText(None) | Arg::OptBlob(None) => {
+                ToSqlOutput::Borrowed(ValueRef::Null)
+            }
         })
     }
 }

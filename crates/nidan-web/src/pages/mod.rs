@@ -11,6 +11,7 @@ pub mod cookies;
 mod csrf;
 mod enrol;
 pub mod i18n;
+mod oidc;
 mod security;
 mod signin;
 
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(signin::router())
         .merge(security::router())
         .merge(account::router())
+        .merge(oidc::router())
 }
 
 async fn css() -> Response {
@@ -287,10 +289,10 @@ impl Ctx {
 
 #[derive(Template)]
 #[template(path = "message.html")]
-struct MessagePage {
-    base: Base,
-    title: String,
-    text: String,
+pub(crate) struct MessagePage {
+    pub(crate) base: Base,
+    pub(crate) title: String,
+    pub(crate) text: String,
 }
 
 /// The page CSP, letting forms end up at `target` too: browsers apply `form-action` to the

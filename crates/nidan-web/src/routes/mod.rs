@@ -6,6 +6,7 @@ pub mod authz;
 pub mod codes;
 pub mod lifecycle;
 pub mod me;
+pub mod oidc;
 pub mod ops;
 pub mod two_step;
 
