@@ -477,7 +477,8 @@ impl Service {
             .collect()
     }
 
-    /// Re-seals every TOTP seed under the newest key (after a key was added to the key file).
+    /// Re-seals every TOTP seed and OpenID Connect signing key under the newest key (after a key
+    /// was added to the key file); answers how many.
     pub async fn admin_reseal_all(&self) -> ServiceResult<usize> {
         let all = self.store_ref().all_sealed_secrets().await?;
         let current = self.inner.secrets.keyring.current_version();
@@ -500,7 +501,7 @@ impl Service {
         }
         let n = updated.len();
         self.store_ref().reseal_secrets(updated).await?;
-        Ok(n)
+        Ok(n + self.reseal_signing_keys().await?)
     }
 }
 

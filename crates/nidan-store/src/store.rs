@@ -14,8 +14,8 @@ use nidan_service::ports::stores::*;
 use nidan_service::ports::{
     AccountForCheck, ActivityRecord, ApiKeyRecord, Attempt, AuthCode, ChallengeRecord, CodeBinding,
     DeviceRecord, FirstMethod, GateSession, ImportRow, Issued, NewActivity, NewNotice, NewSession,
-    NewUser, OidcClient, OidcToken, OobCode, OobMethod, PasswordFailures, PasswordReset, Purge,
-    QueuedNotice, Redeemed, SendLimits, SessionRecord, Settled, SigningKey, TotpCredential,
+    NewUser, OidcApp, OidcClient, OidcToken, OobCode, OobMethod, PasswordFailures, PasswordReset,
+    Purge, QueuedNotice, Redeemed, SendLimits, SessionRecord, Settled, SigningKey, TotpCredential,
     UserRecord,
 };
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
@@ -314,5 +314,15 @@ store! {
                 oidc::rotate_refresh(c, d, cl, *now, s);
         revoke_oidc_token(digest: &[u8; 32], client: &str) -> bool:
             run Write((*digest, client.to_owned())) |c, (d, cl)| oidc::revoke_token(c, d, cl);
+        record_oidc_app(user: &UserId, app: OidcApp) -> ():
+            run Single((user.clone(), app)) |c, (u, a)| oidc::record_app(c, u, a);
+        oidc_app(user: &UserId, client: &str) -> Option<OidcApp>:
+            run Read((user.clone(), client.to_owned())) |c, (u, cl)| oidc::app_of(c, u, cl);
+        oidc_apps(user: &UserId) -> Vec<OidcApp>:
+            run Read(user.clone()) |c, u| oidc::apps_of(c, u);
+        remove_oidc_app(user: &UserId, client: &str) -> bool:
+            run Write((user.clone(), client.to_owned())) |c, (u, cl)| oidc::remove_app(c, u, cl);
+        reseal_signing_keys(rows: Vec<(String, Vec<u8>)>) -> ():
+            run Write(rows) |c, rows| oidc::reseal_keys(c, rows);
     }
 }

@@ -14,6 +14,7 @@ use crate::routes::{account, apps, authz, codes, lifecycle, me, oidc, ops, two_s
     paths(
         account::sign_up, account::login, account::login_verify, account::logout,
         me::me, me::sessions, me::end_session, me::devices, me::forget_device, me::forget_devices, me::activity,
+        me::apps, me::remove_app,
         two_step::totp_setup, two_step::totp_confirm, two_step::totp_remove, two_step::recovery_left, two_step::recovery_recreate,
         two_step::two_step_set, two_step::two_step_remove,
         apps::verify, apps::send_code, apps::user_view,

@@ -151,6 +151,18 @@ pub(crate) async fn sign_in_at(
     login: &str,
     email: &str,
 ) -> String {
+    sign_in_with(c, auth, login, email, 0).await
+}
+
+/// [`sign_in_at`] with the code of `step_ahead` steps after now (a second sign-in within one
+/// 30-second step needs a newer step: each step's code works once).
+pub(crate) async fn sign_in_with(
+    c: &reqwest::Client,
+    auth: &str,
+    login: &str,
+    email: &str,
+    step_ahead: u64,
+) -> String {
     let form = page(c, login).await;
     assert_eq!(form.status(), StatusCode::OK);
     let csrf = hidden(&form.text().await.unwrap(), "csrf");
@@ -170,7 +182,7 @@ pub(crate) async fn sign_in_at(
         c,
         &format!("{auth}/login/second-step"),
         &csrf,
-        &[("method", "totp"), ("code", &totp_now(0))],
+        &[("method", "totp"), ("code", &totp_now(step_ahead))],
     )
     .await
 }

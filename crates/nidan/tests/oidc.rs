@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{Server, free_port, nidan_in, output_of};
 use crate::journey::{
-    accounts, hidden, location, log_file, page, sign_in_at, tls_provider, wait_for_port,
+    accounts, hidden, location, log_file, page, post, sign_in_at, sign_in_with, tls_provider,
+    wait_for_port,
 };
 
 const ALICE: &str = "alice@example.test";
@@ -553,6 +554,78 @@ async fn what_must_be_refused_is_refused() {
         yes.starts_with(CALLBACK) && yes.contains("code=ndo_"),
         "{yes}"
     );
+    // Allowed once, it is not asked again; the security page lists it and can take it back,
+    // so that it asks again next time.
+    let r = page(&b, &auth("thirdparty", challenge)).await;
+    let again = location(&r);
+    assert!(
+        again.starts_with(CALLBACK) && again.contains("code=ndo_"),
+        "{again}"
+    );
+    let security = page(&b, &format!("{}/settings/security", p.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(security.contains("thirdparty"), "the app is listed");
+    let removed = post(
+        &b,
+        &format!("{}/settings/security/apps/remove", p.base),
+        &hidden(&security, "csrf"),
+        &[("id", "thirdparty")],
+    )
+    .await;
+    assert_eq!(removed, "/settings/security?done=app-removed");
+    let r = page(&b, &auth("thirdparty", challenge)).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "asked again after its access was removed"
+    );
+
+    // prompt=login: a new sign-in even with a session, and then a code.
+    let r = page(&b, &auth("grafana", &format!("{challenge}&prompt=login"))).await;
+    let login = format!("{}{}", p.base, location(&r));
+    assert!(login.contains("/login?renew=1&rd="), "{login}");
+    let back = sign_in_with(&b, &p.base, &login, ALICE, 1).await;
+    assert!(back.contains("login_after="), "{back}");
+    let r = page(&b, &back).await;
+    let to = location(&r);
+    assert!(to.starts_with(CALLBACK) && to.contains("code=ndo_"), "{to}");
+    // The sign-in time cannot be edited: a forged login_after is ignored, and prompt=login
+    // asks again.
+    let forged = back.replace("login_after=", "login_after=9999999999.x");
+    let r = page(&b, &forged).await;
+    assert!(location(&r).contains("/login?renew=1"), "{}", location(&r));
+
+    // max_age=0 (once the sign-in is a second old) asks for a new sign-in; one that takes a
+    // while is not asked for again. (An account without two-step: no code to use up.)
+    let carol = browser();
+    let r = page(&carol, &auth("grafana", challenge)).await;
+    let login = format!("{}{}", p.base, location(&r));
+    let back = sign_in_at(&carol, &p.base, &login, BOB).await;
+    assert!(location(&page(&carol, &back).await).contains("code=ndo_"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = page(&carol, &auth("grafana", &format!("{challenge}&max_age=0"))).await;
+    let login = format!("{}{}", p.base, location(&r));
+    assert!(login.contains("/login?renew=1&rd="), "{login}");
+    let back = sign_in_at(&carol, &p.base, &login, BOB).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let to = location(&page(&carol, &back).await);
+    assert!(to.starts_with(CALLBACK) && to.contains("code=ndo_"), "{to}");
+
+    // An app that asks for two steps, for an account without two-step: turn it on first.
+    let bob = browser();
+    let two = format!("{challenge}&acr_values=urn%3Anidan%3Aacr%3Atwo-step");
+    let r = page(&bob, &auth("grafana", &two)).await;
+    let login = format!("{}{}", p.base, location(&r));
+    let back = sign_in_at(&bob, &p.base, &login, BOB).await;
+    let r = page(&bob, &back).await;
+    assert!(
+        location(&r).starts_with("/settings/security?done=two-step-needed&rd="),
+        "{}",
+        location(&r)
+    );
 
     // An EdDSA client gets Ed25519-signed ID tokens, published in the JWKS.
     let ed_secret = p.client("ed", &["--first-party", "--eddsa"]);
@@ -595,5 +668,55 @@ async fn what_must_be_refused_is_refused() {
             .iter()
             .all(|k| k.get("d").is_none()),
         "no private parts"
+    );
+
+    // Rotation by the operator: new keys sign within seconds; the old ones stay published.
+    let kids = |v: &serde_json::Value| -> Vec<String> {
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = kids(&jwks);
+    let mut cmd = nidan_in(p.dir.path());
+    cmd.args(["admin", "oidc", "rotate-keys"]);
+    assert!(output_of(cmd, None).status.success());
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let after = kids(
+        &raw.get(format!("{}/oauth2/jwks", p.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after.len(), 4, "{after:?}");
+    assert!(
+        before.iter().all(|k| after.contains(k)),
+        "the old keys stay published"
+    );
+    let code = code_for("grafana").await;
+    let (_, body) = token("grafana", &secret, exchange(&code, Some(verifier))).await;
+    let header: serde_json::Value = serde_json::from_slice(
+        &data_encoding::BASE64URL_NOPAD
+            .decode(
+                body["id_token"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .next()
+                    .unwrap()
+                    .as_bytes(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    let kid = header["kid"].as_str().unwrap().to_owned();
+    assert!(
+        !before.contains(&kid) && after.contains(&kid),
+        "signed with the new key"
     );
 }

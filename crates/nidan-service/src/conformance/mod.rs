@@ -56,7 +56,8 @@ pub use lifecycle::{
     reseal_secrets_round_trip,
 };
 pub use oidc::{
-    oidc_clients_and_keys, oidc_code_works_once_and_a_replay_revokes_its_tokens,
+    oidc_apps_keep_consent_and_removal_revokes_tokens, oidc_clients_and_keys,
+    oidc_code_works_once_and_a_replay_revokes_its_tokens,
     oidc_refresh_rotates_and_reuse_revokes_the_family, race_same_oidc_code_redeemed_once,
 };
 pub use own_life::{
@@ -148,6 +149,7 @@ where
         oidc_clients_and_keys,
         oidc_code_works_once_and_a_replay_revokes_its_tokens,
         oidc_refresh_rotates_and_reuse_revokes_the_family,
+        oidc_apps_keep_consent_and_removal_revokes_tokens,
         race_same_oidc_code_redeemed_once,
         // races
         race_same_totp_step_accepted_once,

@@ -8,7 +8,7 @@ use nidan_domain::{Method, SecondStep};
 use super::fixture::{Fixture, NOW, expect_conflict};
 use crate::UserId;
 use crate::ports::{
-    AuthCode, OidcClient, OidcToken, Redeemed, SigningKey, Store, TokenKind, code_family,
+    AuthCode, OidcApp, OidcClient, OidcToken, Redeemed, SigningKey, Store, TokenKind, code_family,
 };
 
 fn client(id: &str) -> OidcClient {
@@ -377,4 +377,99 @@ pub(super) async fn expired_and_live_tokens(fx: &Fixture, user: &UserId) -> ([u8
         .await
         .expect("issue_oidc_tokens failed");
     (spent.digest, live.digest)
+}
+
+/// The apps a user signed in to: the allowed scope changes only with a new consent, the list is
+/// most recently used first and the user's own, and removing an app revokes its tokens for that
+/// user only.
+pub async fn oidc_apps_keep_consent_and_removal_revokes_tokens(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let user = with_client(&fx, "grafana").await;
+    let other = fx.user().await;
+    fx.store
+        .create_oidc_client(client("wiki"))
+        .await
+        .expect("create_oidc_client failed");
+    let record = |who: &UserId, id: &str, scope: &str, consented: Option<i64>, at: i64| {
+        let store = fx.store.clone();
+        let (who, app) = (
+            who.clone(),
+            OidcApp {
+                client_id: id.into(),
+                scope: scope.into(),
+                consented_at: consented,
+                last_used_at: at,
+            },
+        );
+        async move {
+            store
+                .record_oidc_app(&who, app)
+                .await
+                .expect("record_oidc_app failed")
+        }
+    };
+    record(
+        &user,
+        "grafana",
+        "openid email groups",
+        Some(NOW - 10),
+        NOW - 10,
+    )
+    .await;
+    // A later sign-in without consent keeps what was allowed, and when.
+    record(&user, "grafana", "openid", None, NOW - 5).await;
+    record(&user, "wiki", "openid", None, NOW - 1).await;
+    record(&other, "grafana", "openid", Some(NOW), NOW).await;
+    let app = fx
+        .store
+        .oidc_app(&user, "grafana")
+        .await
+        .expect("oidc_app failed")
+        .expect("the app is recorded");
+    assert_eq!(
+        (app.scope.as_str(), app.consented_at, app.last_used_at),
+        ("openid email groups", Some(NOW - 10), NOW - 5)
+    );
+    // A new consent replaces the allowed scope.
+    record(&user, "grafana", "openid email", Some(NOW - 3), NOW - 3).await;
+    let apps = fx.store.oidc_apps(&user).await.expect("oidc_apps failed");
+    assert_eq!(
+        apps.iter()
+            .map(|a| (a.client_id.as_str(), a.scope.as_str()))
+            .collect::<Vec<_>>(),
+        [("wiki", "openid"), ("grafana", "openid email")],
+        "most recently used first, the user's own only"
+    );
+
+    let mine = token(&fx, TokenKind::Refresh, "grafana", &user, "f");
+    let theirs = token(&fx, TokenKind::Access, "grafana", &other, "g");
+    fx.store
+        .issue_oidc_tokens(vec![mine.clone(), theirs.clone()])
+        .await
+        .expect("issue_oidc_tokens failed");
+    assert!(
+        fx.store
+            .remove_oidc_app(&user, "grafana")
+            .await
+            .expect("remove_oidc_app failed")
+    );
+    assert!(
+        !exists(&fx, &mine.digest).await,
+        "the app's tokens for the user go"
+    );
+    assert!(exists(&fx, &theirs.digest).await, "another user's stay");
+    assert!(
+        fx.store
+            .oidc_app(&user, "grafana")
+            .await
+            .expect("oidc_app failed")
+            .is_none()
+    );
+    assert!(
+        !fx.store
+            .remove_oidc_app(&user, "grafana")
+            .await
+            .expect("remove_oidc_app failed"),
+        "removing it again finds nothing"
+    );
 }

@@ -25,6 +25,9 @@ use crate::{Service, UnixTime};
 /// How long a replaced key stays published: a day, far beyond an ID token's life.
 pub const RETIRED_KEPT_SECS: i64 = 86_400;
 
+/// How long the opened keys are used before the store is asked again (a small read).
+pub const KEYS_REREAD_SECS: i64 = 2;
+
 /// RSA modulus size.
 const RSA_BITS: usize = 2048;
 
@@ -121,18 +124,20 @@ impl Service {
     /// Replaces the signing keys; the old ones stay published for [`RETIRED_KEPT_SECS`].
     pub async fn rotate_signing_keys(&self) -> ServiceResult<Vec<String>> {
         let keys = self.new_signing_keys()?;
-        let kids = keys.iter().map(|k| k.kid.clone()).collect();
+        let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
         self.store_ref().put_signing_keys(keys, self.now()).await?;
         self.forget_signers();
+        tracing::info!(target: "nidan::audit", action = "oidc_keys_rotated", kids = %kids.join(","), "OpenID Connect signing keys rotated");
         Ok(kids)
     }
 
     /// The keys in use, opened (made on first use; read from the store again after
-    /// [`Service::forget_signers`] or once a minute, so a rotation on another node shows).
+    /// [`Service::forget_signers`] or every [`KEYS_REREAD_SECS`], so that a rotation by another
+    /// process or node shows in the JWKS and the signatures within seconds).
     pub(crate) async fn signers(&self) -> ServiceResult<Arc<Signers>> {
         let now = self.now();
         if let Some((at, signers)) = self.inner.signers.lock().ok().and_then(|g| g.clone())
-            && now - at < 60
+            && now - at < KEYS_REREAD_SECS
         {
             return Ok(signers);
         }
@@ -187,6 +192,28 @@ impl Service {
             .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
             .collect();
         Ok(Signers { rs256, eddsa, jwks })
+    }
+
+    /// Seals every signing key again under the newest key of the key file; answers how many.
+    pub(crate) async fn reseal_signing_keys(&self) -> ServiceResult<usize> {
+        let keyring = &self.inner.secrets.keyring;
+        let current = keyring.current_version();
+        let mut rows = Vec::new();
+        for k in self.store_ref().signing_keys().await? {
+            if nidan_domain::Keyring::blob_version(&k.sealed).ok() == Some(current) {
+                continue;
+            }
+            let der = keyring
+                .open(&k.sealed, &aad(&k.kid))
+                .map_err(|e| ServiceError::Internal(format!("open key {}: {e}", k.kid)))?;
+            rows.push((
+                k.kid.clone(),
+                keyring.seal(self.random(), &aad(&k.kid), &der),
+            ));
+        }
+        let n = rows.len();
+        self.store_ref().reseal_signing_keys(rows).await?;
+        Ok(n)
     }
 
     /// The JWKS document.

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::gate::GateUser;
-use crate::ports::{AuthCode, OidcClient, OidcToken, Redeemed, TokenKind, code_family};
+use crate::ports::{AuthCode, OidcApp, OidcClient, OidcToken, Redeemed, TokenKind, code_family};
 use crate::{Service, UnixTime};
 
 /// An authorization code lives this long.
@@ -311,16 +311,17 @@ impl Service {
             return Ok(AuthorizeStep::SignIn { login_after: None });
         };
         // How new the sign-in must be.
-        let mut newer_than = req
+        // Only a `login_after` with the right MAC counts: one edited or made up is as if absent.
+        let signed_after = req
             .login_after
             .as_deref()
             .and_then(|v| self.login_after(v, &client.id));
-        if let Some(age) = req.max_age {
-            newer_than = newer_than.max(Some(now - age.max(0)));
-        }
+        // max_age counts from the request; once nidan sent the browser to sign in for it, the
+        // time it did so stands in (else a slow sign-in would be asked for again and again).
+        let newer_than = signed_after.or(req.max_age.map(|age| now - age.max(0)));
         let stale = newer_than.is_some_and(|t| user.auth_time < t);
-        let again =
-            prompt.split_ascii_whitespace().any(|p| p == "login") && req.login_after.is_none();
+        // prompt=login is satisfied only by a sign-in made after nidan asked for it.
+        let again = prompt.split_ascii_whitespace().any(|p| p == "login") && signed_after.is_none();
         let weak = wants_two && !user.two_step;
         if again || stale || (weak && user.two_step_on) {
             if prompt.split_ascii_whitespace().any(|p| p == "none") {
@@ -336,7 +337,20 @@ impl Service {
             }
             return Ok(AuthorizeStep::TwoStepNeeded);
         }
-        if !client.first_party && !consented {
+        // An app that is not the operator's own asks the user, unless they allowed it all this
+        // before (and `prompt=consent` does not ask again anyway).
+        let remembered = self
+            .store_ref()
+            .oidc_app(&user.user_id, &client.id)
+            .await?
+            .filter(|a| a.consented_at.is_some())
+            .is_some_and(|a| {
+                scopes
+                    .iter()
+                    .all(|s| a.scope.split(' ').any(|allowed| allowed == *s))
+            });
+        let ask_again = prompt.split_ascii_whitespace().any(|p| p == "consent");
+        if !client.first_party && !consented && (!remembered || ask_again) {
             if prompt.split_ascii_whitespace().any(|p| p == "none") {
                 return fail("consent_required", "the user has not allowed this app");
             }
@@ -360,6 +374,17 @@ impl Service {
                 created_at: now,
                 expires_at: now + CODE_TTL_SECS,
             })
+            .await?;
+        self.store_ref()
+            .record_oidc_app(
+                &user.user_id,
+                OidcApp {
+                    client_id: client.id.clone(),
+                    scope: scopes.join(" "),
+                    consented_at: consented.then_some(now),
+                    last_used_at: now,
+                },
+            )
             .await?;
         let mut params = vec![("code", code.expose())];
         if let Some(s) = &req.state {
@@ -642,6 +667,43 @@ impl Service {
         self.store_ref()
             .revoke_oidc_token(&token_digest(token), &client.id)
             .await?;
+        Ok(())
+    }
+}
+
+impl Service {
+    /// The apps the signed-in user signed in to with nidan.
+    pub async fn oidc_apps(
+        &self,
+        auth: &crate::session::AuthContext,
+    ) -> ServiceResult<Vec<OidcApp>> {
+        Ok(self.store_ref().oidc_apps(&auth.user_id).await?)
+    }
+
+    /// Takes an app's access away: its tokens for this user stop working at once, and it asks
+    /// again next time. A session is enough (it only takes trust away).
+    pub async fn remove_oidc_app(
+        &self,
+        auth: &crate::session::AuthContext,
+        client: &str,
+        from: &crate::ClientInfo,
+    ) -> ServiceResult<()> {
+        if !self
+            .store_ref()
+            .remove_oidc_app(&auth.user_id, client)
+            .await?
+        {
+            return Err(ServiceError::NotFound("no such app"));
+        }
+        self.record(
+            &auth.user_id,
+            "app_removed",
+            None,
+            "success",
+            from,
+            Some(crate::signin::clip(client, 64)),
+        )
+        .await;
         Ok(())
     }
 }

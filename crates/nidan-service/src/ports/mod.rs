@@ -428,4 +428,15 @@ pub trait Oidc: Send + Sync + 'static {
     ) -> Result<Redeemed<OidcToken>, StoreError>;
     /// Revokes a token of `client` (a refresh token with its family); false when none matched.
     async fn revoke_oidc_token(&self, digest: &[u8; 32], client: &str) -> Result<bool, StoreError>;
+    /// Records that `client` signed `user` in with `scope`; `consented_at` when the user just
+    /// allowed it (then `scope` is what they allowed; otherwise the allowed scope is kept).
+    async fn record_oidc_app(&self, user: &UserId, app: OidcApp) -> Result<(), StoreError>;
+    /// What `user` allowed `client`, if they signed in to it.
+    async fn oidc_app(&self, user: &UserId, client: &str) -> Result<Option<OidcApp>, StoreError>;
+    /// The apps `user` signed in to, most recently used first.
+    async fn oidc_apps(&self, user: &UserId) -> Result<Vec<OidcApp>, StoreError>;
+    /// Forgets an app of `user` and revokes every token it holds for them; false when none.
+    async fn remove_oidc_app(&self, user: &UserId, client: &str) -> Result<bool, StoreError>;
+    /// Stores signing keys sealed again under the newest key of the key file.
+    async fn reseal_signing_keys(&self, rows: Vec<(String, Vec<u8>)>) -> Result<(), StoreError>;
 }

@@ -722,3 +722,16 @@ pub enum Redeemed<T> {
 pub fn code_family(digest: &[u8; 32]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// An app a user signed in to with nidan, as the security page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcApp {
+    /// The client.
+    pub client_id: String,
+    /// What it was allowed, space-separated.
+    pub scope: String,
+    /// When the user allowed it on the consent page (`None`: a first-party app, never asked).
+    pub consented_at: Option<UnixTime>,
+    /// When it last signed the user in.
+    pub last_used_at: UnixTime,
+}

@@ -6,8 +6,9 @@
 //! code's family (RFC 6749 §4.1.2; RFC 9700 §4.14.2 for refresh tokens).
 
 use nidan_domain::SecondStep;
+use nidan_service::UserId;
 use nidan_service::ports::{
-    AuthCode, OidcClient, OidcToken, Redeemed, SigningKey, TokenKind, code_family,
+    AuthCode, OidcApp, OidcClient, OidcToken, Redeemed, SigningKey, TokenKind, code_family,
 };
 
 use crate::db::{Conn, DbError, DbRow, Step};
@@ -67,6 +68,15 @@ fn token(r: &dyn DbRow) -> Result<OidcToken, DbError> {
     })
 }
 
+fn app(r: &dyn DbRow) -> Result<OidcApp, DbError> {
+    Ok(OidcApp {
+        client_id: r.get("client_id")?,
+        scope: r.get("scope")?,
+        consented_at: r.get("consented_at")?,
+        last_used_at: r.get("last_used_at")?,
+    })
+}
+
 fn kind_str(kind: TokenKind) -> &'static str {
     match kind {
         TokenKind::Access => "access",
@@ -100,6 +110,59 @@ statements! {
 
     revoke_family(family: &str) -> () =
         done "DELETE FROM oidc_tokens WHERE family = $1" [family];
+
+    /// The allowed scope changes only with a new consent (or while none was ever given).
+    record_app(user: &UserId, a: &OidcApp) -> () =
+        done "INSERT INTO oidc_apps (user_id, client_id, scope, consented_at, last_used_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = CASE WHEN excluded.consented_at IS NOT NULL OR oidc_apps.consented_at IS NULL THEN excluded.scope ELSE oidc_apps.scope END, consented_at = COALESCE(excluded.consented_at, oidc_apps.consented_at), last_used_at = excluded.last_used_at"
+        [user.as_str(), a.client_id.as_str(), &a.scope, a.consented_at, a.last_used_at];
+
+    app_of(user: &UserId, client: &str) -> Option<OidcApp> =
+        row(app) "SELECT * FROM oidc_apps WHERE user_id = $1 AND client_id = $2"
+        [user.as_str(), client];
+
+    apps_of(user: &UserId) -> Vec<OidcApp> =
+        rows(app) "SELECT * FROM oidc_apps WHERE user_id = $1 ORDER BY last_used_at DESC, client_id"
+        [user.as_str()];
+}
+
+/// Forgets an app of a user with every token it holds for them.
+pub(crate) async fn remove_app<C: Conn>(
+    c: &mut C,
+    user: &UserId,
+    client: &str,
+) -> Result<bool, DbError> {
+    let gone = c
+        .exec(
+            sql!("DELETE FROM oidc_apps WHERE user_id = $1 AND client_id = $2"),
+            args![user.as_str(), client],
+        )
+        .await?;
+    c.exec(
+        sql!("DELETE FROM oidc_tokens WHERE user_id = $1 AND client_id = $2"),
+        args![user.as_str(), client],
+    )
+    .await?;
+    c.exec(
+        sql!("DELETE FROM oidc_codes WHERE user_id = $1 AND client_id = $2"),
+        args![user.as_str(), client],
+    )
+    .await?;
+    Ok(gone == 1)
+}
+
+/// Stores keys sealed again.
+pub(crate) async fn reseal_keys<C: Conn>(
+    c: &mut C,
+    rows: &[(String, Vec<u8>)],
+) -> Result<(), DbError> {
+    for (kid, sealed) in rows {
+        c.exec(
+            sql!("UPDATE oidc_keys SET sealed = $1 WHERE kid = $2"),
+            args![sealed, kid.as_str()],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Stores new keys and retires the ones in use.

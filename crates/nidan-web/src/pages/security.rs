@@ -31,6 +31,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/settings/security/devices/forget", post(forget_device))
         .route("/settings/security/default-method", post(default_method))
         .route("/settings/security/sessions/end", post(end_session))
+        .route("/settings/security/apps/remove", post(remove_app))
         .merge(enrol::router())
 }
 
@@ -72,6 +73,8 @@ pub(super) struct SecurityPage {
     pub codes_left: String,
     pub devices: Vec<Row>,
     pub sessions: Vec<Row>,
+    /// Apps signed in to with nidan: client id, what they may have, last used.
+    pub apps: Vec<Row>,
     pub activity: Vec<Row>,
     /// The cursor of the next, older page of the history, when there is one.
     pub older: Option<i64>,
@@ -91,7 +94,7 @@ pub(super) struct SecurityPage {
 }
 
 /// Keys of the notices a redirect may ask for (`?done=`).
-const NOTICES: [&str; 15] = [
+const NOTICES: [&str; 16] = [
     "welcome",
     "two-step-needed",
     "password-changed",
@@ -107,6 +110,7 @@ const NOTICES: [&str; 15] = [
     "device-forgotten",
     "session-ended",
     "recovery-used",
+    "app-removed",
 ];
 
 pub(super) fn method_key(m: Method) -> &'static str {
@@ -214,6 +218,24 @@ async fn build_from(
             ],
         })
         .collect();
+    let apps = state
+        .service
+        .oidc_apps(auth)
+        .await?
+        .into_iter()
+        .map(|a| Row {
+            cells: vec![
+                a.scope
+                    .split(' ')
+                    .map(|s| tr.t(&format!("consent-scope-{s}")))
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                tr.ago(now, a.last_used_at),
+            ],
+            id: a.client_id,
+            current: false,
+        })
+        .collect();
     let events = state.service.activity(auth, ACTIVITY_PAGE, before).await?;
     let older = (events.len() == ACTIVITY_PAGE as usize)
         .then(|| events.last().map(|e| e.id))
@@ -271,6 +293,7 @@ async fn build_from(
         methods,
         devices,
         sessions,
+        apps,
         activity,
         older,
         password_min: state.service.policy().password_min_chars,
@@ -465,5 +488,16 @@ async fn end_session(
         }
         Ok(()) => ctx.redirect("/settings/security?done=session-ended"),
         Err(e) => render(&state, ctx, &auth, None, "sessions", Some(&e)).await,
+    }
+}
+
+async fn remove_app(
+    State(state): State<AppState>,
+    Client(info, _): Client,
+    SignedInForm(ctx, auth, form): SignedInForm<ProofForm>,
+) -> Response {
+    match state.service.remove_oidc_app(&auth, &form.id, &info).await {
+        Ok(()) => ctx.redirect("/settings/security?done=app-removed"),
+        Err(e) => render(&state, ctx, &auth, None, "apps", Some(&e)).await,
     }
 }

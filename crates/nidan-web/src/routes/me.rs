@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/devices", get(devices).delete(forget_devices))
         .route("/api/v1/me/devices/{id}", delete(forget_device))
         .route("/api/v1/me/activity", get(activity))
+        .route("/api/v1/me/apps", get(apps))
+        .route("/api/v1/me/apps/{client_id}", delete(remove_app))
 }
 
 /// An enrolled method.
@@ -298,4 +300,49 @@ async fn activity(
             .collect(),
         next,
     }))
+}
+
+/// An app the user signed in to with nidan (OpenID Connect).
+#[derive(Serialize, ToSchema)]
+pub struct AppBody {
+    /// The app's client id (to remove it).
+    pub client_id: String,
+    /// What it may have: `openid`, `email`, `profile`, `groups`, `offline_access`.
+    pub scopes: Vec<String>,
+    /// When the user allowed it (absent for the operator's own apps, which do not ask).
+    pub allowed_at: Option<String>,
+    /// When it last signed the user in.
+    pub last_used_at: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/me/apps", tag = "me", security(("session" = [])),
+    responses((status = 200, body = [AppBody]), (status = 401, body = ErrorBody)))]
+async fn apps(
+    State(app): State<AppState>,
+    Session(auth): Session,
+) -> Result<Json<Vec<AppBody>>, ApiError> {
+    let list = app.service.oidc_apps(&auth).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|a| AppBody {
+                client_id: a.client_id,
+                scopes: a.scope.split(' ').map(str::to_owned).collect(),
+                allowed_at: a.consented_at.map(rfc3339),
+                last_used_at: rfc3339(a.last_used_at),
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/me/apps/{client_id}", tag = "me", security(("session" = [])), params(("client_id" = String, Path, description = "the app's client id")),
+    responses((status = 204, description = "its tokens revoked; it asks again next time"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn remove_app(
+    State(app): State<AppState>,
+    Session(auth): Session,
+    Client(client, _): Client,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id(id)?;
+    app.service.remove_oidc_app(&auth, &id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
