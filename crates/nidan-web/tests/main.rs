@@ -20,6 +20,7 @@ mod forward_auth;
 mod key_rotation;
 mod logs_and_socket;
 mod multinode;
+mod oidc_codes;
 mod openapi;
 mod own_life;
 mod pages;

@@ -87,7 +87,8 @@ pub async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// Work that runs beside the requests: delivering queued security notices (every 5 s),
+/// Work that runs beside the requests: the OpenID Connect signing keys (at start, when there
+/// are none), delivering queued security notices (every 5 s),
 /// reporting sign-ins whose second step never came and turning two-step back on where its
 /// "off until" time has come (every minute), and purging expired rows (every hour). Each step is idempotent, so a stop at any moment loses nothing.
 async fn background_work(service: nidan_service::Service, stop: StopSignal) {
@@ -100,6 +101,10 @@ async fn background_work(service: nidan_service::Service, stop: StopSignal) {
         tokio::select! {
             () = &mut stopped => return,
             _ = tick.tick() => {}
+        }
+        if n == 0 {
+            // The OpenID Connect signing keys, made now rather than by the first sign-in.
+            service.prepare_signing_keys().await;
         }
         service.deliver_notices(50).await;
         if n.is_multiple_of(12) {

@@ -1,5 +1,6 @@
 //! The keys that sign ID tokens: an RSA key (`RS256`, what every client supports) and an Ed25519
-//! key (`EdDSA`, for clients that ask for it), made on first use, sealed under the key file like
+//! key (`EdDSA`, for clients that ask for it), made when the server starts (or on first use),
+//! sealed under the key file like
 //! TOTP seeds, replaced by `nidan admin oidc rotate-keys`. A replaced key stays in the JWKS for
 //! [`RETIRED_KEPT_SECS`], longer than any token it signed lives.
 //!
@@ -152,6 +153,14 @@ impl Service {
             *slot = Some((now, Arc::clone(&signers)));
         }
         Ok(signers)
+    }
+
+    /// Makes the signing keys when there are none yet (at start; errors are logged, and the
+    /// first use tries again).
+    pub async fn prepare_signing_keys(&self) {
+        if let Err(e) = self.signers().await {
+            tracing::error!(error = %e, "could not prepare the OpenID Connect signing keys");
+        }
     }
 
     /// Forgets the opened keys (after a rotation through this process).
