@@ -477,6 +477,21 @@ impl Service {
             .collect()
     }
 
+    /// A page of every account's security events from `since` to before `until`, oldest first,
+    /// after the cursor `after` (an event id), with each account's email: the audit export.
+    pub async fn audit_page(
+        &self,
+        since: crate::UnixTime,
+        until: crate::UnixTime,
+        after: i64,
+        limit: u32,
+    ) -> ServiceResult<Vec<(crate::ports::ActivityRecord, String)>> {
+        Ok(self
+            .store_ref()
+            .activity_between(since, until, after, limit)
+            .await?)
+    }
+
     /// Re-seals every TOTP seed and OpenID Connect signing key under the newest key (after a key
     /// was added to the key file); answers how many.
     pub async fn admin_reseal_all(&self) -> ServiceResult<usize> {

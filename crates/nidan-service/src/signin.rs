@@ -146,6 +146,16 @@ impl Service {
         client: &ClientInfo,
         detail: Option<String>,
     ) -> NewActivity {
+        tracing::info!(
+            target: "nidan::audit",
+            event = kind,
+            result,
+            user = %user,
+            method = method.map(Method::as_str),
+            client = %client.ip,
+            detail = detail.as_deref(),
+            "security event"
+        );
         NewActivity {
             user_id: user.clone(),
             at: self.now(),

@@ -255,6 +255,10 @@ store! {
         list_activity(user: &UserId, limit: u32, before: Option<i64>) -> Vec<ActivityRecord>:
             run Read((user.clone(), limit, before)) |c, (u, n, b)|
                 sessions::list_activity(c, u, *n, *b);
+        activity_between(since: UnixTime, until: UnixTime, after: i64, limit: u32)
+            -> Vec<(ActivityRecord, String)>:
+            run Read((since, until, after, limit)) |c, (s, u, a, n)|
+                sessions::activity_between(c, *s, *u, *a, *n);
         has_activity(user: &UserId, kind: &str, detail: &str) -> bool:
             run Read((user.clone(), kind.to_owned(), detail.to_owned())) |c, (u, k, d)|
                 sessions::has_activity(c, u, k, d);

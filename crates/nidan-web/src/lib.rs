@@ -6,6 +6,7 @@
 //! place that maps failures to status codes. No SQL here.
 #![warn(missing_docs)]
 
+pub mod access_log;
 pub mod error;
 pub mod extract;
 pub mod limits;
@@ -106,6 +107,10 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access_log::track,
         ))
         .layer(middleware::from_fn(headers_and_limits))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -99,3 +99,85 @@ async fn the_router_serves_over_a_real_socket() {
     );
     server.abort();
 }
+
+/// Every answer names its request id (a trusted proxy's, or a new one), every log line of the
+/// request carries it, and each request leaves one access line with the route template (never the
+/// raw path or query) and its status; security events are logged as `nidan::audit` events.
+#[tokio::test]
+async fn requests_have_ids_access_lines_and_audit_events() {
+    let captured = logs::capture(tracing::Level::INFO);
+    let options = nidan_web::WebOptions {
+        trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        ..Default::default()
+    };
+    let app = TestApp::with(Default::default(), options).await;
+    let with_id = |ip: &str, id: &str, path: &str| {
+        let mut req = crate::common::request(Some(ip), axum::http::Method::GET, path, None, None);
+        req.headers_mut()
+            .insert("x-request-id", id.parse().unwrap());
+        req
+    };
+    let r = app.send(with_id("10.0.0.2", "edge-42", "/healthz")).await;
+    assert_eq!(
+        r.headers["x-request-id"], "edge-42",
+        "a trusted proxy's id is kept"
+    );
+    let r = app
+        .send(with_id("192.0.2.9", "made-up-1", "/healthz"))
+        .await;
+    let own = r.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        !own.is_empty() && own != "made-up-1",
+        "anyone else's is replaced: {own}"
+    );
+    let r = app
+        .send(with_id("10.0.0.2", "bad id with spaces", "/healthz"))
+        .await;
+    assert_ne!(r.headers["x-request-id"], "bad id with spaces");
+    let r = app
+        .send(with_id(
+            "10.0.0.2",
+            "edge-43",
+            "/api/v1/me/sessions?token=secret-in-query",
+        ))
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::UNAUTHORIZED);
+
+    app.signed_up("audit@example.com").await;
+    let r = app
+        .post(
+            "/api/v1/login",
+            None,
+            json!({"email": "audit@example.com", "password": "not the password at all"}),
+        )
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::UNAUTHORIZED);
+
+    let logs = captured.text();
+    let access: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("nidan::access"))
+        .collect();
+    assert!(
+        access.iter().any(|l| l.contains("request_id=edge-42")
+            && l.contains("route=/healthz")
+            && l.contains("status=200")),
+        "{logs}"
+    );
+    assert!(
+        access.iter().any(|l| l.contains("request_id=edge-43")
+            && l.contains("route=/api/v1/me/sessions ")
+            && l.contains("status=401")),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("secret-in-query"),
+        "no raw path or query in the logs"
+    );
+    assert!(
+        logs.lines().any(|l| l.contains("nidan::audit")
+            && l.contains("event=\"sign_in\"")
+            && l.contains("result=\"wrong_password\"")),
+        "{logs}"
+    );
+}

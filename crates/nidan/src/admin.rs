@@ -18,7 +18,8 @@ use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
 use crate::cli::{
-    AddUser, AdminCommand, ApiKeyCommand, OidcClientCommand, OidcCommand, TotpCommand, UserCommand,
+    AddUser, AdminCommand, ApiKeyCommand, AuditCommand, OidcClientCommand, OidcCommand,
+    TotpCommand, UserCommand,
 };
 use crate::config::Config;
 use crate::{keyfile, totp_csv, wiring};
@@ -251,6 +252,36 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
         AdminCommand::Oidc(OidcCommand::Client(OidcClientCommand::Remove { name })) => {
             service.remove_oidc_client(&name).await?;
             println!("removed client `{name}` with its codes and tokens");
+        }
+        AdminCommand::Audit(AuditCommand::Export { since, until }) => {
+            let since = parse_until(&since).context("--since")?;
+            let until = match until {
+                Some(u) => parse_until(&u).context("--until")?,
+                None => service.now() + 1,
+            };
+            let mut after = 0;
+            let mut out = std::io::stdout().lock();
+            loop {
+                let page = service.audit_page(since, until, after, 1000).await?;
+                let Some((last, _)) = page.last() else { break };
+                after = last.id;
+                for (e, email) in &page {
+                    let line = serde_json::json!({
+                        "at": rfc3339(e.at),
+                        "event": e.kind,
+                        "result": e.result,
+                        "user": e.user_id.as_str(),
+                        "email": email,
+                        "method": e.method,
+                        "ip": e.ip,
+                        "country": e.country,
+                        "user_agent": e.user_agent,
+                        "detail": e.detail,
+                    });
+                    use std::io::Write as _;
+                    writeln!(out, "{line}").context("writing the export")?;
+                }
+            }
         }
         AdminCommand::Oidc(OidcCommand::RotateKeys) => {
             let kids = service.rotate_signing_keys().await?;

@@ -62,6 +62,9 @@ pub enum AdminCommand {
     /// The OpenID Connect provider: apps that sign their users in with nidan.
     #[command(subcommand)]
     Oidc(OidcCommand),
+    /// The security events of every account, for a SIEM.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Add a new key version to the key file and re-seal every TOTP seed under it. Restart
     /// running servers afterwards so they load the new key.
     RotateKey,
@@ -208,6 +211,21 @@ pub enum ApiKeyCommand {
     Revoke {
         /// The key's name.
         name: String,
+    },
+}
+
+/// `nidan admin audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Every account's security events (sign-ins and their results, second steps, method
+    /// changes, support actions, …) as JSON lines on standard output, oldest first.
+    Export {
+        /// From this day (`YYYY-MM-DD`, midnight UTC) or time (RFC 3339).
+        #[arg(long)]
+        since: String,
+        /// Up to (not including) this day or time; default now.
+        #[arg(long)]
+        until: Option<String>,
     },
 }
 

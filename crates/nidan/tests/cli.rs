@@ -759,3 +759,61 @@ fn the_version_names_the_commit() {
         "{text}"
     );
 }
+
+#[test]
+fn the_audit_export_writes_every_accounts_events_as_json_lines() {
+    let nidan = Instance::new();
+    for email in ["a@example.com", "b@example.com"] {
+        assert_status(
+            &nidan.run_with(
+                &["admin", "user", "add", email, "--password-stdin"],
+                &[],
+                Some("correct horse battery staple"),
+            ),
+            0,
+        );
+    }
+    assert_status(
+        &nidan.run(&[
+            "admin",
+            "user",
+            "disable",
+            "b@example.com",
+            "--reason",
+            "abuse report 7",
+        ]),
+        0,
+    );
+    let out = nidan.run(&["admin", "audit", "export", "--since", "2020-01-01"]);
+    assert_status(&out, 0);
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let disabled = lines
+        .iter()
+        .find(|l| l["email"] == "b@example.com" && l["event"] == "account_disabled")
+        .unwrap_or_else(|| panic!("no disable event in {lines:?}"));
+    assert!(
+        disabled["detail"]
+            .as_str()
+            .unwrap()
+            .contains("abuse report 7")
+    );
+    assert!(disabled["at"].as_str().unwrap().ends_with('Z'));
+    // A window that ends before everything: nothing.
+    let out = nidan.run(&[
+        "admin",
+        "audit",
+        "export",
+        "--since",
+        "2020-01-01",
+        "--until",
+        "2020-01-02",
+    ]);
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out).trim(), "");
+    let out = nidan.run(&["admin", "audit", "export", "--since", "yesterday"]);
+    assert_status(&out, 1);
+    assert_says(&stderr(&out), "--since");
+}

@@ -340,6 +340,15 @@ pub trait Activity: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<ActivityRecord>, StoreError>;
+    /// Every account's history from `since` to before `until`, oldest first, `limit` lines after
+    /// the cursor `after`, each with the account's sign-in email (the audit export).
+    async fn activity_between(
+        &self,
+        since: UnixTime,
+        until: UnixTime,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(ActivityRecord, String)>, StoreError>;
 }
 
 /// Security notices: a durable queue, and the clean-up of what has expired.

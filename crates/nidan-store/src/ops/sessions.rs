@@ -109,6 +109,11 @@ statements! {
         one "DELETE FROM devices WHERE id = $1 AND user_id = $2"
         [id.as_str(), user.as_str()];
 
+    /// Every account's history in a time range, oldest first, with the account's email.
+    activity_between(since: i64, until: i64, after: i64, limit: u32) -> Vec<(ActivityRecord, String)> =
+        rows(|r| Ok((records::activity(r)?, r.get("email")?))) "SELECT a.*, u.email FROM activity a JOIN users u ON u.id = a.user_id WHERE a.at >= $1 AND a.at < $2 AND a.id > $3 ORDER BY a.id LIMIT $4"
+        [since, until, after, i64::from(limit)];
+
     /// The user's history, newest first, `limit` lines older than the cursor `before`.
     list_activity(user: &UserId, limit: u32, before: Option<i64>) -> Vec<ActivityRecord> =
         rows(records::activity) "SELECT * FROM activity WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"

@@ -4,6 +4,7 @@
 //! client libraries read.
 
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -81,6 +82,15 @@ struct TokenForm {
     client_secret: Option<String>,
 }
 
+/// The form, or OAuth's `invalid_request` for a body that is not one (what client libraries
+/// read, rather than a bare 415).
+fn form_of(form: Result<Form<TokenForm>, FormRejection>) -> Result<TokenForm, OAuthError> {
+    form.map(|Form(f)| f).map_err(|e| OAuthError {
+        error: "invalid_request",
+        description: format!("send the parameters as application/x-www-form-urlencoded: {e}"),
+    })
+}
+
 /// The client's credentials: HTTP Basic (`client_secret_basic`, each part form-encoded, RFC 6749
 /// §2.3.1), else the form's (`client_secret_post`, or a public client's `client_id` alone).
 fn credentials(headers: &HeaderMap, form: &TokenForm) -> Result<ClientCredentials, OAuthError> {
@@ -124,8 +134,9 @@ fn credentials(headers: &HeaderMap, form: &TokenForm) -> Result<ClientCredential
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<TokenForm>,
+    form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, Response> {
+    let form = form_of(form).map_err(oauth_error)?;
     let creds = credentials(&headers, &form).map_err(oauth_error)?;
     let req = TokenRequest {
         grant_type: form.grant_type.clone(),
@@ -165,8 +176,9 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<TokenForm>,
+    form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<StatusCode, Response> {
+    let form = form_of(form).map_err(oauth_error)?;
     let creds = credentials(&headers, &form).map_err(oauth_error)?;
     let token = form.token.as_deref().ok_or_else(|| {
         oauth_error(OAuthError {
