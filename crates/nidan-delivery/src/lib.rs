@@ -8,6 +8,8 @@
 //!   `[email] smtp_url` is set, otherwise into the outbox.
 //! - **SMS** through a JSON webhook or the Twilio Messages REST API (`reqwest`, rustls), or into
 //!   the outbox (the default).
+//! - **Operator webhooks** ([`HttpHookSender`]): signed security events POSTed over the same
+//!   HTTP client.
 //! - **The outbox** ([`outbox`]): `<data_dir>/outbox.jsonl`, mode 0600, one JSON object a line,
 //!   so a fresh `nidan serve` works without any gateway and a developer can read the codes.
 //!
@@ -49,6 +51,7 @@ mod sms;
 mod smtp;
 #[cfg(feature = "test-smtp")]
 pub mod testing;
+mod webhook;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -60,6 +63,7 @@ use nidan_service::system::SystemClock;
 
 pub use config::{DeliveryConfig, SmsConfig};
 pub use mask::mask_recipient;
+pub use webhook::HttpHookSender;
 
 use metrics::DeliveryCounts;
 use outbox::Outbox;

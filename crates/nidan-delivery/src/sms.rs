@@ -56,13 +56,13 @@ impl std::fmt::Debug for SmsTransport {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, DeliveryError> {
+pub(crate) fn http_client() -> Result<reqwest::Client, DeliveryError> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_platform_verifier())
-        .map_err(|e| DeliveryError(format!("[sms]: cannot set up TLS: {e}")))?
+        .map_err(|e| DeliveryError(format!("cannot set up TLS for HTTP calls: {e}")))?
         .with_no_client_auth();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
@@ -71,12 +71,7 @@ fn http_client() -> Result<reqwest::Client, DeliveryError> {
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("nidan/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| {
-            DeliveryError(format!(
-                "[sms]: cannot set up the HTTP client: {}",
-                describe(&e)
-            ))
-        })
+        .map_err(|e| DeliveryError(format!("cannot set up the HTTP client: {}", describe(&e))))
 }
 
 fn parse_http_url(setting: &str, raw: &str) -> Result<url::Url, DeliveryError> {

@@ -33,6 +33,7 @@ pub mod secret;
 pub mod throttle;
 pub mod token;
 pub mod totp;
+pub mod webhook;
 
 pub use access::*;
 pub use client::*;
@@ -52,3 +53,4 @@ pub use secret::*;
 pub use throttle::*;
 pub use token::*;
 pub use totp::*;
+pub use webhook::*;

@@ -29,6 +29,7 @@ pub mod session;
 pub mod signin;
 pub mod system;
 pub mod two_step;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -206,6 +207,8 @@ struct Inner {
     gate: key_cache::Recent<Arc<gate::GateUser>>,
     /// The OpenID Connect signing keys, opened, and when they were read.
     signers: std::sync::Mutex<Option<(UnixTime, Arc<oidc::keys::Signers>)>>,
+    /// The operator's webhooks, set at start.
+    hooks: std::sync::OnceLock<webhooks::Hooks>,
     caps: CapCounts,
 }
 
@@ -252,6 +255,7 @@ impl Service {
                 api_keys: key_cache::KeyCache::default(),
                 gate: key_cache::Recent::new(gate::GATE_CACHE_MAX),
                 signers: std::sync::Mutex::new(None),
+                hooks: std::sync::OnceLock::new(),
                 caps: CapCounts::default(),
             }),
         }

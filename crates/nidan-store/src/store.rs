@@ -16,7 +16,7 @@ use nidan_service::ports::{
     DeviceRecord, FirstMethod, GateSession, ImportRow, Issued, NewActivity, NewNotice, NewSession,
     NewUser, OidcApp, OidcClient, OidcToken, OobCode, OobMethod, PasswordFailures, PasswordReset,
     Purge, QueuedNotice, Redeemed, SendLimits, SessionRecord, Settled, SigningKey, TotpCredential,
-    UserRecord,
+    UserRecord, WebhookCursor,
 };
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
@@ -280,6 +280,14 @@ store! {
             run Single((id, retry_at, error.to_owned())) |c, (id, at, e)|
                 notices::notice_failed(c, *id, *at, e);
         purge(rules: Purge) -> u64: run Write(rules) |c, p| notices::purge(c, p);
+        webhook_cursor(name: &str) -> WebhookCursor:
+            run Write(name.to_owned()) |c, n| notices::webhook_cursor(c, n);
+        advance_webhook(name: &str, from: i64, to: i64) -> bool:
+            run Single((name.to_owned(), from, to)) |c, (n, f, t)|
+                notices::advance_webhook(c, n, *f, *t);
+        webhook_failed(name: &str, attempts: u32, next_at: UnixTime, error: &str) -> ():
+            run Single((name.to_owned(), attempts, next_at, error.to_owned())) |c, (n, a, t, e)|
+                notices::webhook_failed(c, n, *a, *t, e);
     }
     ApiKeys {
         create_api_key(key: ApiKeyRecord, digest: [u8; 32]) -> ():
@@ -303,6 +311,8 @@ store! {
         put_signing_keys(keys: Vec<SigningKey>, now: UnixTime) -> ():
             run Write((keys, now)) |c, (k, now)| oidc::put_signing_keys(c, k, *now);
         signing_keys() -> Vec<SigningKey>: run Read(()) |c, ()| oidc::signing_keys(c);
+        first_signing_keys(keys: Vec<SigningKey>) -> bool:
+            run Write(keys) |c, k| oidc::first_signing_keys(c, k);
         create_auth_code(code: AuthCode) -> ():
             run Single(code) |c, code| oidc::create_code(c, code);
         redeem_auth_code(digest: &[u8; 32], client: &str, now: UnixTime) -> Redeemed<AuthCode>:

@@ -34,6 +34,7 @@ mod risk;
 mod source;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ pub use access::AccessConfig;
 pub use error::ConfigError;
 pub use methods::MethodsConfig;
 pub use risk::{RiskConfig, UnknownCountry};
+pub use webhooks::WebhookConfig;
 
 /// Everything the server and the CLI commands read from configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +95,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// `[secrets]`: the key that encrypts stored TOTP secrets.
     pub secrets: SecretsConfig,
+    /// `[[webhooks]]`: where security events are POSTed. Default none.
+    pub webhooks: Vec<WebhookConfig>,
     unknown_env: Vec<String>,
 }
 

@@ -64,6 +64,10 @@ pub async fn run(config: Config) -> Result<()> {
         );
     }
 
+    service
+        .prepare_webhooks()
+        .await
+        .context("preparing the webhooks")?;
     let background = tokio::spawn(background_work(service.clone(), stop.clone()));
     let app = nidan_web::app(service, wiring::web_options(&config));
     let server = axum::serve(
@@ -88,7 +92,7 @@ pub async fn run(config: Config) -> Result<()> {
 }
 
 /// Work that runs beside the requests: the OpenID Connect signing keys (at start, when there
-/// are none), delivering queued security notices (every 5 s),
+/// are none), delivering queued security notices and webhook events (every 5 s),
 /// reporting sign-ins whose second step never came and turning two-step back on where its
 /// "off until" time has come (every minute), and purging expired rows (every hour). Each step is idempotent, so a stop at any moment loses nothing.
 async fn background_work(service: nidan_service::Service, stop: StopSignal) {
@@ -107,6 +111,7 @@ async fn background_work(service: nidan_service::Service, stop: StopSignal) {
             service.prepare_signing_keys().await;
         }
         service.deliver_notices(50).await;
+        service.deliver_webhooks().await;
         if n.is_multiple_of(12) {
             service.report_unfinished_sign_ins().await;
             service.two_step_back_on_when_due().await;

@@ -223,10 +223,26 @@ pub async fn service(config: &Config, store: Arc<dyn Store>, secrets: Secrets) -
         courier: Arc::new(courier),
     };
     let service = Service::new(ports, secrets, hasher(config).await?, policy(config)?);
-    Ok(match countries(config)? {
+    let service = match countries(config)? {
         Some(db) => service.with_country_lookup(Arc::new(db)),
         None => service,
-    })
+    };
+    if config.webhooks.is_empty() {
+        return Ok(service);
+    }
+    let hooks = config
+        .webhooks
+        .iter()
+        .map(|w| nidan_service::webhooks::Webhook {
+            name: w.name.clone(),
+            url: w.url.clone(),
+            events: w.events.clone(),
+            secret: zeroize::Zeroizing::new(w.secret.clone()),
+        })
+        .collect::<Vec<_>>();
+    tracing::info!(webhooks = ?hooks.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), "security events go to webhooks");
+    let sender = nidan_delivery::HttpHookSender::new().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(service.with_webhooks(hooks, Arc::new(sender)))
 }
 
 /// The country database of `[risk] geoip_db`, when set. A missing or unreadable file stops the

@@ -15,3 +15,4 @@ mod oidc;
 mod postgres_start;
 mod proxies;
 mod risk;
+mod webhooks;

@@ -68,6 +68,7 @@ pub use own_life::{
     reset_links_are_capped_per_account_and_hour,
     set_email_changes_the_sign_in_email_and_refuses_a_taken_one,
     two_step_off_until_turns_back_on_once_when_due,
+    webhook_cursors_start_at_the_newest_line_and_move_once,
 };
 pub use races::{
     race_right_codes_on_one_challenge_grant_one_session, race_same_recovery_code_accepted_once,
@@ -145,6 +146,7 @@ where
         two_step_off_until_turns_back_on_once_when_due,
         list_users_and_groups,
         purge_deletes_what_is_over_in_batches,
+        webhook_cursors_start_at_the_newest_line_and_move_once,
         // the OpenID Connect provider
         oidc_clients_and_keys,
         oidc_code_works_once_and_a_replay_revokes_its_tokens,

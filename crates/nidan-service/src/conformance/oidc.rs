@@ -154,10 +154,20 @@ pub async fn oidc_clients_and_keys(store: Arc<dyn Store>) {
         created_at: at,
         retired_at: None,
     };
-    fx.store
-        .put_signing_keys(vec![key("k1", NOW - 100)], NOW - 100)
-        .await
-        .expect("put_signing_keys failed");
+    assert!(
+        fx.store
+            .first_signing_keys(vec![key("k1", NOW - 100)])
+            .await
+            .expect("first_signing_keys failed"),
+        "the first keys are stored"
+    );
+    assert!(
+        !fx.store
+            .first_signing_keys(vec![key("k0", NOW - 99)])
+            .await
+            .expect("first_signing_keys failed"),
+        "keys made at the same time by someone else are dropped"
+    );
     fx.store
         .put_signing_keys(vec![key("k2", NOW)], NOW)
         .await

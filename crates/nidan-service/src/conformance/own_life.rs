@@ -764,3 +764,99 @@ pub async fn purge_deletes_what_is_over_in_batches(store: Arc<dyn Store>) {
     );
     assert!(challenge(open_challenge).await, "an open challenge stays");
 }
+
+/// A webhook's place in the history: a new one starts after the newest line; it moves only from
+/// where the mover saw it (of two nodes, one moves it); a failure is kept until it moves again.
+pub async fn webhook_cursors_start_at_the_newest_line_and_move_once(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let user = fx.user().await;
+    let line = |kind: &'static str| NewActivity {
+        user_id: user.clone(),
+        at: NOW,
+        kind,
+        method: None,
+        result: "success",
+        ip: "192.0.2.1".into(),
+        user_agent: "conformance/1.0".into(),
+        detail: None,
+        country: None,
+    };
+    fx.store
+        .append_activity(line("sign_in"))
+        .await
+        .expect("append_activity failed");
+    let newest = |fx: &Fixture| {
+        let store = fx.store.clone();
+        async move {
+            store
+                .activity_between(0, i64::MAX, 0, 1000)
+                .await
+                .expect("activity_between failed")
+                .last()
+                .map(|(a, _)| a.id)
+                .unwrap_or(0)
+        }
+    };
+    let start = newest(&fx).await;
+    let cursor = fx
+        .store
+        .webhook_cursor("siem")
+        .await
+        .expect("webhook_cursor failed");
+    assert_eq!(
+        (cursor.last_id, cursor.attempts, cursor.next_at),
+        (start, 0, 0)
+    );
+    fx.store
+        .append_activity(line("second_step"))
+        .await
+        .expect("append_activity failed");
+    let next = newest(&fx).await;
+    let again = fx
+        .store
+        .webhook_cursor("siem")
+        .await
+        .expect("webhook_cursor failed");
+    assert_eq!(again.last_id, start, "a known webhook keeps its place");
+    fx.store
+        .webhook_failed("siem", 2, NOW + 10, "receiver answered 500")
+        .await
+        .expect("webhook_failed failed");
+    let failed = fx
+        .store
+        .webhook_cursor("siem")
+        .await
+        .expect("webhook_cursor failed");
+    assert_eq!((failed.attempts, failed.next_at), (2, NOW + 10));
+    assert!(
+        fx.store
+            .advance_webhook("siem", start, next)
+            .await
+            .expect("advance_webhook failed")
+    );
+    assert!(
+        !fx.store
+            .advance_webhook("siem", start, next)
+            .await
+            .expect("advance_webhook failed"),
+        "a second mover from the same place loses"
+    );
+    let moved = fx
+        .store
+        .webhook_cursor("siem")
+        .await
+        .expect("webhook_cursor failed");
+    assert_eq!((moved.last_id, moved.attempts, moved.next_at), (next, 0, 0));
+    let pairs = fx
+        .store
+        .activity_between(0, i64::MAX, start, 10)
+        .await
+        .expect("activity_between failed");
+    assert_eq!(pairs.len(), 1, "after the cursor: the newer line only");
+    assert_eq!(pairs[0].0.kind, "second_step");
+    assert_eq!(
+        pairs[0].1,
+        fx.user_record(&user).await.email,
+        "with the account's email"
+    );
+}

@@ -145,7 +145,7 @@ impl Service {
         let mut keys = self.store_ref().signing_keys().await?;
         if !keys.iter().any(|k| k.retired_at.is_none()) {
             let fresh = self.new_signing_keys()?;
-            self.store_ref().put_signing_keys(fresh, now).await?;
+            self.store_ref().first_signing_keys(fresh).await?;
             keys = self.store_ref().signing_keys().await?;
         }
         let signers = Arc::new(self.open_signers(&keys, now)?);

@@ -368,6 +368,20 @@ pub trait Notices: Send + Sync + 'static {
         retry_at: Option<UnixTime>,
         error: &str,
     ) -> Result<(), StoreError>;
+    /// Where webhook `name` is in the history; a webhook seen for the first time starts after
+    /// the newest line (it is not sent the whole past).
+    async fn webhook_cursor(&self, name: &str) -> Result<WebhookCursor, StoreError>;
+    /// Moves webhook `name` from line `from` to line `to` and clears its failures, if it is
+    /// still at `from` (false when another node moved it).
+    async fn advance_webhook(&self, name: &str, from: i64, to: i64) -> Result<bool, StoreError>;
+    /// Records a failed delivery: `attempts` in a row, not again before `next_at`.
+    async fn webhook_failed(
+        &self,
+        name: &str,
+        attempts: u32,
+        next_at: UnixTime,
+        error: &str,
+    ) -> Result<(), StoreError>;
     /// Deletes what the retention rules say is over ([`Purge`]), at most `batch` rows per table;
     /// answers how many rows went (call again while it is not 0).
     async fn purge(&self, rules: Purge) -> Result<u64, StoreError>;
@@ -410,6 +424,9 @@ pub trait Oidc: Send + Sync + 'static {
         keys: Vec<SigningKey>,
         now: UnixTime,
     ) -> Result<(), StoreError>;
+    /// Stores the first signing keys unless keys are in use already (of several made at once,
+    /// one set wins); true when these were stored.
+    async fn first_signing_keys(&self, keys: Vec<SigningKey>) -> Result<bool, StoreError>;
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
     /// Stores an authorization code.

@@ -735,3 +735,14 @@ pub struct OidcApp {
     /// When it last signed the user in.
     pub last_used_at: UnixTime,
 }
+
+/// Where a webhook is in the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebhookCursor {
+    /// The id of the last history line it is done with.
+    pub last_id: i64,
+    /// Failed deliveries in a row.
+    pub attempts: u32,
+    /// Not before this time (after a failure); 0 when due.
+    pub next_at: UnixTime,
+}

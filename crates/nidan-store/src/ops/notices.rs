@@ -3,7 +3,7 @@
 //! Claiming due notices differs by backend (several PostgreSQL nodes lease what they take), so
 //! `due_notices` is each backend's own; the rest is here.
 
-use nidan_service::ports::{NewNotice, Purge};
+use nidan_service::ports::{NewNotice, Purge, WebhookCursor};
 
 use crate::db::{Conn, DbError};
 use crate::{args, sql, statements};
@@ -122,4 +122,41 @@ pub(crate) async fn purge<C: Conn>(c: &mut C, p: &Purge) -> Result<u64, DbError>
         gone += c.exec(statement, args![before, n]).await?;
     }
     Ok(gone)
+}
+
+/// Where a webhook is; made, after the newest history line, when it is new. (`WHERE TRUE`:
+/// SQLite would read `ON CONFLICT` after `FROM activity` as a join's `ON`.)
+pub(crate) async fn webhook_cursor<C: Conn>(
+    c: &mut C,
+    name: &str,
+) -> Result<WebhookCursor, DbError> {
+    c.exec(
+        sql!("INSERT INTO webhook_cursors (name, last_id, attempts, next_at) SELECT $1, COALESCE(MAX(id), 0), 0, 0 FROM activity WHERE TRUE ON CONFLICT (name) DO NOTHING"),
+        args![name],
+    )
+    .await?;
+    let found = c
+        .row(
+            sql!("SELECT last_id, attempts, next_at FROM webhook_cursors WHERE name = $1"),
+            args![name],
+            &|r| {
+                Ok(WebhookCursor {
+                    last_id: r.get(0)?,
+                    attempts: r.get(1)?,
+                    next_at: r.get(2)?,
+                })
+            },
+        )
+        .await?;
+    found.ok_or_else(|| DbError::Data("a webhook cursor vanished".into()))
+}
+
+statements! {
+    advance_webhook(name: &str, from: i64, to: i64) -> bool =
+        one "UPDATE webhook_cursors SET last_id = $3, attempts = 0, next_at = 0, last_error = NULL WHERE name = $1 AND last_id = $2"
+        [name, from, to];
+
+    webhook_failed(name: &str, attempts: u32, next_at: i64, error: &str) -> () =
+        done "UPDATE webhook_cursors SET attempts = $2, next_at = $3, last_error = $4 WHERE name = $1"
+        [name, i64::from(attempts), next_at, error];
 }

@@ -171,11 +171,16 @@ pub(crate) async fn put_signing_keys<C: Conn>(
     keys: &[SigningKey],
     now: i64,
 ) -> Result<(), DbError> {
+    c.lock_key("oidc-signing-keys").await?;
     c.exec(
         sql!("UPDATE oidc_keys SET retired_at = $1 WHERE retired_at IS NULL"),
         args![now],
     )
     .await?;
+    insert_keys(c, keys).await
+}
+
+async fn insert_keys<C: Conn>(c: &mut C, keys: &[SigningKey]) -> Result<(), DbError> {
     for k in keys {
         c.exec(
             sql!("INSERT INTO oidc_keys (kid, alg, sealed, public_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)"),
@@ -184,6 +189,27 @@ pub(crate) async fn put_signing_keys<C: Conn>(
         .await?;
     }
     Ok(())
+}
+
+/// Stores the first keys, unless some are in use already (two nodes, or a request and the start,
+/// making them at once: one set wins, the other is dropped). True when these were stored.
+pub(crate) async fn first_signing_keys<C: Conn>(
+    c: &mut C,
+    keys: &[SigningKey],
+) -> Result<bool, DbError> {
+    c.lock_key("oidc-signing-keys").await?;
+    let in_use = c
+        .row(
+            sql!("SELECT 1 FROM oidc_keys WHERE retired_at IS NULL LIMIT 1"),
+            args![],
+            &|_| Ok(()),
+        )
+        .await?;
+    if in_use.is_some() {
+        return Ok(false);
+    }
+    insert_keys(c, keys).await?;
+    Ok(true)
 }
 
 /// Stores tokens.

@@ -343,6 +343,7 @@ impl Config {
             support,
             retention,
             secrets,
+            webhooks: super::webhooks::build(&src)?,
             unknown_env: src.unknown_env().to_vec(),
         })
     }

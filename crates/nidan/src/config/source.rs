@@ -76,6 +76,7 @@ pub(super) const SETTINGS: &[&str] = &[
     "risk.unknown_country",
     "methods.enabled",
     "secrets.key_file",
+    "webhooks",
 ];
 
 /// The environment name of a setting: `server.listen` → `NIDAN_SERVER_LISTEN`,
