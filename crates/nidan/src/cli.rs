@@ -42,9 +42,26 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Exit 0 when the server answers 200 on /readyz (for container health checks).
+    Healthcheck {
+        /// The server's base URL (plain http); default the configured listener.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// The configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Operator tools: accounts, API keys, seed import, key rotation.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+/// `nidan config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Read and check the configuration (file and environment), then print the effective
+    /// settings with secrets hidden; exit 2 with the problem when a setting is wrong.
+    Check,
 }
 
 /// `nidan admin …`

@@ -10,6 +10,7 @@ mod config;
 mod keyfile;
 mod logging;
 mod migrate;
+mod ops_commands;
 mod serve;
 mod totp_csv;
 mod wiring;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config::Config;
 
 fn main() -> ExitCode {
@@ -33,6 +34,23 @@ fn main() -> ExitCode {
         }
     };
     logging::warn_unknown_env(&config);
+    // The commands that need no runtime.
+    match &cli.command {
+        Command::Config(ConfigCommand::Check) => {
+            println!("{}", ops_commands::describe(&config));
+            return ExitCode::SUCCESS;
+        }
+        Command::Healthcheck { url } => {
+            return match ops_commands::healthcheck(&config, url.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("nidan: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
 
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -54,5 +72,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve::run(config).await,
         Command::Migrate => migrate::run(config).await,
         Command::Admin(command) => admin::run(command, config).await,
+        Command::Healthcheck { .. } | Command::Config(_) => Ok(()),
     }
 }

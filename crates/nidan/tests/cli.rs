@@ -817,3 +817,40 @@ fn the_audit_export_writes_every_accounts_events_as_json_lines() {
     assert_status(&out, 1);
     assert_says(&stderr(&out), "--since");
 }
+
+#[test]
+fn healthcheck_says_whether_the_server_is_ready() {
+    let nidan = Instance::new();
+    let port = free_port();
+    let nobody = format!("http://127.0.0.1:{port}");
+    let out = nidan.run(&["healthcheck", "--url", &nobody]);
+    assert_status(&out, 1);
+    assert_says(&stderr(&out), "nothing answers");
+    let (_server, addr) = nidan.serve();
+    let out = nidan.run(&["healthcheck", "--url", &format!("http://{addr}")]);
+    assert_status(&out, 0);
+    // Without --url, the configured listener.
+    let out = nidan.run_with(&["healthcheck"], &[("NIDAN_SERVER_LISTEN", &addr)], None);
+    assert_status(&out, 0);
+}
+
+#[test]
+fn config_check_prints_the_settings_without_secrets() {
+    let nidan = Instance::new();
+    let env = [(
+        "NIDAN_EMAIL_SMTP_URL",
+        "smtps://mailer:hunter2-secret@mail.example.com:465",
+    )];
+    let out = nidan.run_with(&["config", "check"], &env, None);
+    assert_status(&out, 0);
+    let printed = stdout(&out);
+    assert_says(&printed, "mail.example.com");
+    assert!(!printed.contains("hunter2-secret"), "{printed}");
+    let out = nidan.run_with(
+        &["config", "check"],
+        &[("NIDAN_SERVER_LISTEN", "nowhere")],
+        None,
+    );
+    assert_status(&out, 2);
+    assert_says(&stderr(&out), "server.listen");
+}

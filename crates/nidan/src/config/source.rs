@@ -156,16 +156,49 @@ impl Sources {
             }
         }
         let mut unknown_env = Vec::new();
+        let mut from_files: Vec<(&'static str, String)> = Vec::new();
+        let mut from_env: Vec<&'static str> = Vec::new();
         for (name, value) in env {
             if !name.starts_with("NIDAN_") {
                 continue;
             }
-            match SETTINGS.iter().find(|key| env_name(key) == name) {
+            if let Some(key) = SETTINGS.iter().find(|key| env_name(key) == name) {
+                values.insert(key, Raw::Env(value.trim().to_owned()));
+                from_env.push(key);
+                continue;
+            }
+            // `NIDAN_<SETTING>_FILE=/run/secrets/…`: the setting's value is that file's content
+            // (Docker and Kubernetes secrets), without its final line break.
+            let file_of = name
+                .strip_suffix("_FILE")
+                .and_then(|base| SETTINGS.iter().find(|key| env_name(key) == base));
+            match file_of {
                 Some(key) => {
-                    values.insert(key, Raw::Env(value.trim().to_owned()));
+                    let content = std::fs::read_to_string(value.trim()).map_err(|e| {
+                        ConfigError::Invalid {
+                            key: (*key).to_owned(),
+                            env: name.clone(),
+                            problem: format!("cannot read `{}`: {e}", value.trim()),
+                        }
+                    })?;
+                    from_files.push((key, content.trim_end_matches(['\n', '\r']).to_owned()));
                 }
                 None => unknown_env.push(name),
             }
+        }
+        for (key, content) in from_files {
+            if from_env.contains(&key) {
+                return Err(ConfigError::Invalid {
+                    key: key.to_owned(),
+                    env: format!("{}_FILE", env_name(key)),
+                    problem: format!(
+                        "both {} and {}_FILE are set: keep one",
+                        env_name(key),
+                        env_name(key)
+                    ),
+                });
+            }
+            values.insert(key, Raw::Env(content));
         }
         unknown_env.sort();
         unknown_env.dedup();

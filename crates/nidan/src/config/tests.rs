@@ -778,3 +778,54 @@ fn the_cookie_domain_must_cover_nidans_own_host() {
     .to_string();
     assert!(err.contains("access.allowed_redirects"), "{err}");
 }
+
+#[test]
+fn a_secret_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("smtp");
+    std::fs::write(&file, "smtps://mailer:s3cret@mail.example.com:465\n").unwrap();
+    let env = vec![(
+        "NIDAN_EMAIL_SMTP_URL_FILE".to_string(),
+        file.display().to_string(),
+    )];
+    let c = Config::from_toml_str("", env).unwrap();
+    assert_eq!(
+        c.email.smtp_url.as_deref(),
+        Some("smtps://mailer:s3cret@mail.example.com:465"),
+        "the file's content, without its line break"
+    );
+    assert!(c.unknown_env().is_empty());
+
+    let missing = vec![(
+        "NIDAN_EMAIL_SMTP_URL_FILE".to_string(),
+        "/nonexistent/secret".to_string(),
+    )];
+    let e = Config::from_toml_str("", missing).unwrap_err().to_string();
+    assert!(
+        e.contains("NIDAN_EMAIL_SMTP_URL_FILE") && e.contains("/nonexistent/secret"),
+        "{e}"
+    );
+
+    let both = vec![
+        (
+            "NIDAN_EMAIL_SMTP_URL_FILE".to_string(),
+            file.display().to_string(),
+        ),
+        (
+            "NIDAN_EMAIL_SMTP_URL".to_string(),
+            "smtp://localhost".to_string(),
+        ),
+    ];
+    let e = Config::from_toml_str("", both).unwrap_err().to_string();
+    assert!(e.contains("keep one"), "{e}");
+    // The key file's own setting ends in _FILE and stays what it is.
+    let key = vec![(
+        "NIDAN_SECRETS_KEY_FILE".to_string(),
+        "/etc/nidan/secret.key".to_string(),
+    )];
+    let c = Config::from_toml_str("", key).unwrap();
+    assert_eq!(
+        c.secrets.key_file,
+        std::path::PathBuf::from("/etc/nidan/secret.key")
+    );
+}
