@@ -47,41 +47,54 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Middleware: the request id, its span, the access line.
+/// Middleware: the request id, its span, the access line. When the access log is off (a level
+/// above `info` for `nidan::access`), only the id is made: nothing else is read or formatted.
 pub async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let peer_trusted = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .is_some_and(|c| is_trusted_proxy(c.0.ip(), &app.options.trusted_proxies));
-    let id = parts
-        .headers
+    let offered = request
+        .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| peer_trusted && acceptable(v))
-        .map_or_else(new_id, str::to_owned);
-    let client = client_ip(&parts, &app.options.trusted_proxies);
-    let route = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let method = parts.method.clone();
-    let request = Request::from_parts(parts, body);
-    let span = tracing::info_span!("request", request_id = %id);
-    let started = Instant::now();
-    let mut response = next.run(request).instrument(span).await;
-    let status = response.status().as_u16();
-    tracing::info!(
-        target: "nidan::access",
-        request_id = %id,
-        method = %method,
-        route = %route,
-        status,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        client = %client,
-        "request"
-    );
+        .filter(|v| acceptable(v));
+    let id = match offered {
+        Some(v)
+            if request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .is_some_and(|c| is_trusted_proxy(c.0.ip(), &app.options.trusted_proxies)) =>
+        {
+            v.to_owned()
+        }
+        _ => new_id(),
+    };
+    let mut response = if tracing::enabled!(target: "nidan::access", tracing::Level::INFO) {
+        let (parts, body) = request.into_parts();
+        let client = client_ip(&parts, &app.options.trusted_proxies);
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or("unmatched", |p| p.as_str())
+            .to_owned();
+        let method = parts.method.clone();
+        let request = Request::from_parts(parts, body);
+        let span = tracing::info_span!("request", request_id = %id);
+        let started = Instant::now();
+        let response = next.run(request).instrument(span).await;
+        tracing::info!(
+            target: "nidan::access",
+            request_id = %id,
+            method = %method,
+            route = %route,
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            client = %client,
+            "request"
+        );
+        response
+    } else {
+        next.run(request)
+            .instrument(tracing::info_span!("request", request_id = %id))
+            .await
+    };
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
