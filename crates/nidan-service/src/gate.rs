@@ -18,7 +18,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::ports::SessionRecord;
 use crate::{Service, SessionId, UnixTime, UserId};
 
-/// The most sessions remembered at once (about 200 bytes each).
+/// The most sessions remembered at once.
 pub(crate) const GATE_CACHE_MAX: usize = 65_536;
 
 /// How often a session's idle timer is written (as for the pages and the API).
@@ -37,8 +37,6 @@ pub struct GateUser {
     pub groups: Vec<String>,
     /// The groups comma-separated, as the `Remote-Groups` header carries them.
     pub groups_header: String,
-    /// The session was made with the password and a second step (or a remembered device).
-    pub two_step: bool,
     /// The account has two-step verification on.
     pub two_step_on: bool,
     /// When the session's sign-in was.
@@ -47,6 +45,13 @@ pub struct GateUser {
     pub second_step: Option<SecondStep>,
     created_at: UnixTime,
     last_seen_at: UnixTime,
+}
+
+impl GateUser {
+    /// The session was made with the password and a second step (or a remembered device).
+    pub fn two_step(&self) -> bool {
+        self.second_step.is_some()
+    }
 }
 
 impl Service {
@@ -85,7 +90,6 @@ impl Service {
             email: record.email,
             groups_header: record.groups.join(","),
             groups: record.groups,
-            two_step: session.second_step.is_some(),
             two_step_on: record.two_step_on,
             auth_time: session.created_at,
             second_step: session.second_step,

@@ -206,6 +206,17 @@ async fn authorize(
     panic!("the browser never came back to the client (last at {at})");
 }
 
+/// The header of a JWT, decoded.
+fn jwt_header(token: &str) -> serde_json::Value {
+    let head = token.split('.').next().unwrap();
+    serde_json::from_slice(
+        &data_encoding::BASE64URL_NOPAD
+            .decode(head.as_bytes())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
@@ -484,12 +495,7 @@ async fn what_must_be_refused_is_refused() {
     let (status, body) = token("grafana", &secret, exchange(&code, Some(verifier))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let id_token = body["id_token"].as_str().unwrap();
-    let header: serde_json::Value = serde_json::from_slice(
-        &data_encoding::BASE64URL_NOPAD
-            .decode(id_token.split('.').next().unwrap().as_bytes())
-            .unwrap(),
-    )
-    .unwrap();
+    let header: serde_json::Value = jwt_header(id_token);
     assert_eq!(header["alg"], "RS256", "never none or HS256: {header}");
     let (status, body) = token("grafana", &secret, exchange(&code, Some(verifier))).await;
     assert_eq!(
@@ -568,6 +574,10 @@ async fn what_must_be_refused_is_refused() {
         .await
         .unwrap();
     assert!(security.contains("thirdparty"), "the app is listed");
+    assert!(
+        security.contains("App allowed to use your account"),
+        "allowing it is in the history"
+    );
     let removed = post(
         &b,
         &format!("{}/settings/security/apps/remove", p.base),
@@ -631,20 +641,7 @@ async fn what_must_be_refused_is_refused() {
     let ed_secret = p.client("ed", &["--first-party", "--eddsa"]);
     let code = code_for("ed").await;
     let (_, body) = token("ed", &ed_secret, exchange(&code, Some(verifier))).await;
-    let header: serde_json::Value = serde_json::from_slice(
-        &data_encoding::BASE64URL_NOPAD
-            .decode(
-                body["id_token"]
-                    .as_str()
-                    .unwrap()
-                    .split('.')
-                    .next()
-                    .unwrap()
-                    .as_bytes(),
-            )
-            .unwrap(),
-    )
-    .unwrap();
+    let header: serde_json::Value = jwt_header(body["id_token"].as_str().unwrap());
     assert_eq!(header["alg"], "EdDSA");
     let jwks: serde_json::Value = raw
         .get(format!("{}/oauth2/jwks", p.base))
@@ -700,20 +697,7 @@ async fn what_must_be_refused_is_refused() {
     );
     let code = code_for("grafana").await;
     let (_, body) = token("grafana", &secret, exchange(&code, Some(verifier))).await;
-    let header: serde_json::Value = serde_json::from_slice(
-        &data_encoding::BASE64URL_NOPAD
-            .decode(
-                body["id_token"]
-                    .as_str()
-                    .unwrap()
-                    .split('.')
-                    .next()
-                    .unwrap()
-                    .as_bytes(),
-            )
-            .unwrap(),
-    )
-    .unwrap();
+    let header: serde_json::Value = jwt_header(body["id_token"].as_str().unwrap());
     let kid = header["kid"].as_str().unwrap().to_owned();
     assert!(
         !before.contains(&kid) && after.contains(&kid),

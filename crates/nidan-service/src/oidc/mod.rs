@@ -256,12 +256,14 @@ impl Service {
     }
 
     /// Decides an authorization request for the browser's session (`None`: not signed in);
-    /// `consented` when the user has just said yes on the consent page.
+    /// `consented` when the user has just said yes on the consent page (recorded in the account's
+    /// history, with `from`).
     pub async fn authorize(
         &self,
         req: &AuthorizeRequest,
         session: Option<&GateUser>,
         consented: bool,
+        from: &crate::ClientInfo,
     ) -> ServiceResult<AuthorizeStep> {
         let client = match self.registered(req).await? {
             Ok(client) => client,
@@ -322,7 +324,7 @@ impl Service {
         let stale = newer_than.is_some_and(|t| user.auth_time < t);
         // prompt=login is satisfied only by a sign-in made after nidan asked for it.
         let again = prompt.split_ascii_whitespace().any(|p| p == "login") && signed_after.is_none();
-        let weak = wants_two && !user.two_step;
+        let weak = wants_two && !user.two_step();
         if again || stale || (weak && user.two_step_on) {
             if prompt.split_ascii_whitespace().any(|p| p == "none") {
                 return fail("login_required", "a new sign-in is needed");
@@ -386,6 +388,18 @@ impl Service {
                 },
             )
             .await?;
+        if consented {
+            // Allowing an app to use the account is a change to it: in its history.
+            self.record(
+                &user.user_id,
+                "app_allowed",
+                None,
+                "success",
+                from,
+                Some(format!("{} ({})", client.id, scopes.join(" "))),
+            )
+            .await;
+        }
         let mut params = vec![("code", code.expose())];
         if let Some(s) = &req.state {
             params.push(("state", s));

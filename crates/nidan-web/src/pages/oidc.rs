@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::csrf::CsrfForm;
 use super::{Base, Ctx, MessagePage, session_cookie};
 use crate::AppState;
+use crate::extract::Client;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/oauth2/authorize", get(authorize).post(consent))
@@ -74,10 +75,11 @@ fn come_back(state: &AppState, query: &str, login_after: Option<&str>) -> String
 async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Client(from, _): Client,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    decide(&state, &headers, &query, false).await
+    decide(&state, &headers, &query, false, &from).await
 }
 
 #[derive(Deserialize, Default)]
@@ -90,10 +92,11 @@ struct ConsentForm {
 async fn consent(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Client(from, _): Client,
     CsrfForm(form): CsrfForm<ConsentForm>,
 ) -> Response {
     if form.decision == "allow" {
-        return decide(&state, &headers, &form.query, true).await;
+        return decide(&state, &headers, &form.query, true, &from).await;
     }
     let ctx = Ctx::new(&state, &headers);
     match state
@@ -109,7 +112,13 @@ async fn consent(
     }
 }
 
-async fn decide(state: &AppState, headers: &HeaderMap, query: &str, consented: bool) -> Response {
+async fn decide(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+    consented: bool,
+    from: &nidan_service::ClientInfo,
+) -> Response {
     let ctx = Ctx::new(state, headers);
     let user = match session_cookie(state).get(headers) {
         Some(token) => state.service.gate(&token).await.ok(),
@@ -117,7 +126,7 @@ async fn decide(state: &AppState, headers: &HeaderMap, query: &str, consented: b
     };
     match state
         .service
-        .authorize(&request_of(query), user.as_deref(), consented)
+        .authorize(&request_of(query), user.as_deref(), consented, from)
         .await
     {
         Ok(step) => answer(state, ctx, query, step),

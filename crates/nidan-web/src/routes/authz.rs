@@ -194,7 +194,7 @@ async fn check(state: &AppState, request: &Parts, style: Style) -> Response {
     let subject = user.as_ref().map(|u| Subject {
         email: &u.email,
         groups: &u.groups,
-        two_step: u.two_step,
+        two_step: u.two_step(),
     });
     let (decision, _) = state
         .options
