@@ -147,8 +147,14 @@ impl Courier {
         }
     }
 
-    fn record(&self, channel: Channel, what: &str, to: &str, result: &Result<(), DeliveryError>) {
-        self.counts.record(channel, result.is_ok());
+    fn record(
+        &self,
+        channel: Channel,
+        what: &'static str,
+        to: &str,
+        result: &Result<(), DeliveryError>,
+    ) {
+        self.counts.record(channel, what, result.is_ok());
         let channel = match channel {
             Channel::Email => "email",
             Channel::Sms => "sms",
@@ -195,6 +201,10 @@ impl courier::Courier for Courier {
         let result = self.send_email(&notice.to, &email, 1).await;
         self.record(Channel::Email, "notice", &notice.to, &result);
         result
+    }
+
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.counts.register(registry);
     }
 
     fn sms_provider(&self) -> &'static str {

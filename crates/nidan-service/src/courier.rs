@@ -257,6 +257,8 @@ pub trait Courier: Send + Sync + 'static {
     async fn send_notice(&self, notice: &Notice) -> Result<(), DeliveryError>;
     /// Which SMS channel is configured (for logs and `/readyz`-like reporting): `outbox`, `webhook`, `twilio`.
     fn sms_provider(&self) -> &'static str;
+    /// Adds the courier's series (deliveries by channel and result) to `registry`.
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// Which methods a code channel belongs to.

@@ -34,6 +34,10 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use nidan_domain::{BearerToken, ThrottlePolicy, TotpWindow};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 
 pub use error::{ServiceError, ServiceResult};
 pub use ids::{ApiKeyId, CredentialId, DeviceId, SessionId, UserId};
@@ -216,20 +220,25 @@ struct Inner {
 /// start (for `/metrics`).
 #[derive(Default)]
 pub(crate) struct CapCounts {
-    sends: [std::sync::atomic::AtomicU64; ports::SendCap::ALL.len()],
-    passwords: std::sync::atomic::AtomicU64,
+    sends: Family<CapLabel, Counter>,
+    passwords: Counter,
+}
+
+/// The label of a sending cap's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapLabel {
+    cap: &'static str,
 }
 
 impl CapCounts {
     pub(crate) fn hit(&self, cap: ports::SendCap) {
-        if let Some(i) = ports::SendCap::ALL.iter().position(|c| *c == cap) {
-            self.sends[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.sends
+            .get_or_create(&CapLabel { cap: cap.as_str() })
+            .inc();
     }
 
     pub(crate) fn password_refused(&self) {
-        self.passwords
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.passwords.inc();
     }
 }
 
@@ -311,21 +320,32 @@ impl Service {
         }
     }
 
-    /// How often each sending cap refused a code since start, by cap name.
-    pub fn send_caps_hit(&self) -> Vec<(&'static str, u64)> {
-        ports::SendCap::ALL
-            .iter()
-            .zip(&self.inner.caps.sends)
-            .map(|(cap, n)| (cap.as_str(), n.load(std::sync::atomic::Ordering::Relaxed)))
-            .collect()
+    /// Adds the service's series to `registry`: its own counters, the password-hashing pool,
+    /// the store's and the couriers'.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let caps = &self.inner.caps;
+        for cap in ports::SendCap::ALL {
+            // Every cap shows from the start, at 0.
+            drop(caps.sends.get_or_create(&CapLabel { cap: cap.as_str() }));
+        }
+        registry.register(
+            "nidan_send_caps_hit",
+            "Codes refused by a sending limit, by limit",
+            caps.sends.clone(),
+        );
+        registry.register(
+            "nidan_password_limit_refusals",
+            "Sign-ins refused by the per-account limit on wrong passwords",
+            caps.passwords.clone(),
+        );
+        self.inner.hasher.register_metrics(registry);
+        self.inner.store.register_metrics(registry);
+        self.inner.courier.register_metrics(registry);
     }
 
-    /// How often the per-account password limit refused a sign-in since start.
-    pub fn password_limit_hits(&self) -> u64 {
-        self.inner
-            .caps
-            .passwords
-            .load(std::sync::atomic::Ordering::Relaxed)
+    /// Security notices waiting to be sent (for `/metrics`).
+    pub async fn notices_waiting(&self) -> ServiceResult<u64> {
+        Ok(self.store_ref().pending_notices().await?)
     }
 
     /// The policy in force.

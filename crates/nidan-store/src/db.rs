@@ -430,6 +430,9 @@ pub(crate) trait Backend: Sized + Send + Sync + 'static {
         args: A,
         body: Body<Self, A, T>,
     ) -> impl Future<Output = Result<T, StoreError>> + Send;
+
+    /// Adds the backend's own series to `registry`.
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry);
 }
 
 /// The operations each backend does its own way: bulk import (per-row statements on SQLite's

@@ -101,6 +101,10 @@ store! {
                     c.row(sql!("SELECT 1"), args![], &|_| Ok(())).await.map(drop)
                 })
             }
+
+            fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+                self.0.register_metrics(registry);
+            }
         }
     }
     Accounts {
@@ -274,6 +278,7 @@ store! {
             }
         }
         enqueue_notice(n: NewNotice) -> (): run Single(n) |c, n| notices::enqueue_notice(c, n);
+        pending_notices() -> u64: run Read(()) |c, ()| notices::pending_notices(c);
         notice_sent(id: i64, now: UnixTime) -> ():
             run Single((id, now)) |c, (id, now)| notices::notice_sent(c, *id, *now);
         notice_failed(id: i64, retry_at: Option<UnixTime>, error: &str) -> ():

@@ -8,6 +8,7 @@
 mod pg;
 mod sqlite;
 
+mod backend_metrics;
 mod conformance_postgres;
 mod conformance_sqlite;
 mod import_batches;

@@ -51,6 +51,9 @@ pub struct WebOptions {
     pub access: nidan_domain::AccessRules,
     /// Where `rd` may send a browser.
     pub redirects: nidan_domain::Redirects,
+    /// `[metrics] listen` is set: `/metrics` is served there ([`Routers::metrics`]), not on the
+    /// public listener.
+    pub metrics_apart: bool,
 }
 
 /// What every handler can reach. Every request clones it (axum hands each handler its own
@@ -71,7 +74,7 @@ pub struct Shared {
     pub service: Service,
     /// HTTP settings.
     pub options: WebOptions,
-    /// Metrics registry.
+    /// The metrics registry and the web layer's series.
     pub metrics: metrics::Metrics,
     /// Coarse per-IP / per-key limits.
     pub limits: limits::Limits,
@@ -80,6 +83,22 @@ pub struct Shared {
 /// The whole HTTP surface. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
 /// so client addresses are known.
 pub fn app(service: Service, options: WebOptions) -> Router {
+    routers(service, options).public
+}
+
+/// The routers of one server, sharing their state.
+pub struct Routers {
+    /// Everything people, apps and proxies call (with `/metrics` unless
+    /// [`WebOptions::metrics_apart`]).
+    pub public: Router,
+    /// `/metrics` alone, for a listener of its own.
+    pub metrics: Router,
+}
+
+/// [`app`], and a router that serves only `/metrics` from the same registry.
+pub fn routers(service: Service, options: WebOptions) -> Routers {
+    let metrics = metrics::Metrics::new(&service);
+    let metrics_apart = options.metrics_apart;
     let state = AppState(Arc::new(Shared {
         service,
         limits: limits::Limits::new(
@@ -89,9 +108,9 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         )
         .with_password_resets(options.password_resets_per_ip_per_hour),
         options,
-        metrics: metrics::Metrics::default(),
+        metrics,
     }));
-    Router::new()
+    let mut public = Router::new()
         .merge(routes::account::router())
         .merge(routes::authz::router())
         .merge(routes::oidc::router())
@@ -101,7 +120,11 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         .merge(routes::codes::router())
         .merge(routes::lifecycle::router())
         .merge(routes::ops::router())
-        .merge(pages::router())
+        .merge(pages::router());
+    if !metrics_apart {
+        public = public.merge(routes::ops::metrics_router());
+    }
+    let public = public
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -114,7 +137,11 @@ pub fn app(service: Service, options: WebOptions) -> Router {
         ))
         .layer(middleware::from_fn(headers_and_limits))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .with_state(state.clone());
+    let metrics = routes::ops::metrics_router()
+        .fallback(not_found)
+        .with_state(state);
+    Routers { public, metrics }
 }
 
 async fn not_found() -> ApiError {

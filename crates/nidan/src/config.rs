@@ -93,11 +93,22 @@ pub struct Config {
     pub support: SupportConfig,
     /// `[retention]`: how long history and sent notices are kept.
     pub retention: RetentionConfig,
+    /// `[metrics]`: where `/metrics` is served.
+    pub metrics: MetricsConfig,
     /// `[secrets]`: the key that encrypts stored TOTP secrets.
     pub secrets: SecretsConfig,
     /// `[[webhooks]]`: where security events are POSTed. Default none.
     pub webhooks: Vec<WebhookConfig>,
     unknown_env: Vec<String>,
+}
+
+/// `[metrics]` settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// A listener of its own for `/metrics` (say `127.0.0.1:9464`, or an address only the
+    /// monitoring network reaches); the public listener then answers 404 there. Default none:
+    /// `/metrics` is on `server.listen`.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[retention]` settings: what the hourly sweep keeps. Sessions, challenges, codes, reset links

@@ -68,8 +68,31 @@ pub async fn run(config: Config) -> Result<()> {
         .prepare_webhooks()
         .await
         .context("preparing the webhooks")?;
+    let metrics_listener = match config.metrics.listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} (metrics.listen)"))?;
+            let addr = listener
+                .local_addr()
+                .context("cannot read the metrics listening address")?;
+            tracing::info!("metrics on http://{addr}/metrics");
+            Some(listener)
+        }
+        None => None,
+    };
     let background = tokio::spawn(background_work(service.clone(), stop.clone()));
-    let app = nidan_web::app(service, wiring::web_options(&config));
+    let nidan_web::Routers {
+        public: app,
+        metrics,
+    } = nidan_web::routers(service, wiring::web_options(&config));
+    let metrics_server = metrics_listener.map(|listener| {
+        tokio::spawn(
+            axum::serve(listener, metrics)
+                .with_graceful_shutdown(stop.clone().stopped())
+                .into_future(),
+        )
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -87,6 +110,9 @@ pub async fn run(config: Config) -> Result<()> {
         ),
     }
     background.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     tracing::info!("nidan stopped");
     Ok(())
 }

@@ -139,6 +139,7 @@ pub fn web_options(config: &Config) -> WebOptions {
             &config.access.allowed_redirects,
         )
         .unwrap_or_default(),
+        metrics_apart: config.metrics.listen.is_some(),
     }
 }
 

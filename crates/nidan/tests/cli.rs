@@ -854,3 +854,56 @@ fn config_check_prints_the_settings_without_secrets() {
     assert_status(&out, 2);
     assert_says(&stderr(&out), "server.listen");
 }
+
+/// `[metrics] listen`: `/metrics` moves to a listener of its own (the public one answers 404),
+/// and carries the service's, the store's, the couriers', the hashing pool's and the process's
+/// series, counted from what the server did.
+#[test]
+fn metrics_are_served_on_their_own_listener_with_every_layer_s_series() {
+    let nidan = Instance::new();
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let (_server, addr) = nidan.serve_with(&[("NIDAN_METRICS_LISTEN", &metrics_addr)]);
+    let started = Instant::now();
+    while TcpStream::connect(&metrics_addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no metrics listener"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(call(&addr, "GET", "/metrics", "", "").0, 404);
+    // A wrong password (a hash on the pool), and a write (sign-up) through the SQLite writer.
+    let login = r#"{"email":"nobody@example.com","password":"not the password at all"}"#;
+    assert_eq!(post_status(&addr, "/api/v1/login", "", login), 401);
+    let signup = r#"{"email":"mia@example.com","password":"correct horse battery staple"}"#;
+    assert_eq!(post_status(&addr, "/api/v1/users", "", signup), 201);
+
+    let (status, text) = call(&metrics_addr, "GET", "/metrics", "", "");
+    assert_eq!(status, 200, "{text}");
+    for line in [
+        "nidan_http_requests_total{route=\"/api/v1/login\",method=\"POST\",status=\"401\"} 1",
+        "nidan_verifications_total{path=\"password\",method=\"password\",result=\"failure\"} 1",
+        "nidan_password_hashing_workers ",
+        "nidan_password_hashing_waiting 0",
+        "nidan_sqlite_writer_commit_seconds_count ",
+        "nidan_sqlite_writer_batch_jobs_bucket{le=\"1\"} ",
+        "nidan_deliveries_total{channel=\"email\",kind=\"notice\",result=\"sent\"} 0",
+        "nidan_send_caps_hit_total{cap=\"destination\"} 0",
+        "nidan_password_limit_refusals_total 0",
+        "nidan_notices_waiting ",
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+        "process_open_fds ",
+    ] {
+        assert!(text.contains(line), "`{line}` missing in:\n{text}");
+    }
+    // Two hashes at least (the wrong password and the sign-up), each waited for.
+    let waits = text
+        .lines()
+        .find_map(|l| l.strip_prefix("nidan_password_hashing_wait_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no hashing wait count in:\n{text}"));
+    assert!(waits >= 2, "{waits}");
+    // The metrics listener serves nothing else.
+    assert_eq!(call(&metrics_addr, "GET", "/healthz", "", "").0, 404);
+}

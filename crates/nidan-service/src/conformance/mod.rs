@@ -63,7 +63,8 @@ pub use oidc::{
 pub use own_life::{
     delete_user_removes_everything_and_queues_the_last_notice,
     disabling_ends_sessions_challenges_and_devices, list_users_and_groups,
-    password_change_ends_sessions_devices_and_reset_links, purge_deletes_what_is_over_in_batches,
+    password_change_ends_sessions_devices_and_reset_links,
+    pending_notices_count_what_is_neither_sent_nor_given_up, purge_deletes_what_is_over_in_batches,
     race_same_reset_link_used_once, reset_link_works_once_newest_only_until_it_expires,
     reset_links_are_capped_per_account_and_hour,
     set_email_changes_the_sign_in_email_and_refuses_a_taken_one,
@@ -146,6 +147,7 @@ where
         two_step_off_until_turns_back_on_once_when_due,
         list_users_and_groups,
         purge_deletes_what_is_over_in_batches,
+        pending_notices_count_what_is_neither_sent_nor_given_up,
         webhook_cursors_start_at_the_newest_line_and_move_once,
         // the OpenID Connect provider
         oidc_clients_and_keys,

@@ -665,6 +665,49 @@ pub async fn list_users_and_groups(store: Arc<dyn Store>) {
     );
 }
 
+/// Notices count as waiting until sent or given up on.
+pub async fn pending_notices_count_what_is_neither_sent_nor_given_up(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store);
+    let user = fx.user().await;
+    let pending = |fx: &Fixture| {
+        let store = fx.store.clone();
+        async move {
+            store
+                .pending_notices()
+                .await
+                .expect("pending_notices failed")
+        }
+    };
+    assert_eq!(pending(&fx).await, 0);
+    for _ in 0..3 {
+        fx.store
+            .enqueue_notice(notice(&user, "{\"kind\":\"two_step_on\"}", None))
+            .await
+            .expect("enqueue_notice failed");
+    }
+    assert_eq!(pending(&fx).await, 3);
+    let queued = fx
+        .store
+        .due_notices(NOW + 1, 10)
+        .await
+        .expect("due_notices failed");
+    assert_eq!(queued.len(), 3);
+    fx.store
+        .notice_sent(queued[0].id, NOW)
+        .await
+        .expect("notice_sent failed");
+    fx.store
+        .notice_failed(queued[1].id, Some(NOW + 60), "try again")
+        .await
+        .expect("notice_failed failed");
+    assert_eq!(pending(&fx).await, 2, "a notice to retry still waits");
+    fx.store
+        .notice_failed(queued[1].id, None, "given up")
+        .await
+        .expect("notice_failed failed");
+    assert_eq!(pending(&fx).await, 1);
+}
+
 /// The retention sweep deletes what is over and keeps the rest, at most `batch` rows per table
 /// and call.
 pub async fn purge_deletes_what_is_over_in_batches(store: Arc<dyn Store>) {

@@ -16,6 +16,11 @@ mod pool;
 #[cfg(test)]
 mod tests;
 
+use std::time::Instant;
+
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
@@ -47,6 +52,27 @@ pub struct PasswordHasher {
     pool: Pool,
     params: HashParams,
     dummy_hash: String,
+    metrics: HashingMetrics,
+}
+
+/// What `/metrics` shows of the pool: hashes waiting for a thread, and how long they waited.
+#[derive(Clone, Debug)]
+struct HashingMetrics {
+    waiting: Gauge,
+    wait: Histogram,
+}
+
+impl Default for HashingMetrics {
+    fn default() -> Self {
+        Self {
+            waiting: Gauge::default(),
+            // 1 ms to about 8 s: a hash takes tens of milliseconds, so a wait of seconds means
+            // a queue many hashes deep.
+            wait: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.001, 2.0, 14,
+            )),
+        }
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -96,7 +122,29 @@ impl PasswordHasher {
             pool,
             params,
             dummy_hash,
+            metrics: HashingMetrics::default(),
         })
+    }
+
+    /// Adds the pool's series to `registry`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let workers = Gauge::<i64>::default();
+        workers.set(i64::try_from(self.pool.workers()).unwrap_or(i64::MAX));
+        registry.register(
+            "nidan_password_hashing_workers",
+            "Threads that hash passwords",
+            workers,
+        );
+        registry.register(
+            "nidan_password_hashing_waiting",
+            "Password hashes queued and not yet started",
+            self.metrics.waiting.clone(),
+        );
+        registry.register(
+            "nidan_password_hashing_wait_seconds",
+            "Time a password hash waited for a hashing thread",
+            self.metrics.wait.clone(),
+        );
     }
 
     /// The number of hashing threads.
@@ -112,12 +160,21 @@ impl PasswordHasher {
         job: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> ServiceResult<oneshot::Receiver<T>> {
         let (reply, answer) = oneshot::channel();
+        let metrics = self.metrics.clone();
+        let queued = Instant::now();
+        metrics.waiting.inc();
         let job = Box::new(move |memory: &mut Memory| {
+            metrics.waiting.dec();
+            metrics.wait.observe(queued.elapsed().as_secs_f64());
             if !reply.is_closed() {
                 let _ = reply.send(job(memory));
             }
         });
-        match self.pool.submit(job) {
+        let submitted = self.pool.submit(job);
+        if submitted.is_err() {
+            self.metrics.waiting.dec();
+        }
+        match submitted {
             Ok(()) => Ok(answer),
             Err(Rejected::Full) => Err(ServiceError::Busy { retry_after: 1 }),
             Err(Rejected::Stopped) => Err(ServiceError::Internal("hashing threads stopped".into())),

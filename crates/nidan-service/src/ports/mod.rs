@@ -62,6 +62,8 @@ pub trait Store:
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Adds the backend's own series (its writer, its pool) to `registry`.
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// Accounts: who they are, their settings, and their counted wrong passwords and codes.
@@ -356,6 +358,8 @@ pub trait Activity: Send + Sync + 'static {
 pub trait Notices: Send + Sync + 'static {
     /// Queues a notice.
     async fn enqueue_notice(&self, notice: NewNotice) -> Result<(), StoreError>;
+    /// How many notices are neither sent nor given up on.
+    async fn pending_notices(&self) -> Result<u64, StoreError>;
     /// Notices due at `now`, oldest first.
     async fn due_notices(&self, now: UnixTime, limit: u32)
     -> Result<Vec<QueuedNotice>, StoreError>;

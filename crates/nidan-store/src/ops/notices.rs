@@ -22,6 +22,19 @@ pub(crate) async fn enqueue_notice<C: Conn>(c: &mut C, n: &NewNotice) -> Result<
     .map(drop)
 }
 
+/// Notices neither sent nor given up on.
+pub(crate) async fn pending_notices<C: Conn>(c: &mut C) -> Result<u64, DbError> {
+    let n: i64 = c
+        .row(
+            sql!("SELECT COUNT(*) FROM notices WHERE sent_at IS NULL AND failed_at IS NULL"),
+            args![],
+            &|row| row.get(0),
+        )
+        .await?
+        .unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 statements! {
     notice_sent(id: i64, now: i64) -> () =
         done "UPDATE notices SET sent_at = $1, attempts = attempts + 1 WHERE id = $2"

@@ -95,6 +95,44 @@ pub(crate) struct Pg {
     pub(crate) pool: PgPool,
 }
 
+/// The connection pool's use, read at each scrape.
+#[derive(Debug)]
+struct PoolUse(PgPool);
+
+impl prometheus_client::collector::Collector for PoolUse {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let open = i64::from(self.0.size());
+        let idle = i64::try_from(self.0.num_idle()).unwrap_or(i64::MAX);
+        let max = i64::from(self.0.options().get_max_connections());
+        for (name, help, value) in [
+            (
+                "nidan_postgres_pool_connections",
+                "PostgreSQL connections open in the pool",
+                open,
+            ),
+            (
+                "nidan_postgres_pool_idle_connections",
+                "PostgreSQL connections open and idle",
+                idle,
+            ),
+            (
+                "nidan_postgres_pool_max_connections",
+                "The pool's limit (database.max_connections)",
+                max,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 /// A serialization failure or a deadlock.
 fn retryable(e: &DbError) -> bool {
     matches!(e, DbError::Pg(sqlx::Error::Database(db))
@@ -103,6 +141,10 @@ fn retryable(e: &DbError) -> bool {
 
 impl Backend for Pg {
     type Conn<'c> = PgConn<'c>;
+
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register_collector(Box::new(PoolUse(self.pool.clone())));
+    }
 
     async fn run<A: Args, T: Answer>(&self, how: Run, args: A, body: Body<Self, A, T>) -> Out<T> {
         let mut tries = 0u32;

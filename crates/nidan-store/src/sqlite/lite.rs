@@ -139,6 +139,10 @@ fn value<T>(step: Step<T>) -> T {
 impl Backend for Lite {
     type Conn<'c> = LiteConn<'c>;
 
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.engine.register_metrics(registry);
+    }
+
     async fn run<A: Args, T: Answer>(&self, how: Run, args: A, body: Body<Self, A, T>) -> Out<T> {
         match how {
             Run::Read => self.engine.read(|c| run(c, &args, &body)).map(value),

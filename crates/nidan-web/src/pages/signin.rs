@@ -451,11 +451,14 @@ async fn second_step(
     };
     let method = chosen(&c, &form.method);
     let remember = form.remember.is_some();
-    match state
+    let result = state
         .service
         .second_step(&c.token, method, &form.code, remember, &info)
-        .await
-    {
+        .await;
+    state
+        .metrics
+        .verification_result("sign_in", method.as_str(), &result);
+    match result {
         Ok(outcome) => {
             ctx.set_session(outcome.session_token.expose());
             if let Some(device) = &outcome.device_token {

@@ -14,9 +14,9 @@ use super::check::{check_database_url, check_http_url, check_issuer, check_smtp_
 use super::source::{self, Sources, invalid};
 use super::{
     ApiConfig, ChallengeConfig, CodesConfig, Config, ConfigError, DatabaseConfig, DeviceConfig,
-    EmailConfig, HashingConfig, LogConfig, LogFormat, PasswordConfig, RetentionConfig,
-    SecretsConfig, ServerConfig, SessionConfig, SignupConfig, SmsConfig, SmsProvider,
-    SupportConfig, ThrottleConfig, TotpConfig, methods, risk,
+    EmailConfig, HashingConfig, LogConfig, LogFormat, MetricsConfig, PasswordConfig,
+    RetentionConfig, SecretsConfig, ServerConfig, SessionConfig, SignupConfig, SmsConfig,
+    SmsProvider, SupportConfig, ThrottleConfig, TotpConfig, methods, risk,
 };
 
 impl Config {
@@ -306,6 +306,15 @@ impl Config {
             activity_days: src.number("retention.activity_days", 400, 1, 36_500, "")?,
             sent_notices_days: src.number("retention.sent_notices_days", 30, 1, 3650, "")?,
         };
+        let metrics = MetricsConfig {
+            listen: src.parsed("metrics.listen", "a socket address like 127.0.0.1:9464")?,
+        };
+        if metrics.listen == Some(server.listen) && server.listen.port() != 0 {
+            return Err(invalid(
+                "metrics.listen",
+                "is the same address as server.listen; leave it unset to serve /metrics there",
+            ));
+        }
         let support = SupportConfig {
             contact_url: src
                 .optional_string("support.contact_url")?
@@ -342,6 +351,7 @@ impl Config {
             methods,
             support,
             retention,
+            metrics,
             secrets,
             webhooks: super::webhooks::build(&src)?,
             unknown_env: src.unknown_env().to_vec(),

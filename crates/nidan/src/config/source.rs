@@ -61,6 +61,7 @@ pub(super) const SETTINGS: &[&str] = &[
     "sms.url",
     "retention.activity_days",
     "retention.sent_notices_days",
+    "metrics.listen",
     "support.contact_url",
     "support.contact_email",
     "sms.authorization",
