@@ -10,6 +10,8 @@ use std::str::FromStr;
 /// A second-factor method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
+    /// A security key or passkey (WebAuthn): a signature no phishing site can obtain.
+    Webauthn,
     /// An authenticator app (TOTP).
     Totp,
     /// A code by text message (a "restricted" authenticator).
@@ -27,11 +29,18 @@ pub struct UnknownMethod;
 
 impl Method {
     /// Every method, in display order.
-    pub const ALL: [Method; 4] = [Method::Totp, Method::Sms, Method::Email, Method::Recovery];
+    pub const ALL: [Method; 5] = [
+        Method::Webauthn,
+        Method::Totp,
+        Method::Sms,
+        Method::Email,
+        Method::Recovery,
+    ];
 
-    /// The stored and wire name: `"totp"`, `"sms"`, `"email"` or `"recovery"`.
+    /// The stored and wire name: `"webauthn"`, `"totp"`, `"sms"`, `"email"` or `"recovery"`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Method::Webauthn => "webauthn",
             Method::Totp => "totp",
             Method::Sms => "sms",
             Method::Email => "email",

@@ -122,6 +122,8 @@ pub fn amr(second_step: Option<SecondStep>) -> Vec<&'static str> {
         return out;
     };
     out.push(match step {
+        // A key held in hardware (a security key, or a passkey on a phone or computer).
+        SecondStep::Method(Method::Webauthn) => "hwk",
         SecondStep::Method(Method::Totp) => "otp",
         SecondStep::Method(Method::Sms) => "sms",
         // RFC 8176 has no value for a code by email; `otp` is what such codes are.
@@ -226,6 +228,10 @@ mod tests {
         assert_eq!(
             amr(Some(SecondStep::Method(Method::Sms))),
             ["pwd", "sms", "mfa"]
+        );
+        assert_eq!(
+            amr(Some(SecondStep::Method(Method::Webauthn))),
+            ["pwd", "hwk", "mfa"]
         );
         assert_eq!(amr(Some(SecondStep::Device)), ["pwd", "swk", "mfa"]);
         assert_eq!(acr(Some(SecondStep::Device)), ACR_TWO_STEP);

@@ -199,7 +199,12 @@ impl Service {
                 reason: "account_disabled",
             });
         }
-        let enrolment = Enrolment::new(found.totp, found.oob, found.recovery_codes_left);
+        let enrolment = Enrolment::new(
+            found.totp,
+            found.oob,
+            found.recovery_codes_left,
+            found.webauthn_keys,
+        );
         if !enrolment.has_method() && enrolment.recovery_codes_left == 0 {
             nidan_domain::classify_code(code)
                 .map_err(|e| ServiceError::InvalidRequest(format!("code: {e}")))?;

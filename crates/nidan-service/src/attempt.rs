@@ -70,6 +70,9 @@ pub(crate) struct CodeCheck<'a> {
     pub challenge: Option<ChallengeAttempt>,
     /// With it, the outcome is written to the activity log in the settling transaction.
     pub record: Option<RecordAs<'a>>,
+    /// A security key's answer, already judged ([`Service::key_candidate`]): what it matched,
+    /// and whether it was a replay. With it `code` is not read.
+    pub key: Option<(Candidate, bool)>,
 }
 
 impl<'a> CodeCheck<'a> {
@@ -83,6 +86,7 @@ impl<'a> CodeCheck<'a> {
             oob: None,
             challenge: None,
             record: None,
+            key: None,
         }
     }
 }
@@ -264,14 +268,19 @@ impl Service {
             oob,
             challenge,
             record,
+            key,
         } = check;
-        let submitted = parse_code(expect, code)?;
+        let submitted = match key {
+            Some(_) => None,
+            None => Some(parse_code(expect, code)?),
+        };
         let mut method = match &submitted {
-            SubmittedCode::Numeric(_) => match expect {
+            Some(SubmittedCode::Numeric(_)) => match expect {
                 Expect::Method(m) => m,
                 Expect::AnyCurrent => Method::Totp,
             },
-            SubmittedCode::Recovery(_) => Method::Recovery,
+            Some(SubmittedCode::Recovery(_)) => Method::Recovery,
+            None => Method::Webauthn,
         };
         // A few rounds: `Raced` means another attempt on this account landed between our read
         // and our write; decide again from fresh state rather than guess.
@@ -279,14 +288,15 @@ impl Service {
             let now = self.now();
             self.throttle_gate(&user, method, now)?;
             let (candidate, replay_seen) = match (&submitted, expect) {
+                (None, _) => key.clone().unwrap_or((Candidate::Wrong, false)),
                 (
-                    SubmittedCode::Numeric(code),
+                    Some(SubmittedCode::Numeric(code)),
                     Expect::Method(m @ (Method::Email | Method::Sms)),
                 ) => {
                     let found = self.oob_candidate(&user, oob, Some(m), code).await?;
                     (found.map(|(c, _)| c).unwrap_or(Candidate::Wrong), false)
                 }
-                (SubmittedCode::Numeric(code), Expect::AnyCurrent) => {
+                (Some(SubmittedCode::Numeric(code)), Expect::AnyCurrent) => {
                     match self.totp_candidate(totp, code, now)? {
                         (Candidate::Wrong, false) => {
                             match self.oob_candidate(&user, oob, None, code).await? {
@@ -300,8 +310,8 @@ impl Service {
                         found => found,
                     }
                 }
-                (SubmittedCode::Numeric(code), _) => self.totp_candidate(totp, code, now)?,
-                (SubmittedCode::Recovery(code), _) => (
+                (Some(SubmittedCode::Numeric(code)), _) => self.totp_candidate(totp, code, now)?,
+                (Some(SubmittedCode::Recovery(code)), _) => (
                     Candidate::RecoveryDigest(self.recovery_digest(&user.id, code.canonical())),
                     false,
                 ),

@@ -29,6 +29,7 @@ pub mod session;
 pub mod signin;
 pub mod system;
 pub mod two_step;
+pub mod webauthn;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -150,7 +151,7 @@ impl Default for Policy {
             signup_open: true,
             password_min_chars: 15,
             password_resets_per_hour: 3,
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: "http://localhost:8080".into(),
             support: None,
             retention: Retention::default(),
             session_idle_secs: 30 * 60,
@@ -162,6 +163,7 @@ impl Default for Policy {
             codes: CodePolicy::default(),
             risk: geo::RiskPolicy::default(),
             enabled_methods: vec![
+                nidan_domain::Method::Webauthn,
                 nidan_domain::Method::Totp,
                 nidan_domain::Method::Sms,
                 nidan_domain::Method::Email,
@@ -214,6 +216,8 @@ struct Inner {
     /// The operator's webhooks, set at start.
     hooks: std::sync::OnceLock<webhooks::Hooks>,
     caps: CapCounts,
+    /// The WebAuthn relying party, when `public_url` names a host (not an IP address).
+    webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 /// How often each sending cap and the per-account password limit refused something, since
@@ -251,8 +255,10 @@ impl Service {
             rng,
             courier,
         } = ports;
+        let webauthn = webauthn::relying_party(&policy.public_url, &policy.issuer);
         Self {
             inner: Arc::new(Inner {
+                webauthn,
                 store,
                 clock,
                 rng,

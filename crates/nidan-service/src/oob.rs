@@ -352,33 +352,18 @@ impl Service {
         client: &ClientInfo,
     ) -> ServiceResult<CodeSent> {
         let digest = token_digest(challenge_token);
-        let now = self.now();
-        let (challenge, account) = self
-            .store_ref()
-            .challenge_for_check(&digest)
-            .await?
-            .ok_or(ServiceError::ChallengeExpired)?;
-        if challenge.consumed_at.is_some()
-            || challenge.expires_at <= now
-            || challenge.attempts >= self.inner.policy.challenge_max_attempts
-        {
-            return Err(ServiceError::ChallengeExpired);
-        }
         if crate::courier::channel_of(method).is_none() {
             return Err(ServiceError::InvalidRequest(
                 "`method` must be `email` or `sms`".into(),
             ));
         }
-        let user = account.user;
-        let enrolment =
-            crate::signin::Enrolment::new(account.totp, account.oob, account.recovery_codes_left);
-        let abroad = self.abroad(&challenge.ip).is_some();
-        let offered = self
-            .challenge_methods(&user, &enrolment, abroad)
-            .contains(&method);
-        let target = offered
-            .then(|| self.code_target(&user, &enrolment, method, abroad))
-            .flatten();
+        let crate::signin::LiveChallenge {
+            user,
+            enrolment,
+            abroad,
+            ..
+        } = self.live_challenge(&digest, method).await?;
+        let target = self.code_target(&user, &enrolment, method, abroad);
         let Some((channel, destination, purpose)) = target else {
             return Err(ServiceError::InvalidRequest(format!(
                 "method `{}` is not available for this account",

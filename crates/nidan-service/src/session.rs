@@ -26,7 +26,7 @@ pub struct MethodView {
     pub method: Method,
     /// When it was enrolled.
     pub created_at: UnixTime,
-    /// Where codes go, masked (email and SMS only).
+    /// Where codes go, masked (email and SMS); a security key's name.
     pub hint: Option<String>,
 }
 
@@ -107,6 +107,15 @@ impl Service {
             .ok_or(ServiceError::Unauthenticated)?;
         let enrolment = self.enrolment(&user.id).await?;
         let mut methods = Vec::new();
+        if enrolment.webauthn_keys > 0 {
+            for key in self.store_ref().webauthn_keys(&user.id).await? {
+                methods.push(MethodView {
+                    method: Method::Webauthn,
+                    created_at: key.created_at,
+                    hint: Some(key.name),
+                });
+            }
+        }
         if let Some(t) = &enrolment.totp {
             methods.push(MethodView {
                 method: Method::Totp,

@@ -59,6 +59,16 @@ pub enum LoginOutcome {
     },
 }
 
+/// What a second step presents.
+#[derive(Clone, Copy, Debug)]
+pub enum Answer<'a> {
+    /// A code, as typed.
+    Code(&'a str),
+    /// A security key's answer to the sign-in's WebAuthn options (`navigator.credentials.get`,
+    /// as `toJSON()` gives it).
+    Key(&'a serde_json::Value),
+}
+
 /// The answer to a right second-step code.
 #[derive(Debug)]
 pub struct SecondStepOutcome {
@@ -77,6 +87,8 @@ pub(crate) struct Enrolment {
     /// Confirmed email addresses and phone numbers.
     pub oob: Vec<OobMethod>,
     pub recovery_codes_left: u32,
+    /// Security keys and passkeys.
+    pub webauthn_keys: u32,
 }
 
 impl Enrolment {
@@ -85,8 +97,10 @@ impl Enrolment {
         totp: Option<TotpCredential>,
         oob: Vec<OobMethod>,
         recovery_codes_left: u32,
+        webauthn_keys: u32,
     ) -> Self {
         Self {
+            webauthn_keys,
             totp,
             oob: oob
                 .into_iter()
@@ -96,9 +110,13 @@ impl Enrolment {
         }
     }
 
-    /// Methods usable for a second step, in display order.
+    /// Methods usable for a second step, in display order: a security key first (nothing
+    /// phishes it), recovery codes last.
     pub(crate) fn methods(&self) -> Vec<Method> {
         let mut m = Vec::new();
+        if self.webauthn_keys > 0 {
+            m.push(Method::Webauthn);
+        }
         if self.totp.is_some() {
             m.push(Method::Totp);
         }
@@ -114,8 +132,17 @@ impl Enrolment {
     }
     /// Whether any real method (not just recovery codes) is enrolled.
     pub(crate) fn has_method(&self) -> bool {
-        self.totp.is_some() || !self.oob.is_empty()
+        self.totp.is_some() || !self.oob.is_empty() || self.webauthn_keys > 0
     }
+}
+
+/// A sign-in challenge that can still be answered, with its account and what it has enrolled.
+pub(crate) struct LiveChallenge {
+    pub record: ChallengeRecord,
+    pub user: UserRecord,
+    pub enrolment: Enrolment,
+    /// The sign-in comes from outside the home countries (`[risk]`).
+    pub abroad: bool,
 }
 
 /// Whether the account's own second step applies: two-step is on and a method is enrolled.
@@ -133,7 +160,13 @@ impl Service {
         let totp = self.store_ref().active_totp(user).await?;
         let oob = self.store_ref().oob_methods(user).await?;
         let recovery_codes_left = self.store_ref().recovery_codes_left(user).await?;
-        Ok(Enrolment::new(totp, oob, recovery_codes_left))
+        let keys = self.store_ref().webauthn_keys(user).await?.len();
+        Ok(Enrolment::new(
+            totp,
+            oob,
+            recovery_codes_left,
+            u32::try_from(keys).unwrap_or(u32::MAX),
+        ))
     }
 
     /// An activity line as it will be stored (client details clipped, country looked up).
@@ -546,37 +579,35 @@ impl Service {
         })
     }
 
-    /// The second step of sign-in: a code for the challenge.
-    pub async fn second_step(
+    /// The challenge of `digest` while it can be answered (unused, unexpired, attempts left, the
+    /// account not disabled: else `ChallengeExpired`), when it offers `method` (else
+    /// `InvalidRequest`).
+    pub(crate) async fn live_challenge(
         &self,
-        challenge_token: &str,
+        digest: &[u8; 32],
         method: Method,
-        code: &str,
-        remember_device: bool,
-        client: &ClientInfo,
-    ) -> ServiceResult<SecondStepOutcome> {
-        let digest = token_digest(challenge_token);
-        let now = self.now();
-        let max_attempts = self.inner.policy.challenge_max_attempts;
-        let (challenge, account) = self
+    ) -> ServiceResult<LiveChallenge> {
+        let (record, account) = self
             .store_ref()
-            .challenge_for_check(&digest)
+            .challenge_for_check(digest)
             .await?
             .ok_or(ServiceError::ChallengeExpired)?;
-        if challenge.consumed_at.is_some()
-            || challenge.expires_at <= now
-            || challenge.attempts >= max_attempts
+        if record.consumed_at.is_some()
+            || record.expires_at <= self.now()
+            || record.attempts >= self.inner.policy.challenge_max_attempts
+            || account.user.disabled_at.is_some()
         {
             return Err(ServiceError::ChallengeExpired);
         }
-        let user = account.user;
-        if user.disabled_at.is_some() {
-            return Err(ServiceError::ChallengeExpired);
-        }
-        let enrolment = Enrolment::new(account.totp, account.oob, account.recovery_codes_left);
-        let abroad = self.abroad(&challenge.ip).is_some();
+        let enrolment = Enrolment::new(
+            account.totp,
+            account.oob,
+            account.recovery_codes_left,
+            account.webauthn_keys,
+        );
+        let abroad = self.abroad(&record.ip).is_some();
         if !self
-            .challenge_methods(&user, &enrolment, abroad)
+            .challenge_methods(&account.user, &enrolment, abroad)
             .contains(&method)
         {
             return Err(ServiceError::InvalidRequest(format!(
@@ -584,6 +615,29 @@ impl Service {
                 method.as_str()
             )));
         }
+        Ok(LiveChallenge {
+            record,
+            user: account.user,
+            enrolment,
+            abroad,
+        })
+    }
+
+    /// The second step of sign-in: a code, or a security key's answer, for the challenge.
+    pub async fn second_step(
+        &self,
+        challenge_token: &str,
+        method: Method,
+        answer: Answer<'_>,
+        remember_device: bool,
+        client: &ClientInfo,
+    ) -> ServiceResult<SecondStepOutcome> {
+        let digest = token_digest(challenge_token);
+        let now = self.now();
+        let max_attempts = self.inner.policy.challenge_max_attempts;
+        let LiveChallenge {
+            user, enrolment, ..
+        } = self.live_challenge(&digest, method).await?;
 
         // A code asked for only because of where the sign-in comes from (the account has no
         // two-step of its own) is not a second step of the account.
@@ -611,11 +665,35 @@ impl Service {
         };
 
         let binding = CodeBinding::Challenge(digest);
+        let (code, key) = match (method, answer) {
+            (Method::Webauthn, Answer::Key(credential)) => {
+                // Not before the throttle lets a check through: a throttled account's answer
+                // is not judged (its ceremony is spent all the same).
+                self.throttle_gate(&user, method, now)?;
+                (
+                    "",
+                    Some(self.key_candidate(&user, &digest, credential).await?),
+                )
+            }
+            (Method::Webauthn, Answer::Code(_)) => {
+                return Err(ServiceError::InvalidRequest(
+                    "method `webauthn` takes the security key's `credential`, not a code".into(),
+                ));
+            }
+            (_, Answer::Key(_)) => {
+                return Err(ServiceError::InvalidRequest(format!(
+                    "method `{}` takes a code, not a credential",
+                    method.as_str()
+                )));
+            }
+            (_, Answer::Code(code)) => (code, None),
+        };
         let verdict = match self
             .check_code(CodeCheck {
                 totp: enrolment.totp.as_ref(),
                 oob: Some(&binding),
                 challenge: Some(attempt),
+                key,
                 ..CodeCheck::new(user.clone(), Expect::Method(method), code)
             })
             .await

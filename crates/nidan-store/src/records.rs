@@ -2,7 +2,8 @@
 
 use nidan_service::ports::{
     ActivityRecord, ApiKeyRecord, ChallengeRecord, CodeBinding, DeviceRecord, OobCode, OobMethod,
-    PasswordReset, QueuedNotice, SessionRecord, TotpCredential, UserRecord,
+    PasswordReset, QueuedNotice, SessionRecord, TotpCredential, UserRecord, WebauthnCeremony,
+    WebauthnKey,
 };
 use nidan_service::{CredentialId, UserId};
 
@@ -123,6 +124,10 @@ record! {
     }
     api_key -> ApiKeyRecord { id, name, created_at, scopes, last_used_at }
     oob_method -> OobMethod { id, user_id, channel, destination, confirmed_at, created_at }
+    webauthn_key -> WebauthnKey {
+        id, user_id, credential_id, name, passkey, credential, counter, created_at, last_used_at,
+    }
+    webauthn_ceremony -> WebauthnCeremony { binding, user_id, state, expires_at }
     password_reset -> PasswordReset { digest, user_id, created_at, expires_at, used_at, ip }
     queued_notice -> QueuedNotice {
         id, email, locale, kind, at, ip, user_agent, country, attempts,

@@ -16,12 +16,12 @@ use nidan_service::ports::{
     DeviceRecord, FirstMethod, GateSession, ImportRow, Issued, NewActivity, NewNotice, NewSession,
     NewUser, OidcApp, OidcClient, OidcToken, OobCode, OobMethod, PasswordFailures, PasswordReset,
     Purge, QueuedNotice, Redeemed, SendLimits, SessionRecord, Settled, SigningKey, TotpCredential,
-    UserRecord, WebhookCursor,
+    UserRecord, WebauthnCeremony, WebauthnKey, WebhookCursor,
 };
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
 use crate::db::{Backend, Body, BoxFuture, Conn, DbError, Native, Run, Step};
-use crate::ops::{accounts, check, codes, credentials, notices, oidc, sessions};
+use crate::ops::{accounts, check, codes, credentials, notices, oidc, sessions, webauthn};
 use crate::{args, sql};
 
 /// A store on one backend.
@@ -208,6 +208,21 @@ store! {
         remove_two_step(user: &UserId, end_sessions: bool) -> ():
             run Write((user.clone(), end_sessions)) |c, (u, end)|
                 credentials::remove_two_step(c, u, *end);
+    }
+    SecurityKeys {
+        put_webauthn_ceremony(w: WebauthnCeremony) -> ():
+            run Single(w) |c, w| webauthn::put_webauthn_ceremony(c, w);
+        take_webauthn_ceremony(binding: &str, now: UnixTime) -> Option<WebauthnCeremony>:
+            run Single((binding.to_owned(), now)) |c, (b, now)|
+                webauthn::take_webauthn_ceremony(c, b, *now);
+        webauthn_keys(user: &UserId) -> Vec<WebauthnKey>:
+            run Read(user.clone()) |c, u| webauthn::webauthn_keys(c, u);
+        webauthn_key_by_credential_id(id: &[u8]) -> Option<WebauthnKey>:
+            run Read(id.to_vec()) |c, id| webauthn::webauthn_key_by_credential_id(c, id);
+        add_webauthn_key(k: WebauthnKey, first: Option<FirstMethod>) -> ():
+            run Write((k, first)) |c, (k, first)| webauthn::add_webauthn_key(c, k, first.as_ref());
+        delete_webauthn_key(user: &UserId, id: &CredentialId) -> bool:
+            run Write((user.clone(), id.clone())) |c, (u, id)| webauthn::delete_webauthn_key(c, u, id);
     }
     Checks {
         account_for_check(email: &str) -> Option<AccountForCheck>:

@@ -116,6 +116,7 @@ pub fn routers(service: Service, options: WebOptions) -> Routers {
         .merge(routes::oidc::router())
         .merge(routes::me::router())
         .merge(routes::two_step::router())
+        .merge(routes::webauthn::router())
         .merge(routes::apps::router())
         .merge(routes::codes::router())
         .merge(routes::lifecycle::router())

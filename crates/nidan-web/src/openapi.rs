@@ -5,18 +5,19 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{account, apps, authz, codes, lifecycle, me, oidc, ops, two_step};
+use crate::routes::{account, apps, authz, codes, lifecycle, me, oidc, ops, two_step, webauthn};
 
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "nidan", description = "Self-hosted two-step verification: password sign-in with an authenticator app or recovery codes, code checks for apps that keep their own sign-in, and forward-auth for reverse proxies in front of other apps."),
+    info(title = "nidan", description = "Self-hosted two-step verification: password sign-in with a security key or passkey, an authenticator app, codes by email or SMS, or recovery codes, code checks for apps that keep their own sign-in, and forward-auth for reverse proxies in front of other apps."),
     paths(
         account::sign_up, account::login, account::login_verify, account::logout,
         me::me, me::sessions, me::end_session, me::devices, me::forget_device, me::forget_devices, me::activity,
         me::apps, me::remove_app,
         two_step::totp_setup, two_step::totp_confirm, two_step::totp_remove, two_step::recovery_left, two_step::recovery_recreate,
         two_step::two_step_set, two_step::two_step_remove,
+        webauthn::register_start, webauthn::register_finish, webauthn::list, webauthn::remove, webauthn::sign_in_start,
         apps::verify, apps::send_code, apps::user_view,
         codes::sms_setup, codes::sms_confirm, codes::sms_resend, codes::email_resend, codes::sms_remove, codes::email_setup, codes::email_confirm, codes::email_remove,
         codes::login_send_code, codes::me_send_code, codes::default_method, codes::set_locale,

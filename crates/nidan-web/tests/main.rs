@@ -26,3 +26,4 @@ mod own_life;
 mod pages;
 mod races;
 mod security;
+mod webauthn;

@@ -78,9 +78,11 @@ pub(crate) fn texts(locale: Locale) -> &'static dyn Texts {
     }
 }
 
-/// A method's name in English (the wire names are `totp`, `sms`, `email`, `recovery`).
+/// A method's name in English (the wire names are `webauthn`, `totp`, `sms`, `email`,
+/// `recovery`).
 pub(crate) fn method_name_en(method: &str) -> &str {
     match method {
+        "webauthn" => "security key or passkey",
         "totp" => "authenticator app",
         "sms" => "text message (SMS)",
         "email" => "email",
@@ -92,6 +94,7 @@ pub(crate) fn method_name_en(method: &str) -> &str {
 /// A method's name in Japanese.
 pub(crate) fn method_name_ja(method: &str) -> &str {
     match method {
+        "webauthn" => "セキュリティキーまたはパスキー",
         "totp" => "認証アプリ",
         "sms" => "SMS",
         "email" => "メール",

@@ -307,7 +307,8 @@ pub async fn api_keys_found_by_digest_until_revoked(store: Arc<dyn Store>) {
 }
 
 /// `account_for_check` finds an account by email with its active credential, its email and SMS
-/// methods and its unused recovery codes, and nothing for an unknown email.
+/// methods, its unused recovery codes and how many security keys it has, and nothing for an
+/// unknown email.
 pub async fn account_for_check_reads_account_and_methods(store: Arc<dyn Store>) {
     let fx = Fixture::new(store);
     let a = fx.user().await;
@@ -327,6 +328,33 @@ pub async fn account_for_check_reads_account_and_methods(store: Arc<dyn Store>) 
     );
     assert!(found.oob.is_empty(), "no email or SMS method");
     assert_eq!(found.recovery_codes_left, 8, "unused recovery codes");
+    assert_eq!(found.webauthn_keys, 0, "no security key");
+    for n in 0..2u8 {
+        fx.store
+            .add_webauthn_key(
+                crate::ports::WebauthnKey {
+                    id: CredentialId::new(fx.id()),
+                    user_id: a.clone(),
+                    credential_id: vec![n; 16],
+                    name: format!("key {n}"),
+                    passkey: false,
+                    credential: "{}".into(),
+                    counter: 0,
+                    created_at: NOW,
+                    last_used_at: None,
+                },
+                None,
+            )
+            .await
+            .expect("add_webauthn_key failed");
+    }
+    let found = fx
+        .store
+        .account_for_check(&email)
+        .await
+        .expect("account_for_check failed")
+        .expect("account_for_check must find the account");
+    assert_eq!(found.webauthn_keys, 2, "its security keys, counted");
 
     // With an SMS number (confirmed) and a pending email address, both are listed.
     for (channel, destination) in [

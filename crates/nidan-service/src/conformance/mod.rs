@@ -24,6 +24,7 @@ mod oidc;
 mod own_life;
 mod races;
 mod sessions;
+mod webauthn;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,6 +82,10 @@ pub use sessions::{
     device_sign_in_records_use_and_creates_session, devices_list_newest_first_and_delete_only_own,
     devices_revoked_by_password_change_and_two_step_off,
     gate_session_reads_session_user_and_groups, sessions_list_newest_first_and_delete_only_own,
+};
+pub use webauthn::{
+    race_same_webauthn_ceremony_taken_once, security_key_use_needs_a_rising_counter,
+    webauthn_ceremony_is_taken_once, webauthn_keys_are_added_found_and_removed,
 };
 
 /// Runs every conformance check against fresh stores made by `fresh` (one fresh store per check,
@@ -155,6 +160,11 @@ where
         oidc_refresh_rotates_and_reuse_revokes_the_family,
         oidc_apps_keep_consent_and_removal_revokes_tokens,
         race_same_oidc_code_redeemed_once,
+        // security keys and passkeys
+        webauthn_keys_are_added_found_and_removed,
+        webauthn_ceremony_is_taken_once,
+        race_same_webauthn_ceremony_taken_once,
+        security_key_use_needs_a_rising_counter,
         // races
         race_same_totp_step_accepted_once,
         race_same_recovery_code_accepted_once,

@@ -50,7 +50,8 @@ pub use records::*;
 /// method into scope.
 pub mod stores {
     pub use super::{
-        Accounts, Activity, ApiKeys, Checks, Credentials, Notices, Oidc, Sessions, Store,
+        Accounts, Activity, ApiKeys, Checks, Credentials, Notices, Oidc, SecurityKeys, Sessions,
+        Store,
     };
 }
 
@@ -58,7 +59,7 @@ pub mod stores {
 /// `nidan-store`; every implementation must pass the conformance suite in [`crate::conformance`].
 #[async_trait]
 pub trait Store:
-    Accounts + Credentials + Checks + Sessions + Activity + Notices + ApiKeys + Oidc
+    Accounts + Credentials + SecurityKeys + Checks + Sessions + Activity + Notices + ApiKeys + Oidc
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -235,6 +236,41 @@ pub trait Credentials: Send + Sync + 'static {
     /// Removes every method, recovery code and remembered device; two-step becomes `none`. With
     /// `end_sessions` (support reset) every session ends too.
     async fn remove_two_step(&self, user: &UserId, end_sessions: bool) -> Result<(), StoreError>;
+}
+
+/// Security keys and passkeys (WebAuthn), and their ceremonies in progress.
+#[async_trait]
+pub trait SecurityKeys: Send + Sync + 'static {
+    /// Stores a ceremony, replacing any earlier one of its binding.
+    async fn put_webauthn_ceremony(&self, ceremony: WebauthnCeremony) -> Result<(), StoreError>;
+    /// Takes (deletes) the ceremony of `binding` in one statement: the one caller that gets it
+    /// may finish it, once; `None` when there is none, or it has expired at `now`.
+    async fn take_webauthn_ceremony(
+        &self,
+        binding: &str,
+        now: UnixTime,
+    ) -> Result<Option<WebauthnCeremony>, StoreError>;
+    /// The user's keys, oldest first.
+    async fn webauthn_keys(&self, user: &UserId) -> Result<Vec<WebauthnKey>, StoreError>;
+    /// The key with this WebAuthn credential id, whoever's it is.
+    async fn webauthn_key_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<WebauthnKey>, StoreError>;
+    /// Adds a key; `Conflict` when its credential id is registered already (to anyone). With
+    /// `first_method`, as [`Credentials::activate_totp`].
+    async fn add_webauthn_key(
+        &self,
+        key: WebauthnKey,
+        first_method: Option<FirstMethod>,
+    ) -> Result<(), StoreError>;
+    /// Removes one of the user's keys (false when it has no such key), with what it affects, as
+    /// [`Credentials::delete_totp`].
+    async fn delete_webauthn_key(
+        &self,
+        user: &UserId,
+        id: &CredentialId,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Sign-in challenges, sent codes, and the one place where codes are consumed and failures counted.

@@ -255,6 +255,17 @@ pub enum Candidate {
         /// Tries one code allows.
         max_attempts: u32,
     },
+    /// A security key's signed answer, verified against the ceremony it answers; the store
+    /// accepts it only if the key's counter goes up (or stays at 0, for keys that never count),
+    /// and then keeps `credential` (the key with its new counter).
+    SecurityKey {
+        /// The key.
+        key_id: CredentialId,
+        /// The counter the answer carried.
+        counter: u32,
+        /// The key as it is after this use (webauthn-rs's credential, JSON).
+        credential: String,
+    },
     /// Nothing matched (or only an old, replayed step did).
     Wrong,
 }
@@ -277,6 +288,8 @@ pub struct AccountForCheck {
     pub totp: Option<TotpCredential>,
     /// Its email and SMS methods, pending and confirmed (as [`super::Credentials::oob_methods`]).
     pub oob: Vec<OobMethod>,
+    /// How many security keys and passkeys it has.
+    pub webauthn_keys: u32,
     /// Unused recovery codes.
     pub recovery_codes_left: u32,
 }
@@ -361,6 +374,43 @@ pub struct ImportRow {
     /// The confirmed credential; it replaces any authenticator app the account had, so running
     /// the same import twice gives the same result. Two-step turns on for the account.
     pub credential: TotpCredential,
+}
+
+/// A security key or passkey (WebAuthn).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebauthnKey {
+    /// Its id.
+    pub id: CredentialId,
+    /// Owner.
+    pub user_id: UserId,
+    /// The WebAuthn credential id the authenticator made.
+    pub credential_id: Vec<u8>,
+    /// The name its owner gave it ("YubiKey 5", "iPhone").
+    pub name: String,
+    /// Registered as a passkey (a discoverable credential with user verification), so it can
+    /// also sign in without a password.
+    pub passkey: bool,
+    /// The public key, counter and flags, as webauthn-rs keeps them (JSON).
+    pub credential: String,
+    /// The newest signature counter seen.
+    pub counter: u32,
+    /// When it was added.
+    pub created_at: UnixTime,
+    /// When it last signed in.
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// A WebAuthn ceremony in progress: a registration, or a sign-in's second step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebauthnCeremony {
+    /// What it belongs to: `register:<user id>`, or `sign-in:<challenge digest, hex>`.
+    pub binding: String,
+    /// Whose.
+    pub user_id: UserId,
+    /// webauthn-rs's state (the challenge and what it allows), JSON.
+    pub state: String,
+    /// When it stops being usable.
+    pub expires_at: UnixTime,
 }
 
 /// An email address or phone number that receives codes (an out-of-band method).

@@ -63,7 +63,8 @@ macro_rules! check_columns {
             t.created_at AS t_created_at,
             (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL)
                 AS recovery_left,
-            EXISTS (SELECT 1 FROM oob_methods o WHERE o.user_id = u.id) AS has_oob
+            EXISTS (SELECT 1 FROM oob_methods o WHERE o.user_id = u.id) AS has_oob,
+            (SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id) AS webauthn_keys
             FROM users u"
         )
     };
@@ -75,6 +76,7 @@ pub(crate) const CHECK_TOTP: usize = USER_FIELDS.len();
 /// The unused recovery codes, then whether there are email or SMS methods.
 const CHECK_RECOVERY_LEFT: usize = CHECK_TOTP + 5;
 const CHECK_HAS_OOB: usize = CHECK_RECOVERY_LEFT + 1;
+const CHECK_WEBAUTHN_KEYS: usize = CHECK_HAS_OOB + 1;
 
 /// An account with what a code check needs, by email, in one statement (a second one only
 /// when the account has email or SMS methods).
@@ -109,6 +111,7 @@ async fn account_by<C: Conn>(
                 totp: records::joined_totp(r, CHECK_TOTP, &user.id)?,
                 recovery_left: r.get(CHECK_RECOVERY_LEFT)?,
                 has_oob: r.get(CHECK_HAS_OOB)?,
+                webauthn_keys: r.get(CHECK_WEBAUTHN_KEYS)?,
                 user,
             })
         })
@@ -241,6 +244,20 @@ async fn settle<C: Conn>(c: &mut C, a: &Attempt) -> Result<Step<Settled>, DbErro
                 )
                 .await?;
             (used == Some(true), false, false)
+        }
+        Candidate::SecurityKey {
+            key_id,
+            counter,
+            credential,
+        } => {
+            let ok = c
+                .exec(
+                    sql!("UPDATE webauthn_credentials SET counter = $1, credential = $2, last_used_at = $3 WHERE id = $4 AND user_id = $5 AND (counter < $1 OR (counter = 0 AND $1 = 0))"),
+                    args![i64::from(*counter), credential, a.now, key_id.as_str(), a.user_id.as_str()],
+                )
+                .await?
+                == 1;
+            (ok, !ok, false)
         }
         Candidate::Wrong => (false, false, false),
     };

@@ -187,7 +187,8 @@ pub(crate) async fn after_method_removed<C: Conn>(
 ) -> Result<(), DbError> {
     let remaining: Option<String> = c
         .row(
-            sql!("SELECT CAST('totp' AS TEXT) FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL
+            sql!("SELECT CAST('webauthn' AS TEXT) FROM webauthn_credentials WHERE user_id = $1
+             UNION ALL SELECT CAST('totp' AS TEXT) FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL
              UNION ALL SELECT channel FROM oob_methods WHERE user_id = $1 AND confirmed_at IS NOT NULL
              LIMIT 1"),
             args![user.as_str()],
@@ -221,6 +222,11 @@ async fn reset_two_step<C: Conn>(c: &mut C, user: &UserId) -> Result<(), DbError
     )
     .await?;
     c.exec(
+        sql!("DELETE FROM webauthn_ceremonies WHERE user_id = $1"),
+        args![user.as_str()],
+    )
+    .await?;
+    c.exec(
         sql!("DELETE FROM oob_codes WHERE user_id = $1 AND used_at IS NULL"),
         args![user.as_str()],
     )
@@ -248,6 +254,11 @@ pub(crate) async fn remove_two_step<C: Conn>(
     .await?;
     c.exec(
         sql!("DELETE FROM oob_methods WHERE user_id = $1"),
+        args![user.as_str()],
+    )
+    .await?;
+    c.exec(
+        sql!("DELETE FROM webauthn_credentials WHERE user_id = $1"),
         args![user.as_str()],
     )
     .await?;

@@ -16,3 +16,4 @@ pub(crate) mod credentials;
 pub(crate) mod notices;
 pub(crate) mod oidc;
 pub(crate) mod sessions;
+pub(crate) mod webauthn;

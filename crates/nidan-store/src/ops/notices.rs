@@ -115,6 +115,12 @@ pub(crate) async fn purge<C: Conn>(c: &mut C, p: &Purge) -> Result<u64, DbError>
         ),
         (
             sql!(
+                "DELETE FROM webauthn_ceremonies WHERE binding IN (SELECT binding FROM webauthn_ceremonies WHERE expires_at < $1 LIMIT $2)"
+            ),
+            p.challenges_before,
+        ),
+        (
+            sql!(
                 "DELETE FROM oidc_codes WHERE digest IN (SELECT digest FROM oidc_codes WHERE expires_at < $1 LIMIT $2)"
             ),
             p.oidc_before,

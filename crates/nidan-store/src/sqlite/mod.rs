@@ -80,7 +80,8 @@ mod tests {
                         "t_confirmed_at",
                         "t_created_at",
                         "recovery_left",
-                        "has_oob"
+                        "has_oob",
+                        "webauthn_keys"
                     ]
                 );
             }

@@ -115,6 +115,7 @@ const NOTICES: [&str; 16] = [
 
 pub(super) fn method_key(m: Method) -> &'static str {
     match m {
+        Method::Webauthn => "method-webauthn",
         Method::Totp => "method-totp",
         Method::Sms => "method-sms",
         Method::Email => "method-email",

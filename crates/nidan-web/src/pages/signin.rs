@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use nidan_domain::Method;
 use nidan_service::ServiceError;
-use nidan_service::signin::LoginOutcome;
+use nidan_service::signin::{Answer, LoginOutcome};
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -333,6 +333,7 @@ impl Challenge {
 
 fn method_key(m: Method) -> &'static str {
     match m {
+        Method::Webauthn => "method-webauthn",
         Method::Totp => "method-totp",
         Method::Sms => "method-sms",
         Method::Email => "method-email",
@@ -351,6 +352,7 @@ fn second_page_for(
     let policy = state.service.policy();
     let sends_code = matches!(method, Method::Sms | Method::Email);
     let hint = match method {
+        Method::Webauthn => "second-hint-webauthn",
         Method::Totp => "second-hint-totp",
         Method::Sms => "second-hint-sms",
         Method::Email => "second-hint-email",
@@ -386,6 +388,7 @@ fn second_page_for(
             .collect(),
         has_recovery: method != Method::Recovery && c.methods.contains(&Method::Recovery),
         lifetime: match method {
+            Method::Webauthn => Some(ctx.tr.t("second-lifetime-webauthn")),
             Method::Totp => Some(ctx.tr.t("second-lifetime-totp")),
             Method::Sms | Method::Email => Some(ctx.tr.tf(
                 "second-lifetime-code",
@@ -453,7 +456,7 @@ async fn second_step(
     let remember = form.remember.is_some();
     let result = state
         .service
-        .second_step(&c.token, method, &form.code, remember, &info)
+        .second_step(&c.token, method, Answer::Code(&form.code), remember, &info)
         .await;
     state
         .metrics

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
 use nidan_domain::Method;
-use nidan_service::signin::LoginOutcome;
+use nidan_service::signin::{Answer, LoginOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
@@ -191,10 +191,18 @@ async fn login(
 pub struct LoginVerifyRequest {
     /// From `/api/v1/login`.
     pub challenge_id: String,
-    /// `totp` or `recovery`.
+    /// One of the `methods` of `/api/v1/login`: `webauthn`, `totp`, `sms`, `email` or
+    /// `recovery`.
     pub method: String,
-    /// As typed: spaces, hyphens and full-width characters are fine.
-    pub code: String,
+    /// For every method but `webauthn`: the code as typed (spaces, hyphens and full-width
+    /// characters are fine).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// For `webauthn`: the security key's answer to the options of
+    /// `/api/v1/login/webauthn/start` (`navigator.credentials.get`, as `toJSON()` gives it).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
     /// Remember this device: the answer then carries a `device_token`.
     #[serde(default)]
     pub remember_device: bool,
@@ -217,8 +225,9 @@ pub struct LoginVerifyResponse {
 
 /// Parses a method name from a request.
 pub fn parse_method(text: &str) -> Result<Method, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::bad_request("`method` must be one of totp, sms, email, recovery"))
+    text.parse().map_err(|_| {
+        ApiError::bad_request("`method` must be one of webauthn, totp, sms, email, recovery")
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/login/verify", tag = "accounts", request_body = LoginVerifyRequest,
@@ -230,12 +239,21 @@ async fn login_verify(
     ApiJson(req): ApiJson<LoginVerifyRequest>,
 ) -> Result<Json<LoginVerifyResponse>, ApiError> {
     let method = parse_method(&req.method)?;
+    let answer = match (&req.credential, &req.code) {
+        (Some(credential), None) => Answer::Key(credential),
+        (None, Some(code)) => Answer::Code(code),
+        _ => {
+            return Err(ApiError::bad_request(
+                "send `code` (or, for `webauthn`, `credential`), not both",
+            ));
+        }
+    };
     let result = app
         .service
         .second_step(
             &req.challenge_id,
             method,
-            &req.code,
+            answer,
             req.remember_device,
             &client,
         )

@@ -147,7 +147,7 @@ async fn end_session(
 }
 
 /// An id from the path; one that is not even text names nothing (404, in the API's format).
-fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     id.map(|Path(id)| id)
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such id"))
 }

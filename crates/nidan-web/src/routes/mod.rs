@@ -9,6 +9,7 @@ pub mod me;
 pub mod oidc;
 pub mod ops;
 pub mod two_step;
+pub mod webauthn;
 
 use nidan_service::UnixTime;
 use time::OffsetDateTime;

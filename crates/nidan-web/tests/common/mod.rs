@@ -6,6 +6,8 @@
 /// Log capture, shared with nidan-delivery's tests (one file for both crates).
 #[path = "../../../nidan-delivery/tests/common/logs.rs"]
 pub mod logs;
+/// A software WebAuthn authenticator.
+pub mod softkey;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;

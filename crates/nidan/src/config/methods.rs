@@ -10,7 +10,7 @@ use super::source::{Sources, invalid};
 /// `[methods]` settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MethodsConfig {
-    /// Methods people may enrol: any of `totp`, `sms`, `email` (default all three). Turning one
+    /// Methods people may enrol: any of `webauthn`, `totp`, `sms`, `email` (default all four). Turning one
     /// off stops new enrolments; what is already enrolled keeps working, so a config change
     /// locks nobody out.
     pub enabled: Vec<Method>,
@@ -19,19 +19,20 @@ pub struct MethodsConfig {
 pub(super) fn build_methods(src: &Sources) -> Result<MethodsConfig, ConfigError> {
     let Some(names) = src.list("methods.enabled")? else {
         return Ok(MethodsConfig {
-            enabled: vec![Method::Totp, Method::Sms, Method::Email],
+            enabled: vec![Method::Webauthn, Method::Totp, Method::Sms, Method::Email],
         });
     };
     let mut enabled = Vec::new();
     for name in names {
         let method = match name.trim().to_ascii_lowercase().as_str() {
+            "webauthn" => Method::Webauthn,
             "totp" => Method::Totp,
             "sms" => Method::Sms,
             "email" => Method::Email,
             _ => {
                 return Err(invalid(
                     "methods.enabled",
-                    format!("`{name}` is not one of totp, sms, email"),
+                    format!("`{name}` is not one of webauthn, totp, sms, email"),
                 ));
             }
         };
@@ -42,7 +43,7 @@ pub(super) fn build_methods(src: &Sources) -> Result<MethodsConfig, ConfigError>
     if enabled.is_empty() {
         return Err(invalid(
             "methods.enabled",
-            "at least one of totp, sms, email must stay on",
+            "at least one of webauthn, totp, sms, email must stay on",
         ));
     }
     Ok(MethodsConfig { enabled })
