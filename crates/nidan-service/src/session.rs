@@ -28,6 +28,8 @@ pub struct MethodView {
     pub created_at: UnixTime,
     /// Where codes go, masked (email and SMS); a security key's name.
     pub hint: Option<String>,
+    /// A security key's id (to remove it).
+    pub key: Option<crate::CredentialId>,
 }
 
 /// The account's two-step verification, as the user sees it.
@@ -113,6 +115,7 @@ impl Service {
                     method: Method::Webauthn,
                     created_at: key.created_at,
                     hint: Some(key.name),
+                    key: Some(key.id),
                 });
             }
         }
@@ -121,6 +124,7 @@ impl Service {
                 method: Method::Totp,
                 created_at: t.confirmed_at.unwrap_or(t.created_at),
                 hint: None,
+                key: None,
             });
         }
         for m in &enrolment.oob {
@@ -128,6 +132,7 @@ impl Service {
                 method: crate::oob::method_of(m.channel),
                 created_at: m.confirmed_at.unwrap_or(m.created_at),
                 hint: Some(self.mask(m.channel, &m.destination)),
+                key: None,
             });
         }
         let state = Self::two_step_state(user.two_step_enabled, enrolment.has_method());

@@ -161,6 +161,16 @@ impl Service {
         ))
     }
 
+    /// Whether security keys can be added here: the method is on and `public_url` names a host.
+    pub fn webauthn_available(&self) -> bool {
+        self.inner.webauthn.is_some()
+            && self
+                .inner
+                .policy
+                .enabled_methods
+                .contains(&Method::Webauthn)
+    }
+
     /// The user handle authenticators keep for `user`: 16 bytes of a keyed hash of its id.
     pub(crate) fn webauthn_handle(&self, user: &UserId) -> Uuid {
         let digest = keyed_hash(
@@ -224,7 +234,17 @@ impl Service {
                         None,
                     )
                     .map_err(|e| internal("webauthn registration", e))?;
-                (public_key_options(&options)?, Ceremony::SecurityKey(state))
+                let mut options = public_key_options(&options)?;
+                // Browsers refuse credProtect for a credential that is not discoverable
+                // (Chrome: NotSupportedError); it protects discoverable credentials only.
+                if let Some(extensions) = options
+                    .get_mut("extensions")
+                    .and_then(|e| e.as_object_mut())
+                {
+                    extensions.remove("credentialProtectionPolicy");
+                    extensions.remove("enforceCredentialProtectionPolicy");
+                }
+                (options, Ceremony::SecurityKey(state))
             }
             KeyKind::Passkey => {
                 let (options, state) = rp

@@ -145,6 +145,21 @@ impl Run<'_> {
             .await;
     }
 
+    /// Signs out, then in with the password and "try another method": a recovery code.
+    async fn recovery_sign_in(&self, email: &str, code: &str) {
+        self.logout().await;
+        self.password(email).await;
+        self.at("/login/second-step").await;
+        self.click("a[href='/login/second-step?method=recovery']")
+            .await;
+        self.at("/login/second-step?method=recovery").await;
+        self.shot("second-step-recovery").await;
+        self.fill("#code", code).await;
+        self.click("form[action='/login/second-step'] button[type=submit]")
+            .await;
+        self.at("/settings/security?done=recovery-used").await;
+    }
+
     /// The two-step form: password, a code, then the button for `action`.
     async fn two_step(&self, action: &str, secret: &TotpSecret) {
         self.fill("#pw-two-step", PASSWORD).await;
@@ -260,17 +275,7 @@ async fn journey(r: &Run<'_>, email: &str) {
     r.at("/settings/security").await;
 
     // With a recovery code.
-    r.logout().await;
-    r.password(email).await;
-    r.at("/login/second-step").await;
-    r.click("a[href='/login/second-step?method=recovery']")
-        .await;
-    r.at("/login/second-step?method=recovery").await;
-    r.shot("second-step-recovery").await;
-    r.fill("#code", &codes[0]).await;
-    r.click("form[action='/login/second-step'] button[type=submit]")
-        .await;
-    r.at("/settings/security?done=recovery-used").await;
+    r.recovery_sign_in(email, &codes[0]).await;
 
     // With "remember this device": the next sign-in skips the code.
     r.logout().await;
@@ -437,11 +442,24 @@ async fn journey(r: &Run<'_>, email: &str) {
     r.c.set_window_size(1000, 2200).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_journey_in_headless_chromium() {
+/// Serves `router` on `listener` until the test ends.
+fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+}
+
+/// False (the test says it is skipped) with `NIDAN_SKIP_BROWSER=1`; panics when Chromium or
+/// its WebDriver is missing.
+fn browser_available() -> bool {
     if std::env::var("NIDAN_SKIP_BROWSER").as_deref() == Ok("1") {
         eprintln!("NIDAN_SKIP_BROWSER=1: browser test skipped");
-        return;
+        return false;
     }
     for bin in [CHROMIUM, DRIVER] {
         assert!(
@@ -451,26 +469,14 @@ async fn the_whole_journey_in_headless_chromium() {
              (or set NIDAN_SKIP_BROWSER=1 to skip this test)"
         );
     }
+    true
+}
 
-    let app = TestApp::with_policy(nidan_service::Policy {
-        support: Some("https://help.example/contact".into()),
-        ..nidan_service::Policy::default()
-    })
-    .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-
+/// Starts chromedriver and a headless Chromium session: the driver (ended when dropped), the
+/// client, and the profile directory (kept while the browser runs).
+async fn browser() -> (Driver, Client, tempfile::TempDir) {
     let port = free_port();
-    let _driver = Driver(
+    let driver = Driver(
         Command::new(DRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -511,6 +517,25 @@ async fn the_whole_journey_in_headless_chromium() {
         }
     }
     let c = client.expect("chromedriver did not start");
+    (driver, c, profile)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_journey_in_headless_chromium() {
+    if !browser_available() {
+        return;
+    }
+
+    let app = TestApp::with_policy(nidan_service::Policy {
+        support: Some("https://help.example/contact".into()),
+        ..nidan_service::Policy::default()
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    serve(listener, app.router.clone());
+
+    let (_driver, c, _profile) = browser().await;
     let shots = screenshots();
     let mut run = Run {
         c,
@@ -529,5 +554,181 @@ async fn the_whole_journey_in_headless_chromium() {
     let html = run.at("/login").await;
     assert!(html.contains("ログイン"), "{html}");
     journey(&run, "browser-ja@example.com").await;
+    run.c.close().await.unwrap();
+}
+
+/// Chrome's virtual authenticators (WebDriver's WebAuthn extension, which fantoccini does not
+/// wrap): add one with the given options, or remove one.
+#[derive(Debug)]
+enum VirtualAuthenticator {
+    Add(serde_json::Value),
+    Remove(String),
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for VirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&match self {
+            Self::Add(_) => format!("session/{session}/webauthn/authenticator"),
+            Self::Remove(id) => format!("session/{session}/webauthn/authenticator/{id}"),
+        })
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (axum::http::Method, Option<String>) {
+        match self {
+            Self::Add(options) => (axum::http::Method::POST, Some(options.to_string())),
+            Self::Remove(_) => (axum::http::Method::DELETE, None),
+        }
+    }
+}
+
+/// A security key: CTAP2 over USB, no resident credentials, no user verification.
+fn security_key() -> serde_json::Value {
+    json!({"protocol": "ctap2", "transport": "usb", "hasResidentKey": false,
+           "hasUserVerification": false, "isUserConsenting": true})
+}
+
+/// A passkey's platform authenticator: resident credentials, user verification (the person
+/// unlocks it with a PIN, a fingerprint or a face).
+fn platform_authenticator() -> serde_json::Value {
+    json!({"protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+           "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true})
+}
+
+impl Run<'_> {
+    async fn attach(&self, options: serde_json::Value) -> String {
+        let id = self
+            .c
+            .issue_cmd(VirtualAuthenticator::Add(options))
+            .await
+            .unwrap();
+        id.as_str().unwrap().to_owned()
+    }
+
+    async fn detach(&self, id: &str) {
+        self.c
+            .issue_cmd(VirtualAuthenticator::Remove(id.to_owned()))
+            .await
+            .unwrap();
+    }
+
+    /// The "add a security key or passkey" form, filled and sent.
+    async fn add_key(&self, name: &str, passkey: bool, code: Option<&str>) {
+        self.click("#add-webauthn summary").await;
+        self.fill("#webauthn-name", name).await;
+        if passkey {
+            self.click("#kind-passkey").await;
+        }
+        self.fill("#pw-webauthn-add", PASSWORD).await;
+        if let Some(code) = code {
+            self.fill("#code-webauthn-add", code).await;
+        }
+        self.click("form[data-webauthn=register] button[type=submit]")
+            .await;
+    }
+
+    /// Signs in with the password, then the key step with whatever authenticator is attached.
+    async fn key_sign_in(&self, email: &str) {
+        self.password(email).await;
+        let html = self.at("/login/second-step").await;
+        assert!(html.contains("data-webauthn=\"sign-in\""), "{html}");
+        self.click("form[data-webauthn=sign-in] button[type=submit]")
+            .await;
+        self.at("/settings/security").await;
+    }
+}
+
+/// A person with a security key, then a passkey, in one language.
+async fn key_journey(r: &Run<'_>, email: &str) {
+    r.go("/signup").await;
+    r.at("/signup").await;
+    r.fill("#email", email).await;
+    r.fill("#password", PASSWORD).await;
+    r.click("form[action='/signup'] button[type=submit]").await;
+    r.at("/settings/security?done=welcome").await;
+
+    // A security key as the first method: the recovery codes come with it.
+    let key = r.attach(security_key()).await;
+    r.add_key("YubiKey 5", false, None).await;
+    r.at("/settings/security/webauthn/finish").await;
+    r.shot("webauthn-recovery-codes").await;
+    let mut codes = Vec::new();
+    for e in
+        r.c.find_all(Locator::Css("#recovery-codes code"))
+            .await
+            .unwrap()
+    {
+        codes.push(e.text().await.unwrap());
+    }
+    assert_eq!(codes.len(), 8);
+    r.click("#saved").await;
+    r.click("form[action='/settings/security/recovery/done'] button")
+        .await;
+    let html = r.at("/settings/security?done=codes-saved").await;
+    assert!(html.contains("YubiKey 5"), "{html}");
+    r.shot("webauthn-security").await;
+
+    // Signing in: the key is offered first, and its answer finishes the sign-in.
+    r.logout().await;
+    r.password(email).await;
+    r.at("/login/second-step").await;
+    r.shot("second-step-webauthn").await;
+    r.click("form[data-webauthn=sign-in] button[type=submit]")
+        .await;
+    r.at("/settings/security").await;
+    r.detach(&key).await;
+
+    // A passkey on this "phone", added with a recovery code as the current code.
+    let phone = r.attach(platform_authenticator()).await;
+    r.add_key("Phone", true, Some(&codes[0])).await;
+    let html = r.at("/settings/security?done=method-added").await;
+    assert!(
+        html.contains("Phone") && html.contains("YubiKey 5"),
+        "{html}"
+    );
+    r.logout().await;
+    r.key_sign_in(email).await;
+    r.detach(&phone).await;
+
+    // The key lost: "try another method" still works.
+    r.recovery_sign_in(email, &codes[1]).await;
+    r.logout().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_keys_and_passkeys_in_headless_chromium() {
+    if !browser_available() {
+        return;
+    }
+    // WebAuthn needs a host name (browsers refuse it on an IP address): the server is reached
+    // as localhost, and that is its public URL.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://localhost:{}", addr.port());
+    let app = TestApp::with_policy(nidan_service::Policy {
+        public_url: base.clone(),
+        ..nidan_service::Policy::default()
+    })
+    .await;
+    serve(listener, app.router.clone());
+    let (_driver, c, _profile) = browser().await;
+    let mut run = Run {
+        c,
+        base,
+        app: &app,
+        lang: "en",
+        shots: screenshots(),
+    };
+    key_journey(&run, "keys-en@example.com").await;
+    run.go("/login").await;
+    run.at("/login").await;
+    run.click("form[action='/lang'] button").await;
+    run.lang = "ja";
+    run.at("/login").await;
+    key_journey(&run, "keys-ja@example.com").await;
     run.c.close().await.unwrap();
 }

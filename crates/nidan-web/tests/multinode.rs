@@ -71,9 +71,8 @@ impl Cluster {
     }
 }
 
-/// Signs `email` up on A with SMS to `typed` as its only method, confirmed on B with the code A
-/// sent to `e164`; returns the session.
-async fn sms_only(c: &Cluster, email: &str, typed: &str, e164: &str) -> String {
+/// Signs `email` up and in on A (no two-step yet); returns the session.
+async fn signed_up_on_a(c: &Cluster, email: &str) -> String {
     let r =
         c.a.post(
             "/api/v1/users",
@@ -82,10 +81,16 @@ async fn sms_only(c: &Cluster, email: &str, typed: &str, e164: &str) -> String {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let session = c.a.login(email).await.json["session_token"]
+    c.a.login(email).await.json["session_token"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// Signs `email` up on A with SMS to `typed` as its only method, confirmed on B with the code A
+/// sent to `e164`; returns the session.
+async fn sms_only(c: &Cluster, email: &str, typed: &str, e164: &str) -> String {
+    let session = signed_up_on_a(c, email).await;
     let r =
         c.a.post(
             "/api/v1/me/sms/setup",
@@ -864,5 +869,95 @@ async fn wrong_passwords_are_limited_per_account_across_nodes() {
             .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
     );
+    c.finish(TEST).await;
+}
+
+/// The options of a sign-in's security-key step, asked of `node`.
+async fn key_options(node: &Node, challenge: &str) -> crate::common::Response {
+    let r = node
+        .post(
+            "/api/v1/login/webauthn/start",
+            None,
+            json!({"challenge_id": challenge}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r
+}
+
+/// Security keys across nodes: a key registered through one node signs in through the other;
+/// the options one node made are answered on the other, once (a replay of the same answer on
+/// the first node finds the challenge spent), and a counter that went back is refused there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_security_key_answer_signs_in_once_across_two_nodes() {
+    use crate::common::softkey::{Claim, SoftKey};
+    const TEST: &str = "multinode::a_security_key_answer_signs_in_once_across_two_nodes";
+    const ORIGIN: &str = "http://localhost:8080";
+    let Some(c) = Cluster::start(TEST).await else {
+        return;
+    };
+    let email = "key-nodes@example.com";
+    let session = signed_up_on_a(&c, email).await;
+    let r =
+        c.a.post(
+            "/api/v1/me/webauthn/register/start",
+            Some(&session),
+            json!({"password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut key = SoftKey::default();
+    let credential = key.create(&r.json["options"], Claim::at(ORIGIN));
+    // The registration started on A finishes on B.
+    let r =
+        c.b.post(
+            "/api/v1/me/webauthn/register/finish",
+            Some(&session),
+            json!({"name": "YubiKey", "credential": credential}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Options from B, answered on A; the same answer again on B is refused.
+    let challenge = c.b.challenge(email).await;
+    let r = key_options(&c.b, &challenge).await;
+    let options = r.json["options"].clone();
+    let answer = key.get(&options, Claim::at(ORIGIN));
+    let body = json!({"challenge_id": challenge, "method": "webauthn", "credential": answer});
+    let r = c.a.post("/api/v1/login/verify", None, body.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = c.b.post("/api/v1/login/verify", None, body).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Two nodes answering one set of options at once: one sign-in at most.
+    let challenge = c.a.challenge(email).await;
+    let r = key_options(&c.a, &challenge).await;
+    let options = r.json["options"].clone();
+    let first = key.get(&options, Claim::at(ORIGIN));
+    let second = key.get(&options, Claim::at(ORIGIN));
+    let body = |credential: &serde_json::Value| json!({"challenge_id": challenge, "method": "webauthn", "credential": credential});
+    let (x, y) = tokio::join!(
+        c.a.post("/api/v1/login/verify", None, body(&first)),
+        c.b.post("/api/v1/login/verify", None, body(&second)),
+    );
+    let wins = [&x, &y]
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(wins, 1, "{} / {}", x.text, y.text);
+
+    // A counter from before the last use, on the other node.
+    key.credentials[0].counter = 1;
+    let challenge = c.b.challenge(email).await;
+    let r = key_options(&c.b, &challenge).await;
+    let stale = key.get(&r.json["options"], Claim::at(ORIGIN));
+    let r =
+        c.a.post(
+            "/api/v1/login/verify",
+            None,
+            json!({"challenge_id": challenge, "method": "webauthn", "credential": stale}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     c.finish(TEST).await;
 }

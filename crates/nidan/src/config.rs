@@ -158,8 +158,9 @@ pub struct ServerConfig {
     /// exposed until the operator means it (usually behind a TLS-terminating proxy).
     pub listen: SocketAddr,
     /// The URL users reach the server at, for links in emails and the cookie `Secure` flag
-    /// (set when it is `https://`). Default `http://<listen>`, right for local use. Stored
-    /// without a trailing `/`.
+    /// (set when it is `https://`). Default `http://localhost:<port>` when listening on a
+    /// loopback address (browsers allow security keys on `localhost`, never on an IP address),
+    /// else `http://<listen>`. Stored without a trailing `/`.
     pub public_url: String,
     /// Peers whose `X-Forwarded-For` is believed when finding the client address (for rate
     /// limits and activity logs). Default empty: trust no one, so clients cannot forge their

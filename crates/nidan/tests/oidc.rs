@@ -67,6 +67,7 @@ impl Provider {
         let mut cmd = nidan_in(dir.path());
         cmd.arg("serve")
             .env("NIDAN_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("NIDAN_SERVER_PUBLIC_URL", &base)
             .stdout(Stdio::null())
             .stderr(log_file(dir.path(), "nidan.log"));
         let mut server = Server(cmd.spawn().unwrap());

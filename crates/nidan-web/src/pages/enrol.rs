@@ -128,7 +128,7 @@ fn codes_page(ctx: &Ctx, codes: Vec<String>, error: Option<String>) -> CodesPage
     }
 }
 
-fn show_codes(ctx: Ctx, codes: &[RecoveryCode]) -> Response {
+pub(super) fn show_codes(ctx: Ctx, codes: &[RecoveryCode]) -> Response {
     let page = codes_page(
         &ctx,
         codes.iter().map(RecoveryCode::display).collect(),

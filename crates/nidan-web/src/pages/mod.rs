@@ -11,6 +11,7 @@ pub mod cookies;
 mod csrf;
 mod enrol;
 pub mod i18n;
+mod keys;
 mod oidc;
 mod security;
 mod signin;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/lang", post(switch_language))
         .merge(signin::router())
         .merge(security::router())
+        .merge(keys::router())
         .merge(account::router())
         .merge(oidc::router())
 }

@@ -38,6 +38,8 @@ pub(super) fn router() -> Router<AppState> {
 /// One enrolled method as listed.
 pub(super) struct MethodRow {
     pub id: &'static str,
+    /// A security key's id (empty for the other methods).
+    pub key: String,
     pub label: String,
     pub hint: String,
     pub since: String,
@@ -68,6 +70,8 @@ pub(super) struct SecurityPage {
     pub code_by: Vec<MethodRow>,
     pub methods: Vec<MethodRow>,
     pub has_totp: bool,
+    /// Security keys can be added here.
+    pub webauthn: bool,
     pub has_sms: bool,
     pub has_email: bool,
     pub codes_left: String,
@@ -169,6 +173,11 @@ async fn build_from(
         .iter()
         .map(|m| MethodRow {
             id: m.method.as_str(),
+            key: m
+                .key
+                .as_ref()
+                .map(|k| k.as_str().to_owned())
+                .unwrap_or_default(),
             label: tr.t(method_key(m.method)),
             hint: m.hint.clone().unwrap_or_default(),
             since: tr.date(m.created_at),
@@ -281,6 +290,7 @@ async fn build_from(
             .filter(|m| m.id == "sms" || m.id == "email")
             .map(|m| MethodRow {
                 id: m.id,
+                key: String::new(),
                 label: m.label.clone(),
                 hint: m.hint.clone(),
                 since: String::new(),
@@ -288,6 +298,7 @@ async fn build_from(
             })
             .collect(),
         has_totp: has(Method::Totp),
+        webauthn: state.service.webauthn_available(),
         has_sms: has(Method::Sms),
         has_email: has(Method::Email),
         codes_left: tr.tf("codes-left", &[("n", &two.recovery_codes_left.to_string())]),

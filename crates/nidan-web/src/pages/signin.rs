@@ -269,8 +269,8 @@ async fn finish_login(
 }
 
 /// The second-step state kept in the challenge cookie.
-struct Challenge {
-    token: String,
+pub(super) struct Challenge {
+    pub(super) token: String,
     methods: Vec<Method>,
     current: Method,
     sent_to: Option<String>,
@@ -326,7 +326,7 @@ impl Challenge {
         })
     }
 
-    fn from_headers(headers: &HeaderMap, secure: bool) -> Option<Challenge> {
+    pub(super) fn from_headers(headers: &HeaderMap, secure: bool) -> Option<Challenge> {
         Challenge::decode(&cookies::get(headers, cookies::CHALLENGE, secure)?)
     }
 }
@@ -439,6 +439,8 @@ async fn second_page(
 struct SecondStepForm {
     method: String,
     code: String,
+    /// A security key's answer (JSON), put here by the page's script.
+    credential: String,
     remember: Option<String>,
 }
 
@@ -454,9 +456,16 @@ async fn second_step(
     };
     let method = chosen(&c, &form.method);
     let remember = form.remember.is_some();
+    let credential = (method == Method::Webauthn)
+        .then(|| serde_json::from_str::<serde_json::Value>(&form.credential).ok())
+        .flatten();
+    let answer = match &credential {
+        Some(credential) => Answer::Key(credential),
+        None => Answer::Code(&form.code),
+    };
     let result = state
         .service
-        .second_step(&c.token, method, Answer::Code(&form.code), remember, &info)
+        .second_step(&c.token, method, answer, remember, &info)
         .await;
     state
         .metrics
@@ -487,7 +496,15 @@ async fn second_step(
         }
         Err(e) => {
             let (status, _) = page_error(&e);
-            let mut error = super::explain(&state, &ctx.tr, &e);
+            let mut error = match (&e, method) {
+                (ServiceError::InvalidCode { .. }, Method::Webauthn) => {
+                    ctx.tr.t("webauthn-refused")
+                }
+                (ServiceError::InvalidRequest(_), Method::Webauthn) if credential.is_none() => {
+                    ctx.tr.t("webauthn-failed")
+                }
+                _ => super::explain(&state, &ctx.tr, &e),
+            };
             if let ServiceError::InvalidCode {
                 attempts_left: Some(n),
             } = e

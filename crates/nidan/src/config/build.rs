@@ -93,6 +93,9 @@ impl Config {
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
         let public_url = match src.string("server.public_url")? {
             Some(url) => check_http_url("server.public_url", &url)?,
+            // A host name, not the loopback address: browsers allow security keys and passkeys
+            // on `localhost` (a secure context) and never on an IP address.
+            None if listen.ip().is_loopback() => format!("http://localhost:{}", listen.port()),
             None => format!("http://{listen}"),
         };
         let trusted_proxies = src

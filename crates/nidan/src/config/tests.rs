@@ -37,7 +37,7 @@ fn defaults() {
     assert_eq!(c.database.connect_timeout_secs, 5);
     assert_eq!(c.database.statement_timeout_secs, 5);
     assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
-    assert_eq!(c.server.public_url, "http://127.0.0.1:8080");
+    assert_eq!(c.server.public_url, "http://localhost:8080");
     assert!(c.server.trusted_proxies.is_empty());
     assert_eq!(c.server.login_requests_per_ip_per_minute, 60);
     assert!(!c.server.is_https());
@@ -360,8 +360,11 @@ fn derived_defaults_follow_data_dir_and_listen() {
     assert_eq!(c.database.url, "sqlite:///db/n.db");
     assert_eq!(c.secrets.key_file, PathBuf::from("/keys/k"));
 
+    // Loopback: named `localhost`, where browsers allow security keys.
     let c = Config::from_toml_str("", env(&[("NIDAN_SERVER_LISTEN", "[::1]:9090")])).unwrap();
-    assert_eq!(c.server.public_url, "http://[::1]:9090");
+    assert_eq!(c.server.public_url, "http://localhost:9090");
+    let c = Config::from_toml_str("", env(&[("NIDAN_SERVER_LISTEN", "10.0.0.5:9090")])).unwrap();
+    assert_eq!(c.server.public_url, "http://10.0.0.5:9090");
 }
 
 #[test]
