@@ -67,13 +67,17 @@ impl fmt::Display for Method {
 }
 
 /// What a session's sign-in proved beyond the password: a code of one method, or a device the
-/// user chose to remember (which stands in for the second step, for its own user only).
+/// user chose to remember (which stands in for the second step, for its own user only); or, with
+/// no password at all, a passkey that verified its user (two factors in one: the device, and the
+/// PIN or biometric that unlocked it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SecondStep {
     /// A code (or recovery code) of this method.
     Method(Method),
     /// A remembered device.
     Device,
+    /// A passkey, without a password.
+    Passkey,
 }
 
 impl SecondStep {
@@ -82,6 +86,7 @@ impl SecondStep {
         match self {
             SecondStep::Method(m) => m.as_str(),
             SecondStep::Device => "device",
+            SecondStep::Passkey => "passkey",
         }
     }
 }
@@ -92,6 +97,7 @@ impl FromStr for SecondStep {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "device" => Ok(SecondStep::Device),
+            "passkey" => Ok(SecondStep::Passkey),
             s => s.parse().map(SecondStep::Method),
         }
     }

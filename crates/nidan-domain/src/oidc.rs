@@ -115,8 +115,12 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), OidcError> {
 }
 
 /// `amr` (RFC 8176) of a sign-in: `pwd`, then the second step's own value, then `mfa` when
-/// there was one.
+/// there was one; a passkey without a password is `hwk`, `user` (it verified its user), `mfa`.
 pub fn amr(second_step: Option<SecondStep>) -> Vec<&'static str> {
+    // A passkey without a password: a key held in hardware, unlocked by its user.
+    if second_step == Some(SecondStep::Passkey) {
+        return vec!["hwk", "user", "mfa"];
+    }
     let mut out = vec!["pwd"];
     let Some(step) = second_step else {
         return out;
@@ -132,6 +136,7 @@ pub fn amr(second_step: Option<SecondStep>) -> Vec<&'static str> {
         SecondStep::Method(Method::Recovery) => "otp",
         // A device the user chose to remember: something they have.
         SecondStep::Device => "swk",
+        SecondStep::Passkey => "hwk",
     });
     out.push("mfa");
     out
@@ -234,6 +239,8 @@ mod tests {
             ["pwd", "hwk", "mfa"]
         );
         assert_eq!(amr(Some(SecondStep::Device)), ["pwd", "swk", "mfa"]);
+        assert_eq!(amr(Some(SecondStep::Passkey)), ["hwk", "user", "mfa"]);
+        assert_eq!(acr(Some(SecondStep::Passkey)), ACR_TWO_STEP);
         assert_eq!(acr(Some(SecondStep::Device)), ACR_TWO_STEP);
     }
 }

@@ -398,4 +398,6 @@ pub mod token_prefix {
     pub const API_KEY: &str = "ndk_";
     /// Password reset links.
     pub const RESET: &str = "ndr_";
+    /// Passkey sign-in ceremonies (what binds one to the browser that started it).
+    pub const PASSKEY: &str = "ndp_";
 }

@@ -19,20 +19,22 @@
 //! (adding a way in is a sensitive change); the first key turns two-step on and hands out the
 //! recovery codes, as any first method does. Removal asks for both too.
 
-use nidan_domain::{Method, RecoveryCode, keyed_hash, token_digest};
+use nidan_domain::{BearerToken, Method, RecoveryCode, SecondStep, keyed_hash, token_digest};
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
-    Credential, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey,
-    SecurityKeyAuthentication, SecurityKeyRegistration, Url, Uuid, Webauthn, WebauthnBuilder,
-    WebauthnError,
+    Credential, DiscoverableAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration,
+    Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
+use crate::attempt::{CodeCheck, Expect};
 use crate::courier::NoticeKind;
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{Candidate, UserRecord, WebauthnCeremony, WebauthnKey};
 use crate::session::AuthContext;
+use crate::signin::UserSummary;
 use crate::two_step::StepUp;
-use crate::{ClientInfo, CredentialId, Service, UserId};
+use crate::{ClientInfo, CredentialId, Service, UserId, token_prefix};
 
 /// How long a ceremony may take: WebAuthn's recommended timeout for the user to touch the key.
 pub const CEREMONY_SECS: i64 = 300;
@@ -83,6 +85,7 @@ enum Ceremony {
     SecurityKey(SecurityKeyRegistration),
     Passkey(PasskeyRegistration),
     SignIn(SecurityKeyAuthentication),
+    PasskeySignIn(DiscoverableAuthentication),
 }
 
 /// A key as its owner sees it.
@@ -112,6 +115,22 @@ pub struct Registered {
 /// The binding of a registration in progress.
 fn register_binding(user: &UserId) -> String {
     format!("register:{}", user.as_str())
+}
+
+/// The binding of a passkey sign-in, by the digest of the token its browser holds.
+fn passkey_binding(token_digest: &[u8; 32]) -> String {
+    format!("passkey:{}", crate::ids::hex(token_digest))
+}
+
+/// A passkey sign-in started: the token that binds it to the browser that asked (a cookie on
+/// the pages, `ceremony_id` in the API), and the options for `navigator.credentials.get`.
+#[derive(Debug)]
+pub struct PasskeyStart {
+    /// Given back with the answer.
+    pub token: BearerToken,
+    /// `PublicKeyCredentialRequestOptions`, with no credentials listed: the authenticator offers
+    /// the passkeys it holds for this site.
+    pub options: serde_json::Value,
 }
 
 /// The binding of a sign-in's security-key step.
@@ -259,15 +278,20 @@ impl Service {
                 (options, Ceremony::Passkey(state))
             }
         };
-        self.put_ceremony(register_binding(&user.id), &user.id, &state, CEREMONY_SECS)
-            .await?;
+        self.put_ceremony(
+            register_binding(&user.id),
+            Some(&user.id),
+            &state,
+            CEREMONY_SECS,
+        )
+        .await?;
         Ok(options)
     }
 
     async fn put_ceremony(
         &self,
         binding: String,
-        user: &UserId,
+        user: Option<&UserId>,
         state: &Ceremony,
         ttl: i64,
     ) -> ServiceResult<()> {
@@ -275,7 +299,7 @@ impl Service {
         self.store_ref()
             .put_webauthn_ceremony(WebauthnCeremony {
                 binding,
-                user_id: user.clone(),
+                user_id: user.cloned(),
                 state,
                 expires_at: self.now() + ttl,
             })
@@ -324,7 +348,9 @@ impl Service {
             Ceremony::Passkey(state) => rp
                 .finish_passkey_registration(&answer, state)
                 .map(|k| (Credential::from(k), true)),
-            Ceremony::SignIn(_) => Err(WebauthnError::MismatchedChallenge),
+            Ceremony::SignIn(_) | Ceremony::PasskeySignIn(_) => {
+                Err(WebauthnError::MismatchedChallenge)
+            }
         };
         let (made, passkey) = match made {
             Ok(made) => made,
@@ -442,7 +468,7 @@ impl Service {
         let ttl = CEREMONY_SECS.min(challenge.expires_at - now);
         self.put_ceremony(
             sign_in_binding(&digest),
-            &user.id,
+            Some(&user.id),
             &Ceremony::SignIn(state),
             ttl,
         )
@@ -499,6 +525,129 @@ impl Service {
                 credential,
             },
             false,
+        ))
+    }
+}
+
+impl Service {
+    /// Starts a sign-in with a passkey and no password.
+    pub async fn passkey_sign_in_start(&self) -> ServiceResult<PasskeyStart> {
+        let rp = self.relying_party()?;
+        let (options, state) = rp
+            .start_discoverable_authentication()
+            .map_err(|e| internal("passkey sign-in", e))?;
+        let token = self.new_token(token_prefix::PASSKEY);
+        self.put_ceremony(
+            passkey_binding(&token.digest()),
+            None,
+            &Ceremony::PasskeySignIn(state),
+            CEREMONY_SECS,
+        )
+        .await?;
+        Ok(PasskeyStart {
+            token,
+            options: public_key_options(&options)?,
+        })
+    }
+
+    /// Finishes a passkey sign-in: the passkey names its account (the user handle, which must be
+    /// the one nidan gave that account, and the credential, which must be that account's), its
+    /// answer is checked as every key's is, and settles against the account's failure count.
+    /// It verified its user (a PIN or biometric: the ceremony requires it), so the session counts
+    /// as two steps.
+    pub async fn passkey_sign_in(
+        &self,
+        token: &str,
+        credential: &serde_json::Value,
+        client: &ClientInfo,
+    ) -> ServiceResult<(BearerToken, UserSummary)> {
+        let rp = self.relying_party()?;
+        let answer: PublicKeyCredential = serde_json::from_value(credential.clone())
+            .map_err(|e| ServiceError::InvalidRequest(format!("credential: {e}")))?;
+        let state = match self
+            .take_ceremony(&passkey_binding(&token_digest(token)))
+            .await?
+        {
+            Some(Ceremony::PasskeySignIn(state)) => state,
+            _ => return Err(ServiceError::ChallengeExpired),
+        };
+        let (handle, credential_id) = rp
+            .identify_discoverable_authentication(&answer)
+            .map_err(|_| ServiceError::InvalidCredentials)?;
+        let key = self
+            .store_ref()
+            .webauthn_key_by_credential_id(credential_id)
+            .await?
+            .filter(|k| self.webauthn_handle(&k.user_id) == handle)
+            .ok_or(ServiceError::InvalidCredentials)?;
+        let user = self
+            .store_ref()
+            .user_by_id(&key.user_id)
+            .await?
+            .ok_or(ServiceError::InvalidCredentials)?;
+        if user.disabled_at.is_some() {
+            self.record(
+                &user.id,
+                "sign_in",
+                Some(Method::Webauthn),
+                "disabled",
+                client,
+                None,
+            )
+            .await;
+            return Err(ServiceError::Forbidden(
+                "this account is disabled; contact support",
+            ));
+        }
+        self.throttle_gate(&user, Method::Webauthn, self.now())?;
+        let stored = credential_of(&key)?;
+        let judged = match rp.finish_discoverable_authentication_v2(&answer, state, &stored) {
+            Ok(result) => {
+                let mut used = SecurityKey::from(stored);
+                used.update_credential(&result);
+                let credential = serde_json::to_string(&Credential::from(used))
+                    .map_err(|e| internal("security key", e))?;
+                (
+                    Candidate::SecurityKey {
+                        key_id: key.id.clone(),
+                        counter: result.counter(),
+                        credential,
+                    },
+                    false,
+                )
+            }
+            Err(WebauthnError::CredentialPossibleCompromise) => (Candidate::Wrong, true),
+            Err(e) => {
+                tracing::info!(user = %user.id, error = %e, "a passkey's answer was refused");
+                (Candidate::Wrong, false)
+            }
+        };
+        let verdict = self
+            .check_code(CodeCheck {
+                key: Some(judged),
+                ..CodeCheck::new(user.clone(), Expect::Method(Method::Webauthn), "")
+            })
+            .await?;
+        self.decided(&user.id, "sign_in", verdict, false, client)
+            .await?;
+        let (session_token, session) =
+            self.new_session(&user.id, client, Some(SecondStep::Passkey));
+        self.store_ref().create_session(session).await?;
+        self.record(
+            &user.id,
+            "sign_in",
+            Some(Method::Webauthn),
+            "success",
+            client,
+            Some(format!("passkey \"{}\", no password", key.name)),
+        )
+        .await;
+        Ok((
+            session_token,
+            UserSummary {
+                id: user.id,
+                email: user.email,
+            },
         ))
     }
 }

@@ -240,6 +240,7 @@ from_col! {
     };
     bool => |r, c| r.flag(c);
     UserId => |r, c| String::from_col(r, c).map(UserId::new);
+    Option<UserId> => |r, c| Ok(r.text(c)?.map(UserId::new));
     CredentialId => |r, c| String::from_col(r, c).map(CredentialId::new);
     SessionId => |r, c| String::from_col(r, c).map(SessionId::new);
     DeviceId => |r, c| String::from_col(r, c).map(DeviceId::new);

@@ -18,6 +18,7 @@ use crate::routes::{account, apps, authz, codes, lifecycle, me, oidc, ops, two_s
         two_step::totp_setup, two_step::totp_confirm, two_step::totp_remove, two_step::recovery_left, two_step::recovery_recreate,
         two_step::two_step_set, two_step::two_step_remove,
         webauthn::register_start, webauthn::register_finish, webauthn::list, webauthn::remove, webauthn::sign_in_start,
+        webauthn::passkey_start, webauthn::passkey_finish,
         apps::verify, apps::send_code, apps::user_view,
         codes::sms_setup, codes::sms_confirm, codes::sms_resend, codes::email_resend, codes::sms_remove, codes::email_setup, codes::email_confirm, codes::email_remove,
         codes::login_send_code, codes::me_send_code, codes::default_method, codes::set_locale,

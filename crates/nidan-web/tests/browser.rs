@@ -692,6 +692,13 @@ async fn key_journey(r: &Run<'_>, email: &str) {
     );
     r.logout().await;
     r.key_sign_in(email).await;
+    // And without a password: the passkey alone (it verifies its user: two factors in one).
+    r.logout().await;
+    r.shot("login-passkey").await;
+    r.click("form[data-webauthn=passkey] button[type=submit]")
+        .await;
+    let html = r.at("/settings/security").await;
+    assert!(html.contains(email), "{html}");
     r.detach(&phone).await;
 
     // The key lost: "try another method" still works.

@@ -432,3 +432,119 @@ async fn the_key_step_is_not_offered_without_a_key_and_other_methods_still_work(
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
+
+/// A user whose first method is a passkey.
+async fn passkey_user(app: &TestApp, email: &str) -> KeyUser {
+    let session = app.signed_up(email).await;
+    let r = register_start(
+        app,
+        &session,
+        json!({"password": PASSWORD, "kind": "passkey"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut key = SoftKey::default();
+    let credential = key.create(&r.json["options"], Claim::at(ORIGIN));
+    let r = register_finish(app, &session, "Phone", credential).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    KeyUser {
+        email: email.to_owned(),
+        session,
+        key,
+        recovery_codes: Vec::new(),
+    }
+}
+
+async fn passkey_start(app: &TestApp) -> (String, Value) {
+    let r = app
+        .post("/api/v1/login/passkey/start", None, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.json["options"]["userVerification"], "required",
+        "{}",
+        r.text
+    );
+    assert!(
+        r.json["options"]["allowCredentials"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{}",
+        r.text
+    );
+    (
+        r.json["ceremony_id"].as_str().unwrap().to_owned(),
+        r.json["options"].clone(),
+    )
+}
+
+async fn passkey_finish(app: &TestApp, ceremony: &str, credential: &Value) -> Response {
+    app.post(
+        "/api/v1/login/passkey/finish",
+        None,
+        json!({"ceremony_id": ceremony, "credential": credential}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_passkey_signs_in_without_a_password_once() {
+    let app = TestApp::new().await;
+    let mut user = passkey_user(&app, "passkey@example.com").await;
+    let (ceremony, options) = passkey_start(&app).await;
+    let answer = user.key.get(&options, Claim::at(ORIGIN));
+    let r = passkey_finish(&app, &ceremony, &answer).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let session = r.json["session_token"].as_str().unwrap();
+    let me = app.get("/api/v1/me", session).await;
+    assert_eq!(me.json["email"], "passkey@example.com", "{}", me.text);
+    let history = app.get("/api/v1/me/activity", session).await;
+    assert!(history.text.contains("no password"), "{}", history.text);
+
+    // The same answer again: its ceremony is spent, and a new one has another challenge.
+    let r = passkey_finish(&app, &ceremony, &answer).await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.text);
+    let (ceremony, _) = passkey_start(&app).await;
+    let r = passkey_finish(&app, &ceremony, &answer).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+
+    // A passkey that did not verify its user (no PIN, no biometric) is not enough.
+    user.key.user_verified = false;
+    let (ceremony, options) = passkey_start(&app).await;
+    let unverified = user.key.get(&options, Claim::at(ORIGIN));
+    let r = passkey_finish(&app, &ceremony, &unverified).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    user.key.user_verified = true;
+
+    // From a phishing origin.
+    let (ceremony, options) = passkey_start(&app).await;
+    let phished = user
+        .key
+        .get(&options, Claim::at("http://localhost.evil.example"));
+    let r = passkey_finish(&app, &ceremony, &phished).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    // Each refused answer counted against the account, as a wrong code is.
+    assert_eq!(crate::common::failures(&app, &user.email).await, 3);
+}
+
+#[tokio::test]
+async fn a_passkey_cannot_claim_another_account() {
+    let app = TestApp::new().await;
+    let victim = passkey_user(&app, "victim-pk@example.com").await;
+    let mut attacker = passkey_user(&app, "attacker-pk@example.com").await;
+    // The attacker's own key, answering under the victim's credential id: the credential is the
+    // victim's, but the user handle (and the signature) are the attacker's.
+    attacker.key.credentials[0].id = victim.key.credentials[0].id.clone();
+    let (ceremony, options) = passkey_start(&app).await;
+    let forged = attacker.key.get(&options, Claim::at(ORIGIN));
+    let r = passkey_finish(&app, &ceremony, &forged).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "invalid_credentials", "{}", r.text);
+    // Now also the victim's user handle: the signature is still not the victim's key's.
+    attacker.key.credentials[0].user_handle = victim.key.credentials[0].user_handle.clone();
+    let (ceremony, options) = passkey_start(&app).await;
+    let forged = attacker.key.get(&options, Claim::at(ORIGIN));
+    let r = passkey_finish(&app, &ceremony, &forged).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert_eq!(crate::common::failures(&app, &victim.email).await, 1);
+}

@@ -27,7 +27,7 @@ fn key(fx: &Fixture, user: &UserId, counter: u32) -> WebauthnKey {
 fn ceremony(binding: &str, user: &UserId, expires_at: i64) -> WebauthnCeremony {
     WebauthnCeremony {
         binding: binding.into(),
-        user_id: user.clone(),
+        user_id: Some(user.clone()),
         state: format!("{{\"for\":\"{binding}\"}}"),
         expires_at,
     }
@@ -160,6 +160,14 @@ pub async fn webauthn_ceremony_is_taken_once(store: Arc<dyn Store>) {
     put(ceremony("register:x", &a, NOW + 10)).await;
     assert_eq!(take("register:y", NOW).await, None, "another binding");
     assert!(take("register:x", NOW).await.is_some());
+    let mut nobody = ceremony("passkey:p", &a, NOW + 300);
+    nobody.user_id = None;
+    put(nobody.clone()).await;
+    assert_eq!(
+        take("passkey:p", NOW).await,
+        Some(nobody),
+        "a passkey sign-in's has no user"
+    );
 }
 
 /// Eight takes of one ceremony at once: exactly one gets it.

@@ -400,13 +400,15 @@ pub struct WebauthnKey {
     pub last_used_at: Option<UnixTime>,
 }
 
-/// A WebAuthn ceremony in progress: a registration, or a sign-in's second step.
+/// A WebAuthn ceremony in progress: a registration, a sign-in's second step, or a passkey
+/// sign-in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebauthnCeremony {
-    /// What it belongs to: `register:<user id>`, or `sign-in:<challenge digest, hex>`.
+    /// What it belongs to: `register:<user id>`, `sign-in:<challenge digest, hex>`, or
+    /// `passkey:<digest of the browser's ceremony token, hex>`.
     pub binding: String,
-    /// Whose.
-    pub user_id: UserId,
+    /// Whose; `None` for a passkey sign-in (nobody is known until the passkey answers).
+    pub user_id: Option<UserId>,
     /// webauthn-rs's state (the challenge and what it allows), JSON.
     pub state: String,
     /// When it stops being usable.

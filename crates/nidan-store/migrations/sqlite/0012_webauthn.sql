@@ -16,12 +16,14 @@ CREATE TABLE webauthn_credentials (
 CREATE INDEX webauthn_credentials_user ON webauthn_credentials(user_id);
 
 -- A registration or sign-in ceremony in progress: the challenge and what it allows, as
--- webauthn-rs's state (JSON). One per binding (`register:<user>`, `sign-in:<challenge digest>`);
+-- webauthn-rs's state (JSON). One per binding (`register:<user>`, `sign-in:<challenge digest>`,
+-- `passkey:<digest of the browser's ceremony token>`: a passkey sign-in, whose user is not known
+-- until the passkey answers, so `user_id` is NULL);
 -- taken (deleted) by the one statement that finishes it, whatever the answer, so a challenge is
 -- used once on any number of nodes.
 CREATE TABLE webauthn_ceremonies (
     binding    TEXT    PRIMARY KEY,
-    user_id    TEXT    NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    user_id    TEXT    REFERENCES users(id) ON DELETE CASCADE,
     state      TEXT    NOT NULL,
     expires_at INTEGER NOT NULL
 );

@@ -13,7 +13,7 @@ use crate::{args, sql, statements};
 statements! {
     put_webauthn_ceremony(w: &WebauthnCeremony) -> () =
         done "INSERT INTO webauthn_ceremonies (binding, user_id, state, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (binding) DO UPDATE SET user_id = excluded.user_id, state = excluded.state, expires_at = excluded.expires_at"
-        [&w.binding, w.user_id.as_str(), &w.state, w.expires_at];
+        [&w.binding, w.user_id.as_ref().map(UserId::as_str), &w.state, w.expires_at];
 
     webauthn_keys(user: &UserId) -> Vec<WebauthnKey> =
         rows(records::webauthn_key) "SELECT * FROM webauthn_credentials WHERE user_id = $1 ORDER BY created_at, id"

@@ -27,6 +27,8 @@ pub const CHALLENGE: &str = "nidan_challenge";
 pub const DEVICE: &str = "nidan_device";
 /// The chosen language.
 pub const LANG: &str = "nidan_lang";
+/// A passkey sign-in started in this browser (its ceremony token), for five minutes.
+pub const PASSKEY: &str = "nidan_passkey";
 /// Where to go back to after signing in (a checked `rd`), for ten minutes.
 pub const RETURN: &str = "nidan_return";
 

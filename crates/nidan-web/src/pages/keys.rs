@@ -27,6 +27,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/settings/security/webauthn/finish", post(register_finish))
         .route("/settings/security/webauthn/remove", post(remove))
         .route("/login/second-step/webauthn", post(sign_in_start))
+        .route("/login/passkey/start", post(passkey_start))
+        .route("/login/passkey", post(passkey_sign_in))
 }
 
 /// The options for the script, or the error in the page's language.
@@ -142,4 +144,81 @@ async fn sign_in_start(
     };
     let result = state.service.webauthn_sign_in_start(&c.token).await;
     options_or_error(&state, &ctx, result)
+}
+
+/// Starts a passkey sign-in: the ceremony's token goes into a cookie (this browser finishes it),
+/// the options to the script.
+async fn passkey_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> Response {
+    let mut ctx = Ctx::new(&state, &headers);
+    match state.service.passkey_sign_in_start().await {
+        Ok(started) => {
+            ctx.set_cookie(
+                super::cookies::PASSKEY,
+                started.token.expose(),
+                Some(nidan_service::webauthn::CEREMONY_SECS),
+            );
+            ctx.json(json!({ "options": started.options }))
+        }
+        Err(e) => options_or_error(&state, &ctx, Err(e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasskeyForm {
+    credential: String,
+}
+
+/// Finishes a passkey sign-in: signed in without a password, or back to the sign-in page with
+/// what went wrong.
+async fn passkey_sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(info, _): Client,
+    CsrfForm(form): CsrfForm<PasskeyForm>,
+) -> Response {
+    let mut ctx = Ctx::new(&state, &headers);
+    let token = super::cookies::get(&headers, super::cookies::PASSKEY, ctx.secure);
+    ctx.clear_cookie(super::cookies::PASSKEY);
+    let result = match (
+        token,
+        serde_json::from_str::<serde_json::Value>(&form.credential),
+    ) {
+        (Some(token), Ok(credential)) => {
+            state
+                .service
+                .passkey_sign_in(&token, &credential, &info)
+                .await
+        }
+        (None, _) => Err(ServiceError::ChallengeExpired),
+        (_, Err(_)) => Err(ServiceError::InvalidRequest(
+            "the passkey did not answer".into(),
+        )),
+    };
+    state
+        .metrics
+        .verification_result("sign_in", "passkey", &result);
+    match result {
+        Ok((session_token, _)) => {
+            ctx.set_session(session_token.expose());
+            ctx.renew_csrf();
+            ctx.land("/settings/security")
+        }
+        Err(e) => {
+            let (status, key) = page_error(&e);
+            let message = match e {
+                ServiceError::InvalidCode { .. } | ServiceError::InvalidCredentials => {
+                    ctx.tr.t("passkey-refused")
+                }
+                ServiceError::InvalidRequest(_) => ctx.tr.t("webauthn-failed"),
+                ServiceError::ChallengeExpired => ctx.tr.t(key),
+                ref other => super::explain(&state, &ctx.tr, other),
+            };
+            super::signin::login_error(ctx, status, message)
+        }
+    }
 }

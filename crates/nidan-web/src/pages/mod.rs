@@ -72,6 +72,8 @@ pub struct Base {
     pub signed_in: bool,
     /// Where the language switch returns to.
     pub path: String,
+    /// Security keys and passkeys work here (the sign-in page offers a passkey).
+    pub passkeys: bool,
 }
 
 /// One request's page context: language, CSRF token, cookies to set.
@@ -89,6 +91,7 @@ pub struct Ctx {
     /// Another origin this page's forms may end up at (through a redirect).
     form_target: Option<String>,
     set_cookies: Vec<HeaderValue>,
+    passkeys: bool,
 }
 
 impl Ctx {
@@ -112,6 +115,7 @@ impl Ctx {
             back_to,
             form_target: None,
             set_cookies: Vec::new(),
+            passkeys: state.service.webauthn_available(),
         };
         match cookies::get(headers, cookies::CSRF, secure) {
             Some(v) => ctx.csrf = v,
@@ -205,6 +209,7 @@ impl Ctx {
             csrf: self.csrf.clone(),
             signed_in,
             path: path.to_string(),
+            passkeys: self.passkeys,
         }
     }
 
@@ -253,6 +258,11 @@ impl Ctx {
             }
         };
         self.finish(response)
+    }
+
+    /// A JSON answer to a page's script, with this context's cookies.
+    pub fn json(self, value: serde_json::Value) -> Response {
+        self.finish(axum::Json(value).into_response())
     }
 
     /// `303 See Other` to `to` (a local path).

@@ -185,6 +185,16 @@ async fn login_page(
     ctx.page(&page)
 }
 
+/// The sign-in page with an error, at `status`.
+pub(super) fn login_error(ctx: Ctx, status: StatusCode, error: String) -> Response {
+    let page = LoginPage {
+        base: ctx.base(false, "/login"),
+        email: String::new(),
+        error: Some(error),
+    };
+    ctx.page_with(status, &page)
+}
+
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,

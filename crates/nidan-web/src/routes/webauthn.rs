@@ -28,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/webauthn/register/finish", post(register_finish))
         .route("/api/v1/me/webauthn/{id}", delete(remove))
         .route("/api/v1/login/webauthn/start", post(sign_in_start))
+        .route("/api/v1/login/passkey/start", post(passkey_start))
+        .route("/api/v1/login/passkey/finish", post(passkey_finish))
 }
 
 /// `POST /api/v1/me/webauthn/register/start`.
@@ -206,4 +208,60 @@ async fn sign_in_start(
         .webauthn_sign_in_start(&req.challenge_id)
         .await?;
     Ok(Json(OptionsBody { options }))
+}
+
+/// A passkey sign-in started.
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyStartBody {
+    /// Send it back with the answer; usable once, for 5 minutes.
+    pub ceremony_id: String,
+    /// `PublicKeyCredentialRequestOptions` as JSON, with no credentials listed: the
+    /// authenticator offers the passkeys it holds for this site.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+#[utoipa::path(post, path = "/api/v1/login/passkey/start", tag = "accounts",
+    responses((status = 200, description = "the options for `navigator.credentials.get`", body = PasskeyStartBody), (status = 403, description = "security keys are unavailable on this server", body = ErrorBody)))]
+async fn passkey_start(State(app): State<AppState>) -> Result<Json<PasskeyStartBody>, ApiError> {
+    let started = app.service.passkey_sign_in_start().await?;
+    Ok(Json(PasskeyStartBody {
+        ceremony_id: started.token.expose().to_owned(),
+        options: started.options,
+    }))
+}
+
+/// `POST /api/v1/login/passkey/finish`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyFinishRequest {
+    /// From `/api/v1/login/passkey/start`.
+    pub ceremony_id: String,
+    /// The passkey's answer (`navigator.credentials.get`, as `toJSON()` gives it).
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+#[utoipa::path(post, path = "/api/v1/login/passkey/finish", tag = "accounts", request_body = PasskeyFinishRequest,
+    responses((status = 200, description = "signed in without a password: the passkey verified its user, so the session counts as two steps", body = crate::routes::account::LoginVerifyResponse),
+        (status = 400, body = ErrorBody), (status = 401, description = "`invalid_credentials` (no such passkey) or `invalid_code` (its answer was refused)", body = ErrorBody),
+        (status = 403, description = "the account is disabled", body = ErrorBody), (status = 410, description = "`challenge_expired`: start again", body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn passkey_finish(
+    State(app): State<AppState>,
+    Client(client, _): Client,
+    ApiJson(req): ApiJson<PasskeyFinishRequest>,
+) -> Result<Json<crate::routes::account::LoginVerifyResponse>, ApiError> {
+    let result = app
+        .service
+        .passkey_sign_in(&req.ceremony_id, &req.credential, &client)
+        .await;
+    app.metrics
+        .verification_result("sign_in", "passkey", &result);
+    let (session_token, _) = result?;
+    Ok(Json(crate::routes::account::LoginVerifyResponse {
+        status: "signed_in",
+        session_token: session_token.expose().to_owned(),
+        device_token: None,
+        recovery_codes_left: None,
+    }))
 }
