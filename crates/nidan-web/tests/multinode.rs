@@ -885,9 +885,10 @@ async fn key_options(node: &Node, challenge: &str) -> crate::common::Response {
     r
 }
 
-/// Security keys across nodes: a key registered through one node signs in through the other;
-/// the options one node made are answered on the other, once (a replay of the same answer on
-/// the first node finds the challenge spent), and a counter that went back is refused there too.
+/// Security keys across nodes on PostgreSQL: a key registered through one node signs in through
+/// the other; the options one node made are answered on the other, once (a replay of the same
+/// answer on the first node finds the challenge spent); answers from another origin, for another
+/// rp id or by another account's key are refused; a counter that went back is refused too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_security_key_answer_signs_in_once_across_two_nodes() {
     use crate::common::softkey::{Claim, SoftKey};
@@ -945,6 +946,59 @@ async fn a_security_key_answer_signs_in_once_across_two_nodes() {
         .filter(|r| r.status == StatusCode::OK)
         .count();
     assert_eq!(wins, 1, "{} / {}", x.text, y.text);
+
+    // An answer made on another origin, or for another rp id, or by another account's key.
+    let other = "other-key-nodes@example.com";
+    let other_session = signed_up_on_a(&c, other).await;
+    let r =
+        c.b.post(
+            "/api/v1/me/webauthn/register/start",
+            Some(&other_session),
+            json!({"password": PASSWORD}),
+        )
+        .await;
+    let mut other_key = SoftKey::default();
+    let made = other_key.create(&r.json["options"], Claim::at(ORIGIN));
+    let r =
+        c.a.post(
+            "/api/v1/me/webauthn/register/finish",
+            Some(&other_session),
+            json!({"name": "Other", "credential": made}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for (i, answer_with) in ["origin", "rp id", "another account's key"]
+        .into_iter()
+        .enumerate()
+    {
+        let challenge = c.node(i).challenge(email).await;
+        let options = key_options(c.node(i), &challenge).await.json["options"].clone();
+        let bad = match answer_with {
+            "origin" => key.get(&options, Claim::at("http://evil.example")),
+            "rp id" => key.get(
+                &options,
+                Claim {
+                    origin: ORIGIN,
+                    rp_id: Some("evil.example"),
+                },
+            ),
+            _ => other_key.get(&options, Claim::at(ORIGIN)),
+        };
+        let r = c
+            .node(i + 1)
+            .post(
+                "/api/v1/login/verify",
+                None,
+                json!({"challenge_id": challenge, "method": "webauthn", "credential": bad}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{answer_with}: {}",
+            r.text
+        );
+    }
 
     // A counter from before the last use, on the other node.
     key.credentials[0].counter = 1;
