@@ -548,3 +548,23 @@ async fn a_passkey_cannot_claim_another_account() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     assert_eq!(crate::common::failures(&app, &victim.email).await, 1);
 }
+
+#[tokio::test]
+async fn passkey_sign_ins_are_limited_per_address_like_passwords() {
+    let app = TestApp::with(
+        nidan_service::Policy::default(),
+        nidan_web::WebOptions {
+            login_per_ip_per_minute: 3,
+            ..nidan_web::WebOptions::default()
+        },
+    )
+    .await;
+    for _ in 0..3 {
+        passkey_start(&app).await;
+    }
+    let r = app
+        .post("/api/v1/login/passkey/start", None, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
+}

@@ -151,9 +151,19 @@ async fn sign_in_start(
 async fn passkey_start(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Client(_, ip): Client,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let mut ctx = Ctx::new(&state, &headers);
+    // A sign-in attempt like a password one: the same per-address limit.
+    if let Err(e) = state.limits.check_login(ip) {
+        let message = super::refused(&ctx.tr, &e);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({ "error": message })),
+        )
+            .into_response();
+    }
     match state.service.passkey_sign_in_start().await {
         Ok(started) => {
             ctx.set_cookie(

@@ -222,8 +222,14 @@ pub struct PasskeyStartBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/login/passkey/start", tag = "accounts",
-    responses((status = 200, description = "the options for `navigator.credentials.get`", body = PasskeyStartBody), (status = 403, description = "security keys are unavailable on this server", body = ErrorBody)))]
-async fn passkey_start(State(app): State<AppState>) -> Result<Json<PasskeyStartBody>, ApiError> {
+    responses((status = 200, description = "the options for `navigator.credentials.get`", body = PasskeyStartBody), (status = 403, description = "security keys are unavailable on this server", body = ErrorBody),
+        (status = 429, description = "too many sign-in attempts from this address (`server.login_requests_per_ip_per_minute`)", body = ErrorBody)))]
+async fn passkey_start(
+    State(app): State<AppState>,
+    Client(_client, ip): Client,
+) -> Result<Json<PasskeyStartBody>, ApiError> {
+    // A sign-in attempt like a password one: the same per-address limit.
+    app.limits.check_login(ip)?;
     let started = app.service.passkey_sign_in_start().await?;
     Ok(Json(PasskeyStartBody {
         ceremony_id: started.token.expose().to_owned(),
