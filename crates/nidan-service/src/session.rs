@@ -30,6 +30,8 @@ pub struct MethodView {
     pub hint: Option<String>,
     /// A security key's id (to remove it).
     pub key: Option<crate::CredentialId>,
+    /// When a security key last signed in.
+    pub last_used: Option<UnixTime>,
 }
 
 /// The account's two-step verification, as the user sees it.
@@ -116,6 +118,7 @@ impl Service {
                     created_at: key.created_at,
                     hint: Some(key.name),
                     key: Some(key.id),
+                    last_used: key.last_used_at,
                 });
             }
         }
@@ -125,6 +128,7 @@ impl Service {
                 created_at: t.confirmed_at.unwrap_or(t.created_at),
                 hint: None,
                 key: None,
+                last_used: None,
             });
         }
         for m in &enrolment.oob {
@@ -133,6 +137,7 @@ impl Service {
                 created_at: m.confirmed_at.unwrap_or(m.created_at),
                 hint: Some(self.mask(m.channel, &m.destination)),
                 key: None,
+                last_used: None,
             });
         }
         let state = Self::two_step_state(user.two_step_enabled, enrolment.has_method());

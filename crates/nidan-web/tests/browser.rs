@@ -690,6 +690,13 @@ async fn key_journey(r: &Run<'_>, email: &str) {
         html.contains("Phone") && html.contains("YubiKey 5"),
         "{html}"
     );
+    // The key that signed in says when it last did.
+    let used = if r.lang == "ja" {
+        "最終使用"
+    } else {
+        "last used"
+    };
+    assert!(html.contains(used), "{html}");
     r.logout().await;
     r.key_sign_in(email).await;
     // And without a password: the passkey alone (it verifies its user: two factors in one).

@@ -40,6 +40,8 @@ pub(super) struct MethodRow {
     pub id: &'static str,
     /// A security key's id (empty for the other methods).
     pub key: String,
+    /// When a security key last signed in, in words (empty when never, or not a key).
+    pub last_used: String,
     pub label: String,
     pub hint: String,
     pub since: String,
@@ -178,6 +180,7 @@ async fn build_from(
                 .as_ref()
                 .map(|k| k.as_str().to_owned())
                 .unwrap_or_default(),
+            last_used: m.last_used.map(|t| tr.date(t)).unwrap_or_default(),
             label: tr.t(method_key(m.method)),
             hint: m.hint.clone().unwrap_or_default(),
             since: tr.date(m.created_at),
@@ -291,6 +294,7 @@ async fn build_from(
             .map(|m| MethodRow {
                 id: m.id,
                 key: String::new(),
+                last_used: String::new(),
                 label: m.label.clone(),
                 hint: m.hint.clone(),
                 since: String::new(),
