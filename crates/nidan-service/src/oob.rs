@@ -13,7 +13,7 @@ use nidan_domain::{EmailAddress, Method, PhoneNumber, RecoveryCode, keyed_hash, 
 use zeroize::Zeroizing;
 
 use crate::attempt::{CodeCheck, Expect};
-use crate::courier::{Channel, CodeMessage, CodePurpose, NoticeKind};
+use crate::courier::{Channel, CodeMessage, CodePurpose};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{CodeBinding, Issued, OobCode, OobMethod, SendCap, UserRecord};
 use crate::session::AuthContext;
@@ -323,24 +323,7 @@ impl Service {
             .await?;
         self.store_ref().delete_oob(&user.id, channel).await?;
         let hint = Some(self.mask(channel, &existing.destination));
-        self.record(
-            &user.id,
-            "method_removed",
-            Some(method),
-            "success",
-            client,
-            hint.clone(),
-        )
-        .await;
-        self.notify(
-            &user.id,
-            NoticeKind::MethodRemoved {
-                method: method.as_str().into(),
-                hint,
-            },
-            client,
-        )
-        .await;
+        self.method_removed(&user.id, method, hint, client).await;
         Ok(())
     }
 

@@ -111,16 +111,14 @@ impl Service {
             .ok_or(ServiceError::Unauthenticated)?;
         let enrolment = self.enrolment(&user.id).await?;
         let mut methods = Vec::new();
-        if enrolment.webauthn_keys > 0 {
-            for key in self.store_ref().webauthn_keys(&user.id).await? {
-                methods.push(MethodView {
-                    method: Method::Webauthn,
-                    created_at: key.created_at,
-                    hint: Some(key.name),
-                    key: Some(key.id),
-                    last_used: key.last_used_at,
-                });
-            }
+        for key in self.store_ref().webauthn_keys(&user.id).await? {
+            methods.push(MethodView {
+                method: Method::Webauthn,
+                created_at: key.created_at,
+                hint: Some(key.name),
+                key: Some(key.id),
+                last_used: key.last_used_at,
+            });
         }
         if let Some(t) = &enrolment.totp {
             methods.push(MethodView {

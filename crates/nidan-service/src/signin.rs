@@ -667,9 +667,7 @@ impl Service {
         let binding = CodeBinding::Challenge(digest);
         let (code, key) = match (method, answer) {
             (Method::Webauthn, Answer::Key(credential)) => {
-                // Not before the throttle lets a check through: a throttled account's answer
-                // is not judged (its ceremony is spent all the same).
-                self.throttle_gate(&user, method, now)?;
+                // Judged here, settled (throttle first) by `check_code` as every code is.
                 (
                     "",
                     Some(self.key_candidate(&user, &digest, credential).await?),

@@ -206,6 +206,36 @@ impl Service {
         }
     }
 
+    /// After a method was removed: sessions the gate remembers are read again (two-step may be
+    /// off now), the history and a notice.
+    pub(crate) async fn method_removed(
+        &self,
+        user: &crate::UserId,
+        method: Method,
+        hint: Option<String>,
+        client: &ClientInfo,
+    ) {
+        self.forget_gate_sessions();
+        self.record(
+            user,
+            "method_removed",
+            Some(method),
+            "success",
+            client,
+            hint.clone(),
+        )
+        .await;
+        self.notify(
+            user,
+            NoticeKind::MethodRemoved {
+                method: method.as_str().into(),
+                hint,
+            },
+            client,
+        )
+        .await;
+    }
+
     /// Confirms the pending setup with a code from the app. Returns the recovery codes when this
     /// turned two-step on for the first time.
     pub async fn totp_confirm(
@@ -263,24 +293,8 @@ impl Service {
         self.step_up(&user, proof, Some(&auth.session_id), client)
             .await?;
         self.store_ref().delete_totp(&user.id).await?;
-        self.record(
-            &user.id,
-            "method_removed",
-            Some(Method::Totp),
-            "success",
-            client,
-            None,
-        )
-        .await;
-        self.notify(
-            &user.id,
-            NoticeKind::MethodRemoved {
-                method: "totp".into(),
-                hint: None,
-            },
-            client,
-        )
-        .await;
+        self.method_removed(&user.id, Method::Totp, None, client)
+            .await;
         Ok(())
     }
 

@@ -2,9 +2,9 @@
 //! removing them.
 //!
 //! The relying party's checks (client data, origin, rp id hash, signature, flags, user
-//! verification, the signature counter going backwards) are `webauthn-rs`'s: the most used Rust
-//! implementation, audited, pure Rust in its 0.6 line (no OpenSSL), and it serves every ceremony
-//! nidan needs. What it leaves to its caller is done here and in the store:
+//! verification, the signature counter going backwards) are `webauthn-rs`'s: a relying-party
+//! library with every ceremony nidan needs (security keys, passkeys, discoverable sign-in) and,
+//! in its 0.6 line, pure Rust (no OpenSSL to link). What it leaves to its caller is done here and in the store:
 //!
 //! - A ceremony's state is kept in the database (any node may finish it) and *taken* by one
 //!   DELETE … RETURNING before the answer is checked, whatever the answer: a challenge is
@@ -22,13 +22,12 @@
 use nidan_domain::{BearerToken, Method, RecoveryCode, SecondStep, keyed_hash, token_digest};
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
-    Credential, DiscoverableAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration,
-    Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
+    AuthenticationResult, Credential, DiscoverableAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication,
+    SecurityKeyRegistration, Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
 use crate::attempt::{CodeCheck, Expect};
-use crate::courier::NoticeKind;
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{Candidate, UserRecord, WebauthnCeremony, WebauthnKey};
 use crate::session::AuthContext;
@@ -421,25 +420,8 @@ impl Service {
         if !self.store_ref().delete_webauthn_key(&user.id, id).await? {
             return Err(ServiceError::NotFound("no such security key"));
         }
-        self.forget_gate_sessions();
-        self.record(
-            &user.id,
-            "method_removed",
-            Some(Method::Webauthn),
-            "success",
-            client,
-            Some(key.name.clone()),
-        )
-        .await;
-        self.notify(
-            &user.id,
-            NoticeKind::MethodRemoved {
-                method: Method::Webauthn.as_str().into(),
-                hint: Some(key.name.clone()),
-            },
-            client,
-        )
-        .await;
+        self.method_removed(&user.id, Method::Webauthn, Some(key.name.clone()), client)
+            .await;
         Ok(())
     }
 
@@ -496,36 +478,59 @@ impl Service {
             // Answered already (or never started): nothing left to answer.
             _ => return Ok((Candidate::Wrong, true)),
         };
-        let result = match rp.finish_securitykey_authentication(&answer, &state) {
-            Ok(result) => result,
-            Err(WebauthnError::CredentialPossibleCompromise) => {
-                tracing::warn!(user = %user.id, "a security key's counter went backwards (a cloned key, or a replayed answer)");
-                return Ok((Candidate::Wrong, true));
-            }
-            Err(e) => {
-                tracing::info!(user = %user.id, error = %e, "a security key's answer was refused");
-                return Ok((Candidate::Wrong, false));
-            }
-        };
+        let checked = rp.finish_securitykey_authentication(&answer, &state);
         let keys = self.store_ref().webauthn_keys(&user.id).await?;
-        let Some(key) = keys
-            .into_iter()
-            .find(|k| k.credential_id.as_slice() == result.cred_id().as_slice())
-        else {
-            return Ok((Candidate::Wrong, false));
-        };
-        let mut used = SecurityKey::from(credential_of(&key)?);
-        used.update_credential(&result);
-        let credential = serde_json::to_string(&Credential::from(used))
-            .map_err(|e| internal("security key", e))?;
-        Ok((
-            Candidate::SecurityKey {
-                key_id: key.id,
-                counter: result.counter(),
-                credential,
-            },
-            false,
-        ))
+        let used = checked.as_ref().ok().and_then(|result| {
+            keys.iter()
+                .find(|k| k.credential_id.as_slice() == result.cred_id().as_slice())
+        });
+        match used {
+            Some(key) => judged(&user.id, key, checked),
+            None => judged_without_key(&user.id, checked.err()),
+        }
+    }
+}
+
+/// What a key's checked answer is worth: the key with its new counter when the check passed,
+/// else `Wrong` (`true` when the counter went backwards: a cloned key, or a replayed answer).
+fn judged(
+    user: &UserId,
+    key: &WebauthnKey,
+    checked: Result<AuthenticationResult, WebauthnError>,
+) -> ServiceResult<(Candidate, bool)> {
+    let result = match checked {
+        Ok(result) => result,
+        Err(e) => return judged_without_key(user, Some(e)),
+    };
+    let mut used = SecurityKey::from(credential_of(key)?);
+    used.update_credential(&result);
+    let credential =
+        serde_json::to_string(&Credential::from(used)).map_err(|e| internal("security key", e))?;
+    Ok((
+        Candidate::SecurityKey {
+            key_id: key.id.clone(),
+            counter: result.counter(),
+            credential,
+        },
+        false,
+    ))
+}
+
+/// `Wrong` for a refused answer (or one by no key of the account), logged.
+fn judged_without_key(
+    user: &UserId,
+    refusal: Option<WebauthnError>,
+) -> ServiceResult<(Candidate, bool)> {
+    match refusal {
+        Some(WebauthnError::CredentialPossibleCompromise) => {
+            tracing::warn!(%user, "a security key's counter went backwards (a cloned key, or a replayed answer)");
+            Ok((Candidate::Wrong, true))
+        }
+        Some(e) => {
+            tracing::info!(%user, error = %e, "a security key's answer was refused");
+            Ok((Candidate::Wrong, false))
+        }
+        None => Ok((Candidate::Wrong, false)),
     }
 }
 
@@ -599,29 +604,9 @@ impl Service {
                 "this account is disabled; contact support",
             ));
         }
-        self.throttle_gate(&user, Method::Webauthn, self.now())?;
-        let stored = credential_of(&key)?;
-        let judged = match rp.finish_discoverable_authentication_v2(&answer, state, &stored) {
-            Ok(result) => {
-                let mut used = SecurityKey::from(stored);
-                used.update_credential(&result);
-                let credential = serde_json::to_string(&Credential::from(used))
-                    .map_err(|e| internal("security key", e))?;
-                (
-                    Candidate::SecurityKey {
-                        key_id: key.id.clone(),
-                        counter: result.counter(),
-                        credential,
-                    },
-                    false,
-                )
-            }
-            Err(WebauthnError::CredentialPossibleCompromise) => (Candidate::Wrong, true),
-            Err(e) => {
-                tracing::info!(user = %user.id, error = %e, "a passkey's answer was refused");
-                (Candidate::Wrong, false)
-            }
-        };
+        let checked =
+            rp.finish_discoverable_authentication_v2(&answer, state, &credential_of(&key)?);
+        let judged = judged(&user.id, &key, checked)?;
         let verdict = self
             .check_code(CodeCheck {
                 key: Some(judged),

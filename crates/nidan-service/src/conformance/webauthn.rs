@@ -33,13 +33,14 @@ fn ceremony(binding: &str, user: &UserId, expires_at: i64) -> WebauthnCeremony {
     }
 }
 
-/// The first key turns two-step on with recovery codes; a second is listed after it; a
+/// The first key turns two-step on with recovery codes and ends the other sessions; a second is listed after it; a
 /// credential id is registered once across all accounts; removing the last key turns two-step
 /// off and takes the recovery codes with it.
 pub async fn webauthn_keys_are_added_found_and_removed(store: Arc<dyn Store>) {
     let fx = Fixture::new(store);
     let a = fx.user().await;
     let b = fx.user().await;
+    let password_only = fx.session(&a, NOW - 60).await;
     let first = key(&fx, &a, 0);
     fx.store
         .add_webauthn_key(
@@ -56,6 +57,10 @@ pub async fn webauthn_keys_are_added_found_and_removed(store: Arc<dyn Store>) {
     assert!(u.two_step_enabled, "the first key turns two-step on");
     assert_eq!(u.default_method, Some(Method::Webauthn));
     assert_eq!(fx.codes_left(&a).await, 8);
+    assert!(
+        !fx.session_exists(&password_only.digest).await,
+        "turning two-step on ends the sessions made with the password alone"
+    );
 
     let mut second = key(&fx, &a, 0);
     second.created_at = NOW + 1;

@@ -127,8 +127,7 @@ impl Metrics {
     /// The registry with every series: the web layer's, `service`'s (and through it the
     /// store's and the couriers'), and the process's.
     pub fn new(service: &Service) -> Self {
-        let mut registry = Registry::default();
-        let metrics = Self {
+        let mut metrics = Self {
             registry: Registry::default(),
             requests: Family::default(),
             latency: Family::new_with_constructor(LatencyBuckets),
@@ -137,42 +136,41 @@ impl Metrics {
             throttled: Counter::default(),
             notices_waiting: Gauge::default(),
         };
-        registry.register(
+        metrics.registry.register(
             "nidan_http_requests",
             "HTTP requests by route template, method and status",
             metrics.requests.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "nidan_http_request_duration_seconds",
             "Time to answer, by route template",
             metrics.latency.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "nidan_verifications",
             "Code and password checks by path (sign_in, app, enrolment, password), method and result",
             metrics.verifications.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "nidan_code_deliveries",
             "Codes asked for by email and SMS, by channel and result (sent, throttled, failed)",
             metrics.codes.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "nidan_throttled_requests",
             "Requests answered 429",
             metrics.throttled.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "nidan_notices_waiting",
             "Security notices queued for email and not yet sent (read at each scrape)",
             metrics.notices_waiting.clone(),
         );
-        service.register_metrics(&mut registry);
-        registry.register_collector(Box::new(process::Process));
-        Self {
-            registry,
-            ..metrics
-        }
+        service.register_metrics(&mut metrics.registry);
+        metrics
+            .registry
+            .register_collector(Box::new(process::Process));
+        metrics
     }
 
     /// Counts a verification.

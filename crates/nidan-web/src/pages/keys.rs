@@ -139,8 +139,7 @@ async fn sign_in_start(
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
     let Some(c) = super::signin::Challenge::from_headers(&headers, ctx.secure) else {
-        let message = ctx.tr.t("err-challenge-expired");
-        return (StatusCode::GONE, Json(json!({ "error": message }))).into_response();
+        return options_or_error(&state, &ctx, Err(ServiceError::ChallengeExpired));
     };
     let result = state.service.webauthn_sign_in_start(&c.token).await;
     options_or_error(&state, &ctx, result)
@@ -219,13 +218,12 @@ async fn passkey_sign_in(
             ctx.land("/settings/security")
         }
         Err(e) => {
-            let (status, key) = page_error(&e);
+            let (status, _) = page_error(&e);
             let message = match e {
                 ServiceError::InvalidCode { .. } | ServiceError::InvalidCredentials => {
                     ctx.tr.t("passkey-refused")
                 }
                 ServiceError::InvalidRequest(_) => ctx.tr.t("webauthn-failed"),
-                ServiceError::ChallengeExpired => ctx.tr.t(key),
                 ref other => super::explain(&state, &ctx.tr, other),
             };
             super::signin::login_error(ctx, status, message)

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::csrf::CsrfForm;
+use super::security::method_key;
 use super::{Base, Ctx, cookies, page_error, signed_in};
 use crate::AppState;
 use crate::extract::Client;
@@ -338,16 +339,6 @@ impl Challenge {
 
     pub(super) fn from_headers(headers: &HeaderMap, secure: bool) -> Option<Challenge> {
         Challenge::decode(&cookies::get(headers, cookies::CHALLENGE, secure)?)
-    }
-}
-
-fn method_key(m: Method) -> &'static str {
-    match m {
-        Method::Webauthn => "method-webauthn",
-        Method::Totp => "method-totp",
-        Method::Sms => "method-sms",
-        Method::Email => "method-email",
-        Method::Recovery => "method-recovery",
     }
 }
 
