@@ -28,6 +28,9 @@ use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, Use
 /// A future that may move between threads.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A future that stays on the thread that made it.
+pub(crate) type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
 /// A statement's text for each backend, made by [`crate::sql!`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Sql {
@@ -79,14 +82,9 @@ macro_rules! sql {
 #[doc(hidden)]
 macro_rules! sql_locking {
     ($text:literal) => {{
-        const WRITTEN: &str = $text;
-        const BYTES: [u8; WRITTEN.len()] = $crate::db::sqlite_form::<{ WRITTEN.len() }>(WRITTEN);
         const SQL: $crate::db::Sql = $crate::db::Sql {
             pg: concat!($text, " FOR NO KEY UPDATE"),
-            lite: match core::str::from_utf8(&BYTES) {
-                Ok(text) => text,
-                Err(_) => panic!("SQL text is not UTF-8"),
-            },
+            lite: $crate::sql!($text).lite,
         };
         SQL
     }};
@@ -314,6 +312,15 @@ pub(crate) enum Step<T> {
     Rollback(T),
 }
 
+impl<T> Step<T> {
+    /// The answer, kept or undone.
+    pub(crate) fn value(self) -> T {
+        match self {
+            Step::Commit(v) | Step::Rollback(v) => v,
+        }
+    }
+}
+
 /// What a statement answers, later.
 pub(crate) type Fut<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 
@@ -333,7 +340,7 @@ pub(crate) type Decode<'a, T> = &'a (dyn Fn(&dyn DbRow) -> Result<T, DbError> + 
 /// One connection inside one transaction (or, for single statements, one autocommit
 /// connection). Each statement's future is boxed so that the two implementations say the same
 /// thing the same short way; on SQLite the box holds an answer that is already there.
-pub(crate) trait Conn: Send {
+pub(crate) trait Conn {
     /// Runs a statement; answers the rows it changed.
     fn execute<'a>(&'a mut self, s: Stmt<'a>) -> Fut<'a, u64>;
 
@@ -343,11 +350,15 @@ pub(crate) trait Conn: Send {
     /// Holds the account's row until the transaction ends, so that writers of one account
     /// queue up behind each other (PostgreSQL, several nodes). Nothing on SQLite, whose one
     /// writer runs one job at a time.
-    fn lock_user<'a>(&'a mut self, user: &'a str) -> Fut<'a, ()>;
+    fn lock_user<'a>(&'a mut self, _user: &'a str) -> Fut<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 
     /// Holds a lock named `key` until the transaction ends, for limits that span accounts
     /// (PostgreSQL's transaction-scoped advisory lock; nothing on SQLite).
-    fn lock_key<'a>(&'a mut self, key: &'a str) -> Fut<'a, ()>;
+    fn lock_key<'a>(&'a mut self, _key: &'a str) -> Fut<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 
     /// [`Conn::execute`] of `sql` with `args`.
     fn exec<'a>(&'a mut self, sql: Sql, args: Params<'a>) -> Fut<'a, u64> {
@@ -399,10 +410,7 @@ pub(crate) enum Run {
 /// An operation's body: given a connection and the operation's arguments, a future of its
 /// answer. Called once on SQLite, and again on PostgreSQL when a transaction must be retried.
 pub(crate) type Body<B, A, T> = Box<
-    dyn for<'c, 'a> Fn(
-            &'a mut <B as Backend>::Conn<'c>,
-            &'a A,
-        ) -> BoxFuture<'a, Result<Step<T>, DbError>>
+    dyn for<'c, 'a> Fn(&'a mut <B as Backend>::Conn<'c>, &'a A) -> <B as Backend>::Body<'a, T>
         + Send
         + Sync,
 >;
@@ -423,6 +431,11 @@ impl<T: Send + 'static> Answer for T {}
 pub(crate) trait Backend: Sized + Send + Sync + 'static {
     /// The connection operations see.
     type Conn<'c>: Conn;
+
+    /// The future of an operation's body: PostgreSQL's moves between threads with the request;
+    /// SQLite's is driven to completion where it is made (on the writer, whose statements its
+    /// connection holds and which never leave that thread).
+    type Body<'a, T: 'a>: Future<Output = Result<Step<T>, DbError>> + 'a;
 
     /// Runs `body` with `args` as `how` says.
     fn run<A: Args, T: Answer>(

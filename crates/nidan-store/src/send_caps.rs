@@ -22,32 +22,6 @@ pub(crate) const COUNTS: crate::db::Sql = crate::sql!(
      UNION ALL SELECT 5, COUNT(*), MIN(created_at) FROM oob_codes WHERE channel = $7 AND binding_kind = 'enrolment' AND created_at > $4"
 );
 
-/// The parameters of [`COUNTS`] for `code`, in order.
-pub(crate) struct CountParams {
-    pub user: String,
-    pub since_15min: i64,
-    pub since_day: i64,
-    pub since_hour: i64,
-    pub destination: String,
-    pub client: Option<String>,
-    pub channel: &'static str,
-}
-
-impl CountParams {
-    pub(crate) fn of(code: &OobCode) -> Self {
-        let now = code.created_at;
-        Self {
-            user: code.user_id.as_str().to_owned(),
-            since_15min: now - ACCOUNT_WINDOW,
-            since_day: now - DAY,
-            since_hour: now - HOUR,
-            destination: code.destination.clone(),
-            client: code.client.clone(),
-            channel: code.channel.as_str(),
-        }
-    }
-}
-
 /// The lock that queues up sends to destinations not yet confirmed on `channel` (the
 /// per-client and overall caps span accounts).
 pub(crate) fn unconfirmed_lock(channel: Channel) -> &'static str {
@@ -76,49 +50,22 @@ pub(crate) fn refusal(
         Channel::Sms => limits.unconfirmed_sms_per_hour,
         Channel::Email => limits.unconfirmed_email_per_hour,
     };
-    let checks: [(i64, SendCap, u32, i64, bool); 5] = [
-        (
-            1,
-            SendCap::Account,
-            limits.per_account_per_15min,
-            ACCOUNT_WINDOW,
-            true,
-        ),
-        (
-            2,
-            SendCap::Destination,
-            limits.per_destination_per_day,
-            DAY,
-            true,
-        ),
-        (
-            3,
-            SendCap::UnconfirmedAccount,
-            limits.unconfirmed_per_account_per_day,
-            DAY,
-            unconfirmed(code),
-        ),
-        (
-            4,
-            SendCap::UnconfirmedClient,
-            limits.unconfirmed_per_client_per_hour,
-            HOUR,
-            unconfirmed(code) && code.client.is_some(),
-        ),
-        (
-            5,
-            SendCap::UnconfirmedGlobal,
-            global,
-            HOUR,
-            unconfirmed(code),
-        ),
+    let unconfirmed = unconfirmed(code);
+    // A table: each cap in the order of `COUNTS`' rows, its limit, its window, whether it applies.
+    #[rustfmt::skip]
+    let caps = [
+        (SendCap::Account, limits.per_account_per_15min, ACCOUNT_WINDOW, true),
+        (SendCap::Destination, limits.per_destination_per_day, DAY, true),
+        (SendCap::UnconfirmedAccount, limits.unconfirmed_per_account_per_day, DAY, unconfirmed),
+        (SendCap::UnconfirmedClient, limits.unconfirmed_per_client_per_hour, HOUR,
+            unconfirmed && code.client.is_some()),
+        (SendCap::UnconfirmedGlobal, global, HOUR, unconfirmed),
     ];
-    checks
-        .into_iter()
-        .filter(|(.., applies)| *applies)
-        .find_map(|(which, cap, limit, window, _)| {
+    (1..)
+        .zip(caps)
+        .find_map(|(which, (cap, limit, window, applies))| {
             let (_, count, oldest) = rows.iter().find(|(w, ..)| *w == which)?;
-            (*count >= i64::from(limit)).then(|| Issued::TooSoon {
+            (applies && *count >= i64::from(limit)).then(|| Issued::TooSoon {
                 retry_after: (oldest.unwrap_or(now) + window - now).max(1) as u64,
                 cap,
             })

@@ -20,8 +20,10 @@ use nidan_service::ports::{
 };
 use nidan_service::{ApiKeyId, CredentialId, DeviceId, SessionId, StoreError, UnixTime, UserId};
 
-use crate::db::{Backend, Body, BoxFuture, Conn, DbError, Native, Run, Step};
+use crate::db::{Backend, Body, Conn, Native, Run, Step};
 use crate::ops::{accounts, check, codes, credentials, notices, oidc, sessions, webauthn};
+use crate::postgres::Pg;
+use crate::sqlite::Lite;
 use crate::{args, sql};
 
 /// A store on one backend.
@@ -35,10 +37,7 @@ impl<B: Backend> Db<B> {
         &self,
         how: Run,
         args: A,
-        body: impl for<'c, 'a> Fn(&'a mut B::Conn<'c>, &'a A) -> BoxFuture<'a, Result<Step<T>, DbError>>
-        + Send
-        + Sync
-        + 'static,
+        body: impl for<'c, 'a> Fn(&'a mut B::Conn<'c>, &'a A) -> B::Body<'a, T> + Send + Sync + 'static,
     ) -> Result<T, StoreError>
     where
         A: Send + Sync + 'static,
@@ -50,10 +49,7 @@ impl<B: Backend> Db<B> {
 
 /// A body as the backend takes it.
 fn boxed<B: Backend, A, T>(
-    body: impl for<'c, 'a> Fn(&'a mut B::Conn<'c>, &'a A) -> BoxFuture<'a, Result<Step<T>, DbError>>
-    + Send
-    + Sync
-    + 'static,
+    body: impl for<'c, 'a> Fn(&'a mut B::Conn<'c>, &'a A) -> B::Body<'a, T> + Send + Sync + 'static,
 ) -> Body<B, A, T> {
     Box::new(body)
 }
@@ -74,15 +70,18 @@ macro_rules! store {
     (@call $self:ident step $how:ident($args:expr) |$c:ident, $a:pat_param| $op:expr) => {
         $self.step(Run::$how, $args, |$c, $a| Box::pin($op)).await
     };
-    ($(
+    // Each trait for each backend (not once over any `Backend`: a body's future is boxed as the
+    // backend's own `Body` type, which only a named backend can say).
+    (@for [$($backend:ty),*] $traits:tt) => {$(store!(@impl $backend $traits);)*};
+    (@impl $backend:ty {$(
         $trait:ident {
             $({ $($item:item)* })?
             $( $name:ident($($p:ident: $t:ty),*) -> $ret:ty:
                 $kind:ident $how:ident($args:expr) |$c:ident, $a:pat_param| $op:expr; )*
         }
-    )*) => {$(
+    )*}) => {$(
         #[async_trait]
-        impl<B: Backend + Native> $trait for Db<B> {
+        impl $trait for Db<$backend> {
             $(
                 async fn $name(&self $(, $p: $t)*) -> Result<$ret, StoreError> {
                     store!(@call self $kind $how($args) |$c, $a| $op)
@@ -93,7 +92,7 @@ macro_rules! store {
     )*};
 }
 
-store! {
+store! { @for [Lite, Pg] {
     Store {
         {
             async fn ping(&self) -> Result<(), StoreError> {
@@ -359,4 +358,4 @@ store! {
         reseal_signing_keys(rows: Vec<(String, Vec<u8>)>) -> ():
             run Write(rows) |c, rows| oidc::reseal_keys(c, rows);
     }
-}
+}}

@@ -132,21 +132,22 @@ pub(crate) async fn issue_code<C: Conn>(
             }));
         }
     }
-    let p = send_caps::CountParams::of(code);
+    use send_caps::{ACCOUNT_WINDOW, DAY, HOUR};
+    let (user, channel) = (code.user_id.as_str(), code.channel.as_str());
+    let since = [now - ACCOUNT_WINDOW, now - DAY, now - HOUR];
+    let args = args![
+        user,
+        since[0],
+        since[1],
+        since[2],
+        &code.destination,
+        &code.client,
+        channel
+    ];
     let counts = c
-        .rows(
-            send_caps::COUNTS,
-            args![
-                &p.user,
-                p.since_15min,
-                p.since_day,
-                p.since_hour,
-                &p.destination,
-                &p.client,
-                p.channel
-            ],
-            &|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .rows(send_caps::COUNTS, args, &|r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .await?;
     if let Some(refused) = send_caps::refusal(code, limits, &counts) {
         return Ok(Step::Rollback(refused));

@@ -8,7 +8,8 @@ use sqlx::{PgConnection, PgPool, Postgres, Row as _};
 
 use super::{RETRIES, pause};
 use crate::db::{
-    Answer, Arg, Args, Backend, Body, Col, Conn, DbError, DbRow, Decode, Fut, Out, Run, Step, Stmt,
+    Answer, Arg, Args, Backend, Body, BoxFuture, Col, Conn, DbError, DbRow, Decode, Fut, Out, Run,
+    Step, Stmt,
 };
 
 /// A connection (in a transaction or not), as an operation sees it.
@@ -109,23 +110,13 @@ impl prometheus_client::collector::Collector for PoolUse {
         let open = i64::from(self.0.size());
         let idle = i64::try_from(self.0.num_idle()).unwrap_or(i64::MAX);
         let max = i64::from(self.0.options().get_max_connections());
-        for (name, help, value) in [
-            (
-                "nidan_postgres_pool_connections",
-                "PostgreSQL connections open in the pool",
-                open,
-            ),
-            (
-                "nidan_postgres_pool_idle_connections",
-                "PostgreSQL connections open and idle",
-                idle,
-            ),
-            (
-                "nidan_postgres_pool_max_connections",
-                "The pool's limit (database.max_connections)",
-                max,
-            ),
-        ] {
+        #[rustfmt::skip]
+        let series = [
+            ("nidan_postgres_pool_connections", "PostgreSQL connections open in the pool", open),
+            ("nidan_postgres_pool_idle_connections", "PostgreSQL connections open and idle", idle),
+            ("nidan_postgres_pool_max_connections", "The pool's limit (database.max_connections)", max),
+        ];
+        for (name, help, value) in series {
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
@@ -141,6 +132,7 @@ fn retryable(e: &DbError) -> bool {
 
 impl Backend for Pg {
     type Conn<'c> = PgConn<'c>;
+    type Body<'a, T: 'a> = BoxFuture<'a, Result<Step<T>, DbError>>;
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         registry.register_collector(Box::new(PoolUse(self.pool.clone())));
@@ -153,9 +145,7 @@ impl Backend for Pg {
                 if matches!(how, Run::Read | Run::CheckRead | Run::Single) {
                     // Each statement is its own transaction.
                     let mut conn = self.pool.acquire().await?;
-                    return match body(&mut PgConn(&mut conn), &args).await? {
-                        Step::Commit(v) | Step::Rollback(v) => Ok(v),
-                    };
+                    return Ok(body(&mut PgConn(&mut conn), &args).await?.value());
                 }
                 let mut tx = self.pool.begin().await?;
                 match body(&mut PgConn(&mut tx), &args).await? {

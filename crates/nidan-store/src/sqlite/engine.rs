@@ -28,6 +28,9 @@
 //! writes: the compare-and-swap guards of `settle_attempt` work exactly as in separate
 //! transactions.
 
+use std::cell::RefCell;
+use std::collections::hash_map::Entry;
+use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +41,8 @@ use std::time::{Duration, Instant};
 use nidan_service::StoreError;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, PrepFlags, Statement};
+use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use super::checkpoint::{WalPolicy, checkpoint_loop};
@@ -47,7 +51,7 @@ use crate::error::OpenError;
 /// Most jobs in one transaction: bounds the latency a job adds to those after it.
 const MAX_BATCH: usize = 256;
 
-/// Prepared statements kept per connection (every distinct statement of the store fits).
+/// Prepared statements kept per read connection (every distinct statement of the store fits).
 const STATEMENT_CACHE: usize = 256;
 
 /// The writer's page cache in KiB (SQLite's default is 2 MiB); allocated only as pages are read.
@@ -72,7 +76,91 @@ enum Answer {
 type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write job: runs on the writer thread; given `None` (its transaction could not begin, or
 /// its batch is being rolled back) it does not run and only hands back its finisher.
-type Job = Box<dyn FnOnce(Option<&mut Connection>) -> Ran + Send>;
+type Job = Box<dyn FnOnce(Option<Link<'_>>) -> Ran + Send>;
+
+/// A connection as a job or a read sees it (it derefs to rusqlite's connection), with the
+/// statements the writer keeps prepared.
+#[derive(Clone, Copy)]
+pub(crate) struct Link<'c> {
+    conn: &'c Connection,
+    kept: Option<&'c dyn Keep>,
+}
+
+impl Deref for Link<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Link<'_> {
+    /// Runs `f` on the statement `sql`, prepared once per connection: on the writer from the
+    /// statements it keeps, on a read connection from rusqlite's cache.
+    pub(crate) fn statement<T>(
+        &self,
+        sql: &'static str,
+        f: impl FnOnce(&mut Statement<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let Some(kept) = self.kept else {
+            let mut statement = self.conn.prepare_cached(sql)?;
+            return f(&mut statement);
+        };
+        let (mut f, mut out) = (Some(f), None);
+        kept.with(sql, &mut |statement| {
+            if let Some(f) = f.take() {
+                out = Some(f(statement)?);
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| bad_data("a kept statement did not run"))
+    }
+}
+
+/// The writer's statements, each prepared once for the writer's life and found by the address
+/// of its text. Why not rusqlite's cache, which the read connections use: it finds a statement
+/// by hashing and comparing its whole text, and copies the text into a new key at every use,
+/// about 1,500 instructions a statement; with it a code check cost the store 75,400
+/// instructions, with these 70,700 (docs/performance.md). The store's statements are `'static`
+/// texts, so their address and length name them.
+trait Keep {
+    fn with(
+        &self,
+        sql: &'static str,
+        f: &mut dyn FnMut(&mut Statement<'_>) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()>;
+}
+
+const PERSISTENT: PrepFlags = PrepFlags::SQLITE_PREPARE_PERSISTENT;
+
+struct Kept<'c> {
+    conn: &'c Connection,
+    statements: RefCell<FxHashMap<(usize, usize), Statement<'c>>>,
+}
+
+impl Keep for Kept<'_> {
+    fn with(
+        &self,
+        sql: &'static str,
+        f: &mut dyn FnMut(&mut Statement<'_>) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        // A statement run while another is in use (no operation does that) is prepared apart.
+        let Ok(mut statements) = self.statements.try_borrow_mut() else {
+            return f(&mut self.conn.prepare(sql)?);
+        };
+        let statement = match statements.entry((sql.as_ptr() as usize, sql.len())) {
+            Entry::Occupied(kept) => kept.into_mut(),
+            // Persistent: kept for long, so not in the connection's small-allocation slots
+            // (lookaside), which every statement run needs.
+            Entry::Vacant(new) => new.insert(self.conn.prepare_with_flags(sql, PERSISTENT)?),
+        };
+        let done = f(statement);
+        // Bound texts and blobs are SQLite's copies: kept bound, they would hold the
+        // connection's small-allocation slots (lookaside) and send every other allocation of
+        // the writer to malloc.
+        statement.clear_bindings();
+        done
+    }
+}
 
 /// What running one job left behind.
 struct Ran {
@@ -265,14 +353,18 @@ impl Engine {
     /// Runs `f` on a read connection, on this thread.
     pub(crate) fn read<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(Link<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let pooled = self.readers.lock().map(|mut v| v.pop()).unwrap_or(None);
-        let mut conn = match pooled {
+        let conn = match pooled {
             Some(c) => c,
             None => open_connection(&self.path, self.busy_timeout, false).map_err(map)?,
         };
-        let result = f(&mut conn).map_err(map);
+        let result = f(Link {
+            conn: &conn,
+            kept: None,
+        })
+        .map_err(map);
         if let Ok(mut idle) = self.readers.lock()
             && idle.len() < IDLE_READERS
         {
@@ -285,7 +377,7 @@ impl Engine {
     /// snapshot, and the shared-memory locks are taken once instead of once per statement.
     pub(crate) fn read_snapshot<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(Link<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         self.read(|c| {
             run_cached(c, "BEGIN")?;
@@ -306,9 +398,12 @@ impl Engine {
     pub(crate) async fn write_step<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<Step<T>> + Send + 'static,
+        F: FnOnce(Link<'_>) -> rusqlite::Result<Step<T>> + Send + 'static,
     {
-        self.submit(move |conn| run_in_savepoint(conn, f)).await
+        self.submit_job(Answer::AfterCommit, move |conn| {
+            (run_in_savepoint(conn, f), false)
+        })
+        .await
     }
 
     /// [`Engine::write_step`] without a savepoint of its own, for the hottest job (settling a
@@ -323,7 +418,7 @@ impl Engine {
     pub(crate) async fn write_step_whole<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<Step<T>> + Send + 'static,
+        F: FnOnce(Link<'_>) -> rusqlite::Result<Step<T>> + Send + 'static,
     {
         self.submit_job(Answer::AfterCommit, move |conn| {
             let before = conn.total_changes();
@@ -363,7 +458,7 @@ impl Engine {
     pub(crate) async fn read_on_writer<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(Link<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         self.submit_job(Answer::AsSoonAsRun, move |conn| {
             (run_guarded(conn, f), false)
@@ -371,26 +466,15 @@ impl Engine {
         .await
     }
 
-    /// Queues `run` for the writer's next batch and waits for its answer, given after the
-    /// batch's COMMIT (an error if the COMMIT failed).
-    async fn submit<T, R>(&self, run: R) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        R: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.submit_job(Answer::AfterCommit, move |conn| (run(conn), false))
-            .await
-    }
-
     /// Queues a job that may spoil its batch (`run` returns `(outcome, spoiled)`) and waits for
     /// its answer, given when `answer` says.
     async fn submit_job<T, R>(&self, answer: Answer, run: R) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        R: FnOnce(&mut Connection) -> (Result<T, StoreError>, bool) + Send + 'static,
+        R: FnOnce(Link<'_>) -> (Result<T, StoreError>, bool) + Send + 'static,
     {
         let (reply, answered) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn: Option<&mut Connection>| {
+        let job: Job = Box::new(move |conn: Option<Link<'_>>| {
             let (outcome, spoiled) = match conn {
                 Some(conn) => run(conn),
                 None => (Err(StoreError::Unavailable("not run".into())), false),
@@ -419,7 +503,7 @@ impl Engine {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(Link<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         self.write_step(move |c| f(c).map(Step::Commit)).await
     }
@@ -428,8 +512,8 @@ impl Engine {
 /// Runs one job between `SAVEPOINT` and `RELEASE`, rolling back to the savepoint when it fails,
 /// asks for it, or panics.
 fn run_in_savepoint<T>(
-    conn: &mut Connection,
-    f: impl FnOnce(&mut Connection) -> rusqlite::Result<Step<T>>,
+    conn: Link<'_>,
+    f: impl FnOnce(Link<'_>) -> rusqlite::Result<Step<T>>,
 ) -> Result<T, StoreError> {
     run_cached(conn, "SAVEPOINT job").map_err(map)?;
     let (keep, value) = match run_guarded(conn, f) {
@@ -447,8 +531,8 @@ fn run_in_savepoint<T>(
 /// Runs a job's function on the writer's connection; a panic becomes an error for that job (the
 /// writer thread must outlive every job).
 fn run_guarded<T>(
-    conn: &mut Connection,
-    f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    conn: Link<'_>,
+    f: impl FnOnce(Link<'_>) -> rusqlite::Result<T>,
 ) -> Result<T, StoreError> {
     match catch_unwind(AssertUnwindSafe(|| f(conn))) {
         Ok(result) => result.map_err(map),
@@ -462,17 +546,25 @@ fn run_guarded<T>(
 }
 
 fn write_loop(
-    mut conn: Connection,
+    conn: Connection,
     queue: mpsc::Receiver<Job>,
     rewind: &AtomicBool,
     metrics: &WriterMetrics,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut finishers: Vec<Finisher> = Vec::with_capacity(MAX_BATCH);
+    let kept = Kept {
+        conn: &conn,
+        statements: RefCell::default(),
+    };
+    let link = Link {
+        conn: &conn,
+        kept: Some(&kept),
+    };
     while let Ok(first) = queue.recv() {
         batch.push(first);
         take_waiting(&queue, &mut batch, 0);
-        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
+        if let Err(e) = run_cached(link, "BEGIN IMMEDIATE") {
             let e = map(e);
             tracing::warn!(error = %e, jobs = batch.len(), "SQLite: cannot begin a write transaction");
             // The jobs never ran: answer each with the error (dropping its reply would say "panic").
@@ -485,7 +577,7 @@ fn write_loop(
         while !batch.is_empty() {
             for job in batch.drain(..) {
                 // After a spoiled job the rest do not run: the batch is rolled back anyway.
-                let ran = job((!spoiled).then_some(&mut conn));
+                let ran = job((!spoiled).then_some(link));
                 spoiled |= ran.spoiled;
                 finishers.push(ran.finish);
             }
@@ -503,7 +595,7 @@ fn write_loop(
             ))
         } else {
             let started = Instant::now();
-            let committed = run_cached(&conn, "COMMIT").map_err(map);
+            let committed = run_cached(link, "COMMIT").map_err(map);
             metrics
                 .commit_seconds
                 .observe(started.elapsed().as_secs_f64());
@@ -541,8 +633,8 @@ fn take_waiting(queue: &mpsc::Receiver<Job>, batch: &mut Vec<Job>, taken: usize)
 
 /// Runs a statement without parameters or results, prepared once per connection (these run
 /// several times per request; parsing them each time showed up in profiles).
-fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(drop)
+fn run_cached(conn: Link<'_>, sql: &'static str) -> rusqlite::Result<()> {
+    conn.statement(sql, |s| s.execute([])).map(drop)
 }
 
 /// An error for data in the database that does not decode (reported as an internal error).

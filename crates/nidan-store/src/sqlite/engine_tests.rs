@@ -90,7 +90,7 @@ async fn a_failing_job_undoes_only_its_own_changes() {
     // Every 10th job fails half way, after its first insert; every 10th from 5 rolls back.
     let answers = in_flight(&engine, 200, |engine, i| async move {
         engine
-            .write_step(move |c| insert_then(c, i, i % 10 == 0, i % 10 == 5))
+            .write_step(move |c| insert_then(&c, i, i % 10 == 0, i % 10 == 5))
             .await
     })
     .await;
@@ -132,7 +132,7 @@ async fn a_whole_job_that_fails_after_writing_rolls_back_its_batch() {
             // Spoilers: write, then fail (a duplicate value) or ask for a rollback.
             0 | 10 => {
                 engine
-                    .write_step_whole(move |c| insert_then(c, i, i % 20 == 0, i % 20 == 10))
+                    .write_step_whole(move |c| insert_then(&c, i, i % 20 == 0, i % 20 == 10))
                     .await
             }
             // Rolls back before writing: fine without a savepoint.
@@ -144,12 +144,12 @@ async fn a_whole_job_that_fails_after_writing_rolls_back_its_batch() {
             // Whole jobs that succeed, and ordinary jobs.
             1..=3 => {
                 engine
-                    .write_step_whole(move |c| insert_then(c, i, false, false))
+                    .write_step_whole(move |c| insert_then(&c, i, false, false))
                     .await
             }
             _ => {
                 engine
-                    .write_step(move |c| insert_then(c, i, false, false))
+                    .write_step(move |c| insert_then(&c, i, false, false))
                     .await
             }
         }

@@ -60,7 +60,7 @@ impl Native for Lite {
         self.engine.write(move |c| {
             let before: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
             c.execute_batch(&format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))?;
-            let written = write_all(c, &rows);
+            let written = write_all(&c, &rows);
             // Put the cache back whatever happened: the writer serves other jobs next.
             let restored = c.execute_batch(&format!("PRAGMA cache_size = {before}"));
             written.and(restored)

@@ -8,16 +8,16 @@ use std::future::ready;
 use std::sync::Arc;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, ToSql, params_from_iter};
+use rusqlite::{OptionalExtension, ToSql, params_from_iter};
 
-use super::engine::{Engine, bad_data};
+use super::engine::{Engine, Link, bad_data};
 use crate::db::{
-    Answer, Arg, Args, Backend, Body, Col, Conn, DbError, DbRow, Decode, Fut, Out, Params, Run,
-    Sql, Step, Stmt, drive,
+    Answer, Arg, Args, Backend, Body, Col, Conn, DbError, DbRow, Decode, Fut, LocalBoxFuture, Out,
+    Params, Run, Sql, Step, Stmt, drive,
 };
 
 /// A connection of the engine, as an operation sees it.
-pub(crate) struct LiteConn<'c>(pub(crate) &'c mut Connection);
+pub(crate) struct LiteConn<'c>(pub(crate) Link<'c>);
 
 impl ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -75,15 +75,14 @@ pub(crate) fn into_rusqlite(e: DbError) -> rusqlite::Error {
 
 impl Conn for LiteConn<'_> {
     fn execute<'a>(&'a mut self, s: Stmt<'a>) -> Fut<'a, u64> {
-        let done = self
-            .0
-            .prepare_cached(s.sql.lite)
-            .and_then(|mut statement| statement.execute(params_from_iter(s.args)));
+        let done = self.0.statement(s.sql.lite, |statement| {
+            statement.execute(params_from_iter(s.args))
+        });
         Box::pin(ready(done.map(|n| n as u64).map_err(DbError::from)))
     }
 
     fn query<'a, T: Answer>(&'a mut self, s: Stmt<'a>, d: Decode<'a, T>) -> Fut<'a, Vec<T>> {
-        let found = self.0.prepare_cached(s.sql.lite).and_then(|mut statement| {
+        let found = self.0.statement(s.sql.lite, |statement| {
             statement
                 .query_map(params_from_iter(s.args), |r| decoded(d(r)))?
                 .collect()
@@ -98,22 +97,12 @@ impl Conn for LiteConn<'_> {
         args: Params<'a>,
         d: Decode<'a, T>,
     ) -> Fut<'a, Option<T>> {
-        let found = self.0.prepare_cached(sql.lite).and_then(|mut statement| {
+        let found = self.0.statement(sql.lite, |statement| {
             statement
                 .query_row(params_from_iter(args), |r| decoded(d(r)))
                 .optional()
         });
         Box::pin(ready(found.map_err(DbError::from)))
-    }
-
-    /// The writer is alone: nothing to lock.
-    fn lock_user<'a>(&'a mut self, _user: &'a str) -> Fut<'a, ()> {
-        Box::pin(ready(Ok(())))
-    }
-
-    /// The writer is alone: nothing to lock.
-    fn lock_key<'a>(&'a mut self, _key: &'a str) -> Fut<'a, ()> {
-        Box::pin(ready(Ok(())))
     }
 }
 
@@ -124,20 +113,14 @@ pub(crate) struct Lite {
 }
 
 /// Runs `body` on `c` to completion, as rusqlite's error.
-fn run<A, T>(c: &mut Connection, args: &A, body: &Body<Lite, A, T>) -> rusqlite::Result<Step<T>> {
+fn run<A, T: Answer>(c: Link<'_>, args: &A, body: &Body<Lite, A, T>) -> rusqlite::Result<Step<T>> {
     let mut conn = LiteConn(c);
     drive(body(&mut conn, args)).map_err(into_rusqlite)
 }
 
-/// The value of a read, whatever the body said about keeping changes (a read made none).
-fn value<T>(step: Step<T>) -> T {
-    match step {
-        Step::Commit(v) | Step::Rollback(v) => v,
-    }
-}
-
 impl Backend for Lite {
     type Conn<'c> = LiteConn<'c>;
+    type Body<'a, T: 'a> = LocalBoxFuture<'a, Result<Step<T>, DbError>>;
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.engine.register_metrics(registry);
@@ -145,12 +128,12 @@ impl Backend for Lite {
 
     async fn run<A: Args, T: Answer>(&self, how: Run, args: A, body: Body<Self, A, T>) -> Out<T> {
         match how {
-            Run::Read => self.engine.read(|c| run(c, &args, &body)).map(value),
+            Run::Read => self.engine.read(|c| run(c, &args, &body)).map(Step::value),
             Run::CheckRead => self
                 .engine
                 .read_on_writer(move |c| run(c, &args, &body))
                 .await
-                .map(value),
+                .map(Step::value),
             Run::Write | Run::Single => self.engine.write_step(move |c| run(c, &args, &body)).await,
             Run::WriteWhole => {
                 self.engine
