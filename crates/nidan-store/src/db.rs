@@ -91,9 +91,10 @@ macro_rules! sql_locking {
 }
 
 /// Writes the operations that are one statement each, as a table:
-/// `name(param: Type, …) -> Answer =` then how it runs and its statement, then its arguments.
-/// `done` keeps its changes and answers nothing; `one` answers whether exactly one row changed;
-/// `row(decode)` answers the first row, if any; `rows(decode)` every row. Each becomes
+/// `name(param: Type, …) -> Answer =` then how it runs and its statement (a literal, or a
+/// [`Sql`] in braces), then its arguments. `done` keeps its changes and answers nothing; `count`
+/// answers how many rows changed; `one` whether exactly one did; `row(decode)` answers the first
+/// row, if any; `rows(decode)` every row. Each becomes
 /// `async fn name<C: Conn>(c: &mut C, …) -> Result<Answer, DbError>`, like the operations
 /// written out by hand.
 #[macro_export]
@@ -102,18 +103,20 @@ macro_rules! statements {
     ($(
         $(#[$doc:meta])*
         $name:ident($($p:ident: $t:ty),* $(,)?) -> $ret:ty =
-            $how:ident $(($decode:expr))? $sql:literal [$($arg:expr),* $(,)?];
+            $how:ident $(($decode:expr))? $($sql:literal)? $({ $made:expr })?
+            [$($arg:expr),* $(,)?];
     )*) => {$(
         $(#[$doc])*
         pub(crate) async fn $name<C: $crate::db::Conn>(
             c: &mut C
             $(, $p: $t)*
         ) -> Result<$ret, $crate::db::DbError> {
-            $crate::statements!(@run c, $crate::sql!($sql), $crate::args![$($arg),*],
-                $how $(($decode))?)
+            $crate::statements!(@run c, $($crate::sql!($sql))? $($made)?,
+                $crate::args![$($arg),*], $how $(($decode))?)
         }
     )*};
     (@run $c:ident, $sql:expr, $args:expr, done) => { $c.exec($sql, $args).await.map(drop) };
+    (@run $c:ident, $sql:expr, $args:expr, count) => { $c.exec($sql, $args).await };
     (@run $c:ident, $sql:expr, $args:expr, one) => { $c.exec($sql, $args).await.map(|n| n == 1) };
     (@run $c:ident, $sql:expr, $args:expr, row($d:expr)) => { $c.row($sql, $args, &$d).await };
     (@run $c:ident, $sql:expr, $args:expr, rows($d:expr)) => { $c.rows($sql, $args, &$d).await };

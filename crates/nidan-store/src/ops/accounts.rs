@@ -16,28 +16,11 @@ statements! {
         [u.id.as_str(), &u.email, &u.password_hash, u.locale.as_str(), u.created_at];
 }
 
-pub(crate) async fn user_by_email<C: Conn>(
-    c: &mut C,
-    email: &str,
-) -> Result<Option<UserRecord>, DbError> {
-    c.row(
-        select_user!("WHERE email = $1"),
-        args![email],
-        &records::user,
-    )
-    .await
-}
-
-pub(crate) async fn user_by_id<C: Conn>(
-    c: &mut C,
-    id: &UserId,
-) -> Result<Option<UserRecord>, DbError> {
-    c.row(
-        select_user!("WHERE id = $1"),
-        args![id.as_str()],
-        &records::user,
-    )
-    .await
+statements! {
+    user_by_email(email: &str) -> Option<UserRecord> =
+        row(records::user) { select_user!("WHERE email = $1") } [email];
+    user_by_id(id: &UserId) -> Option<UserRecord> =
+        row(records::user) { select_user!("WHERE id = $1") } [id.as_str()];
 }
 
 /// Sets or clears the password, and ends what the old one let in: every session but `keep`,
@@ -159,13 +142,10 @@ pub(crate) async fn delete_user<C: Conn>(
     Ok(gone == 1)
 }
 
-/// Every remembered device of the user; answers how many.
-pub(crate) async fn forget_devices<C: Conn>(c: &mut C, user: &UserId) -> Result<u64, DbError> {
-    c.exec(
-        sql!("DELETE FROM devices WHERE user_id = $1"),
-        args![user.as_str()],
-    )
-    .await
+statements! {
+    /// Every remembered device of the user; answers how many.
+    forget_devices(user: &UserId) -> u64 =
+        count "DELETE FROM devices WHERE user_id = $1" [user.as_str()];
 }
 
 statements! {

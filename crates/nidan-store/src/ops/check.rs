@@ -133,22 +133,10 @@ statements! {
         [s.record.id.as_str(), &s.digest, s.record.user_id.as_str(), s.record.created_at, s.record.last_seen_at, &s.record.ip, &s.record.user_agent, s.record.second_step.map(SecondStep::as_str)];
 }
 
-async fn insert_device<C: Conn>(c: &mut C, d: &NewDevice) -> Result<(), DbError> {
-    c.exec(
-        sql!("INSERT INTO devices (id, digest, user_id, name, created_at, last_used_at, last_ip, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-        args![
-            d.record.id.as_str(),
-            &d.digest,
-            d.record.user_id.as_str(),
-            &d.record.name,
-            d.record.created_at,
-            d.record.last_used_at,
-            &d.record.last_ip,
-            d.record.expires_at
-        ],
-    )
-    .await
-    .map(drop)
+statements! {
+    insert_device(d: &NewDevice) -> () =
+        done "INSERT INTO devices (id, digest, user_id, name, created_at, last_used_at, last_ip, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        [d.record.id.as_str(), &d.digest, d.record.user_id.as_str(), &d.record.name, d.record.created_at, d.record.last_used_at, &d.record.last_ip, d.record.expires_at];
 }
 
 statements! {

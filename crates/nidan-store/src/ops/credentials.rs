@@ -76,15 +76,10 @@ pub(crate) async fn delete_totp<C: Conn>(c: &mut C, user: &UserId) -> Result<(),
     after_method_removed(c, user, "totp").await
 }
 
-pub(crate) async fn all_sealed_secrets<C: Conn>(
-    c: &mut C,
-) -> Result<Vec<(CredentialId, UserId, Vec<u8>)>, DbError> {
-    c.rows(
-        sql!("SELECT id, user_id, sealed_secret FROM totp_credentials"),
-        args![],
-        &|r| Ok((r.get("id")?, r.get("user_id")?, r.get("sealed_secret")?)),
-    )
-    .await
+statements! {
+    all_sealed_secrets() -> Vec<(CredentialId, UserId, Vec<u8>)> =
+        rows(|r| Ok((r.get("id")?, r.get("user_id")?, r.get("sealed_secret")?)))
+        "SELECT id, user_id, sealed_secret FROM totp_credentials" [];
 }
 
 pub(crate) async fn reseal_secrets<C: Conn>(
