@@ -29,6 +29,16 @@ struct Page {
     headers: axum::http::HeaderMap,
 }
 
+/// The seconds of a page's `Retry-After`, if it has one.
+fn retry_after(p: &Page) -> Option<u64> {
+    p.headers
+        .get(axum::http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 impl<'a> Browser<'a> {
     fn new(app: &'a TestApp, lang: &'static str) -> Self {
         Browser {
@@ -707,6 +717,7 @@ async fn the_per_ip_sign_in_limit_applies_to_the_form_too() {
     let csrf = b.csrf();
     let mut statuses = Vec::new();
     let mut last = String::new();
+    let mut wait = None;
     for _ in 0..3 {
         let p = b
             .post(
@@ -719,9 +730,14 @@ async fn the_per_ip_sign_in_limit_applies_to_the_form_too() {
             )
             .await;
         statuses.push(p.status);
+        wait = retry_after(&p);
         last = p.html;
     }
     assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert!(
+        wait.is_some_and(|s| (1..=60).contains(&s)),
+        "Retry-After with the wait: {wait:?}"
+    );
     assert!(
         last.contains("Wait ") && last.contains(" seconds and try again"),
         "the page says how long to wait: {last}"
@@ -771,6 +787,11 @@ async fn resend_while_adding_a_number_and_choosing_the_default_method() {
         )
         .await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
+    let wait = retry_after(&p);
+    assert!(
+        wait.is_some_and(|s| (1..=60).contains(&s)),
+        "Retry-After with the resend wait: {wait:?}"
+    );
     check_page(&p, "en");
     app.advance(61);
     let p = b

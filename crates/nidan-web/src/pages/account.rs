@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::csrf::{CsrfForm, SignedInForm};
 use super::security::{ProofForm, build, render};
-use super::{Base, Ctx, explain, page_error};
+use super::{Base, Ctx, explain};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -83,7 +83,7 @@ async fn forgot(
         ctx.page_with(status, &page)
     };
     if let Err(e) = state.limits.check_password_reset(ip) {
-        let error = super::refused(&ctx.tr, &e);
+        let error = super::refused(&ctx, &e);
         return refused(ctx, StatusCode::TOO_MANY_REQUESTS, error, form.email);
     }
     if nidan_domain::EmailAddress::parse(&form.email).is_err() {
@@ -133,7 +133,7 @@ fn reset_failed(ctx: Ctx, e: &ServiceError) -> Response {
             "reset-expired-text",
         ),
         e => {
-            let (status, key) = page_error(e);
+            let (status, key) = ctx.failed(e);
             ctx.message(status, "err-title", key)
         }
     }
@@ -164,7 +164,7 @@ async fn reset(
         ctx.page_with(status, &page)
     };
     if let Err(e) = state.limits.check_login(ip) {
-        let error = super::refused(&ctx.tr, &e);
+        let error = super::refused(&ctx, &e);
         return again(ctx, StatusCode::TOO_MANY_REQUESTS, error, form.token);
     }
     match state
@@ -174,7 +174,7 @@ async fn reset(
     {
         Ok(()) => ctx.message(StatusCode::OK, "reset-done-title", "reset-done-text"),
         Err(e @ ServiceError::WeakPassword { .. }) => {
-            let (status, _) = page_error(&e);
+            let (status, _) = ctx.failed(&e);
             let error = explain(&state, &ctx.tr, &e);
             again(ctx, status, error, form.token)
         }
@@ -232,7 +232,7 @@ async fn change_email(
         }
         Err(e) => {
             // The form comes back with the address as typed, and what is wrong with it.
-            let status = page_error(&e).0;
+            let status = ctx.failed(&e).0;
             let text = explain(&state, &ctx.tr, &e);
             match build(&state, &ctx, &auth, None, "email", text).await {
                 Ok(mut page) => {

@@ -20,7 +20,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::csrf::SignedInForm;
 use super::security::{ProofForm, render};
-use super::{Base, Ctx, page_error};
+use super::{Base, Ctx};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -172,7 +172,7 @@ async fn totp_confirm(
         Ok(None) => ctx.redirect("/settings/security?done=method-added"),
         Err(e) => {
             let uri = form.destination.as_str();
-            let (status, _) = page_error(&e);
+            let (status, _) = ctx.failed(&e);
             let msg = super::explain(&state, &ctx.tr, &e);
             match (e, uri.starts_with("otpauth://totp/")) {
                 (ServiceError::InvalidCode { .. } | ServiceError::InvalidRequest(_), true) => {
@@ -264,7 +264,7 @@ fn oob_again(
     (channel, form): (Channel, &ProofForm),
     e: &ServiceError,
 ) -> Response {
-    let status = page_error(e).0;
+    let status = ctx.failed(e).0;
     let error = Some(super::explain(state, &ctx.tr, e));
     let page = oob_page(state, &ctx, channel, form.destination.clone(), 0, error);
     ctx.page_with(status, &page)

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use nidan_service::webauthn::KeyKind;
@@ -15,9 +15,9 @@ use nidan_service::{CredentialId, ServiceError};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::Ctx;
 use super::csrf::{CsrfForm, SignedInForm};
 use super::security::{ProofForm, render};
-use super::{Ctx, page_error};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -40,7 +40,7 @@ fn options_or_error(
     match result {
         Ok(options) => Json(json!({ "options": options })).into_response(),
         Err(e) => {
-            let (status, _) = page_error(&e);
+            let (status, _) = ctx.failed(&e);
             let message = super::explain(state, &ctx.tr, &e);
             (status, Json(json!({ "error": message }))).into_response()
         }
@@ -156,9 +156,11 @@ async fn passkey_start(
     let mut ctx = Ctx::new(&state, &headers);
     // A sign-in attempt like a password one: the same per-address limit.
     if let Err(e) = state.limits.check_login(ip) {
-        let message = super::refused(&ctx.tr, &e);
+        let message = super::refused(&ctx, &e);
+        let wait = e.retry_after().unwrap_or(60);
         return (
             StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, wait.to_string())],
             Json(json!({ "error": message })),
         )
             .into_response();
@@ -218,7 +220,7 @@ async fn passkey_sign_in(
             ctx.land("/settings/security")
         }
         Err(e) => {
-            let (status, _) = page_error(&e);
+            let (status, _) = ctx.failed(&e);
             let message = match e {
                 ServiceError::InvalidCode { .. } | ServiceError::InvalidCredentials => {
                     ctx.tr.t("passkey-refused")

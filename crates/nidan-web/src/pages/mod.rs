@@ -16,6 +16,8 @@ mod oidc;
 mod security;
 mod signin;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -92,6 +94,10 @@ pub struct Ctx {
     form_target: Option<String>,
     set_cookies: Vec<HeaderValue>,
     passkeys: bool,
+    /// Seconds to wait, from the refusal this page answers (sent as `Retry-After` with a 429 or
+    /// 503, as the API does).
+    /// 0: none.
+    wait: AtomicU64,
 }
 
 impl Ctx {
@@ -116,6 +122,7 @@ impl Ctx {
             form_target: None,
             set_cookies: Vec::new(),
             passkeys: state.service.webauthn_available(),
+            wait: AtomicU64::new(0),
         };
         match cookies::get(headers, cookies::CSRF, secure) {
             Some(v) => ctx.csrf = v,
@@ -220,7 +227,28 @@ impl Ctx {
             .map(|u| u.origin().ascii_serialization());
     }
 
+    /// [`page_error`] of a failed use case, keeping its wait for `Retry-After`.
+    pub fn failed(&self, e: &ServiceError) -> (StatusCode, &'static str) {
+        if let ServiceError::RateLimited { retry_after, .. } | ServiceError::Busy { retry_after } =
+            e
+        {
+            self.wait.store((*retry_after).max(1), Ordering::Relaxed);
+        }
+        page_error(e)
+    }
+
     fn finish(self, mut response: Response) -> Response {
+        let wait = self.wait.load(Ordering::Relaxed);
+        if wait > 0
+            && matches!(
+                response.status(),
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            )
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, wait.into());
+        }
         let target = self.form_target.clone().or_else(|| {
             self.back_to
                 .as_deref()
@@ -401,9 +429,12 @@ pub fn too_many(tr: &Tr, retry_after: u64) -> String {
     tr.tf("err-rate-limited", &[("wait", &wait)])
 }
 
-/// [`too_many`] for a refusal of the coarse per-client limits.
-pub fn refused(tr: &Tr, e: &crate::error::ApiError) -> String {
-    too_many(tr, e.retry_after().unwrap_or(60))
+/// [`too_many`] for a refusal of the coarse per-client limits, keeping its wait for
+/// `Retry-After`.
+pub fn refused(ctx: &Ctx, e: &crate::error::ApiError) -> String {
+    let wait = e.retry_after().unwrap_or(60);
+    ctx.wait.store(wait.max(1), Ordering::Relaxed);
+    too_many(&ctx.tr, wait)
 }
 
 /// The words for a failed use case: [`page_error`]'s text, with the password rule's numbers

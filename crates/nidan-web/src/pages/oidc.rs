@@ -106,7 +106,7 @@ async fn consent(
     {
         Ok(step) => answer(&state, ctx, &form.query, step),
         Err(e) => {
-            let (status, key) = super::page_error(&e);
+            let (status, key) = ctx.failed(&e);
             ctx.message(status, "err-title", key)
         }
     }
@@ -131,7 +131,7 @@ async fn decide(
     {
         Ok(step) => answer(state, ctx, query, step),
         Err(e) => {
-            let (status, key) = super::page_error(&e);
+            let (status, key) = ctx.failed(&e);
             ctx.message(status, "err-title", key)
         }
     }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::csrf::SignedInForm;
-use super::{Base, Ctx, Tr, enrol, page_error, signed_in};
+use super::{Base, Ctx, Tr, enrol, signed_in};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -337,14 +337,14 @@ pub(super) async fn render(
     error: Option<&ServiceError>,
 ) -> Response {
     let (status, err_text) = match error {
-        Some(e) => (page_error(e).0, super::explain(state, &ctx.tr, e)),
+        Some(e) => (ctx.failed(e).0, super::explain(state, &ctx.tr, e)),
         None => (StatusCode::OK, String::new()),
     };
     match build(state, &ctx, auth, notice, err_form, err_text).await {
         Ok(page) => ctx.page_with(status, &page),
         Err(ServiceError::Unauthenticated) => ctx.redirect("/login"),
         Err(e) => {
-            let (status, key) = page_error(&e);
+            let (status, key) = ctx.failed(&e);
             ctx.message(status, "err-title", key)
         }
     }

@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use super::csrf::CsrfForm;
 use super::security::method_key;
-use super::{Base, Ctx, cookies, page_error, signed_in};
+use super::{Base, Ctx, cookies, signed_in};
 use crate::AppState;
 use crate::extract::Client;
 
@@ -117,7 +117,7 @@ async fn signup(
             email: form.email,
             min: state.service.policy().password_min_chars,
             help: super::password_help(&state, &ctx.tr),
-            error: Some(super::refused(&ctx.tr, &e)),
+            error: Some(super::refused(&ctx, &e)),
         };
         return ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page);
     }
@@ -140,7 +140,7 @@ async fn signup(
         }
         Err(e) => e,
     };
-    let (status, _) = page_error(&e);
+    let (status, _) = ctx.failed(&e);
     // The sign-up form says what to change in its own words.
     let error = match e {
         ServiceError::InvalidRequest(_) => ctx.tr.t("err-signup-invalid"),
@@ -208,7 +208,7 @@ async fn login(
         let page = LoginPage {
             base: ctx.base(false, "/login"),
             email: form.email,
-            error: Some(super::refused(&ctx.tr, &e)),
+            error: Some(super::refused(&ctx, &e)),
         };
         return ctx.page_with(StatusCode::TOO_MANY_REQUESTS, &page);
     }
@@ -268,7 +268,7 @@ async fn finish_login(
             ctx.redirect("/login/second-step")
         }
         Err(e) => {
-            let (status, _) = page_error(&e);
+            let (status, _) = ctx.failed(&e);
             let page = LoginPage {
                 base: ctx.base(false, "/login"),
                 email: email.to_string(),
@@ -486,7 +486,7 @@ async fn second_step(
             }
         }
         Err(e @ ServiceError::ChallengeExpired) => {
-            let (status, key) = page_error(&e);
+            let (status, key) = ctx.failed(&e);
             ctx.clear_cookie(cookies::CHALLENGE);
             let page = LoginPage {
                 base: ctx.base(false, "/login"),
@@ -496,7 +496,7 @@ async fn second_step(
             ctx.page_with(status, &page)
         }
         Err(e) => {
-            let (status, _) = page_error(&e);
+            let (status, _) = ctx.failed(&e);
             let mut error = match (&e, method) {
                 (ServiceError::InvalidCode { .. }, Method::Webauthn) => {
                     ctx.tr.t("webauthn-refused")
@@ -557,7 +557,7 @@ async fn send_code(
             ctx.page(&page)
         }
         Err(e) => {
-            let (status, key) = page_error(&e);
+            let (status, key) = ctx.failed(&e);
             let mut error = ctx.tr.t(key);
             if let ServiceError::RateLimited { retry_after, .. } = e {
                 error = ctx.tr.tf("err-wait", &[("n", &retry_after.to_string())]);
