@@ -59,8 +59,8 @@ pub(crate) struct CodeCheck<'a> {
     pub user: UserRecord,
     /// Which kinds of code are accepted.
     pub expect: Expect,
-    /// The code as typed.
-    pub code: &'a str,
+    /// The code as typed, or a security key's answer already judged.
+    pub answer: Given<'a>,
     /// The credential a numeric code is checked against: the active one, or the pending one
     /// while confirming an enrolment.
     pub totp: Option<&'a TotpCredential>,
@@ -70,23 +70,33 @@ pub(crate) struct CodeCheck<'a> {
     pub challenge: Option<ChallengeAttempt>,
     /// With it, the outcome is written to the activity log in the settling transaction.
     pub record: Option<RecordAs<'a>>,
+}
+
+/// What a [`CodeCheck`] checks.
+pub(crate) enum Given<'a> {
+    /// A code as typed.
+    Code(&'a str),
     /// A security key's answer, already judged ([`Service::key_candidate`]): what it matched,
-    /// and whether it was a replay. With it `code` is not read.
-    pub key: Option<(Candidate, bool)>,
+    /// and whether it was a replay.
+    Key(Candidate, bool),
 }
 
 impl<'a> CodeCheck<'a> {
     /// A check of `code` for `user`, against nothing yet.
     pub(crate) fn new(user: UserRecord, expect: Expect, code: &'a str) -> Self {
+        Self::of(user, expect, Given::Code(code))
+    }
+
+    /// A check of `answer` for `user`, against nothing yet.
+    pub(crate) fn of(user: UserRecord, expect: Expect, answer: Given<'a>) -> Self {
         Self {
             user,
             expect,
-            code,
+            answer,
             totp: None,
             oob: None,
             challenge: None,
             record: None,
-            key: None,
         }
     }
 }
@@ -263,16 +273,15 @@ impl Service {
         let CodeCheck {
             mut user,
             expect,
-            code,
+            answer,
             totp,
             oob,
             challenge,
             record,
-            key,
         } = check;
-        let submitted = match key {
-            Some(_) => None,
-            None => Some(parse_code(expect, code)?),
+        let (submitted, key) = match answer {
+            Given::Code(code) => (Some(parse_code(expect, code)?), None),
+            Given::Key(candidate, replayed) => (None, Some((candidate, replayed))),
         };
         let mut method = match &submitted {
             Some(SubmittedCode::Numeric(_)) => match expect {

@@ -8,7 +8,7 @@
 use nidan_domain::{BearerToken, EmailAddress, Method, SecondStep, keyed_hash, token_digest};
 use zeroize::Zeroizing;
 
-use crate::attempt::{CodeCheck, Expect};
+use crate::attempt::{CodeCheck, Expect, Given};
 use crate::courier::{Channel, CodePurpose, Locale, NoticeKind};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{
@@ -665,13 +665,11 @@ impl Service {
         };
 
         let binding = CodeBinding::Challenge(digest);
-        let (code, key) = match (method, answer) {
+        let given = match (method, answer) {
             (Method::Webauthn, Answer::Key(credential)) => {
                 // Judged here, settled (throttle first) by `check_code` as every code is.
-                (
-                    "",
-                    Some(self.key_candidate(&user, &digest, credential).await?),
-                )
+                let (candidate, replayed) = self.key_candidate(&user, &digest, credential).await?;
+                Given::Key(candidate, replayed)
             }
             (Method::Webauthn, Answer::Code(_)) => {
                 return Err(ServiceError::InvalidRequest(
@@ -684,15 +682,14 @@ impl Service {
                     method.as_str()
                 )));
             }
-            (_, Answer::Code(code)) => (code, None),
+            (_, Answer::Code(code)) => Given::Code(code),
         };
         let verdict = match self
             .check_code(CodeCheck {
                 totp: enrolment.totp.as_ref(),
                 oob: Some(&binding),
                 challenge: Some(attempt),
-                key,
-                ..CodeCheck::new(user.clone(), Expect::Method(method), code)
+                ..CodeCheck::of(user.clone(), Expect::Method(method), given)
             })
             .await
         {

@@ -27,7 +27,7 @@ use webauthn_rs::prelude::{
     SecurityKeyRegistration, Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
-use crate::attempt::{CodeCheck, Expect};
+use crate::attempt::{CodeCheck, Expect, Given};
 use crate::error::{ServiceError, ServiceResult};
 use crate::ports::{Candidate, UserRecord, WebauthnCeremony, WebauthnKey};
 use crate::session::AuthContext;
@@ -608,10 +608,11 @@ impl Service {
             rp.finish_discoverable_authentication_v2(&answer, state, &credential_of(&key)?);
         let judged = judged(&user.id, &key, checked)?;
         let verdict = self
-            .check_code(CodeCheck {
-                key: Some(judged),
-                ..CodeCheck::new(user.clone(), Expect::Method(Method::Webauthn), "")
-            })
+            .check_code(CodeCheck::of(
+                user.clone(),
+                Expect::Method(Method::Webauthn),
+                Given::Key(judged.0, judged.1),
+            ))
             .await?;
         self.decided(&user.id, "sign_in", verdict, false, client)
             .await?;

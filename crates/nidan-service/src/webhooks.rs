@@ -72,14 +72,13 @@ pub(crate) struct Hooks {
     sender: Arc<dyn HookSender>,
 }
 
-/// The JSON of one event.
-fn event_json(e: &ActivityRecord, email: &str) -> String {
+/// One event of an account's history as JSON: a webhook's body, and a line of
+/// `nidan admin audit export`.
+pub fn event_json(e: &ActivityRecord, email: &str) -> serde_json::Value {
     json!({
         "id": e.id.to_string(),
         "event": e.kind,
-        "at": time::OffsetDateTime::from_unix_timestamp(e.at)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "at": crate::notices::utc_text(e.at),
         "result": e.result,
         "user": {"id": e.user_id.as_str(), "email": email},
         "method": e.method,
@@ -88,7 +87,6 @@ fn event_json(e: &ActivityRecord, email: &str) -> String {
         "user_agent": e.user_agent,
         "detail": e.detail,
     })
-    .to_string()
 }
 
 impl Service {
@@ -141,7 +139,7 @@ impl Service {
         let mut at = cursor.last_id;
         for (line, email) in &lines {
             if hook.wants(&line.kind) {
-                let body = event_json(line, email);
+                let body = event_json(line, email).to_string();
                 let sent_at = self.now();
                 let headers = [
                     (

@@ -27,8 +27,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static PREFIX: OnceLock<String> = OnceLock::new();
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
-/// A new request id: this process's random prefix and a counter.
-fn new_id() -> String {
+/// A new request id: this process's random prefix and a counter, written into the header
+/// value directly (it is made for every request: no `format!`, no second copy).
+fn new_id() -> HeaderValue {
     let prefix = PREFIX.get_or_init(|| {
         let mut bytes = [0u8; 6];
         if getrandom::fill(&mut bytes).is_err() {
@@ -36,7 +37,14 @@ fn new_id() -> String {
         }
         data_encoding::HEXLOWER.encode(&bytes)
     });
-    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    let mut counter = itoa::Buffer::new();
+    let counter = counter.format(NEXT.fetch_add(1, Ordering::Relaxed));
+    let mut id = [0u8; 12 + 1 + 20];
+    let (p, c) = (prefix.len(), counter.len());
+    id[..p].copy_from_slice(prefix.as_bytes());
+    id[p] = b'-';
+    id[p + 1..p + 1 + c].copy_from_slice(counter.as_bytes());
+    HeaderValue::from_bytes(&id[..p + 1 + c]).unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// A request id as a proxy may pass it on.
@@ -47,14 +55,15 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Middleware: the request id, its span, the access line. When the access log is off (a level
-/// above `info` for `nidan::access`), only the id is made: nothing else is read or formatted.
+/// Middleware: the request id, its span, the access line, and inside them the request's
+/// metrics (one layer: each layer of its own clones the services below it for every request).
+/// When the access log is off (a level above `info` for `nidan::access`), only the id is made:
+/// nothing else is read or formatted.
 pub async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let offered = request
         .headers()
         .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| acceptable(v));
+        .filter(|v| v.to_str().is_ok_and(acceptable));
     let id = match offered {
         Some(v)
             if request
@@ -62,10 +71,12 @@ pub async fn track(State(app): State<AppState>, request: Request, next: Next) ->
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .is_some_and(|c| is_trusted_proxy(c.0.ip(), &app.options.trusted_proxies)) =>
         {
-            v.to_owned()
+            v.clone()
         }
         _ => new_id(),
     };
+    // Only read where a span or the access line is recorded.
+    let text = || id.to_str().unwrap_or_default();
     let mut response = if tracing::enabled!(target: "nidan::access", tracing::Level::INFO) {
         let (parts, body) = request.into_parts();
         let client = client_ip(&parts, &app.options.trusted_proxies);
@@ -76,12 +87,14 @@ pub async fn track(State(app): State<AppState>, request: Request, next: Next) ->
             .to_owned();
         let method = parts.method.clone();
         let request = Request::from_parts(parts, body);
-        let span = tracing::info_span!("request", request_id = %id);
+        let span = tracing::info_span!("request", request_id = %text());
         let started = Instant::now();
-        let response = next.run(request).instrument(span).await;
+        let response = crate::metrics::timed(&app, request, next)
+            .instrument(span)
+            .await;
         tracing::info!(
             target: "nidan::access",
-            request_id = %id,
+            request_id = %text(),
             method = %method,
             route = %route,
             status = response.status().as_u16(),
@@ -91,12 +104,10 @@ pub async fn track(State(app): State<AppState>, request: Request, next: Next) ->
         );
         response
     } else {
-        next.run(request)
-            .instrument(tracing::info_span!("request", request_id = %id))
+        crate::metrics::timed(&app, request, next)
+            .instrument(tracing::info_span!("request", request_id = %text()))
             .await
     };
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, v);
-    }
+    response.headers_mut().insert(REQUEST_ID, id);
     response
 }

@@ -130,10 +130,6 @@ pub fn routers(service: Service, options: WebOptions) -> Routers {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            metrics::track,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
             access_log::track,
         ))
         .layer(middleware::from_fn(headers_and_limits))

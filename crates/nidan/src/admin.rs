@@ -266,18 +266,7 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<()> {
                 let Some((last, _)) = page.last() else { break };
                 after = last.id;
                 for (e, email) in &page {
-                    let line = serde_json::json!({
-                        "at": rfc3339(e.at),
-                        "event": e.kind,
-                        "result": e.result,
-                        "user": e.user_id.as_str(),
-                        "email": email,
-                        "method": e.method,
-                        "ip": e.ip,
-                        "country": e.country,
-                        "user_agent": e.user_agent,
-                        "detail": e.detail,
-                    });
+                    let line = nidan_service::webhooks::event_json(e, email);
                     use std::io::Write as _;
                     writeln!(out, "{line}").context("writing the export")?;
                 }

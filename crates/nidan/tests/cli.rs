@@ -792,7 +792,7 @@ fn the_audit_export_writes_every_accounts_events_as_json_lines() {
         .collect();
     let disabled = lines
         .iter()
-        .find(|l| l["email"] == "b@example.com" && l["event"] == "account_disabled")
+        .find(|l| l["user"]["email"] == "b@example.com" && l["event"] == "account_disabled")
         .unwrap_or_else(|| panic!("no disable event in {lines:?}"));
     assert!(
         disabled["detail"]
@@ -801,6 +801,9 @@ fn the_audit_export_writes_every_accounts_events_as_json_lines() {
             .contains("abuse report 7")
     );
     assert!(disabled["at"].as_str().unwrap().ends_with('Z'));
+    // The same object a webhook receives: an id, and the account as `user`.
+    assert!(disabled["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(disabled["user"]["id"].as_str().is_some());
     // A window that ends before everything: nothing.
     let out = nidan.run(&[
         "admin",

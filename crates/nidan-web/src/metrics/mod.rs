@@ -15,7 +15,7 @@ mod process;
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use nidan_service::{Service, ServiceError};
@@ -267,8 +267,8 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
     .map_or("other", |(_, label)| label)
 }
 
-/// Middleware: times and counts every request.
-pub async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// Runs the request, timed and counted (inside the request-id middleware, as one layer).
+pub async fn timed(app: &AppState, request: Request, next: Next) -> Response {
     let route = Route(request.extensions().get::<MatchedPath>().cloned());
     let method = method_label(request.method());
     let started = Instant::now();
