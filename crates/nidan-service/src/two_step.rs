@@ -172,24 +172,12 @@ impl Service {
         first_time: bool,
         client: &ClientInfo,
     ) {
-        self.record(
-            user,
-            "method_added",
-            Some(method),
-            "success",
-            client,
-            hint.clone(),
-        )
-        .await;
-        self.notify(
-            user,
-            NoticeKind::MethodAdded {
-                method: method.as_str().into(),
-                hint,
-            },
-            client,
-        )
-        .await;
+        let notice = NoticeKind::MethodAdded {
+            method: method.as_str().into(),
+            hint: hint.clone(),
+        };
+        self.method_changed(user, "method_added", method, hint, notice, client)
+            .await;
         if first_time {
             self.record(user, "two_step_on", Some(method), "success", client, None)
                 .await;
@@ -216,24 +204,27 @@ impl Service {
         client: &ClientInfo,
     ) {
         self.forget_gate_sessions();
-        self.record(
-            user,
-            "method_removed",
-            Some(method),
-            "success",
-            client,
-            hint.clone(),
-        )
-        .await;
-        self.notify(
-            user,
-            NoticeKind::MethodRemoved {
-                method: method.as_str().into(),
-                hint,
-            },
-            client,
-        )
-        .await;
+        let notice = NoticeKind::MethodRemoved {
+            method: method.as_str().into(),
+            hint: hint.clone(),
+        };
+        self.method_changed(user, "method_removed", method, hint, notice, client)
+            .await;
+    }
+
+    /// A method's change: its line in the history and its notice.
+    async fn method_changed(
+        &self,
+        user: &crate::UserId,
+        event: &'static str,
+        method: Method,
+        hint: Option<String>,
+        notice: NoticeKind,
+        client: &ClientInfo,
+    ) {
+        self.record(user, event, Some(method), "success", client, hint)
+            .await;
+        self.notify(user, notice, client).await;
     }
 
     /// Confirms the pending setup with a code from the app. Returns the recovery codes when this

@@ -4,7 +4,8 @@
 //! The relying party's checks (client data, origin, rp id hash, signature, flags, user
 //! verification, the signature counter going backwards) are `webauthn-rs`'s: a relying-party
 //! library with every ceremony nidan needs (security keys, passkeys, discoverable sign-in) and,
-//! in its 0.6 line, pure Rust (no OpenSSL to link). What it leaves to its caller is done here and in the store:
+//! in its 0.6 line, pure Rust (no OpenSSL to link). What it leaves to its caller is done here
+//! and in the store:
 //!
 //! - A ceremony's state is kept in the database (any node may finish it) and *taken* by one
 //!   DELETE … RETURNING before the answer is checked, whatever the answer: a challenge is
@@ -606,12 +607,12 @@ impl Service {
         }
         let checked =
             rp.finish_discoverable_authentication_v2(&answer, state, &credential_of(&key)?);
-        let judged = judged(&user.id, &key, checked)?;
+        let (candidate, replayed) = judged(&user.id, &key, checked)?;
         let verdict = self
             .check_code(CodeCheck::of(
                 user.clone(),
                 Expect::Method(Method::Webauthn),
-                Given::Key(judged.0, judged.1),
+                Given::Key(candidate, replayed),
             ))
             .await?;
         self.decided(&user.id, "sign_in", verdict, false, client)

@@ -12,6 +12,8 @@ use crate::common::{PASSWORD, Response, TestApp};
 
 /// The origin of `Policy::default()`'s `public_url`.
 const ORIGIN: &str = "http://localhost:8080";
+/// A phishing site that looks like nidan's host.
+const PHISHING: &str = "http://localhost.evil.example";
 
 /// A user with a registered security key (the first method: two-step is on).
 struct KeyUser {
@@ -160,11 +162,7 @@ async fn answers_from_elsewhere_are_refused_and_counted() {
     let mut user = key_user(&app, "eve-target@example.com").await;
 
     // A phishing site's origin.
-    let (challenge, options) = key_step(&app, &user.email).await;
-    let phished = user
-        .key
-        .get(&options, Claim::at("http://localhost.evil.example"));
-    let r = answer(&app, &challenge, &phished).await;
+    let r = key_sign_in(&app, &mut user, Claim::at(PHISHING)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     assert_eq!(r.json["error"]["code"], "invalid_code", "{}", r.text);
 
@@ -187,6 +185,38 @@ async fn answers_from_elsewhere_are_refused_and_counted() {
     let r = key_sign_in(&app, &mut user, Claim::at(ORIGIN)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(crate::common::failures(&app, &user.email).await, 0);
+}
+
+/// Security keys are guessed against like every factor: after 5 refused answers in a row the
+/// account's delay starts, and even the owner's right answer is answered 429 with `Retry-After`
+/// (as the second step and as a passkey sign-in), with nothing settled.
+#[tokio::test]
+async fn a_throttled_account_s_key_answers_wait_like_codes() {
+    let app = TestApp::new().await;
+    let mut user = key_user(&app, "throttled-key@example.com").await;
+    for _ in 0..5 {
+        let r = key_sign_in(&app, &mut user, Claim::at(PHISHING)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    }
+    let r = key_sign_in(&app, &mut user, Claim::at(ORIGIN)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait >= 1, "Retry-After: {wait}");
+    assert_eq!(crate::common::failures(&app, &user.email).await, 5);
+
+    let mut passkey = passkey_user(&app, "throttled-passkey@example.com").await;
+    for _ in 0..5 {
+        let (ceremony, options) = passkey_start(&app).await;
+        let phished = passkey.key.get(&options, Claim::at(PHISHING));
+        let r = passkey_finish(&app, &ceremony, &phished).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    }
+    let (ceremony, options) = passkey_start(&app).await;
+    let right = passkey.key.get(&options, Claim::at(ORIGIN));
+    let r = passkey_finish(&app, &ceremony, &right).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
+    assert_eq!(crate::common::failures(&app, &passkey.email).await, 5);
 }
 
 #[tokio::test]
@@ -518,9 +548,7 @@ async fn a_passkey_signs_in_without_a_password_once() {
 
     // From a phishing origin.
     let (ceremony, options) = passkey_start(&app).await;
-    let phished = user
-        .key
-        .get(&options, Claim::at("http://localhost.evil.example"));
+    let phished = user.key.get(&options, Claim::at(PHISHING));
     let r = passkey_finish(&app, &ceremony, &phished).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     // Each refused answer counted against the account, as a wrong code is.

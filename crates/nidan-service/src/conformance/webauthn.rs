@@ -33,9 +33,9 @@ fn ceremony(binding: &str, user: &UserId, expires_at: i64) -> WebauthnCeremony {
     }
 }
 
-/// The first key turns two-step on with recovery codes and ends the other sessions; a second is listed after it; a
-/// credential id is registered once across all accounts; removing the last key turns two-step
-/// off and takes the recovery codes with it.
+/// The first key turns two-step on with recovery codes and ends the other sessions; a second is
+/// listed after it; a credential id is registered once across all accounts; removing the last
+/// key turns two-step off and takes the recovery codes with it.
 pub async fn webauthn_keys_are_added_found_and_removed(store: Arc<dyn Store>) {
     let fx = Fixture::new(store);
     let a = fx.user().await;

@@ -122,6 +122,9 @@ impl Link<'_> {
 /// about 1,500 instructions a statement; with it a code check cost the store 75,400
 /// instructions, with these 70,700 (docs/performance.md). The store's statements are `'static`
 /// texts, so their address and length name them.
+///
+/// A trait so that [`Link`] can hold the statements without naming the writer's connection's
+/// lifetime (`Kept` is invariant in it: its statements sit in a `RefCell`).
 trait Keep {
     fn with(
         &self,
@@ -154,9 +157,8 @@ impl Keep for Kept<'_> {
             Entry::Vacant(new) => new.insert(self.conn.prepare_with_flags(sql, PERSISTENT)?),
         };
         let done = f(statement);
-        // Bound texts and blobs are SQLite's copies: kept bound, they would hold the
-        // connection's small-allocation slots (lookaside) and send every other allocation of
-        // the writer to malloc.
+        // As rusqlite's cache does when a statement goes back: SQLite's copies of bound texts
+        // and blobs are freed now, not held until the statement's next use.
         statement.clear_bindings();
         done
     }

@@ -4,11 +4,10 @@
 //! hidden `credential` field and posts the form. Everything else (errors, the recovery codes of a
 //! first key) comes back as a page, as for every other form.
 
-use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::post;
 use nidan_service::webauthn::KeyKind;
 use nidan_service::{CredentialId, ServiceError};
@@ -34,15 +33,15 @@ pub(super) fn router() -> Router<AppState> {
 /// The options for the script, or the error in the page's language.
 fn options_or_error(
     state: &AppState,
-    ctx: &Ctx,
+    ctx: Ctx,
     result: Result<serde_json::Value, ServiceError>,
 ) -> Response {
     match result {
-        Ok(options) => Json(json!({ "options": options })).into_response(),
+        Ok(options) => ctx.json(json!({ "options": options })),
         Err(e) => {
             let (status, _) = ctx.failed(&e);
             let message = super::explain(state, &ctx.tr, &e);
-            (status, Json(json!({ "error": message }))).into_response()
+            ctx.json_with(status, json!({ "error": message }))
         }
     }
 }
@@ -69,7 +68,7 @@ async fn register_start(
         .service
         .webauthn_register_start(&auth, form.proof.proof(), kind, &info)
         .await;
-    options_or_error(&state, &ctx, result)
+    options_or_error(&state, ctx, result)
 }
 
 #[derive(Deserialize, Default)]
@@ -139,10 +138,10 @@ async fn sign_in_start(
 ) -> Response {
     let ctx = Ctx::new(&state, &headers);
     let Some(c) = super::signin::Challenge::from_headers(&headers, ctx.secure) else {
-        return options_or_error(&state, &ctx, Err(ServiceError::ChallengeExpired));
+        return options_or_error(&state, ctx, Err(ServiceError::ChallengeExpired));
     };
     let result = state.service.webauthn_sign_in_start(&c.token).await;
-    options_or_error(&state, &ctx, result)
+    options_or_error(&state, ctx, result)
 }
 
 /// Starts a passkey sign-in: the ceremony's token goes into a cookie (this browser finishes it),
@@ -157,13 +156,7 @@ async fn passkey_start(
     // A sign-in attempt like a password one: the same per-address limit.
     if let Err(e) = state.limits.check_login(ip) {
         let message = super::refused(&ctx, &e);
-        let wait = e.retry_after().unwrap_or(60);
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, wait.to_string())],
-            Json(json!({ "error": message })),
-        )
-            .into_response();
+        return ctx.json_with(StatusCode::TOO_MANY_REQUESTS, json!({ "error": message }));
     }
     match state.service.passkey_sign_in_start().await {
         Ok(started) => {
@@ -174,7 +167,7 @@ async fn passkey_start(
             );
             ctx.json(json!({ "options": started.options }))
         }
-        Err(e) => options_or_error(&state, &ctx, Err(e)),
+        Err(e) => options_or_error(&state, ctx, Err(e)),
     }
 }
 

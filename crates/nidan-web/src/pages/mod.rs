@@ -94,9 +94,9 @@ pub struct Ctx {
     form_target: Option<String>,
     set_cookies: Vec<HeaderValue>,
     passkeys: bool,
-    /// Seconds to wait, from the refusal this page answers (sent as `Retry-After` with a 429 or
-    /// 503, as the API does).
-    /// 0: none.
+    /// Seconds to wait (0: none), from the refusal this answer gives: sent as `Retry-After` with
+    /// a 429 or 503, as the API does. Atomic so that `&self` can set it and `Ctx` stays `Sync`
+    /// (handlers hold it across awaits).
     wait: AtomicU64,
 }
 
@@ -290,7 +290,12 @@ impl Ctx {
 
     /// A JSON answer to a page's script, with this context's cookies.
     pub fn json(self, value: serde_json::Value) -> Response {
-        self.finish(axum::Json(value).into_response())
+        self.json_with(StatusCode::OK, value)
+    }
+
+    /// [`Ctx::json`] with `status` (and `Retry-After` when it is a refusal with a wait).
+    pub fn json_with(self, status: StatusCode, value: serde_json::Value) -> Response {
+        self.finish((status, axum::Json(value)).into_response())
     }
 
     /// `303 See Other` to `to` (a local path).
